@@ -1,0 +1,207 @@
+// Live updates for the room list and room pages: one websocket, HTML fragments rendered on
+// the server, inserted as they come. Reconnects with backoff and catches up from the last
+// position it saw. Exposes window.webclient.send for composer.js.
+(function () {
+  "use strict";
+  var root = document.getElementById("room") || document.getElementById("room-list");
+  if (!root || !("WebSocket" in window)) return;
+
+  var roomId = root.dataset.roomId || "";
+  var timeline = document.getElementById("timeline");
+  var statusEl = document.getElementById("connection-status");
+  var state = timeline || root;
+  var epoch = state.dataset.epoch || "";
+  var pos = Number(state.dataset.pos || "-1");
+  var socket = null;
+  var backoff = 1000;
+  var finished = false;
+  var unacked = {}; // txn_id -> body, sends not yet confirmed by the server
+  var api = (window.webclient = window.webclient || {});
+
+  function byAttr(name, value) {
+    return document.querySelector("[" + name + '="' + CSS.escape(value) + '"]');
+  }
+
+  function fragment(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  }
+
+  function setStatus(text, kind) {
+    if (!statusEl) return;
+    statusEl.textContent = text || "";
+    statusEl.hidden = !text;
+    statusEl.dataset.state = kind || "";
+  }
+
+  function nearBottom() {
+    var box = document.scrollingElement;
+    var scroller = timeline && timeline.scrollHeight > timeline.clientHeight ? timeline : box;
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+  }
+
+  function scrollToBottom() {
+    if (!timeline) return;
+    timeline.scrollTop = timeline.scrollHeight;
+    var last = timeline.lastElementChild;
+    if (last && last.scrollIntoView) last.scrollIntoView({ block: "end" });
+  }
+  api.scrollToBottom = scrollToBottom;
+
+  function insertEvent(item) {
+    var echo = item.txn_id && timeline.querySelector('[data-txn-id="' + CSS.escape(item.txn_id) + '"]');
+    if (!item.html) {
+      if (echo) echo.remove();
+      return;
+    }
+    if (item.txn_id) delete unacked[item.txn_id];
+    var node = fragment(item.html);
+    if (echo) {
+      echo.replaceWith(node);
+      return;
+    }
+    if (timeline.querySelector('[data-event-id="' + CSS.escape(item.event_id) + '"]')) return;
+    // Local echoes stay at the bottom until the server confirms them.
+    timeline.insertBefore(node, timeline.querySelector(".event.pending"));
+  }
+
+  function onEvents(message) {
+    var stick = nearBottom();
+    message.events.forEach(insertEvent);
+    epoch = message.epoch;
+    pos = message.pos;
+    if (message.limited) resync();
+    if (stick) scrollToBottom();
+  }
+
+  function onRoom(message) {
+    var list = document.getElementById("rooms");
+    if (!list) return;
+    var old = list.querySelector('[data-room-entry="' + CSS.escape(message.room_id) + '"]');
+    var node = message.html ? fragment(message.html) : null;
+    if (old && node) old.replaceWith(node);
+    else if (old) old.remove();
+    else if (node) list.appendChild(node);
+    message.order.forEach(function (id) {
+      var entry = list.querySelector('[data-room-entry="' + CSS.escape(id) + '"]');
+      if (entry) list.appendChild(entry);
+    });
+    var loading = document.getElementById("rooms-loading");
+    if (loading) loading.remove();
+    var empty = document.getElementById("rooms-empty");
+    if (empty && list.children.length) empty.remove();
+  }
+
+  function onRooms(message) {
+    var list = document.getElementById("rooms");
+    if (!list) return;
+    list.innerHTML = message.entries.join("");
+    var loading = document.getElementById("rooms-loading");
+    if (loading) loading.remove();
+  }
+
+  // Fetch the newest timeline afresh (after a gap or a server restart), keeping local
+  // echoes and anything newer that arrived meanwhile.
+  var resyncing = false;
+  function resync() {
+    if (!timeline || !root.dataset.timelineUrl || resyncing) return;
+    resyncing = true;
+    fetch(root.dataset.timelineUrl, { credentials: "same-origin" })
+      .then(function (response) {
+        if (response.status === 401) { location.reload(); throw new Error("signed out"); }
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        var wrap = fragment(html);
+        var fresh = wrap.querySelector("#timeline");
+        var seen = {};
+        fresh.querySelectorAll("[data-event-id]").forEach(function (n) { seen[n.dataset.eventId] = true; });
+        var lastTs = 0;
+        fresh.querySelectorAll("[data-ts]").forEach(function (n) { lastTs = Math.max(lastTs, Number(n.dataset.ts)); });
+        var keep = [];
+        timeline.querySelectorAll(".event").forEach(function (n) {
+          if (n.classList.contains("pending")) keep.push(n);
+          else if (n.dataset.eventId && !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) >= lastTs) keep.push(n);
+        });
+        var stick = nearBottom();
+        timeline.replaceChildren.apply(timeline, Array.prototype.slice.call(fresh.children).concat(keep));
+        if (Number(fresh.dataset.pos) > pos || fresh.dataset.epoch !== epoch) {
+          epoch = fresh.dataset.epoch;
+          pos = Number(fresh.dataset.pos);
+        }
+        if (stick) scrollToBottom();
+      })
+      .catch(function () { setStatus("Could not load the latest messages; retrying…", "offline"); setTimeout(resync, 5000); })
+      .then(function () { resyncing = false; });
+  }
+
+  function handle(message) {
+    switch (message.type) {
+      case "events": return onEvents(message);
+      case "room": return onRoom(message);
+      case "rooms": return onRooms(message);
+      case "resync": return resync();
+      case "status":
+        return setStatus(message.state === "live" ? "" : message.message, message.state);
+      case "logout":
+        finished = true;
+        location.assign(message.url);
+        return;
+      case "sent":
+        delete unacked[message.txn_id];
+        if (api.onSent) api.onSent(message.txn_id, message.event_id);
+        return;
+      case "send_failed":
+        delete unacked[message.txn_id];
+        if (api.onSendFailed) api.onSendFailed(message.txn_id, message.error, message.retry);
+        return;
+    }
+  }
+
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    var query = new URLSearchParams({ room: roomId, epoch: epoch, pos: String(pos) });
+    socket = new WebSocket(scheme + "//" + location.host + root.dataset.wsUrl + "?" + query);
+    socket.onopen = function () {
+      backoff = 1000;
+      setStatus("");
+      root.dataset.live = "true";
+      // Whatever was not confirmed goes again with its own transaction ID: the homeserver
+      // posts it at most once.
+      Object.keys(unacked).forEach(function (txn) { transmit(txn, unacked[txn]); });
+    };
+    socket.onmessage = function (event) { handle(JSON.parse(event.data)); };
+    socket.onclose = function () {
+      root.dataset.live = "false";
+      if (finished) return;
+      setStatus("Connection lost. Reconnecting…", "offline");
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 30000);
+    };
+  }
+
+  function transmit(txn, body) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "send", txn_id: txn, body: body }));
+    }
+  }
+
+  api.send = function (txn, body) {
+    unacked[txn] = body;
+    transmit(txn, body);
+  };
+  api.hasUnsent = function () { return Object.keys(unacked).length > 0; };
+
+  window.addEventListener("beforeunload", function (event) {
+    if (api.hasUnsent() || document.querySelector(".event.failed")) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+  window.addEventListener("pagehide", function () { finished = true; });
+
+  if (timeline) scrollToBottom();
+  connect();
+})();

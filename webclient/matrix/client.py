@@ -1,0 +1,69 @@
+"""matrix-nio clients configured for a server that talks for many people.
+
+nio retries rate limits and timeouts forever by default; here every retry is our decision
+(see `MatrixSession`), so nio is told never to retry and every failure comes back at once as
+a `MatrixError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import aiohttp
+from django.conf import settings
+from nio import AsyncClient, AsyncClientConfig, ErrorResponse
+
+from . import errors
+
+T = TypeVar("T")
+
+DEVICE_NAME = "webclient (browser)"
+
+
+def make_client(
+    homeserver: str,
+    user_id: str = "",
+    device_id: str | None = None,
+    access_token: str | None = None,
+) -> AsyncClient:
+    config = AsyncClientConfig(
+        max_limit_exceeded=0,
+        max_timeouts=0,
+        request_timeout=settings.MATRIX_REQUEST_TIMEOUT,
+        store_sync_tokens=False,
+        encryption_enabled=False,
+    )
+    client = AsyncClient(homeserver, user_id, device_id=device_id, config=config)
+    if access_token:
+        client.access_token = access_token
+    return client
+
+
+def check(response: T, action: str | None = None) -> T:
+    """Return a successful nio response, or raise the `MatrixError` an error one means."""
+    if isinstance(response, ErrorResponse):
+        transport = getattr(response, "transport_response", None)
+        status = getattr(transport, "status", None)
+        raise errors.from_response(
+            response.status_code,
+            status,
+            response.message if response.message != "unknown error" else None,
+            response.retry_after_ms,
+            action=action,
+        )
+    return response
+
+
+async def call(awaitable: Awaitable[T], homeserver: str, action: str | None = None) -> T:
+    """Await a nio request, turning transport failures into a `MatrixError`."""
+    try:
+        return check(await awaitable, action)
+    except errors.MatrixError:
+        raise
+    except TimeoutError as exc:
+        raise errors.unreachable(homeserver, "timed out") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise errors.unreachable(homeserver, exc.os_error.strerror or "connection refused") from exc
+    except aiohttp.ClientError as exc:
+        raise errors.unreachable(homeserver, type(exc).__name__) from exc

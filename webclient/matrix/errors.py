@@ -1,0 +1,102 @@
+"""Matrix failures as one exception type with a sentence a person can act on.
+
+Every place that talks to a homeserver turns what went wrong (an error response, a refused
+connection, a timeout, a page that is not Matrix at all) into a `MatrixError`, so views and
+the websocket show the same words for the same problem.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+
+
+@dataclass
+class MatrixError(Exception):
+    """A homeserver said no, or could not be asked. `message` is for people."""
+
+    message: str
+    errcode: str | None = None
+    status: int | None = None
+    retry_after_ms: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def is_rate_limit(self) -> bool:
+        return self.errcode == "M_LIMIT_EXCEEDED" or self.status == 429
+
+    @property
+    def is_unknown_token(self) -> bool:
+        return self.errcode in {"M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"}
+
+
+def retry_phrase(retry_after_ms: int | None) -> str:
+    if not retry_after_ms:
+        return _("Wait a moment, then try again.")
+    seconds = max(1, math.ceil(retry_after_ms / 1000))
+    if seconds < 90:
+        return _("Try again in %(n)d seconds.") % {"n": seconds}
+    return _("Try again in %(n)d minutes.") % {"n": math.ceil(seconds / 60)}
+
+
+# What the homeserver's error codes mean to someone using the client. Where the server's
+# own `error` text is clearer for a code (M_FORBIDDEN on a send, say) it is appended.
+_MESSAGES = {
+    "M_FORBIDDEN": _("The homeserver refused this."),
+    "M_UNKNOWN_TOKEN": _("The homeserver no longer accepts this session's access token."),
+    "M_MISSING_TOKEN": _("The homeserver needs an access token for this."),
+    "M_USER_DEACTIVATED": _("This account has been deactivated."),
+    "M_NOT_FOUND": _("The homeserver could not find that."),
+    "M_TOO_LARGE": _("That is too large for the homeserver."),
+    "M_BAD_JSON": _("The homeserver could not read the request."),
+    "M_NOT_JSON": _("The homeserver could not read the request."),
+    "M_UNRECOGNIZED": _("The homeserver does not support this request."),
+    "M_GUEST_ACCESS_FORBIDDEN": _("Guests may not do this in this room."),
+    "M_CONSENT_NOT_GIVEN": _("The homeserver needs you to accept its terms first."),
+    "M_RESOURCE_LIMIT_EXCEEDED": _("The homeserver has reached a resource limit."),
+}
+
+
+def from_response(
+    errcode: str | None,
+    status: int | None,
+    server_message: str | None = None,
+    retry_after_ms: int | None = None,
+    *,
+    action: str | None = None,
+) -> MatrixError:
+    """Build the error for an error response; `action` names what was being done."""
+    if errcode == "M_LIMIT_EXCEEDED" or status == 429:
+        text = _("The homeserver is rate-limiting requests.") + " " + retry_phrase(retry_after_ms)
+        errcode = errcode or "M_LIMIT_EXCEEDED"
+    elif errcode in _MESSAGES:
+        text = _MESSAGES[errcode]
+        if server_message and errcode in {"M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE"}:
+            text = f"{text} ({server_message})"
+    elif server_message:
+        text = _("The homeserver answered: %(msg)s") % {"msg": server_message}
+    else:
+        text = _("The homeserver answered with an error (HTTP %(status)s).") % {
+            "status": status or "?"
+        }
+    if action:
+        text = f"{action}: {text}"
+    return MatrixError(text, errcode=errcode, status=status, retry_after_ms=retry_after_ms)
+
+
+def unreachable(url: str, detail: str = "") -> MatrixError:
+    text = _("Could not reach the homeserver at %(url)s.") % {"url": url}
+    if detail:
+        text = f"{text} ({detail})"
+    return MatrixError(text, errcode="W_UNREACHABLE")
+
+
+def not_matrix(url: str) -> MatrixError:
+    return MatrixError(
+        _("%(url)s does not look like a Matrix homeserver.") % {"url": url},
+        errcode="W_NOT_MATRIX",
+    )

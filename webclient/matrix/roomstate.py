@@ -1,0 +1,618 @@
+"""An in-memory, JSON-serialisable model of the room list, built from /sync responses.
+
+The room list page needs, per room: a name, avatar, unread counts and a one-line
+preview of the latest activity.  Rebuilding that from a fresh /sync is slow, so the
+sync worker folds every /sync ``rooms`` object into a :class:`RoomList` and can
+persist it with ``to_dict()`` (plain JSON types only) and restore it with
+``from_dict()``.
+
+Everything here is pure: no I/O, no Django, no matrix-nio.  Input is the raw JSON of
+the Client-Server API v1.11 (``GET /sync``: JoinedRoom, InvitedRoom, LeftRoom), which
+is treated as untrusted: malformed pieces are skipped, never raised on.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from webclient.timeline.names import (
+    MAX_HEROES,
+    is_valid_room_alias,
+    member_display_name,
+    member_display_names,
+    room_display_name,
+)
+
+__all__ = [
+    "ACTIVITY_TYPES",
+    "PREVIEW_MAX_CHARS",
+    "RoomList",
+    "RoomSummary",
+]
+
+#: Longest preview kept in ``last_event["preview"]``; the room list shows one line.
+PREVIEW_MAX_CHARS = 140
+
+#: Timeline event types that move a room up the list and replace its preview.
+#: Reactions, redactions, edits, receipts-like noise and profile-only member changes
+#: (join -> join) deliberately do not count.
+ACTIVITY_TYPES = frozenset(
+    {
+        "m.room.message",
+        "m.sticker",
+        "m.room.encrypted",
+        "m.room.member",
+        "m.room.name",
+        "m.room.topic",
+        "m.room.avatar",
+        "m.room.create",
+        "m.room.tombstone",
+    }
+)
+
+_MEDIA_LABELS = {
+    "m.image": "Image",
+    "m.video": "Video",
+    "m.audio": "Audio",
+    "m.file": "File",
+    "m.location": "Location",
+}
+_DELETED = "Message deleted"
+_WHITESPACE = re.compile(r"\s+")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    # bool is an int subclass; a JSON true is not a count.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _events(container: object) -> list[dict[str, Any]]:
+    """``container["events"]`` as a list of event dicts, skipping junk."""
+    events = _dict(container).get("events")
+    if not isinstance(events, list):
+        return []
+    return [event for event in events if isinstance(event, dict)]
+
+
+def _shorten(text: str) -> str:
+    """One line, at most PREVIEW_MAX_CHARS characters."""
+    text = _WHITESPACE.sub(" ", text).strip()
+    if len(text) > PREVIEW_MAX_CHARS:
+        text = text[: PREVIEW_MAX_CHARS - 1].rstrip() + "…"
+    return text
+
+
+def _strip_reply_fallback(body: str) -> str:
+    """Remove the ``> `` quoted fallback a rich reply starts with (spec: Rich replies)."""
+    lines = body.split("\n")
+    index = 0
+    while index < len(lines) and lines[index].startswith("> "):
+        index += 1
+    if index == 0:
+        return body
+    rest = lines[index:]
+    while rest and not rest[0].strip():
+        rest = rest[1:]
+    return "\n".join(rest)
+
+
+def _relation(content: Mapping[str, Any]) -> dict[str, Any]:
+    return _dict(content.get("m.relates_to"))
+
+
+def _is_redacted(event: Mapping[str, Any]) -> bool:
+    return "redacted_because" in _dict(event.get("unsigned"))
+
+
+def _message_preview(content: Mapping[str, Any], sender_name: str) -> str:
+    """Plain text for an ``m.room.message`` content (the room list adds no sender)."""
+    body = _str(content.get("body")) or ""
+    if "m.in_reply_to" in _relation(content):
+        body = _strip_reply_fallback(body)
+    msgtype = _str(content.get("msgtype"))
+    if msgtype == "m.emote":
+        return f"* {sender_name} {body}"
+    label = _MEDIA_LABELS.get(msgtype or "")
+    if label:
+        return f"{label}: {body}" if body.strip() else label
+    return body
+
+
+def _with_reason(text: str, content: Mapping[str, Any]) -> str:
+    reason = _str(content.get("reason"))
+    return f"{text}: {reason}" if reason and reason.strip() else text
+
+
+# ---------------------------------------------------------------------- RoomSummary
+
+
+@dataclass
+class RoomSummary:
+    """What the room list needs to know about one room, kept between syncs.
+
+    ``members`` only holds members whose ``m.room.member`` events the server actually
+    delivered: with lazy loading that is the senders of timeline events we saw, the
+    heroes, and ourselves, so it stays small for ordinary rooms.  It is never evicted,
+    so a huge busy room grows it by one entry per distinct sender seen; if that ever
+    matters, evict ``leave``/``ban`` members that are not heroes.  Left and banned
+    members are kept because "Empty Room (was Alice)" names them.
+
+    Each member is ``{"displayname": str | None, "avatar_url": str | None,
+    "membership": str}``; that is a subset of ``m.room.member`` content, so the dict
+    can be passed straight to :func:`webclient.timeline.names.member_display_name`.
+    """
+
+    room_id: str
+    membership: str = "join"  # "join" | "invite" | "leave"
+    name: str | None = None
+    canonical_alias: str | None = None
+    topic: str | None = None
+    avatar_url: str | None = None
+    heroes: list[str] = field(default_factory=list)
+    joined_count: int = 0
+    invited_count: int = 0
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notification_count: int = 0
+    highlight_count: int = 0
+    last_event: dict[str, Any] | None = None
+    last_activity_ts: int = 0
+    inviter: str | None = None
+    is_direct: bool = False
+    encrypted: bool = False
+    tombstone_replacement: str | None = None
+
+    # ------------------------------------------------------------------ state
+
+    def apply_state_event(self, event: Mapping[str, Any]) -> None:
+        """Fold one state event (full or stripped) into the summary.
+
+        Events without a string ``state_key`` are not state and are ignored.
+        """
+        if not isinstance(event, Mapping):
+            return
+        event_type = _str(event.get("type"))
+        state_key = _str(event.get("state_key"))
+        if event_type is None or state_key is None:
+            return
+        content = _dict(event.get("content"))
+
+        if event_type == "m.room.member":
+            self._apply_member(state_key, content, event)
+            return
+        if state_key != "":
+            return  # every other event we track uses the empty state key
+        if event_type == "m.room.name":
+            name = _str(content.get("name"))
+            self.name = name if name and name.strip() else None
+        elif event_type == "m.room.canonical_alias":
+            alias = content.get("alias")
+            self.canonical_alias = alias if is_valid_room_alias(alias) else None
+        elif event_type == "m.room.topic":
+            topic = _str(content.get("topic"))
+            self.topic = topic if topic and topic.strip() else None
+        elif event_type == "m.room.avatar":
+            url = _str(content.get("url"))
+            self.avatar_url = url or None
+        elif event_type == "m.room.encryption":
+            # Encryption can never be switched off; even a redacted (empty) event
+            # means the room was encrypted, so err on the side of "encrypted".
+            self.encrypted = True
+        elif event_type == "m.room.tombstone":
+            replacement = _str(content.get("replacement_room"))
+            self.tombstone_replacement = replacement or None
+
+    def _apply_member(
+        self, user_id: str, content: Mapping[str, Any], event: Mapping[str, Any]
+    ) -> None:
+        if not user_id:
+            return
+        membership = _str(content.get("membership")) or "leave"
+        displayname = _str(content.get("displayname"))
+        avatar_url = _str(content.get("avatar_url"))
+        if membership in ("leave", "ban") and displayname is None:
+            # Leave/ban events usually carry no profile. Remember the old name so
+            # "Empty Room (was Alice)" and "Alice left" read well; disambiguation
+            # only looks at joined/invited members, so this cannot help a spoofer.
+            previous = _dict(_dict(event.get("unsigned")).get("prev_content"))
+            known = self.members.get(user_id, {})
+            displayname = _str(previous.get("displayname")) or _str(known.get("displayname"))
+        self.members[user_id] = {
+            "displayname": displayname,
+            "avatar_url": avatar_url,
+            "membership": membership,
+        }
+
+    # --------------------------------------------------------------- timeline
+
+    def apply_timeline(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Apply timeline events in order: state events update state; activity
+        events (see ACTIVITY_TYPES) replace ``last_event``; edits and redactions of
+        the current ``last_event`` rewrite its preview without moving the room."""
+        for event in events:
+            if not isinstance(event, Mapping) or _str(event.get("type")) is None:
+                continue
+            previous_member: dict[str, Any] | None = None
+            if _str(event.get("state_key")) is not None:
+                if event.get("type") == "m.room.member":
+                    known = self.members.get(str(event.get("state_key")))
+                    previous_member = dict(known) if known else None
+                self.apply_state_event(event)
+            self._note_activity(event, previous_member)
+
+    def _name(self, user_id: str) -> str:
+        return member_display_name(user_id, self.members)
+
+    def _note_activity(
+        self, event: Mapping[str, Any], previous_member: Mapping[str, Any] | None
+    ) -> None:
+        event_type = str(event.get("type"))
+        content = _dict(event.get("content"))
+        sender = _str(event.get("sender")) or ""
+        last = self.last_event
+
+        if event_type == "m.room.redaction":
+            redacts = _str(content.get("redacts")) or _str(event.get("redacts"))
+            if last is not None and redacts and last.get("event_id") == redacts:
+                last["preview"] = _DELETED
+            return
+
+        relation = _relation(content)
+        if event_type == "m.room.message" and relation.get("rel_type") == "m.replace":
+            # An edit: only meaningful if it edits the event we are previewing, and
+            # the spec requires the same sender for an edit to be valid.
+            new_content = _dict(content.get("m.new_content"))
+            if (
+                last is not None
+                and new_content
+                and last.get("event_id") == relation.get("event_id")
+                and last.get("sender") == sender
+            ):
+                last["preview"] = _shorten(_message_preview(new_content, self._name(sender)))
+            return
+
+        if event_type not in ACTIVITY_TYPES:
+            return
+        preview = self._preview(event, previous_member)
+        if preview is None:
+            return
+        timestamp = _int(event.get("origin_server_ts"))
+        self.last_event = {
+            "event_id": _str(event.get("event_id")),
+            "sender": sender,
+            "origin_server_ts": timestamp,
+            "type": event_type,
+            "preview": _shorten(preview),
+        }
+        if timestamp is not None:
+            # max(): a skewed remote clock must not sink a room that just had activity.
+            self.last_activity_ts = max(self.last_activity_ts, timestamp)
+
+    def _preview(
+        self, event: Mapping[str, Any], previous_member: Mapping[str, Any] | None
+    ) -> str | None:
+        """Plain-text preview, or None when the event is not worth showing."""
+        event_type = str(event.get("type"))
+        content = _dict(event.get("content"))
+        sender = _str(event.get("sender")) or ""
+        sender_name = self._name(sender) if sender else "Someone"
+
+        if event_type == "m.room.member":
+            return self._member_preview(event, previous_member, sender_name)
+        if _is_redacted(event) and event_type in ("m.room.message", "m.sticker"):
+            return _DELETED
+        if event_type == "m.room.message":
+            return _message_preview(content, sender_name)
+        if event_type == "m.sticker":
+            body = _str(content.get("body"))
+            return f"Sticker: {body}" if body and body.strip() else "Sticker"
+        if event_type == "m.room.encrypted":
+            return "Encrypted message"
+        if event_type == "m.room.name":
+            name = _str(content.get("name"))
+            if name and name.strip():
+                return f"{sender_name} changed the room name to {name}"
+            return f"{sender_name} removed the room name"
+        if event_type == "m.room.topic":
+            topic = _str(content.get("topic"))
+            if topic and topic.strip():
+                return f"{sender_name} changed the topic to {topic}"
+            return f"{sender_name} removed the topic"
+        if event_type == "m.room.avatar":
+            if _str(content.get("url")):
+                return f"{sender_name} changed the room avatar"
+            return f"{sender_name} removed the room avatar"
+        if event_type == "m.room.create":
+            return f"{sender_name} created the room"
+        if event_type == "m.room.tombstone":
+            return "This room has been replaced and is no longer active"
+        return None
+
+    def _member_preview(
+        self,
+        event: Mapping[str, Any],
+        previous_member: Mapping[str, Any] | None,
+        sender_name: str,
+    ) -> str | None:
+        content = _dict(event.get("content"))
+        sender = _str(event.get("sender")) or ""
+        target = _str(event.get("state_key")) or ""
+        if not target:
+            return None
+        previous = _dict(_dict(event.get("unsigned")).get("prev_content"))
+        if not previous and previous_member:
+            previous = dict(previous_member)
+        membership = _str(content.get("membership"))
+        before = _str(previous.get("membership"))
+        target_name = self._name(target)
+
+        if membership == "join":
+            if before == "join":
+                return None  # a profile change; not activity for the room list
+            return f"{target_name} joined"
+        if membership == "invite":
+            return f"{sender_name} invited {target_name}"
+        if membership == "ban":
+            return _with_reason(f"{sender_name} banned {target_name}", content)
+        if membership == "knock":
+            return f"{target_name} asked to join"
+        if membership == "leave":
+            if sender == target:
+                if before == "invite":
+                    return f"{target_name} rejected the invitation"
+                if before == "knock":
+                    return f"{target_name} withdrew their request to join"
+                return f"{target_name} left"
+            if before == "ban":
+                return f"{sender_name} unbanned {target_name}"
+            if before == "invite":
+                return f"{sender_name} withdrew the invitation for {target_name}"
+            if before == "knock":
+                return f"{sender_name} rejected the request to join from {target_name}"
+            return _with_reason(f"{sender_name} removed {target_name}", content)
+        return None
+
+    # ----------------------------------------------------------- sync shapes
+
+    def apply_joined_room(self, room_json: Mapping[str, Any]) -> None:
+        """Apply a /sync JoinedRoom: ``state`` first, then ``timeline``, ``summary``
+        and ``unread_notifications``.  Summary fields the server omits ("unchanged
+        since the last sync") keep their previous values."""
+        self.membership = "join"
+        self.inviter = None
+        room = _dict(room_json)
+        for event in _events(room.get("state")):
+            self.apply_state_event(event)
+        self.apply_timeline(_events(room.get("timeline")))
+
+        summary = _dict(room.get("summary"))
+        heroes = summary.get("m.heroes")
+        if isinstance(heroes, list):
+            self.heroes = [hero for hero in heroes if isinstance(hero, str) and hero]
+        joined = _int(summary.get("m.joined_member_count"))
+        if joined is not None:
+            self.joined_count = max(joined, 0)
+        invited = _int(summary.get("m.invited_member_count"))
+        if invited is not None:
+            self.invited_count = max(invited, 0)
+
+        unread = _dict(room.get("unread_notifications"))
+        notifications = _int(unread.get("notification_count"))
+        if notifications is not None:
+            self.notification_count = max(notifications, 0)
+        highlights = _int(unread.get("highlight_count"))
+        if highlights is not None:
+            self.highlight_count = max(highlights, 0)
+
+    def apply_invited_room(self, room_json: Mapping[str, Any], own_user_id: str) -> None:
+        """Apply a /sync InvitedRoom (``invite_state.events``, stripped state).
+
+        The inviter is the sender of the ``m.room.member`` event whose state key is our
+        own user ID; its ``is_direct`` marks a DM invite.  Synapse sends that event in
+        full, so its ``origin_server_ts`` dates the invite for ordering.
+        """
+        self.membership = "invite"
+        for event in _events(_dict(room_json).get("invite_state")):
+            self.apply_state_event(event)
+            if event.get("type") != "m.room.member" or event.get("state_key") != own_user_id:
+                continue
+            content = _dict(event.get("content"))
+            if content.get("membership") != "invite":
+                continue
+            self.inviter = _str(event.get("sender"))
+            if content.get("is_direct") is True:
+                self.is_direct = True
+            timestamp = _int(event.get("origin_server_ts"))
+            if timestamp is not None:
+                self.last_activity_ts = max(self.last_activity_ts, timestamp)
+            inviter_name = self._name(self.inviter) if self.inviter else "Someone"
+            self.last_event = {
+                "event_id": _str(event.get("event_id")),
+                "sender": self.inviter or "",
+                "origin_server_ts": timestamp,
+                "type": "m.room.member",
+                "preview": _shorten(f"{inviter_name} invited you"),
+            }
+
+    # ------------------------------------------------------------------ names
+
+    def display_name(self, own_user_id: str) -> str:
+        """The room's name per the spec algorithm (see names.room_display_name).
+
+        Hero names are disambiguated against the members we know.  Without a
+        summary (invites; servers may omit it) the counts and heroes are derived
+        from the members we have seen, as Element does.
+        """
+        names = member_display_names(self.members)
+        joined, invited = self.joined_count, self.invited_count
+        if joined + invited == 0:
+            joined_ids = {u for u, m in self.members.items() if m.get("membership") == "join"}
+            invited_ids = {u for u, m in self.members.items() if m.get("membership") == "invite"}
+            if self.membership == "join":
+                joined_ids.add(own_user_id)
+                invited_ids.discard(own_user_id)
+            elif self.membership == "invite" and own_user_id not in joined_ids:
+                invited_ids.add(own_user_id)
+                if self.inviter:
+                    joined_ids.add(self.inviter)  # only a joined member can invite
+                    invited_ids.discard(self.inviter)
+            joined, invited = len(joined_ids), len(invited_ids)
+
+        heroes = [hero for hero in self.heroes if hero != own_user_id]
+        if not heroes:
+            heroes = self._members_with(("join", "invite"), own_user_id)
+            if not heroes and self.membership == "invite" and self.inviter:
+                heroes = [self.inviter]  # stripped state without the inviter's member event
+            if not heroes:
+                heroes = self._members_with(("leave", "ban"), own_user_id)
+        return room_display_name(
+            name=self.name,
+            canonical_alias=self.canonical_alias,
+            heroes=heroes,
+            hero_names=names,
+            joined_count=joined,
+            invited_count=invited,
+            own_user_id=own_user_id,
+        )
+
+    def _members_with(self, memberships: tuple[str, ...], own_user_id: str) -> list[str]:
+        found = [
+            user_id
+            for user_id, member in self.members.items()
+            if user_id != own_user_id and member.get("membership") in memberships
+        ]
+        return found[:MAX_HEROES]
+
+    # ---------------------------------------------------------- persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy made only of JSON types (dict/list/str/int/bool/None)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RoomSummary:
+        """Inverse of to_dict(); unknown keys are ignored so old snapshots still load."""
+        known = {f.name for f in fields(cls)}
+        values = {key: copy.deepcopy(value) for key, value in data.items() if key in known}
+        return cls(**values)
+
+
+# ------------------------------------------------------------------------- RoomList
+
+
+@dataclass
+class RoomList:
+    """Every room the user is joined to or invited to, folded from /sync responses."""
+
+    rooms: dict[str, RoomSummary] = field(default_factory=dict)
+
+    def apply_sync(self, sync_json_rooms: Mapping[str, Any], own_user_id: str) -> set[str]:
+        """Apply the ``rooms`` object of a /sync response; return the changed room IDs.
+
+        ``leave`` is applied first (the room is removed), then ``join`` and
+        ``invite``, so the current membership wins.  A room is "changed" when its
+        serialised summary differs, so typing-only updates do not count.  A room that
+        moves from invite to join starts from a fresh summary (the spec says stripped
+        state is discarded once real state is available), keeping only ``is_direct``.
+        ``knock`` is not tracked.
+        """
+        changed: set[str] = set()
+        rooms = _dict(sync_json_rooms)
+
+        for room_id in _dict(rooms.get("leave")):
+            if self.rooms.pop(room_id, None) is not None:
+                changed.add(room_id)
+
+        for room_id, room_json in _dict(rooms.get("join")).items():
+            existing = self.rooms.get(room_id)
+            before = existing.to_dict() if existing is not None else None
+            if existing is None or existing.membership != "join":
+                summary = RoomSummary(
+                    room_id=room_id,
+                    membership="join",
+                    is_direct=existing.is_direct if existing is not None else False,
+                )
+            else:
+                summary = existing
+            summary.apply_joined_room(_dict(room_json))
+            self.rooms[room_id] = summary
+            if summary.to_dict() != before:
+                changed.add(room_id)
+
+        for room_id, room_json in _dict(rooms.get("invite")).items():
+            existing = self.rooms.get(room_id)
+            before = existing.to_dict() if existing is not None else None
+            # Invite state is a complete snapshot each time: rebuild from scratch.
+            summary = RoomSummary(room_id=room_id, membership="invite")
+            summary.apply_invited_room(_dict(room_json), own_user_id)
+            self.rooms[room_id] = summary
+            if summary.to_dict() != before:
+                changed.add(room_id)
+
+        return changed
+
+    def apply_direct_map(self, direct_content: Mapping[str, Any]) -> set[str]:
+        """Apply global ``m.direct`` account data (user ID -> [room IDs]).
+
+        Joined rooms follow the map exactly; invites stay direct if their invite
+        event said ``is_direct``.  Returns the IDs whose flag changed.
+        """
+        direct_rooms: set[str] = set()
+        for room_ids in _dict(direct_content).values():
+            if isinstance(room_ids, list):
+                direct_rooms.update(r for r in room_ids if isinstance(r, str))
+        changed: set[str] = set()
+        for room_id, summary in self.rooms.items():
+            is_direct = room_id in direct_rooms or (
+                summary.membership == "invite" and summary.is_direct
+            )
+            if is_direct != summary.is_direct:
+                summary.is_direct = is_direct
+                changed.add(room_id)
+        return changed
+
+    def ordered(self, own_user_id: str) -> list[RoomSummary]:
+        """Invites first, then joined rooms, each newest activity first; ties by name."""
+        group = {"invite": 0, "join": 1}
+
+        def key(summary: RoomSummary) -> tuple[int, int, str, str]:
+            return (
+                group.get(summary.membership, 2),
+                -summary.last_activity_ts,
+                summary.display_name(own_user_id).casefold(),
+                summary.room_id,
+            )
+
+        return sorted(self.rooms.values(), key=key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe snapshot: ``{"rooms": {room_id: RoomSummary.to_dict()}}``."""
+        return {"rooms": {room_id: room.to_dict() for room_id, room in self.rooms.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RoomList:
+        """Inverse of to_dict()."""
+        rooms = _dict(_dict(data).get("rooms"))
+        return cls(
+            rooms={
+                room_id: RoomSummary.from_dict(room)
+                for room_id, room in rooms.items()
+                if isinstance(room, dict)
+            }
+        )

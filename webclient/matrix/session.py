@@ -1,0 +1,355 @@
+"""`MatrixSession`: one Matrix device's sync loop, shared by every page that shows it.
+
+Ten tabs of one person, or a hundred kiosk screens on one display account, cost the
+homeserver one long-poll: pages attach to the session of their device and detach, and the
+session stops a while after the last one left. Each event is rendered once here and the
+same HTML goes to every viewer through the device's channel-layer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from channels.layers import get_channel_layer
+from django.conf import settings
+from nio import SyncResponse
+
+from . import errors
+from .client import call, check, make_client
+from .models import Credential
+from .roomstate import RoomList
+from .syncjson import rooms_to_json
+
+logger = logging.getLogger("webclient.matrix")
+
+# Lazy-loaded members keep the first sync small in big rooms; the timeline limit bounds
+# what a sync after a long sleep carries (the rest is a gap the page fills).
+SYNC_FILTER: dict[str, Any] = {
+    "room": {
+        "state": {"lazy_load_members": True},
+        "timeline": {"limit": 30, "lazy_load_members": True},
+    },
+    "presence": {"not_types": ["*"]},
+}
+HISTORY_FILTER = {"lazy_load_members": True}
+RECENT_PER_ROOM = 200
+MAX_BACKOFF = 60.0
+
+
+class MatrixSession:
+    """The live connection of one device. Create through `registry.session_for`."""
+
+    def __init__(self, credential: Credential, on_stop: Callable[[MatrixSession], None]):
+        self.credential_id = credential.pk
+        self.group = credential.group_name
+        self.user_id = credential.user_id
+        self.device_id = credential.device_id
+        self.homeserver = credential.homeserver
+        self.client = make_client(
+            credential.homeserver, credential.user_id, credential.device_id, credential.access_token
+        )
+        self.sync_token: str | None = credential.sync_token or None
+        self.rooms = RoomList.from_dict(credential.rooms_snapshot or {})
+        # A new epoch per session object: positions from a page rendered by an earlier
+        # process (or an earlier session) cannot be replayed and mean "fetch afresh".
+        self.epoch = secrets.token_hex(6)
+        self.position = 0
+        self.status = "starting"
+        self.status_message = ""
+        self.viewers = 0
+        self.closed = False
+        self.sync_count = 0
+        self.synced = asyncio.Event()
+        if self.sync_token:
+            self.synced.set()
+        self._recent: dict[str, deque[dict[str, Any]]] = {}
+        self._floor: dict[str, int] = {}
+        self._on_stop = on_stop
+        self._task: asyncio.Task[None] | None = None
+        self._idle: asyncio.TimerHandle | None = None
+        self._layer = get_channel_layer()
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        # A fresh context: the session outlives the request that started it, and must not
+        # inherit that request's thread executor (asgiref keeps it in a context variable).
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"sync {self.group}", context=contextvars.Context()
+        )
+        self._arm_idle_timer()
+
+    def attach(self) -> None:
+        self.viewers += 1
+        if self._idle:
+            self._idle.cancel()
+            self._idle = None
+
+    def detach(self) -> None:
+        self.viewers = max(0, self.viewers - 1)
+        if self.viewers == 0:
+            self._arm_idle_timer()
+
+    def touch(self) -> None:
+        """A page was rendered: keep the loop alive a while even with no websocket."""
+        if self.viewers == 0:
+            self._arm_idle_timer()
+
+    def _arm_idle_timer(self) -> None:
+        if self._idle:
+            self._idle.cancel()
+        loop = asyncio.get_running_loop()
+        self._idle = loop.call_later(
+            settings.MATRIX_SESSION_IDLE_SECONDS,
+            lambda: loop.create_task(self._stop_if_idle()),
+            context=contextvars.Context(),
+        )
+
+    async def _stop_if_idle(self) -> None:
+        if self.viewers == 0 and not self.closed:
+            logger.info("stopping idle sync loop of %s", self.group)
+            await self.stop()
+
+    async def stop(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._on_stop(self)
+        if self._idle:
+            self._idle.cancel()
+        task = self._task
+        if task and task is not asyncio.current_task():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - stopping anyway
+                pass
+        await self.client.close()
+
+    # -- the sync loop ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        while not self.closed:
+            first = self.sync_token is None
+            try:
+                response = await asyncio.wait_for(
+                    self.client.sync(
+                        timeout=0 if first else settings.MATRIX_SYNC_TIMEOUT_MS,
+                        sync_filter=SYNC_FILTER,
+                        since=self.sync_token,
+                    ),
+                    timeout=600 if first else settings.MATRIX_SYNC_TIMEOUT_MS / 1000 + 30,
+                )
+                check(response)
+            except asyncio.CancelledError:
+                raise
+            except errors.MatrixError as exc:
+                if exc.is_unknown_token:
+                    await self._token_revoked()
+                    return
+                if exc.is_rate_limit:
+                    wait = (exc.retry_after_ms or 5000) / 1000
+                else:
+                    wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
+                await self._set_status("retrying", exc.message, wait)
+                await asyncio.sleep(wait)
+                continue
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
+                message = errors.unreachable(self.homeserver, type(exc).__name__).message
+                await self._set_status("offline", message, wait)
+                await asyncio.sleep(wait)
+                continue
+            except Exception:
+                # A bug in our handling must not spin the loop or kill it silently.
+                logger.exception("sync of %s failed", self.group)
+                wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
+                await asyncio.sleep(wait)
+                continue
+            backoff = 1.0
+            try:
+                await self._handle_sync(response, first)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("handling a sync of %s failed", self.group)
+                await asyncio.sleep(1)
+
+    async def _set_status(self, status: str, message: str, retry_in: float) -> None:
+        self.status, self.status_message = status, message
+        logger.warning("sync of %s: %s (retrying in %.0fs)", self.group, message, retry_in)
+        await self._layer.group_send(
+            self.group,
+            {"type": "session.status", "state": status, "message": message, "retry_in": retry_in},
+        )
+
+    async def _handle_sync(self, response: SyncResponse, first: bool) -> None:
+        from webclient.timeline.render import render_events
+
+        self.sync_count += 1
+        if self.status != "live":
+            self.status, self.status_message = "live", ""
+            await self._layer.group_send(
+                self.group, {"type": "session.status", "state": "live", "message": ""}
+            )
+        rooms_json = rooms_to_json(response.rooms)
+        changed = self.rooms.apply_sync(rooms_json, self.user_id)
+        if not first:
+            # The first sync only fills the room list: pages load their history themselves.
+            for room_id, joined in rooms_json.get("join", {}).items():
+                timeline = joined.get("timeline", {})
+                events = timeline.get("events", [])
+                if not events and not timeline.get("limited"):
+                    continue
+                summary = self.rooms.rooms.get(room_id)
+                members = summary.members if summary else {}
+                items = render_events(events, members)
+                payload = {
+                    "type": "room.events",
+                    "room_id": room_id,
+                    "events": items,
+                    "limited": bool(timeline.get("limited")),
+                    "epoch": self.epoch,
+                    "pos": self._next_position(),
+                }
+                self._remember(room_id, payload)
+                await self._layer.group_send(self.group, payload)
+        if changed:
+            await self._publish_rooms(changed)
+        self.sync_token = response.next_batch
+        await Credential.objects.filter(pk=self.credential_id).aupdate(
+            sync_token=self.sync_token, rooms_snapshot=self.rooms.to_dict()
+        )
+        self.synced.set()
+
+    async def _publish_rooms(self, changed: set[str]) -> None:
+        from webclient.rooms.render import render_room_entry
+
+        order = [room.room_id for room in self.rooms.ordered(self.user_id)]
+        for room_id in changed:
+            summary = self.rooms.rooms.get(room_id)
+            html = render_room_entry(summary, self.user_id) if summary else ""
+            await self._layer.group_send(
+                self.group,
+                {
+                    "type": "room.summary",
+                    "room_id": room_id,
+                    "html": html,
+                    "order": order,
+                    "epoch": self.epoch,
+                    "pos": self._next_position(),
+                },
+            )
+
+    async def _token_revoked(self) -> None:
+        logger.info("access token of %s was revoked; ending its sessions", self.group)
+        await Credential.objects.filter(pk=self.credential_id).adelete()
+        await self._layer.group_send(self.group, {"type": "session.ended", "reason": "revoked"})
+        await self.stop()
+
+    # -- replay for pages that connect after they were rendered -----------------------------
+
+    def _next_position(self) -> int:
+        self.position += 1
+        return self.position
+
+    def _remember(self, room_id: str, payload: dict[str, Any]) -> None:
+        recent = self._recent.setdefault(room_id, deque())
+        recent.append(payload)
+        while len(recent) > RECENT_PER_ROOM:
+            self._floor[room_id] = recent.popleft()["pos"]
+
+    def replay(self, room_id: str, epoch: str, after: int) -> list[dict[str, Any]] | None:
+        """What a page rendered at position `after` missed; None when that cannot be known."""
+        if epoch != self.epoch or after < self._floor.get(room_id, 0):
+            return None
+        return [p for p in self._recent.get(room_id, ()) if p["pos"] > after]
+
+    # -- actions ----------------------------------------------------------------------------
+
+    async def request(self, awaitable_factory: Callable[[], Any], action: str | None = None) -> Any:
+        """Run a homeserver request, waiting out rate limits (up to a minute in all)."""
+        waited = 0.0
+        while True:
+            try:
+                return await call(awaitable_factory(), self.homeserver, action)
+            except errors.MatrixError as exc:
+                if exc.is_unknown_token:
+                    await self._token_revoked()
+                    raise
+                if exc.is_rate_limit:
+                    wait = (exc.retry_after_ms or 2000) / 1000
+                    if waited + wait <= 60:
+                        waited += wait
+                        await asyncio.sleep(wait)
+                        continue
+                raise
+
+    async def _raw_once(
+        self, method: str, path: str, query: dict[str, str] | None, body: Any, action: str | None
+    ) -> dict[str, Any]:
+        url = "/_matrix/client/v3" + path + (f"?{urlencode(query)}" if query else "")
+        headers = {
+            "Authorization": f"Bearer {self.client.access_token}",
+            "Content-Type": "application/json",
+        }
+        data = json.dumps(body) if body is not None else None
+        response = await self.client.send(method, url, data, headers)
+        try:
+            payload = await response.json(content_type=None)
+        except ValueError:
+            payload = None
+        if response.status >= 400 or not isinstance(payload, dict):
+            payload = payload if isinstance(payload, dict) else {}
+            raise errors.from_response(
+                payload.get("errcode"),
+                response.status,
+                payload.get("error"),
+                payload.get("retry_after_ms"),
+                action=action,
+            )
+        return payload
+
+    async def api(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        action: str | None = None,
+    ) -> dict[str, Any]:
+        """A client-server API call that returns the spec's JSON as is (nio drops parts of
+        some responses, such as the lazy-loaded `state` of `/messages`)."""
+        return await self.request(lambda: self._raw_once(method, path, query, body, action))
+
+    async def messages(
+        self, room_id: str, *, from_token: str | None, limit: int, direction: str = "b"
+    ) -> dict[str, Any]:
+        query = {"dir": direction, "limit": str(limit), "filter": json.dumps(HISTORY_FILTER)}
+        if from_token:
+            query["from"] = from_token
+        return await self.api(
+            "GET",
+            f"/rooms/{quote(room_id, safe='')}/messages",
+            query=query,
+            action="Loading messages",
+        )
+
+    async def send_message(self, room_id: str, content: dict[str, Any], txn_id: str) -> str:
+        """Send with the caller's transaction ID, so a retry can never post twice."""
+        response = await self.request(
+            lambda: self.client.room_send(room_id, "m.room.message", content, tx_id=txn_id),
+            None,
+        )
+        return response.event_id

@@ -1,0 +1,56 @@
+"""nio's parsed /sync rooms back into the spec's JSON shape.
+
+The rest of the client (room list, rendering) works on events as the spec writes them, the
+same shape `/messages` returns, so it never depends on nio's event classes. nio still does
+the sync itself, so decryption can slot in there later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nio.responses import Rooms
+
+
+def _sources(events: list[Any]) -> list[dict[str, Any]]:
+    return [e.source for e in events if isinstance(getattr(e, "source", None), dict)]
+
+
+def rooms_to_json(rooms: Rooms) -> dict[str, dict[str, Any]]:
+    join: dict[str, Any] = {}
+    for room_id, info in rooms.join.items():
+        room: dict[str, Any] = {
+            "state": {"events": _sources(info.state)},
+            "timeline": {
+                "events": _sources(info.timeline.events),
+                "limited": bool(info.timeline.limited),
+                "prev_batch": info.timeline.prev_batch,
+            },
+        }
+        if info.summary:
+            summary: dict[str, Any] = {}
+            if info.summary.heroes is not None:
+                summary["m.heroes"] = info.summary.heroes
+            if info.summary.joined_member_count is not None:
+                summary["m.joined_member_count"] = info.summary.joined_member_count
+            if info.summary.invited_member_count is not None:
+                summary["m.invited_member_count"] = info.summary.invited_member_count
+            room["summary"] = summary
+        if info.unread_notifications:
+            room["unread_notifications"] = {
+                "notification_count": info.unread_notifications.notification_count or 0,
+                "highlight_count": info.unread_notifications.highlight_count or 0,
+            }
+        join[room_id] = room
+    invite = {
+        room_id: {"invite_state": {"events": _sources(info.invite_state)}}
+        for room_id, info in rooms.invite.items()
+    }
+    leave = {
+        room_id: {
+            "state": {"events": _sources(info.state)},
+            "timeline": {"events": _sources(info.timeline.events)},
+        }
+        for room_id, info in rooms.leave.items()
+    }
+    return {"join": join, "invite": invite, "leave": leave}

@@ -1,0 +1,191 @@
+"""The websocket of one open page: live fragments down, composer sends up.
+
+A consumer attaches to the `MatrixSession` of its login's device and joins the device's
+channel-layer group; it forwards what concerns its page. It never sees or sends the access
+token: the session holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from webclient.accounts.current import credential_for, login_url
+from webclient.matrix import errors, registry
+from webclient.matrix.session import MatrixSession
+from webclient.rooms.render import render_room_entry
+from webclient.timeline.compose import message_content
+
+logger = logging.getLogger("webclient.rooms")
+
+TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
+MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped in JSON
+
+
+class TimelineConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/?room=<room id>&epoch=…&pos=…` (no room: the room list)."""
+
+    matrix: MatrixSession | None = None
+    group: str | None = None
+
+    async def connect(self) -> None:
+        credential = await credential_for(self.scope["session"])
+        await self.accept()
+        if credential is None:
+            await self.send_json({"type": "logout", "url": login_url("expired")})
+            await self.close(code=4401)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.room_id = query.get("room", [""])[0] or None
+        epoch = query.get("epoch", [""])[0]
+        try:
+            after = int(query.get("pos", ["-1"])[0])
+        except ValueError:
+            after = -1
+        self.matrix = await registry.session_for(credential)
+        self.matrix.attach()
+        self.group = credential.group_name
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.sender = asyncio.get_running_loop().create_task(self._send_worker())
+        if self.matrix.status != "live" and self.matrix.status_message:
+            await self.send_json(
+                {
+                    "type": "status",
+                    "state": self.matrix.status,
+                    "message": self.matrix.status_message,
+                }
+            )
+        await self._catch_up(epoch, after)
+
+    async def _catch_up(self, epoch: str, after: int) -> None:
+        """Send what happened between the page's render and this connection."""
+        assert self.matrix
+        if self.room_id:
+            if after < 0:
+                return
+            missed = self.matrix.replay(self.room_id, epoch, after)
+            if missed is None:
+                await self.send_json({"type": "resync"})
+                return
+            for payload in missed:
+                await self.room_events(payload)
+        elif epoch != self.matrix.epoch or after < self.matrix.position:
+            await self.matrix.synced.wait()
+            rooms = self.matrix.rooms.ordered(self.matrix.user_id)
+            await self.send_json(
+                {
+                    "type": "rooms",
+                    "entries": [render_room_entry(r, self.matrix.user_id) for r in rooms],
+                }
+            )
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.matrix:
+            self.matrix.detach()
+            # Queued sends still go out: the person pressed Send before closing the tab.
+            await self.outbox.put({"type": "stop"})
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict) or not self.matrix:
+            return
+        if content.get("type") == "send":
+            txn_id = content.get("txn_id")
+            body = content.get("body")
+            if not isinstance(txn_id, str) or not TXN_ID_RE.match(txn_id):
+                return
+            if not isinstance(body, str) or not body.strip() or len(body) > MAX_BODY:
+                await self.send_json(
+                    {
+                        "type": "send_failed",
+                        "txn_id": txn_id,
+                        "error": "This message is empty or too long to send.",
+                        "retry": False,
+                    }
+                )
+                return
+            if not self.room_id:
+                return
+            await self.outbox.put({"type": "send", "txn_id": txn_id, "body": body})
+
+    async def _send_worker(self) -> None:
+        """Sends one at a time, in order, without holding up live events to this page."""
+        assert self.matrix
+        while True:
+            job = await self.outbox.get()
+            if job["type"] == "stop":
+                return
+            try:
+                event_id = await self.matrix.send_message(
+                    self.room_id, message_content(job["body"]), job["txn_id"]
+                )
+            except errors.MatrixError as exc:
+                await self._reply(
+                    {
+                        "type": "send_failed",
+                        "txn_id": job["txn_id"],
+                        "error": exc.message,
+                        "retry": not exc.is_unknown_token,
+                    }
+                )
+            except Exception:
+                logger.exception("sending %s failed", job["txn_id"])
+                await self._reply(
+                    {
+                        "type": "send_failed",
+                        "txn_id": job["txn_id"],
+                        "error": "Something went wrong while sending.",
+                        "retry": True,
+                    }
+                )
+            else:
+                await self._reply({"type": "sent", "txn_id": job["txn_id"], "event_id": event_id})
+
+    async def _reply(self, message: dict[str, Any]) -> None:
+        try:
+            await self.send_json(message)
+        except Exception:  # noqa: S110 - the page went away; the send itself is done
+            pass
+
+    # -- messages from the device's group ---------------------------------------------------
+
+    async def room_events(self, message: dict[str, Any]) -> None:
+        if message["room_id"] != self.room_id:
+            return
+        await self.send_json(
+            {
+                "type": "events",
+                "events": message["events"],
+                "limited": message.get("limited", False),
+                "epoch": message["epoch"],
+                "pos": message["pos"],
+            }
+        )
+
+    async def room_summary(self, message: dict[str, Any]) -> None:
+        if self.room_id:
+            return
+        await self.send_json(
+            {
+                "type": "room",
+                "room_id": message["room_id"],
+                "html": message["html"],
+                "order": message["order"],
+            }
+        )
+
+    async def session_status(self, message: dict[str, Any]) -> None:
+        await self.send_json(
+            {"type": "status", "state": message["state"], "message": message["message"]}
+        )
+
+    async def session_ended(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "logout", "url": login_url(message.get("reason"))})
+        await self.close(code=4401)

@@ -1,0 +1,191 @@
+"""Room list and room pages, rendered on the server; live updates come over the websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from webclient.accounts.current import login_url, matrix_login_required
+from webclient.matrix import errors, registry
+from webclient.matrix.session import MatrixSession
+from webclient.timeline.compose import message_content
+from webclient.timeline.render import render_events
+from webclient.timeline.sanitize import plain_to_html
+
+from .render import render_room_entry
+
+logger = logging.getLogger("webclient.rooms")
+
+FIRST_SYNC_WAIT = 20.0
+
+
+async def _wait_synced(session: MatrixSession, timeout: float = FIRST_SYNC_WAIT) -> bool:
+    try:
+        await asyncio.wait_for(session.synced.wait(), timeout)
+        return True
+    except TimeoutError:
+        return False
+
+
+def _ended(request: HttpRequest) -> HttpResponse:
+    return HttpResponseRedirect(login_url("revoked", request.get_full_path()))
+
+
+@matrix_login_required
+async def room_list(request: HttpRequest) -> HttpResponse:
+    session = await registry.session_for(request.credential)
+    position = session.position
+    ready = await _wait_synced(session)
+    if session.closed and not ready:
+        return _ended(request)
+    entries = [
+        render_room_entry(room, session.user_id) for room in session.rooms.ordered(session.user_id)
+    ]
+    context = {
+        "credential": request.credential,
+        "entries": entries,
+        "ready": ready,
+        "epoch": session.epoch,
+        "pos": position,
+    }
+    return render(request, "rooms/list.html", context)
+
+
+async def _resolve_room(session: MatrixSession, room: str) -> str:
+    if room.startswith("#"):
+        response = await session.request(
+            lambda: session.client.room_resolve_alias(room), "Looking up the room address"
+        )
+        return response.room_id
+    return room
+
+
+async def _timeline_context(
+    session: MatrixSession, room_id: str, from_token: str | None
+) -> dict[str, Any]:
+    """The newest events of a room (or the page before `from_token`), rendered."""
+    position = session.position
+    page = await session.messages(room_id, from_token=from_token, limit=settings.TIMELINE_PAGE_SIZE)
+    summary = session.rooms.rooms.get(room_id)
+    members: dict[str, dict] = dict(summary.members) if summary else {}
+    for event in page.get("state") or []:
+        if (
+            isinstance(event, dict)
+            and event.get("type") == "m.room.member"
+            and isinstance(event.get("content"), dict)
+        ):
+            members.setdefault(str(event.get("state_key", "")), event["content"])
+    chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
+    return {
+        "timeline": render_events(list(reversed(chunk)), members),
+        "older_token": page.get("end") if len(chunk) >= settings.TIMELINE_PAGE_SIZE else None,
+        "newer_link": bool(from_token),
+        "epoch": session.epoch,
+        # A page of older history is not followed live; pos -1 makes the socket skip replay.
+        "pos": position if not from_token else -1,
+    }
+
+
+async def _room_page(
+    request: HttpRequest, room: str, *, draft: str = "", send_error: str = "", txn_id: str = ""
+) -> HttpResponse:
+    session = await registry.session_for(request.credential)
+    try:
+        room_id = await _resolve_room(session, room)
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return _error(request, "Room not found", exc.message, 404)
+    await _wait_synced(session)
+    summary = session.rooms.rooms.get(room_id)
+    if summary is None or summary.membership != "join":
+        message = (
+            "You have been invited to this room. Accepting invitations is not available yet."
+            if summary is not None and summary.membership == "invite"
+            else "You are not a member of this room, or it does not exist."
+        )
+        return _error(request, "Not in this room", message, 404)
+    context: dict[str, Any] = {
+        "credential": request.credential,
+        "room_id": room_id,
+        "room_name": summary.display_name(session.user_id),
+        "topic_html": plain_to_html(summary.topic) if summary.topic else "",
+        "draft": draft,
+        "send_error": send_error,
+        "txn_id": txn_id or _new_txn_id(),
+    }
+    try:
+        context.update(await _timeline_context(session, room_id, request.GET.get("from")))
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        context.update(
+            {"timeline": [], "load_error": exc.message, "epoch": session.epoch, "pos": -1}
+        )
+    return render(request, "rooms/room.html", context, status=400 if send_error else 200)
+
+
+def _error(request: HttpRequest, heading: str, message: str, status: int) -> HttpResponse:
+    context = {"credential": request.credential, "heading": heading, "message": message}
+    return render(request, "rooms/error.html", context, status=status)
+
+
+def _new_txn_id() -> str:
+    return "wc" + secrets.token_hex(12)
+
+
+@matrix_login_required
+async def room_view(request: HttpRequest, room: str) -> HttpResponse:
+    return await _room_page(request, room)
+
+
+@matrix_login_required
+async def room_timeline(request: HttpRequest, room: str) -> HttpResponse:
+    """Just the timeline, for a page that must catch up after its socket missed events."""
+    session = await registry.session_for(request.credential)
+    try:
+        room_id = await _resolve_room(session, room)
+        context = await _timeline_context(session, room_id, None)
+    except errors.MatrixError as exc:
+        status = 401 if exc.is_unknown_token else 502
+        return HttpResponse(exc.message, status=status, content_type="text/plain; charset=utf-8")
+    context["room_id"] = room_id
+    return render(request, "rooms/_timeline.html", context)
+
+
+@require_POST
+@matrix_login_required
+async def send_view(request: HttpRequest, room: str) -> HttpResponse:
+    """The composer without JavaScript: send, then show the room (or the error and the draft)."""
+    body = request.POST.get("body", "")
+    txn_id = request.POST.get("txn_id", "")
+    if not txn_id.isalnum() or len(txn_id) > 64:
+        txn_id = _new_txn_id()
+    if not body.strip():
+        return HttpResponseRedirect(reverse("rooms:room", args=[room]))
+    session = await registry.session_for(request.credential)
+    try:
+        room_id = await _resolve_room(session, room)
+        await session.send_message(room_id, message_content(body), txn_id)
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        # Same transaction ID on the re-rendered form: sending again cannot post twice.
+        return await _room_page(
+            request, room, draft=body, send_error=f"Not sent: {exc.message}", txn_id=txn_id
+        )
+    return HttpResponseRedirect(reverse("rooms:room", args=[room]) + "#composer")
+
+
+async def socket_over_http(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(
+        "This address is a websocket.", status=426, headers={"Upgrade": "websocket"}
+    )

@@ -1,0 +1,483 @@
+"""Sanitise Matrix HTML (`formatted_body`) and turn plain text into safe HTML.
+
+Every use of bleach in the project is inside this module, and must stay here: bleach has
+been unmaintained since June 2026, so keeping it behind these few pure functions means it
+can be swapped (for nh3, say) by rewriting one file.
+
+The rules are the Matrix Client-Server spec's (v1.11, "m.room.message msgtypes"): only the
+listed tags, only the listed attributes per tag, links only to https/http/ftp/mailto/magnet
+and never relative, images only from `mxc://`, `rel="noopener"` on every link, no nesting
+deeper than 100 levels, and `mx-reply` stripped because this client renders rich replies
+itself. `font` is not in the spec's list: legacy `<font color>` (still sent by Element's
+/rainbow) becomes `<span data-mx-color>` so the colour survives in a spec-shaped form.
+Colours stay in `data-mx-color` / `data-mx-bg-color` (validated as `#rrggbb`); turning them
+into CSS is the stylesheet's job, since `style` is not an allowed attribute.
+
+bleach is used through its html5lib pipeline (parser, tree walker, `BleachSanitizerFilter`,
+serializer) rather than `bleach.clean`, because `bleach.clean(strip=True)` keeps the text of
+`<script>` and `<style>` and cannot drop a whole subtree or limit depth.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from bleach import html5lib_shim  # first: it configures the vendored html5lib
+from bleach._vendor.html5lib.treebuilders import getTreeBuilder
+from bleach.sanitizer import INVISIBLE_CHARACTERS_RE, BleachSanitizerFilter
+
+__all__ = [
+    "ALLOWED_TAGS",
+    "LINK_SCHEMES",
+    "MAX_DEPTH",
+    "MediaUrl",
+    "clean_html",
+    "plain_to_html",
+    "strip_reply_fallback_html",
+    "strip_reply_fallback_text",
+]
+
+#: Maps an `mxc://` URI to the URL the browser should load, or None to drop the image.
+MediaUrl = Callable[[str], "str | None"]
+
+#: The spec's tag list, exactly (`mx-reply` is handled separately: it is always removed).
+ALLOWED_TAGS = frozenset(
+    "del h1 h2 h3 h4 h5 h6 blockquote p a ul ol sup sub li b i u strong em s code hr br div "
+    "table thead tbody tr th td caption pre span img details summary".split()
+)
+
+#: Schemes a link may use; anything else, and every relative link, loses its href.
+LINK_SCHEMES = ("https", "http", "ftp", "mailto", "magnet")
+
+#: "Tags must not be nested more than 100 levels deep."
+MAX_DEPTH = 100
+
+# Elements removed together with everything inside them: their content is code, styling,
+# embedded documents or form controls, never message text worth showing.
+_DROP_WITH_CONTENT = frozenset(
+    "mx-reply script style template iframe frame frameset object embed applet noscript "
+    "noembed noframes xmp plaintext title textarea select option optgroup datalist button "
+    "head svg math audio video canvas map".split()
+)
+
+_HTML_NAMESPACES = (None, html5lib_shim.namespaces["html"])
+
+_COLOUR_RE = re.compile(r"#[0-9A-Fa-f]{6}")
+# Special schemes need "//": "https:foo" on an https page is a relative link.
+_LINK_RE = re.compile(r"(?:(?:https?|ftp)://|mailto:|magnet:)", re.IGNORECASE)
+_MXC_RE = re.compile(r"mxc://[A-Za-z0-9.:\[\]-]+/[A-Za-z0-9_-]+")
+_LANGUAGE_CLASS_RE = re.compile(r"language-[A-Za-z0-9_+#.-]+")
+_INTEGER_RE = re.compile(r"-?[0-9]{1,9}")
+_DIMENSION_RE = re.compile(r"[0-9]{1,5}")
+_MEDIA_URL_RE = re.compile(r"(?:https?://|/(?!/))[^\s\"'<>\\]*")
+_URL_WHITESPACE = " \t\n\r\f"
+
+
+def _any(value: str) -> bool:
+    return True
+
+
+def _is_colour(value: str) -> bool:
+    return _COLOUR_RE.fullmatch(value) is not None
+
+
+def _is_link(value: str) -> bool:
+    """An absolute link with an allowed scheme; control characters could hide a scheme."""
+    value = value.strip(_URL_WHITESPACE)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return False
+    return _LINK_RE.match(value) is not None
+
+
+def _is_mxc(value: str) -> bool:
+    return _MXC_RE.fullmatch(value) is not None
+
+
+def _is_language_class(value: str) -> bool:
+    classes = value.split()
+    return bool(classes) and all(_LANGUAGE_CLASS_RE.fullmatch(c) for c in classes)
+
+
+_ATTRIBUTE_RULES: dict[str, dict[str, Callable[[str], bool]]] = {
+    "span": {
+        "data-mx-bg-color": _is_colour,
+        "data-mx-color": _is_colour,
+        "data-mx-spoiler": _any,
+        "data-mx-maths": _any,
+    },
+    "a": {"name": _any, "target": _any, "href": _is_link},
+    "img": {
+        "width": _DIMENSION_RE.fullmatch,  # type: ignore[dict-item]
+        "height": _DIMENSION_RE.fullmatch,  # type: ignore[dict-item]
+        "alt": _any,
+        "title": _any,
+        "src": _is_mxc,
+    },
+    "ol": {"start": _INTEGER_RE.fullmatch},  # type: ignore[dict-item]
+    "code": {"class": _is_language_class},
+    "div": {"data-mx-maths": _any},
+}
+
+
+def _attribute_allowed(tag: str, name: str, value: str) -> bool:
+    """bleach's per-attribute callback: the spec's table plus a value check per attribute."""
+    check = _ATTRIBUTE_RULES.get(tag, {}).get(name)
+    return check is not None and bool(check(value))
+
+
+class _TooDeep(Exception):
+    """The parser was asked to nest elements deeper than MAX_DEPTH."""
+
+
+_EtreeBuilder: Any = getTreeBuilder("etree")
+
+
+class _DepthLimitedTreeBuilder(_EtreeBuilder):
+    """Stops parsing past MAX_DEPTH: html5lib's scope checks make deep nesting quadratic."""
+
+    def _check_depth(self) -> None:
+        # openElements[0] is the fragment's <html> root.
+        if len(self.openElements) > MAX_DEPTH + 1:
+            raise _TooDeep
+
+    def insertElementNormal(self, token):
+        element = super().insertElementNormal(token)
+        self._check_depth()
+        return element
+
+    def insertElementTable(self, token):
+        element = super().insertElementTable(token)
+        self._check_depth()
+        return element
+
+
+_EtreeWalker: Any = html5lib_shim.getTreeWalker("etree")
+
+
+class _LinearTreeWalker(_EtreeWalker):
+    """html5lib's etree walker, minus its `list.index` on every way up (quadratic on wide trees).
+
+    Nodes are `(element, index, parents, flag)` as in html5lib, but `parents` holds
+    `(element, index)` pairs so going up needs no search.
+    """
+
+    def getFirstChild(self, node):
+        if isinstance(node, tuple):
+            element, key, parents, flag = node
+        else:
+            element, key, parents, flag = node, None, [], None
+        if flag in ("text", "tail"):
+            return None
+        if element.text:
+            return element, key, parents, "text"
+        if len(element):
+            parents.append((element, key))
+            return element[0], 0, parents, None
+        return None
+
+    def getNextSibling(self, node):
+        if not isinstance(node, tuple):
+            return None
+        element, key, parents, flag = node
+        if flag == "text":
+            if len(element):
+                parents.append((element, key))
+                return element[0], 0, parents, None
+            return None
+        if element.tail and flag != "tail":
+            return element, key, parents, "tail"
+        parent = parents[-1][0]
+        if key < len(parent) - 1:
+            return parent[key + 1], key + 1, parents, None
+        return None
+
+    def getParentNode(self, node):
+        if not isinstance(node, tuple):
+            return None
+        element, key, parents, flag = node
+        if flag == "text":
+            return (element, key, parents, None) if parents else element
+        parent, parent_key = parents.pop()
+        return (parent, parent_key, parents, None) if parents else parent
+
+
+class _StructureFilter(html5lib_shim.Filter):
+    """Runs before bleach: drops whole subtrees, maps `font`, filters classes, handles `img`."""
+
+    def __init__(self, source: Any, keep_mxc_images: bool) -> None:
+        super().__init__(source)
+        self.keep_mxc_images = keep_mxc_images
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        skipping = 0  # depth inside a subtree being dropped
+        for token in super().__iter__():
+            kind = token["type"]
+            if skipping:
+                if kind == "StartTag":
+                    skipping += 1
+                elif kind == "EndTag":
+                    skipping -= 1
+                continue
+            if kind not in ("StartTag", "EmptyTag", "EndTag"):
+                yield token
+                continue
+            name = token["name"]
+            if token.get("namespace") not in _HTML_NAMESPACES or name in _DROP_WITH_CONTENT:
+                if kind == "StartTag":
+                    skipping = 1
+                continue
+            if name == "font":
+                token["name"] = "span"
+                if kind != "EndTag":
+                    _font_to_span(token["data"])
+            elif name == "code" and kind == "StartTag":
+                _filter_code_classes(token["data"])
+            elif name == "img":
+                src = token["data"].get((None, "src"), "")
+                if not (self.keep_mxc_images and _is_mxc(src)):
+                    alt = token["data"].get((None, "alt"), "")
+                    if alt:
+                        yield {"type": "Characters", "data": alt}
+                    continue
+            yield token
+
+
+def _font_to_span(attrs: dict[tuple[str | None, str], str]) -> None:
+    """`<font color>` is legacy; its colour moves to the spec's `data-mx-color`."""
+    colour = attrs.pop((None, "color"), None)
+    if colour is not None and (None, "data-mx-color") not in attrs:
+        attrs[(None, "data-mx-color")] = colour
+
+
+def _filter_code_classes(attrs: dict[tuple[str | None, str], str]) -> None:
+    """Only `language-*` classes may stay on `code` (for syntax highlighting)."""
+    value = attrs.pop((None, "class"), None)
+    if value is None:
+        return
+    kept = [c for c in value.split() if _LANGUAGE_CLASS_RE.fullmatch(c)]
+    if kept:
+        attrs[(None, "class")] = " ".join(kept)
+
+
+class _SanitizerFilter(BleachSanitizerFilter):
+    """bleach's allow-list filter, for text the tokenizer has already entity-decoded."""
+
+    def sanitize_characters(self, token: dict[str, Any]) -> dict[str, Any]:
+        # bleach re-tokenises entities here because it normally parses without decoding
+        # them; we parse with decoding, so text is plain text and the serializer escapes it.
+        token["data"] = INVISIBLE_CHARACTERS_RE.sub("", token.get("data", ""))
+        return token
+
+
+class _FinishFilter(html5lib_shim.Filter):
+    """Runs after bleach: link attributes and the `<pre>` leading-newline quirk."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        after_pre = False
+        for token in super().__iter__():
+            kind = token["type"]
+            if after_pre and kind in ("Characters", "SpaceCharacters"):
+                # The parser drops one newline right after <pre>; add one back so that
+                # re-parsing the output gives the same text.
+                if token["data"].startswith("\n"):
+                    token = {"type": kind, "data": "\n" + token["data"]}
+            after_pre = kind == "StartTag" and token["name"] == "pre"
+            if kind == "StartTag" and token["name"] == "a":
+                attrs = token["data"]
+                if (None, "href") in attrs:
+                    attrs[(None, "target")] = "_blank"
+                else:
+                    attrs.pop((None, "target"), None)
+                attrs[(None, "rel")] = "noopener"
+            yield token
+
+
+class _MediaFilter(html5lib_shim.Filter):
+    """Points each (already validated) `mxc://` image at the URL the hook gives."""
+
+    def __init__(self, source: Any, media_url: MediaUrl) -> None:
+        super().__init__(source)
+        self.media_url = media_url
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for token in super().__iter__():
+            if token["type"] == "EmptyTag" and token["name"] == "img":
+                attrs = token["data"]
+                url = self.media_url(attrs.get((None, "src"), ""))
+                if url is None or _MEDIA_URL_RE.fullmatch(url) is None:
+                    alt = attrs.get((None, "alt"), "")
+                    if alt:
+                        yield {"type": "Characters", "data": alt}
+                    continue
+                attrs[(None, "src")] = url
+            yield token
+
+
+def _parse(text: str) -> Any:
+    parser = html5lib_shim.BleachHTMLParser(
+        tags=None,  # parse everything: disallowed tags are removed from the tree, not the text
+        strip=True,
+        consume_entities=True,  # values are checked as the browser will read them
+        namespaceHTMLElements=False,
+        tree=_DepthLimitedTreeBuilder,
+    )
+    return parser.parseFragment(text)
+
+
+def _serialize(stream: Any) -> str:
+    serializer = html5lib_shim.HTMLSerializer(
+        quote_attr_values="always",
+        quote_char='"',
+        omit_optional_tags=False,
+        minimize_boolean_attributes=False,
+        escape_lt_in_attrs=True,
+        resolve_entities=False,
+        sanitize=False,
+        alphabetical_attributes=True,
+    )
+    return serializer.render(stream)
+
+
+def _clean_once(text: str, keep_mxc_images: bool) -> str:
+    stream: Any = _StructureFilter(_LinearTreeWalker(_parse(text)), keep_mxc_images)
+    stream = _SanitizerFilter(
+        source=stream,
+        allowed_tags=ALLOWED_TAGS,
+        attributes=_attribute_allowed,
+        allowed_protocols=(*LINK_SCHEMES, "mxc"),
+        strip_disallowed_tags=True,
+        strip_html_comments=True,
+    )
+    return _serialize(_FinishFilter(stream))
+
+
+_TAG_RE = re.compile(r"<[^<>]*>")
+
+
+def _text_fallback(text: str) -> str:
+    """Markup we refuse to render as HTML is shown as its text, escaped (linear time)."""
+    return plain_to_html(html.unescape(_TAG_RE.sub("", text)))
+
+
+def clean_html(html_text: str, media_url: MediaUrl | None = None) -> str:
+    """Sanitise a `formatted_body` to the spec's whitelist; the result is safe to embed.
+
+    Removed with their content: `mx-reply`, `script`, `style`, embedded documents, SVG and
+    MathML, form controls. Other unknown tags are unwrapped (their text stays). Images are
+    replaced by their alt text unless `media_url` is given: then an `img` whose `src` is a
+    valid `mxc://` URI gets `src=media_url(uri)`, and is replaced by its alt text when that
+    returns None.
+
+    Nesting limit: input that would nest elements more than 100 deep is refused as HTML
+    and rendered as its escaped plain text (tags removed) instead. A message nested that
+    deep is hostile or broken, and stopping the parser there also keeps html5lib's
+    quadratic cost on deep trees bounded.
+
+    Idempotent: `clean_html(clean_html(x)) == clean_html(x)`. The HTML parser can build a
+    different tree from its own output once tags are removed (tables, `<p>` inside `<p>`),
+    so the cleaning is repeated until the output is stable. With `media_url`, clean the raw
+    event once: the rewritten `src` is no longer `mxc://`, so a second pass drops it.
+    """
+    if not html_text:
+        return ""
+    html_text = strip_reply_fallback_html(html_text)
+    keep_mxc_images = media_url is not None
+    try:
+        previous = _clean_once(html_text, keep_mxc_images)
+        for _ in range(4):
+            current = _clean_once(previous, keep_mxc_images)
+            if current == previous:
+                break
+            previous = current
+        else:
+            return _text_fallback(html_text)
+    except _TooDeep:
+        return _text_fallback(html_text)
+    if media_url is not None and "<img" in previous:
+        previous = _serialize(_MediaFilter(_LinearTreeWalker(_parse(previous)), media_url))
+    return previous
+
+
+# A URL starts at an allowed scheme and runs to whitespace or a character that cannot be
+# part of one in running text; trailing punctuation is trimmed afterwards.
+_PLAIN_URL_RE = re.compile(r"\b(?:(?:https?|ftp)://|mailto:)[^\s<>\"]+", re.IGNORECASE)
+_TRAILING_PUNCTUATION = ".,:;!?'\"*_~"
+_BRACKETS = {")": "(", "]": "[", "}": "{"}
+_NEWLINE_RE = re.compile(r"\r\n?")
+
+
+def _trim_url(url: str) -> str:
+    """Drop trailing punctuation and closing brackets that the URL did not open."""
+    while url:
+        last = url[-1]
+        if last in _TRAILING_PUNCTUATION:
+            url = url[:-1]
+        elif last in _BRACKETS and url.count(last) > url.count(_BRACKETS[last]):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def _escape_text(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _escape_attribute(value: str) -> str:
+    # The same escaping as the serializer above, so plain_to_html output is a fixed point.
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+
+
+def _link(url: str) -> str:
+    href = _escape_attribute(url)
+    return f'<a href="{href}" rel="noopener" target="_blank">{_escape_text(url)}</a>'
+
+
+def plain_to_html(text: str) -> str:
+    """Plain text (a `body`, room name or topic) as HTML: escaped, linkified, `<br>` lines.
+
+    Only absolute http, https, ftp and mailto URLs become links. The output passes
+    `clean_html` unchanged, so it can be treated like any sanitised HTML.
+    """
+    text = INVISIBLE_CHARACTERS_RE.sub("", _NEWLINE_RE.sub("\n", text))
+    parts: list[str] = []
+    position = 0
+    for match in _PLAIN_URL_RE.finditer(text):
+        url = _trim_url(match.group())
+        if not _is_link(url) or url.lower() in ("http://", "https://", "ftp://", "mailto:"):
+            continue
+        parts.append(_escape_text(text[position : match.start()]))
+        parts.append(_link(url))
+        position = match.start() + len(url)
+    parts.append(_escape_text(text[position:]))
+    return "".join(parts).replace("\n", "<br>")
+
+
+_REPLY_HTML_RE = re.compile(r"\A\s*<mx-reply(?:\s[^>]*)?>.*?</mx-reply\s*>", re.I | re.S)
+
+
+def strip_reply_fallback_html(html_text: str) -> str:
+    """Remove a leading `<mx-reply>…</mx-reply>`: the client shows the replied-to event itself.
+
+    The spec allows `mx-reply` only as the very first tag; one anywhere else is not a
+    fallback, and `clean_html` removes it (with its content) like any other `mx-reply`.
+    """
+    return _REPLY_HTML_RE.sub("", html_text, count=1)
+
+
+def strip_reply_fallback_text(body: str) -> str:
+    """Remove the leading `> ` quote lines of a reply's `body`, and the blank line after them.
+
+    Call it only for events that are replies (`m.relates_to.m.in_reply_to`): in any other
+    message a leading quote is the sender's own text.
+    """
+    lines = body.split("\n")
+    stripped = 0
+    while stripped < len(lines) and lines[stripped].startswith("> "):
+        stripped += 1
+    if stripped and stripped < len(lines) and lines[stripped] == "":
+        stripped += 1
+    return "\n".join(lines[stripped:])

@@ -1,0 +1,208 @@
+"""Matrix events as view models: what a tile needs, worked out once, with no HTML in it.
+
+Templates turn these into markup (one template per kind of event); anything here that is
+Matrix-supplied text is left raw for the template to escape, except `body_html`, which is
+already sanitised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from .names import member_display_name
+from .sanitize import (
+    clean_html,
+    plain_to_html,
+    strip_reply_fallback_html,
+    strip_reply_fallback_text,
+)
+
+HTML_FORMAT = "org.matrix.custom.html"
+TEXT_MSGTYPES = {"m.text": "text", "m.emote": "emote", "m.notice": "notice"}
+
+
+@dataclass
+class EventView:
+    event_id: str
+    sender: str
+    sender_name: str
+    timestamp: datetime | None
+    template: str
+    kind: str  # "message" or "state": messages get a sender line, state changes are compact
+    css: str = ""
+    body_html: str = ""
+    text: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ts_ms(self) -> int:
+        return int(self.timestamp.timestamp() * 1000) if self.timestamp else 0
+
+
+def _timestamp(event: Mapping[str, Any]) -> datetime | None:
+    ts = event.get("origin_server_ts")
+    if isinstance(ts, int) and ts > 0:
+        try:
+            return datetime.fromtimestamp(ts / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def message_body_html(content: Mapping[str, Any]) -> str:
+    """The sanitised HTML of a text message: its formatted body when it has a valid one."""
+    formatted = content.get("formatted_body")
+    relates = content.get("m.relates_to")
+    is_reply = isinstance(relates, dict) and "m.in_reply_to" in relates
+    if content.get("format") == HTML_FORMAT and isinstance(formatted, str) and formatted.strip():
+        if is_reply:
+            formatted = strip_reply_fallback_html(formatted)
+        return clean_html(formatted)
+    body = _str(content.get("body"))
+    if is_reply:
+        body = strip_reply_fallback_text(body)
+    return plain_to_html(body)
+
+
+def _member_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | None:
+    content = event.get("content") if isinstance(event.get("content"), dict) else {}
+    prev = (
+        event.get("unsigned", {}).get("prev_content")
+        if isinstance(event.get("unsigned"), dict)
+        else None
+    )
+    prev = prev if isinstance(prev, dict) else {}
+    sender = _str(event.get("sender"))
+    target = _str(event.get("state_key"))
+    actor = member_display_name(sender, members)
+    target_name = _str(content.get("displayname")) or _str(prev.get("displayname")) or target
+    membership = content.get("membership")
+    before = prev.get("membership")
+    reason = _str(content.get("reason"))
+    names = {"actor": actor, "target": target_name}
+    if membership == "join" and before == "join":
+        old, new = _str(prev.get("displayname")), _str(content.get("displayname"))
+        if old != new:
+            if not new:
+                return _("%(old)s removed their display name") % {"old": old}
+            if not old:
+                return _("%(target)s set their display name to %(new)s") % {
+                    "target": target,
+                    "new": new,
+                }
+            return _("%(old)s changed their display name to %(new)s") % {"old": old, "new": new}
+        if prev.get("avatar_url") != content.get("avatar_url"):
+            return _("%(target)s changed their avatar") % names
+        return None
+    if membership == "join":
+        return _("%(target)s joined the room") % names
+    if membership == "invite":
+        return _("%(actor)s invited %(target)s") % names
+    if membership == "leave":
+        if sender == target:
+            if before == "invite":
+                return _("%(target)s rejected the invitation") % names
+            return _("%(target)s left the room") % names
+        if before == "ban":
+            return _("%(actor)s unbanned %(target)s") % names
+        if before == "invite":
+            return _("%(actor)s withdrew %(target)s's invitation") % names
+        text = _("%(actor)s removed %(target)s") % names
+        return f"{text}: {reason}" if reason else text
+    if membership == "ban":
+        text = _("%(actor)s banned %(target)s") % names
+        return f"{text}: {reason}" if reason else text
+    if membership == "knock":
+        return _("%(target)s asked to join") % names
+    return None
+
+
+def _state_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | None:
+    etype = event.get("type")
+    content = event.get("content") if isinstance(event.get("content"), dict) else {}
+    actor = member_display_name(_str(event.get("sender")), members)
+    if etype == "m.room.member":
+        return _member_text(event, members)
+    if etype == "m.room.name":
+        name = _str(content.get("name"))
+        if name:
+            return _("%(actor)s changed the room name to %(name)s") % {"actor": actor, "name": name}
+        return _("%(actor)s removed the room name") % {"actor": actor}
+    if etype == "m.room.topic":
+        topic = _str(content.get("topic"))
+        if topic:
+            return _("%(actor)s changed the topic to %(topic)s") % {"actor": actor, "topic": topic}
+        return _("%(actor)s removed the topic") % {"actor": actor}
+    if etype == "m.room.create":
+        return _("%(actor)s created the room") % {"actor": actor}
+    if etype == "m.room.avatar":
+        return _("%(actor)s changed the room avatar") % {"actor": actor}
+    if etype == "m.room.encryption":
+        return _("%(actor)s turned on end-to-end encryption") % {"actor": actor}
+    if etype == "m.room.canonical_alias":
+        alias = _str(content.get("alias"))
+        if alias:
+            return _("%(actor)s set the main address to %(alias)s") % {
+                "actor": actor,
+                "alias": alias,
+            }
+        return None
+    return None
+
+
+def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | None:
+    """The view model of an event, or None for events that get no tile of their own."""
+    event_id = _str(event.get("event_id"))
+    sender = _str(event.get("sender"))
+    etype = event.get("type")
+    if not event_id or not sender or not isinstance(etype, str):
+        return None
+    content = event.get("content")
+    base = {
+        "event_id": event_id,
+        "sender": sender,
+        "sender_name": member_display_name(sender, members),
+        "timestamp": _timestamp(event),
+    }
+    if not isinstance(content, dict) or (not content and etype == "m.room.message"):
+        return EventView(**base, template="events/redacted.html", kind="message", css="redacted")
+    if etype == "m.room.message":
+        relates = content.get("m.relates_to")
+        if isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
+            return None  # an edit re-renders its target; it has no tile of its own
+        msgtype = _str(content.get("msgtype"))
+        name = TEXT_MSGTYPES.get(msgtype)
+        if name:
+            return EventView(
+                **base,
+                template=f"events/message_{name}.html",
+                kind="message",
+                css=f"msgtype-{name}",
+                body_html=message_body_html(content),
+            )
+        # An unknown or not yet supported msgtype still shows its plain body.
+        body = _str(content.get("body"))
+        return EventView(
+            **base,
+            template="events/message_fallback.html",
+            kind="message",
+            css="msgtype-other",
+            body_html=plain_to_html(body) if body else "",
+        )
+    if etype == "m.room.encrypted":
+        return EventView(**base, template="events/encrypted.html", kind="message", css="encrypted")
+    if "state_key" in event:
+        text = _state_text(event, members)
+        if text is None:
+            return None
+        return EventView(**base, template="events/state.html", kind="state", css="state", text=text)
+    return None
