@@ -1,1 +1,148 @@
+"""Shared fixtures: real Synapse (tests/synapse_fixtures.py), a real daphne server running
+the client, and real Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WEBCLIENT_DATA_DIR", tempfile.mkdtemp(prefix="webclient-test-"))
+
 pytest_plugins = ["tests.synapse_fixtures"]
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(autouse=True)
+def _fast_sessions(settings) -> None:
+    """Short long-polls and idle times, so tests neither wait nor leak loops."""
+    settings.MATRIX_SYNC_TIMEOUT_MS = 5000
+    settings.MATRIX_SESSION_IDLE_SECONDS = 5
+
+
+@pytest.fixture(autouse=True)
+async def _stop_sessions() -> None:
+    """Each test's event loop ends with it: stop every sync loop the test started."""
+    yield
+    from webclient.matrix import registry
+
+    await registry.stop_all()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class WebclientServer:
+    url: str
+    log_path: Path
+    process: subprocess.Popen
+    homeserver: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_webclient(data_dir: Path, homeserver: str, **extra_env: str) -> WebclientServer:
+    """Migrate and start `daphne webclient.asgi:application` exactly as users run it."""
+    env = {
+        **os.environ,
+        "WEBCLIENT_DATA_DIR": str(data_dir),
+        "MATRIX_HOMESERVER": homeserver,
+        "DJANGO_SETTINGS_MODULE": "webclient.settings",
+        "MATRIX_SYNC_TIMEOUT_MS": "10000",
+        "MATRIX_SESSION_IDLE_SECONDS": "30",
+        **extra_env,
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    log_path = data_dir / "daphne.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        + ["webclient.asgi:application"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/login/", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError(f"daphne did not answer:\n{log_path.read_text()}")
+    return WebclientServer(url, log_path, process, homeserver)
+
+
+def stop_webclient(server: WebclientServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def webclient_server(synapse, tmp_path_factory) -> Iterator[WebclientServer]:
+    server = start_webclient(tmp_path_factory.mktemp("webclient"), synapse.url)
+    yield server
+    stop_webclient(server)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()

@@ -80,8 +80,8 @@ def _any(value: str) -> bool:
     return True
 
 
-def _is_colour(value: str) -> bool:
-    return _COLOUR_RE.fullmatch(value) is not None
+def _matching(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda value: pattern.fullmatch(value) is not None
 
 
 def _is_link(value: str) -> bool:
@@ -103,20 +103,20 @@ def _is_language_class(value: str) -> bool:
 
 _ATTRIBUTE_RULES: dict[str, dict[str, Callable[[str], bool]]] = {
     "span": {
-        "data-mx-bg-color": _is_colour,
-        "data-mx-color": _is_colour,
+        "data-mx-bg-color": _matching(_COLOUR_RE),
+        "data-mx-color": _matching(_COLOUR_RE),
         "data-mx-spoiler": _any,
         "data-mx-maths": _any,
     },
     "a": {"name": _any, "target": _any, "href": _is_link},
     "img": {
-        "width": _DIMENSION_RE.fullmatch,  # type: ignore[dict-item]
-        "height": _DIMENSION_RE.fullmatch,  # type: ignore[dict-item]
+        "width": _matching(_DIMENSION_RE),
+        "height": _matching(_DIMENSION_RE),
         "alt": _any,
         "title": _any,
         "src": _is_mxc,
     },
-    "ol": {"start": _INTEGER_RE.fullmatch},  # type: ignore[dict-item]
+    "ol": {"start": _matching(_INTEGER_RE)},
     "code": {"class": _is_language_class},
     "div": {"data-mx-maths": _any},
 }
@@ -125,7 +125,7 @@ _ATTRIBUTE_RULES: dict[str, dict[str, Callable[[str], bool]]] = {
 def _attribute_allowed(tag: str, name: str, value: str) -> bool:
     """bleach's per-attribute callback: the spec's table plus a value check per attribute."""
     check = _ATTRIBUTE_RULES.get(tag, {}).get(name)
-    return check is not None and bool(check(value))
+    return check is not None and check(value)
 
 
 class _TooDeep(Exception):
@@ -347,7 +347,10 @@ def _clean_once(text: str, keep_mxc_images: bool) -> str:
         source=stream,
         allowed_tags=ALLOWED_TAGS,
         attributes=_attribute_allowed,
-        allowed_protocols=(*LINK_SCHEMES, "mxc"),
+        # URL values are checked by _attribute_allowed alone (stricter than bleach's check,
+        # which allows relative links), so that plain_to_html can apply the very same rule.
+        attr_val_is_uri=frozenset(),
+        allowed_protocols=LINK_SCHEMES,
         strip_disallowed_tags=True,
         strip_html_comments=True,
     )
