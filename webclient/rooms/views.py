@@ -17,6 +17,7 @@ from webclient.accounts.current import login_url, matrix_login_required
 from webclient.matrix import errors, registry
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.compose import message_content
+from webclient.timeline.names import member_display_name
 from webclient.timeline.render import render_events
 from webclient.timeline.sanitize import plain_to_html
 
@@ -117,6 +118,7 @@ async def _room_page(
         "credential": request.credential,
         "room_id": room_id,
         "room_name": summary.display_name(session.user_id),
+        "own_name": member_display_name(session.user_id, summary.members),
         "topic_html": plain_to_html(summary.topic) if summary.topic else "",
         "draft": draft,
         "send_error": send_error,

@@ -66,7 +66,10 @@ def message_body_html(content: Mapping[str, Any]) -> str:
     if content.get("format") == HTML_FORMAT and isinstance(formatted, str) and formatted.strip():
         if is_reply:
             formatted = strip_reply_fallback_html(formatted)
-        return clean_html(formatted)
+        cleaned = clean_html(formatted)
+        if cleaned.strip():
+            return cleaned
+        # Nothing survived sanitising (say, only an image): the plain body still says something.
     body = _str(content.get("body"))
     if is_reply:
         body = strip_reply_fallback_text(body)
