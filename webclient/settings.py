@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "webclient.accounts",
     "webclient.timeline",
     "webclient.rooms",
+    "webclient.media",
 ]
 
 MIDDLEWARE = [

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", home, name="home"),
     path("", include("webclient.accounts.urls")),
     path("", include("webclient.rooms.urls")),
+    path("", include("webclient.media.urls")),
 ]

@@ -62,9 +62,15 @@
     if (eventId) echo.dataset.pendingEventId = eventId;
   };
 
-  api.onSendFailed = function (txn, error, canRetry) {
+  api.makeEcho = makeEcho;
+  api.newTxnId = newTxnId;
+
+  // retryFn: how to try again (an upload re-uploads); by default the text is sent again.
+  api.onSendFailed = function (txn, error, canRetry, retryFn) {
     var echo = echoFor(txn);
     if (!echo) return;
+    var old = echo.querySelectorAll(".send-state button");
+    old.forEach(function (b) { b.remove(); });
     echo.classList.add("failed");
     var state = echo.querySelector(".send-state");
     state.textContent = "Not sent: " + error + " ";
@@ -79,7 +85,8 @@
         echo.classList.remove("failed");
         state.textContent = "Sending…";
         state.removeAttribute("role");
-        api.send(txn, body); // the same transaction ID: never posted twice
+        if (retryFn) retryFn();
+        else api.send(txn, body); // the same transaction ID: never posted twice
       });
       state.appendChild(retry);
     }
@@ -88,7 +95,7 @@
     discard.className = "discard";
     discard.textContent = "Delete";
     discard.addEventListener("click", function () {
-      if (!textarea.value) textarea.value = body;
+      if (!textarea.value && !echo.classList.contains("upload")) textarea.value = body;
       echo.remove();
     });
     state.appendChild(discard);

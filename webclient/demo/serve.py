@@ -22,7 +22,13 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # `kill` (SIGTERM) stops the demo homeserver too, not only Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webclient.settings")
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
@@ -53,9 +59,14 @@ def main() -> int:
     try:
         return daphne.wait()
     except KeyboardInterrupt:
-        daphne.send_signal(signal.SIGINT)
-        return daphne.wait()
+        return 0
     finally:
+        if daphne.poll() is None:
+            daphne.terminate()
+            try:
+                daphne.wait(10)
+            except subprocess.TimeoutExpired:
+                daphne.kill()
         if synapse is not None:
             synapse.stop()
 

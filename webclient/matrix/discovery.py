@@ -97,6 +97,8 @@ async def resolve_homeserver(homeserver: str, username: str = "") -> str:
             if "://" not in homeserver:
                 discovered = await _well_known(session, origins[0])
                 if discovered:
+                    # From here on, errors are about the homeserver the file names.
+                    shown = discovered
                     if await _is_matrix(session, discovered):
                         return discovered
                     raise errors.not_matrix(discovered)
@@ -104,8 +106,11 @@ async def resolve_homeserver(homeserver: str, username: str = "") -> str:
                 return candidates[0]
             if "://" in homeserver:
                 discovered = await _well_known(session, origins[0])
-                if discovered and await _is_matrix(session, discovered):
-                    return discovered
+                if discovered:
+                    shown = discovered
+                    if await _is_matrix(session, discovered):
+                        return discovered
+                    raise errors.not_matrix(discovered)
     except TimeoutError as exc:
         raise errors.unreachable(shown, _("timed out")) from exc
     except aiohttp.ClientConnectorError as exc:

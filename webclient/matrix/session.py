@@ -296,9 +296,15 @@ class MatrixSession:
                 raise
 
     async def _raw_once(
-        self, method: str, path: str, query: dict[str, str] | None, body: Any, action: str | None
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None,
+        body: Any,
+        action: str | None,
+        prefix: str,
     ) -> dict[str, Any]:
-        url = "/_matrix/client/v3" + path + (f"?{urlencode(query)}" if query else "")
+        url = prefix + path + (f"?{urlencode(query)}" if query else "")
         headers = {
             "Authorization": f"Bearer {self.client.access_token}",
             "Content-Type": "application/json",
@@ -328,10 +334,11 @@ class MatrixSession:
         query: dict[str, str] | None = None,
         body: Any = None,
         action: str | None = None,
+        prefix: str = "/_matrix/client/v3",
     ) -> dict[str, Any]:
         """A client-server API call that returns the spec's JSON as is (nio drops parts of
         some responses, such as the lazy-loaded `state` of `/messages`)."""
-        return await self.request(lambda: self._raw_once(method, path, query, body, action))
+        return await self.request(lambda: self._raw_once(method, path, query, body, action, prefix))
 
     async def messages(
         self, room_id: str, *, from_token: str | None, limit: int, direction: str = "b"
@@ -346,10 +353,12 @@ class MatrixSession:
             action="Loading messages",
         )
 
-    async def send_message(self, room_id: str, content: dict[str, Any], txn_id: str) -> str:
+    async def send_message(
+        self, room_id: str, content: dict[str, Any], txn_id: str, event_type: str = "m.room.message"
+    ) -> str:
         """Send with the caller's transaction ID, so a retry can never post twice."""
         response = await self.request(
-            lambda: self.client.room_send(room_id, "m.room.message", content, tx_id=txn_id),
+            lambda: self.client.room_send(room_id, event_type, content, tx_id=txn_id),
             None,
         )
         return response.event_id

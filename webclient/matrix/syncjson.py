@@ -16,6 +16,21 @@ def _sources(events: list[Any]) -> list[dict[str, Any]]:
     return [e.source for e in events if isinstance(getattr(e, "source", None), dict)]
 
 
+def _invite_sources(events: list[Any]) -> list[dict[str, Any]]:
+    """Like `_sources`, for stripped state: nio's `InviteMemberEvent` pops `content` out of
+    its `source` (nio 0.25-0.26), which would lose the invite and who sent it."""
+    sources = []
+    for event in events:
+        source = getattr(event, "source", None)
+        if not isinstance(source, dict):
+            continue
+        content = getattr(event, "content", None)
+        if "content" not in source and isinstance(content, dict):
+            source = {**source, "content": content}
+        sources.append(source)
+    return sources
+
+
 def rooms_to_json(rooms: Rooms) -> dict[str, dict[str, Any]]:
     join: dict[str, Any] = {}
     for room_id, info in rooms.join.items():
@@ -43,7 +58,7 @@ def rooms_to_json(rooms: Rooms) -> dict[str, dict[str, Any]]:
             }
         join[room_id] = room
     invite = {
-        room_id: {"invite_state": {"events": _sources(info.invite_state)}}
+        room_id: {"invite_state": {"events": _invite_sources(info.invite_state)}}
         for room_id, info in rooms.invite.items()
     }
     leave = {

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -21,6 +21,7 @@ from webclient.timeline.names import member_display_name
 from webclient.timeline.render import render_events
 from webclient.timeline.sanitize import plain_to_html
 
+from . import uploads
 from .render import render_room_entry
 
 logger = logging.getLogger("webclient.rooms")
@@ -123,6 +124,7 @@ async def _room_page(
         "draft": draft,
         "send_error": send_error,
         "txn_id": txn_id or _new_txn_id(),
+        "upload_limit": await uploads.upload_limit(session) or "",
     }
     try:
         context.update(await _timeline_context(session, room_id, request.GET.get("from")))
@@ -166,24 +168,44 @@ async def room_timeline(request: HttpRequest, room: str) -> HttpResponse:
 @require_POST
 @matrix_login_required
 async def send_view(request: HttpRequest, room: str) -> HttpResponse:
-    """The composer without JavaScript: send, then show the room (or the error and the draft)."""
+    """The composer's form: text, or a file with an optional caption.
+
+    Without JavaScript it answers with the room page (or the error and the draft kept); the
+    upload script asks for JSON instead.
+    """
+    wants_json = "application/json" in request.headers.get("Accept", "")
     body = request.POST.get("body", "")
     txn_id = request.POST.get("txn_id", "")
+    uploaded = request.FILES.get("file")
     if not txn_id.isalnum() or len(txn_id) > 64:
         txn_id = _new_txn_id()
-    if not body.strip():
+    if not body.strip() and uploaded is None:
+        if wants_json:
+            return JsonResponse({"ok": False, "error": "Nothing to send."}, status=400)
         return HttpResponseRedirect(reverse("rooms:room", args=[room]))
     session = await registry.session_for(request.credential)
     try:
         room_id = await _resolve_room(session, room)
-        await session.send_message(room_id, message_content(body), txn_id)
+        if uploaded is not None:
+            content_uri = await uploads.upload(session, uploaded)
+            content = uploads.message_for_file(uploaded, content_uri, caption=body)
+        else:
+            content = message_content(body)
+        event_id = await session.send_message(room_id, content, txn_id)
     except errors.MatrixError as exc:
         if exc.is_unknown_token:
+            if wants_json:
+                return JsonResponse({"ok": False, "error": exc.message, "retry": False}, status=401)
             return _ended(request)
+        if wants_json:
+            status = 413 if exc.errcode == "M_TOO_LARGE" else 400
+            return JsonResponse({"ok": False, "error": exc.message, "retry": True}, status=status)
         # Same transaction ID on the re-rendered form: sending again cannot post twice.
         return await _room_page(
             request, room, draft=body, send_error=f"Not sent: {exc.message}", txn_id=txn_id
         )
+    if wants_json:
+        return JsonResponse({"ok": True, "event_id": event_id, "txn_id": txn_id})
     return HttpResponseRedirect(reverse("rooms:room", args=[room]) + "#composer")
 
 

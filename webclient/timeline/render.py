@@ -17,7 +17,7 @@ from . import viewmodels
 
 logger = logging.getLogger("webclient.timeline")
 
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 CACHE_SECONDS = 60 * 60 * 24
 
 

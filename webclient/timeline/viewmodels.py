@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from .messages import inline_media_url, location_extra, media_extra
 from .names import member_display_name
 from .sanitize import (
     clean_html,
@@ -24,6 +25,7 @@ from .sanitize import (
 
 HTML_FORMAT = "org.matrix.custom.html"
 TEXT_MSGTYPES = {"m.text": "text", "m.emote": "emote", "m.notice": "notice"}
+MEDIA_MSGTYPES = {"m.image": "image", "m.file": "file", "m.audio": "audio", "m.video": "video"}
 
 
 @dataclass
@@ -66,7 +68,7 @@ def message_body_html(content: Mapping[str, Any]) -> str:
     if content.get("format") == HTML_FORMAT and isinstance(formatted, str) and formatted.strip():
         if is_reply:
             formatted = strip_reply_fallback_html(formatted)
-        cleaned = clean_html(formatted)
+        cleaned = clean_html(formatted, media_url=inline_media_url)
         if cleaned.strip():
             return cleaned
         # Nothing survived sanitising (say, only an image): the plain body still says something.
@@ -192,7 +194,25 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
                 css=f"msgtype-{name}",
                 body_html=message_body_html(content),
             )
-        # An unknown or not yet supported msgtype still shows its plain body.
+        if msgtype in MEDIA_MSGTYPES:
+            extra = media_extra(msgtype, content)
+            if extra is not None:
+                return EventView(
+                    **base,
+                    template=f"events/message_{MEDIA_MSGTYPES[msgtype]}.html",
+                    kind="message",
+                    css=f"msgtype-{MEDIA_MSGTYPES[msgtype]}",
+                    extra=extra,
+                )
+        if msgtype == "m.location" and (extra := location_extra(content)):
+            return EventView(
+                **base,
+                template="events/message_location.html",
+                kind="message",
+                css="msgtype-location",
+                extra=extra,
+            )
+        # An unknown msgtype, or a media message that cannot be shown, falls back to its body.
         body = _str(content.get("body"))
         return EventView(
             **base,
@@ -200,6 +220,19 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
             kind="message",
             css="msgtype-other",
             body_html=plain_to_html(body) if body else "",
+        )
+    if etype == "m.sticker":
+        extra = media_extra("m.sticker", content)
+        if extra is None:
+            return EventView(
+                **base,
+                template="events/message_fallback.html",
+                kind="message",
+                css="sticker",
+                body_html=plain_to_html(_str(content.get("body"))),
+            )
+        return EventView(
+            **base, template="events/sticker.html", kind="message", css="sticker", extra=extra
         )
     if etype == "m.room.encrypted":
         return EventView(**base, template="events/encrypted.html", kind="message", css="encrypted")

@@ -1,0 +1,122 @@
+"""Files from the composer: checked against the homeserver's limit, uploaded, then sent as the
+right kind of message with the `info` other clients need to show it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
+
+from webclient.matrix import errors
+from webclient.matrix.session import MatrixSession
+from webclient.timeline.markdown import render_markdown
+
+logger = logging.getLogger("webclient.rooms")
+
+CONFIG_CACHE_SECONDS = 3600
+
+
+async def upload_limit(session: MatrixSession) -> int | None:
+    """`m.upload.size` of the homeserver in bytes, or None when it does not say."""
+    key = f"media-config:{session.homeserver}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None
+    try:
+        config = await session.api("GET", "/media/config", prefix="/_matrix/client/v1")
+    except errors.MatrixError as exc:
+        logger.info("no media config from %s: %s", session.homeserver, exc)
+        return None
+    limit = config.get("m.upload.size")
+    limit = limit if isinstance(limit, int) and limit > 0 else 0
+    cache.set(key, limit, CONFIG_CACHE_SECONDS)
+    return limit or None
+
+
+def too_large_message(size: int, limit: int) -> str:
+    return (
+        f"This file is {filesizeformat(size)}; the homeserver accepts files up to "
+        f"{filesizeformat(limit)}."
+    )
+
+
+def _image_size(uploaded: UploadedFile) -> tuple[int, int] | None:
+    try:
+        from PIL import Image
+
+        uploaded.seek(0)
+        with Image.open(uploaded) as image:
+            return image.width, image.height
+    except Exception:
+        return None
+    finally:
+        uploaded.seek(0)
+
+
+def message_for_file(uploaded: UploadedFile, content_uri: str, caption: str = "") -> dict[str, Any]:
+    """The `m.room.message` content for an uploaded file (spec: m.image, m.video, …)."""
+    mimetype = (uploaded.content_type or "application/octet-stream").split(";")[0].strip()
+    major = mimetype.split("/", 1)[0]
+    msgtype = {"image": "m.image", "video": "m.video", "audio": "m.audio"}.get(major, "m.file")
+    name = uploaded.name or "file"
+    info: dict[str, Any] = {"mimetype": mimetype, "size": uploaded.size}
+    if msgtype == "m.image" and (dims := _image_size(uploaded)):
+        info["w"], info["h"] = dims
+    content: dict[str, Any] = {"msgtype": msgtype, "body": name, "url": content_uri, "info": info}
+    caption = caption.strip()
+    if caption:
+        # Spec (v1.10 captions): `filename` present and different from `body` → body is a caption.
+        content["body"] = caption
+        content["filename"] = name
+        if formatted := render_markdown(caption):
+            content["format"] = "org.matrix.custom.html"
+            content["formatted_body"] = formatted
+    return content
+
+
+async def upload(session: MatrixSession, uploaded: UploadedFile) -> str:
+    """Upload to the media repository; returns the `mxc://` URI."""
+    limit = await upload_limit(session)
+    if limit and uploaded.size > limit:
+        raise errors.MatrixError(too_large_message(uploaded.size, limit), errcode="M_TOO_LARGE")
+    url = f"{session.homeserver}/_matrix/media/v3/upload?filename={quote(uploaded.name or 'file')}"
+    headers = {
+        "Authorization": f"Bearer {session.client.access_token}",
+        "Content-Type": uploaded.content_type or "application/octet-stream",
+        "Content-Length": str(uploaded.size),
+    }
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=settings.MATRIX_REQUEST_TIMEOUT, sock_read=300
+    )
+    uploaded.seek(0)
+
+    async def chunks():
+        for chunk in uploaded.chunks(256 * 1024):
+            yield chunk
+
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.post(url, data=chunks(), headers=headers) as response,
+        ):
+            try:
+                payload = await response.json(content_type=None)
+            except ValueError:
+                payload = {}
+            if response.status >= 400 or "content_uri" not in payload:
+                raise errors.from_response(
+                    payload.get("errcode"),
+                    response.status,
+                    payload.get("error"),
+                    payload.get("retry_after_ms"),
+                    action="Uploading the file",
+                )
+            return payload["content_uri"]
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise errors.unreachable(session.homeserver, type(exc).__name__) from exc
