@@ -40,17 +40,111 @@
     return article;
   }
 
+  var replyField = form.querySelector("[name=reply_to]");
+  var threadField = form.querySelector("[name=thread_id]");
+  var banner = document.getElementById("reply-banner");
+  var editing = null; // event ID of the own message being edited
+
+  function clearMode() {
+    editing = null;
+    if (replyField) replyField.value = "";
+    if (banner) banner.hidden = true;
+    form.classList.remove("editing");
+  }
+
+  function setBanner(label, name, preview) {
+    if (!banner) return;
+    banner.hidden = false;
+    banner.querySelector("span").firstChild.textContent = label + " ";
+    document.getElementById("reply-name").textContent = name;
+    document.getElementById("reply-preview").textContent = preview;
+  }
+
   function submit(event) {
     if (event) event.preventDefault();
     var body = textarea.value;
     if (!body.trim()) return;
     var txn = newTxnId();
-    timeline.appendChild(makeEcho(txn, body));
-    api.scrollToBottom();
+    var extra = {};
+    if (editing) {
+      extra = { type: "edit", event_id: editing };
+    } else {
+      if (replyField && replyField.value) extra.reply_to = replyField.value;
+      if (threadField && threadField.value) extra.thread_id = threadField.value;
+      timeline.appendChild(makeEcho(txn, body));
+      api.scrollToBottom();
+    }
     textarea.value = "";
+    clearMode();
     if (sentEarlier) { sentEarlier.remove(); sentEarlier = null; }
-    api.send(txn, body);
+    api.send(txn, body, extra);
   }
+
+  function tileOf(element) { return element.closest("[data-event-id]"); }
+
+  function startReply(tile) {
+    clearMode();
+    if (!replyField) return;
+    replyField.value = tile.dataset.eventId;
+    var sender = tile.querySelector(".sender");
+    var body = tile.querySelector(".event-body");
+    setBanner("Replying to", sender ? sender.textContent : "", body ? body.textContent.trim().slice(0, 120) : "");
+    textarea.focus();
+  }
+
+  function startEdit(tile, link) {
+    clearMode();
+    fetch(link.href, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (data) {
+        editing = tile.dataset.eventId;
+        form.classList.add("editing");
+        textarea.value = data.body;
+        setBanner("Editing", "your message", "");
+        textarea.focus();
+      })
+      .catch(function () { location.assign(link.href); });
+  }
+
+  timeline.addEventListener("click", function (event) {
+    var link = event.target.closest("a, .reply-quote, span[data-mx-spoiler]");
+    if (!link) return;
+    var tile = tileOf(link);
+    if (link.matches("span[data-mx-spoiler]")) {
+      link.classList.toggle("revealed");
+      return;
+    }
+    if (link.matches(".reply-quote")) {
+      var target = timeline.querySelector('[data-event-id="' + CSS.escape(link.dataset.replyTo) + '"]');
+      if (target) target.scrollIntoView({ block: "center" });
+      return;
+    }
+    if (!tile) return;
+    var actions = link.closest(".event-actions");
+    if (link.matches(".reaction, .action-react")) {
+      event.preventDefault();
+      if (!api.action({ type: "react", event_id: tile.dataset.eventId, key: link.dataset.key })) location.assign(link.href);
+    } else if (link.matches(".action-reply")) {
+      event.preventDefault();
+      startReply(tile);
+    } else if (link.matches(".action-edit")) {
+      event.preventDefault();
+      startEdit(tile, link);
+    } else if (link.matches(".action-delete")) {
+      event.preventDefault();
+      if (window.confirm("Delete this message?")) {
+        if (!api.action({ type: "redact", event_id: tile.dataset.eventId })) location.assign(link.href);
+      }
+    }
+    if (actions) actions.open = false;
+  });
+
+  var cancel = document.getElementById("reply-cancel");
+  if (cancel) cancel.addEventListener("click", function (event) {
+    event.preventDefault();
+    if (editing) textarea.value = "";
+    clearMode();
+  });
 
   api.onSent = function (txn, eventId) {
     var echo = echoFor(txn);
@@ -68,7 +162,16 @@
   // retryFn: how to try again (an upload re-uploads); by default the text is sent again.
   api.onSendFailed = function (txn, error, canRetry, retryFn) {
     var echo = echoFor(txn);
-    if (!echo) return;
+    if (!echo) {
+      // An edit has no echo of its own: say it here.
+      var note = document.createElement("p");
+      note.className = "error";
+      note.setAttribute("role", "alert");
+      note.textContent = "Not sent: " + error;
+      form.insertBefore(note, form.firstChild);
+      setTimeout(function () { note.remove(); }, 10000);
+      return;
+    }
     var old = echo.querySelectorAll(".send-state button");
     old.forEach(function (b) { b.remove(); });
     echo.classList.add("failed");
@@ -86,7 +189,7 @@
         state.textContent = "Sending…";
         state.removeAttribute("role");
         if (retryFn) retryFn();
-        else api.send(txn, body); // the same transaction ID: never posted twice
+        else api.resend(txn, body); // the same transaction ID: never posted twice
       });
       state.appendChild(retry);
     }
@@ -104,5 +207,17 @@
   form.addEventListener("submit", submit);
   textarea.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) submit(event);
+    else if (event.key === "Escape" && (editing || (replyField && replyField.value))) {
+      if (editing) textarea.value = "";
+      clearMode();
+    } else if (event.key === "ArrowUp" && !textarea.value) {
+      // Up in an empty composer edits your last message, as in Element.
+      var own = timeline.querySelectorAll(".event.mine:not(.pending) .action-edit");
+      if (own.length) {
+        event.preventDefault();
+        var link = own[own.length - 1];
+        startEdit(tileOf(link), link);
+      }
+    }
   });
 })();

@@ -49,6 +49,27 @@
   }
   api.scrollToBottom = scrollToBottom;
 
+  var me = root.dataset.userId || "";
+  var threadRoot = root.dataset.threadRoot || "";
+
+  // The per-viewer touch on shared fragments: own messages and mentions of this user.
+  function personalise(node, item) {
+    if (item.sender === me || node.dataset.sender === me) node.classList.add("mine");
+    var mentions = (node.dataset.mentions || "").split(" ");
+    if (me && mentions.indexOf(me) >= 0) node.classList.add("mentions-me");
+    node.querySelectorAll(".reaction").forEach(function (chip) {
+      if ((chip.dataset.senders || "").split(" ").indexOf(me) >= 0) chip.classList.add("mine");
+    });
+    return node;
+  }
+  api.personalise = personalise;
+
+  // A thread page shows its root and the thread's messages; the room page everything else.
+  function belongsHere(item) {
+    if (threadRoot) return item.event_id === threadRoot || item.thread_id === threadRoot;
+    return !item.thread_id;
+  }
+
   function insertEvent(item) {
     var echo = item.txn_id && timeline.querySelector('[data-txn-id="' + CSS.escape(item.txn_id) + '"]');
     if (!item.html) {
@@ -56,15 +77,27 @@
       return;
     }
     if (item.txn_id) delete unacked[item.txn_id];
-    var node = fragment(item.html);
+    var existing = timeline.querySelector('[data-event-id="' + CSS.escape(item.event_id) + '"]');
+    if (item.replace) {
+      // An edit, reaction, redaction or thread reply changed a tile already on the page.
+      if (existing) existing.replaceWith(personalise(fragment(item.html), item));
+      return;
+    }
+    if (!belongsHere(item)) {
+      if (echo) echo.remove();
+      return;
+    }
+    var node = personalise(fragment(item.html), item);
     if (echo) {
       echo.replaceWith(node);
       return;
     }
-    if (timeline.querySelector('[data-event-id="' + CSS.escape(item.event_id) + '"]')) return;
+    if (existing) return;
     // Local echoes stay at the bottom until the server confirms them.
     timeline.insertBefore(node, timeline.querySelector(".event.pending"));
   }
+
+  if (timeline) timeline.querySelectorAll(".event").forEach(function (node) { personalise(node, {}); });
 
   function onEvents(message) {
     var stick = nearBottom();
@@ -157,6 +190,10 @@
         delete unacked[message.txn_id];
         if (api.onSendFailed) api.onSendFailed(message.txn_id, message.error, message.retry);
         return;
+      case "action_failed":
+        setStatus(message.error, "error");
+        setTimeout(function () { setStatus(""); }, 8000);
+        return;
     }
   }
 
@@ -182,15 +219,30 @@
     };
   }
 
-  function transmit(txn, body) {
+  function transmit(txn, pending) {
     if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "send", txn_id: txn, body: body }));
+      var message = { type: "send", txn_id: txn, body: pending.body };
+      Object.keys(pending.extra).forEach(function (k) { message[k] = pending.extra[k]; });
+      socket.send(JSON.stringify(message));
     }
   }
 
-  api.send = function (txn, body) {
-    unacked[txn] = body;
-    transmit(txn, body);
+  // extra: {reply_to, thread_id} for a send; {type: "edit", event_id} for an edit.
+  api.send = function (txn, body, extra) {
+    unacked[txn] = { body: body, extra: extra || {} };
+    lastExtra[txn] = extra || {};
+    transmit(txn, unacked[txn]);
+  };
+  var lastExtra = {};
+  api.resend = function (txn, body) {
+    api.send(txn, body, lastExtra[txn]);
+  };
+  api.action = function (message) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify(message));
+      return true;
+    }
+    return false;
   };
   api.hasUnsent = function () { return Object.keys(unacked).length > 0; };
 

@@ -16,13 +16,16 @@ from urllib.parse import quote
 from django.urls import reverse
 
 # The media ID: only the characters the spec allows (letters, digits, `_`, `-`).
-MEDIA_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+# Both patterns are used with `fullmatch`: `$` would also accept a trailing newline.
+MEDIA_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 # The server name by the spec's grammar (dots and a port are part of real names, such as
 # matrix.org:8448), with no empty label, so no `..`, `/`, `%`, `?` or `#` can get through.
 SERVER_NAME_RE = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*"
-    r"|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*"
+    r"|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
 )
+# A server name is at most 255 characters (the spec's limit for the IDs that contain one).
+MAX_SERVER_NAME = 255
 
 # Shown inline: only types a browser renders as media and cannot script. SVG is left out
 # on purpose (it can carry script), and so is everything else.
@@ -78,7 +81,13 @@ def parse_mxc(value: object) -> MxcUri | None:
 
 
 def valid_parts(server_name: str, media_id: str) -> bool:
-    return bool(SERVER_NAME_RE.match(server_name) and MEDIA_ID_RE.match(media_id))
+    return bool(
+        isinstance(server_name, str)
+        and isinstance(media_id, str)
+        and len(server_name) <= MAX_SERVER_NAME
+        and SERVER_NAME_RE.fullmatch(server_name)
+        and MEDIA_ID_RE.fullmatch(media_id)
+    )
 
 
 def download_url(mxc: object, filename: str | None = None) -> str | None:

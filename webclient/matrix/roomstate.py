@@ -121,7 +121,7 @@ def _is_redacted(event: Mapping[str, Any]) -> bool:
     return "redacted_because" in _dict(event.get("unsigned"))
 
 
-def _message_preview(content: Mapping[str, Any], sender_name: str) -> str:
+def message_preview(content: Mapping[str, Any], sender_name: str) -> str:
     """Plain text for an ``m.room.message`` content (the room list adds no sender)."""
     body = _str(content.get("body")) or ""
     if "m.in_reply_to" in _relation(content):
@@ -284,7 +284,7 @@ class RoomSummary:
                 and last.get("event_id") == relation.get("event_id")
                 and last.get("sender") == sender
             ):
-                last["preview"] = _shorten(_message_preview(new_content, self._name(sender)))
+                last["preview"] = _shorten(message_preview(new_content, self._name(sender)))
             return
 
         if event_type not in ACTIVITY_TYPES:
@@ -318,7 +318,7 @@ class RoomSummary:
         if _is_redacted(event) and event_type in ("m.room.message", "m.sticker"):
             return _DELETED
         if event_type == "m.room.message":
-            return _message_preview(content, sender_name)
+            return message_preview(content, sender_name)
         if event_type == "m.sticker":
             body = _str(content.get("body"))
             return f"Sticker: {body}" if body and body.strip() else "Sticker"

@@ -23,6 +23,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from nio import SyncResponse
 
+from webclient.timeline.relations import RoomEvents
+
 from . import errors
 from .client import call, check, make_client
 from .models import Credential
@@ -72,6 +74,7 @@ class MatrixSession:
         if self.sync_token:
             self.synced.set()
         self._recent: dict[str, deque[dict[str, Any]]] = {}
+        self._timelines: dict[str, RoomEvents] = {}
         self._floor: dict[str, int] = {}
         self._on_stop = on_stop
         self._task: asyncio.Task[None] | None = None
@@ -194,8 +197,6 @@ class MatrixSession:
         )
 
     async def _handle_sync(self, response: SyncResponse, first: bool) -> None:
-        from webclient.timeline.render import render_events
-
         self.sync_count += 1
         if self.status != "live":
             self.status, self.status_message = "live", ""
@@ -204,26 +205,28 @@ class MatrixSession:
             )
         rooms_json = rooms_to_json(response.rooms)
         changed = self.rooms.apply_sync(rooms_json, self.user_id)
-        if not first:
-            # The first sync only fills the room list: pages load their history themselves.
-            for room_id, joined in rooms_json.get("join", {}).items():
-                timeline = joined.get("timeline", {})
-                events = timeline.get("events", [])
-                if not events and not timeline.get("limited"):
-                    continue
-                summary = self.rooms.rooms.get(room_id)
-                members = summary.members if summary else {}
-                items = render_events(events, members)
-                payload = {
+        for room_id, joined in rooms_json.get("join", {}).items():
+            timeline = joined.get("timeline", {})
+            events = timeline.get("events", [])
+            if first:
+                # The first sync only fills the room list and what relations know: pages
+                # load their history themselves.
+                self.timeline(room_id).add_all(events)
+                continue
+            if not events and not timeline.get("limited"):
+                continue
+            payload = await self._render_new(room_id, events)
+            payload.update(
+                {
                     "type": "room.events",
                     "room_id": room_id,
-                    "events": items,
                     "limited": bool(timeline.get("limited")),
                     "epoch": self.epoch,
                     "pos": self._next_position(),
                 }
-                self._remember(room_id, payload)
-                await self._layer.group_send(self.group, payload)
+            )
+            self._remember(room_id, payload)
+            await self._layer.group_send(self.group, payload)
         if changed:
             await self._publish_rooms(changed)
         self.sync_token = response.next_batch
@@ -231,6 +234,58 @@ class MatrixSession:
             sync_token=self.sync_token, rooms_snapshot=self.rooms.to_dict()
         )
         self.synced.set()
+
+    def timeline(self, room_id: str) -> RoomEvents:
+        """What this session knows of a room's events and their relations."""
+        store = self._timelines.get(room_id)
+        if store is None:
+            store = self._timelines[room_id] = RoomEvents(room_id)
+        return store
+
+    def members(self, room_id: str) -> dict[str, dict]:
+        summary = self.rooms.rooms.get(room_id)
+        return summary.members if summary else {}
+
+    async def _render_new(self, room_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Add new events to the room's store and render their tiles, and the tiles of the
+        events they change (edits, reactions, redactions, thread replies)."""
+        from webclient.timeline.render import render_tiles, tile_ids
+
+        store = self.timeline(room_id)
+        changed: set[str] = set()
+        for event in events:
+            changed |= store.add(event)
+        new_ids = tile_ids(events)
+        await self.fetch_missing_replies(room_id, new_ids)
+        changed -= set(new_ids)
+        members = self.members(room_id)
+        items = render_tiles(store, new_ids, members)
+        updates = render_tiles(store, [e for e in store.events if e in changed], members)
+        for item in updates:
+            item["replace"] = True
+        return {"events": items + updates}
+
+    async def fetch_missing_replies(self, room_id: str, event_ids: list[str]) -> None:
+        """Load the events that tiles reply to, when they are not known yet."""
+        from webclient.timeline.relations import reply_target
+
+        store = self.timeline(room_id)
+        wanted = {
+            target
+            for event_id in event_ids
+            if (event := store.get(event_id))
+            and (target := reply_target(event))
+            and target not in store
+        }
+        for target in list(wanted)[:20]:
+            try:
+                event = await self.api(
+                    "GET",
+                    f"/rooms/{quote(room_id, safe='')}/event/{quote(target, safe='')}",
+                )
+            except errors.MatrixError:
+                continue
+            store.add(event)
 
     async def _publish_rooms(self, changed: set[str]) -> None:
         from webclient.rooms.render import render_room_entry
@@ -346,12 +401,16 @@ class MatrixSession:
         query = {"dir": direction, "limit": str(limit), "filter": json.dumps(HISTORY_FILTER)}
         if from_token:
             query["from"] = from_token
-        return await self.api(
+        page = await self.api(
             "GET",
             f"/rooms/{quote(room_id, safe='')}/messages",
             query=query,
             action="Loading messages",
         )
+        chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
+        store = self.timeline(room_id)
+        store.add_all(reversed(chunk) if direction == "b" else chunk)
+        return page
 
     async def send_message(
         self, room_id: str, content: dict[str, Any], txn_id: str, event_type: str = "m.room.message"
@@ -362,3 +421,40 @@ class MatrixSession:
             None,
         )
         return response.event_id
+
+    async def redact(self, room_id: str, event_id: str, reason: str = "") -> None:
+        body = {"reason": reason} if reason else {}
+        txn = "wcr" + secrets.token_hex(10)
+        await self.api(
+            "PUT",
+            f"/rooms/{quote(room_id, safe='')}/redact/{quote(event_id, safe='')}/{txn}",
+            body=body,
+            action="Deleting the message",
+        )
+
+    async def toggle_reaction(self, room_id: str, event_id: str, key: str) -> None:
+        """React with `key`, or take the reaction back when this user already gave it."""
+        store = self.timeline(room_id)
+        mine = store.my_reaction(event_id, key, self.user_id)
+        if mine:
+            await self.redact(room_id, mine)
+            return
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+        try:
+            await self.send_message(
+                room_id, content, "wca" + secrets.token_hex(10), event_type="m.reaction"
+            )
+        except errors.MatrixError as exc:
+            if exc.errcode != "M_DUPLICATE_ANNOTATION":
+                raise
+            # We reacted before this process knew it: find that reaction and take it back.
+            relations = await self.api(
+                "GET",
+                f"/rooms/{quote(room_id, safe='')}/relations/{quote(event_id, safe='')}"
+                "/m.annotation/m.reaction",
+                prefix="/_matrix/client/v1",
+                query={"limit": "100"},
+            )
+            store.add_all(relations.get("chunk") or [])
+            if mine := store.my_reaction(event_id, key, self.user_id):
+                await self.redact(room_id, mine)

@@ -77,7 +77,12 @@ async def _proxy(request: HttpRequest, upstream_path: str, params: dict[str, str
         upstream = await session.get(
             f"{credential.homeserver}{upstream_path}",
             params=params,
-            headers={"Authorization": f"Bearer {credential.access_token}"},
+            # Ask for the bytes as stored: aiohttp would undo a compression a reverse proxy
+            # in front of the homeserver adds, and the upstream length would then be wrong.
+            headers={
+                "Authorization": f"Bearer {credential.access_token}",
+                "Accept-Encoding": "identity",
+            },
             allow_redirects=True,  # the spec lets servers redirect downloads (307/308)
         )
     except (aiohttp.ClientError, TimeoutError) as exc:
@@ -104,11 +109,20 @@ async def _proxy(request: HttpRequest, upstream_path: str, params: dict[str, str
             upstream.release()
             await session.close()
 
+    inline = media.is_inline(content_type)
+    if not inline:
+        # Offered for saving only, under a type no browser acts on. Our pages allow script
+        # and style from 'self', and this proxy is 'self': with `nosniff`, an uploaded
+        # text/javascript or text/css file can then never be loaded as a script or stylesheet
+        # (the file name keeps its extension for the download).
+        content_type = "application/octet-stream"
     response = StreamingHttpResponse(body(), content_type=content_type)
     _secure(response)
-    kind = "inline" if media.is_inline(content_type) else "attachment"
+    kind = "inline" if inline else "attachment"
     response.headers["Content-Disposition"] = _disposition(kind, filename)
-    if length := upstream.headers.get("Content-Length"):
+    encoding = upstream.headers.get("Content-Encoding", "identity").strip().lower()
+    if (length := upstream.headers.get("Content-Length")) and encoding == "identity":
+        # Only a length of the bytes we pass on (aiohttp decompresses a compressed body).
         response.headers["Content-Length"] = length
     # mxc content never changes; only this browser's session may reuse it.
     response.headers["Cache-Control"] = "private, max-age=31536000, immutable"

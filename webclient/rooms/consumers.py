@@ -19,11 +19,13 @@ from webclient.accounts.current import credential_for, login_url
 from webclient.matrix import errors, registry
 from webclient.matrix.session import MatrixSession
 from webclient.rooms.render import render_room_entry
-from webclient.timeline.compose import message_content
+
+from . import sending
 
 logger = logging.getLogger("webclient.rooms")
 
 TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
+EVENT_ID_RE = re.compile(r"^\$[^\s/]{1,255}$")
 MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped in JSON
 
 
@@ -94,9 +96,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await self.outbox.put({"type": "stop"})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or not self.matrix:
+        if not isinstance(content, dict) or not self.matrix or not self.room_id:
             return
-        if content.get("type") == "send":
+        kind = content.get("type")
+        if kind in ("send", "edit"):
             txn_id = content.get("txn_id")
             body = content.get("body")
             if not isinstance(txn_id, str) or not TXN_ID_RE.match(txn_id):
@@ -111,42 +114,80 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                     }
                 )
                 return
-            if not self.room_id:
+            job = {"type": kind, "txn_id": txn_id, "body": body}
+            for name in ("reply_to", "thread_id", "event_id"):
+                value = content.get(name)
+                if isinstance(value, str) and EVENT_ID_RE.match(value):
+                    job[name] = value
+            if kind == "edit" and "event_id" not in job:
                 return
-            await self.outbox.put({"type": "send", "txn_id": txn_id, "body": body})
+            await self.outbox.put(job)
+        elif kind in ("redact", "react"):
+            event_id = content.get("event_id")
+            if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
+                return
+            job = {"type": kind, "event_id": event_id}
+            if kind == "react":
+                key = content.get("key")
+                if not isinstance(key, str) or not key or len(key) > 64:
+                    return
+                job["key"] = key
+            else:
+                reason = content.get("reason")
+                job["reason"] = reason[:500] if isinstance(reason, str) else ""
+            await self.outbox.put(job)
+
+    async def _run_job(self, job: dict[str, Any]) -> str | None:
+        assert self.matrix and self.room_id
+        kind = job["type"]
+        if kind == "send":
+            message = await sending.content_for(
+                self.matrix,
+                self.room_id,
+                job["body"],
+                reply_to=job.get("reply_to"),
+                thread_id=job.get("thread_id"),
+            )
+            return await self.matrix.send_message(self.room_id, message, job["txn_id"])
+        if kind == "edit":
+            return await sending.edit(
+                self.matrix, self.room_id, job["event_id"], job["body"], job["txn_id"]
+            )
+        if kind == "redact":
+            await sending.redact_own(self.matrix, self.room_id, job["event_id"], job["reason"])
+        elif kind == "react":
+            await self.matrix.toggle_reaction(self.room_id, job["event_id"], job["key"])
+        return None
 
     async def _send_worker(self) -> None:
-        """Sends one at a time, in order, without holding up live events to this page."""
+        """Actions one at a time, in order, without holding up live events to this page."""
         assert self.matrix
         while True:
             job = await self.outbox.get()
             if job["type"] == "stop":
                 return
+            txn_id = job.get("txn_id")
             try:
-                event_id = await self.matrix.send_message(
-                    self.room_id, message_content(job["body"]), job["txn_id"]
-                )
+                event_id = await self._run_job(job)
             except errors.MatrixError as exc:
-                await self._reply(
-                    {
-                        "type": "send_failed",
-                        "txn_id": job["txn_id"],
-                        "error": exc.message,
-                        "retry": not exc.is_unknown_token,
-                    }
-                )
+                if txn_id:
+                    reply = {"type": "send_failed", "txn_id": txn_id, "error": exc.message}
+                    reply["retry"] = not exc.is_unknown_token and exc.errcode != "W_NOT_OWN"
+                else:
+                    reply = {"type": "action_failed", "error": exc.message}
+                await self._reply(reply)
             except Exception:
-                logger.exception("sending %s failed", job["txn_id"])
-                await self._reply(
-                    {
-                        "type": "send_failed",
-                        "txn_id": job["txn_id"],
-                        "error": "Something went wrong while sending.",
-                        "retry": True,
-                    }
-                )
+                logger.exception("%s failed", job["type"])
+                error = "Something went wrong while sending."
+                if txn_id:
+                    await self._reply(
+                        {"type": "send_failed", "txn_id": txn_id, "error": error, "retry": True}
+                    )
+                else:
+                    await self._reply({"type": "action_failed", "error": error})
             else:
-                await self._reply({"type": "sent", "txn_id": job["txn_id"], "event_id": event_id})
+                if txn_id:
+                    await self._reply({"type": "sent", "txn_id": txn_id, "event_id": event_id})
 
     async def _reply(self, message: dict[str, Any]) -> None:
         try:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import actions, views
 
 app_name = "rooms"
 
@@ -9,6 +9,10 @@ urlpatterns = [
     path("rooms/<str:room>/", views.room_view, name="room"),
     path("rooms/<str:room>/timeline/", views.room_timeline, name="timeline"),
     path("rooms/<str:room>/send/", views.send_view, name="send"),
+    path("rooms/<str:room>/thread/<str:root_id>/", views.thread_view, name="thread"),
+    path("rooms/<str:room>/event/<str:event_id>/react/", actions.react_view, name="react"),
+    path("rooms/<str:room>/event/<str:event_id>/edit/", actions.edit_view, name="edit"),
+    path("rooms/<str:room>/event/<str:event_id>/delete/", actions.redact_view, name="redact"),
     # The websocket lives at this path (routing.py); over plain HTTP it only says so.
     path("ws/", views.socket_over_http, name="socket"),
 ]

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -15,13 +16,13 @@ from django.views.decorators.http import require_POST
 
 from webclient.accounts.current import login_url, matrix_login_required
 from webclient.matrix import errors, registry
+from webclient.matrix.roomstate import message_preview
 from webclient.matrix.session import MatrixSession
-from webclient.timeline.compose import message_content
 from webclient.timeline.names import member_display_name
-from webclient.timeline.render import render_events
+from webclient.timeline.render import for_viewer, render_tiles, tile_ids
 from webclient.timeline.sanitize import plain_to_html
 
-from . import uploads
+from . import sending, uploads
 from .render import render_room_entry
 
 logger = logging.getLogger("webclient.rooms")
@@ -70,14 +71,8 @@ async def _resolve_room(session: MatrixSession, room: str) -> str:
     return room
 
 
-async def _timeline_context(
-    session: MatrixSession, room_id: str, from_token: str | None
-) -> dict[str, Any]:
-    """The newest events of a room (or the page before `from_token`), rendered."""
-    position = session.position
-    page = await session.messages(room_id, from_token=from_token, limit=settings.TIMELINE_PAGE_SIZE)
-    summary = session.rooms.rooms.get(room_id)
-    members: dict[str, dict] = dict(summary.members) if summary else {}
+def _members_with_state(session: MatrixSession, room_id: str, page: dict[str, Any]) -> dict:
+    members: dict[str, dict] = dict(session.members(room_id))
     for event in page.get("state") or []:
         if (
             isinstance(event, dict)
@@ -85,9 +80,24 @@ async def _timeline_context(
             and isinstance(event.get("content"), dict)
         ):
             members.setdefault(str(event.get("state_key", "")), event["content"])
+    return members
+
+
+async def _timeline_context(
+    session: MatrixSession, room_id: str, from_token: str | None
+) -> dict[str, Any]:
+    """The newest events of a room (or the page before `from_token`), rendered. Thread
+    replies are left to their thread page; their root shows a summary."""
+    position = session.position
+    page = await session.messages(room_id, from_token=from_token, limit=settings.TIMELINE_PAGE_SIZE)
+    members = _members_with_state(session, room_id, page)
     chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
+    ids = [i for i in tile_ids(list(reversed(chunk)))]
+    await session.fetch_missing_replies(room_id, ids)
+    items = render_tiles(session.timeline(room_id), ids, members)
+    items = [item for item in items if not item.get("thread_id")]
     return {
-        "timeline": render_events(list(reversed(chunk)), members),
+        "timeline": for_viewer(items, session.user_id),
         "older_token": page.get("end") if len(chunk) >= settings.TIMELINE_PAGE_SIZE else None,
         "newer_link": bool(from_token),
         "epoch": session.epoch,
@@ -96,8 +106,35 @@ async def _timeline_context(
     }
 
 
+async def _composer_context(
+    session: MatrixSession, room_id: str, reply_to: str | None
+) -> dict[str, Any]:
+    """The banner above the composer when the user is replying (`?reply_to=`)."""
+    if not reply_to:
+        return {}
+    try:
+        event = await sending.get_event(session, room_id, reply_to)
+    except errors.MatrixError:
+        return {}
+    members = session.members(room_id)
+    sender = str(event.get("sender", ""))
+    content = event.get("content") if isinstance(event.get("content"), dict) else {}
+    name = member_display_name(sender, members)
+    return {
+        "reply_to": reply_to,
+        "reply_name": name,
+        "reply_preview": message_preview(content, name)[:140],
+    }
+
+
 async def _room_page(
-    request: HttpRequest, room: str, *, draft: str = "", send_error: str = "", txn_id: str = ""
+    request: HttpRequest,
+    room: str,
+    *,
+    draft: str = "",
+    send_error: str = "",
+    txn_id: str = "",
+    reply_to: str | None = None,
 ) -> HttpResponse:
     session = await registry.session_for(request.credential)
     try:
@@ -128,6 +165,9 @@ async def _room_page(
     }
     try:
         context.update(await _timeline_context(session, room_id, request.GET.get("from")))
+        context.update(
+            await _composer_context(session, room_id, reply_to or request.GET.get("reply_to"))
+        )
     except errors.MatrixError as exc:
         if exc.is_unknown_token:
             return _ended(request)
@@ -177,6 +217,8 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
     body = request.POST.get("body", "")
     txn_id = request.POST.get("txn_id", "")
     uploaded = request.FILES.get("file")
+    reply_to = request.POST.get("reply_to", "")
+    thread_id = request.POST.get("thread_id", "")
     if not txn_id.isalnum() or len(txn_id) > 64:
         txn_id = _new_txn_id()
     if not body.strip() and uploaded is None:
@@ -190,7 +232,9 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
             content_uri = await uploads.upload(session, uploaded)
             content = uploads.message_for_file(uploaded, content_uri, caption=body)
         else:
-            content = message_content(body)
+            content = await sending.content_for(
+                session, room_id, body, reply_to=reply_to or None, thread_id=thread_id or None
+            )
         event_id = await session.send_message(room_id, content, txn_id)
     except errors.MatrixError as exc:
         if exc.is_unknown_token:
@@ -201,11 +245,27 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
             status = 413 if exc.errcode == "M_TOO_LARGE" else 400
             return JsonResponse({"ok": False, "error": exc.message, "retry": True}, status=status)
         # Same transaction ID on the re-rendered form: sending again cannot post twice.
+        if thread_id:
+            return await _thread_page(
+                request,
+                room,
+                thread_id,
+                draft=body,
+                send_error=f"Not sent: {exc.message}",
+                txn_id=txn_id,
+            )
         return await _room_page(
-            request, room, draft=body, send_error=f"Not sent: {exc.message}", txn_id=txn_id
+            request,
+            room,
+            draft=body,
+            send_error=f"Not sent: {exc.message}",
+            txn_id=txn_id,
+            reply_to=reply_to or None,
         )
     if wants_json:
         return JsonResponse({"ok": True, "event_id": event_id, "txn_id": txn_id})
+    if thread_id:
+        return HttpResponseRedirect(reverse("rooms:thread", args=[room, thread_id]) + "#composer")
     return HttpResponseRedirect(reverse("rooms:room", args=[room]) + "#composer")
 
 
@@ -213,3 +273,60 @@ async def socket_over_http(request: HttpRequest) -> HttpResponse:
     return HttpResponse(
         "This address is a websocket.", status=426, headers={"Upgrade": "websocket"}
     )
+
+
+async def _thread_page(
+    request: HttpRequest,
+    room: str,
+    root_id: str,
+    *,
+    draft: str = "",
+    send_error: str = "",
+    txn_id: str = "",
+) -> HttpResponse:
+    session = await registry.session_for(request.credential)
+    try:
+        room_id = await _resolve_room(session, room)
+        await _wait_synced(session)
+        summary = session.rooms.rooms.get(room_id)
+        if summary is None or summary.membership != "join":
+            return _error(request, "Not in this room", "You are not a member of this room.", 404)
+        position = session.position
+        root = await sending.get_event(session, room_id, root_id)
+        page = await session.api(
+            "GET",
+            f"/rooms/{quote(room_id, safe='')}/relations/{quote(root_id, safe='')}/m.thread",
+            query={"limit": "100", "dir": "b"},
+            prefix="/_matrix/client/v1",
+            action="Loading the thread",
+        )
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return _error(request, "Thread not found", exc.message, 404)
+    store = session.timeline(room_id)
+    replies = [e for e in reversed(page.get("chunk") or []) if isinstance(e, dict)]
+    store.add_all(replies)
+    ids = [root.get("event_id", root_id)] + tile_ids(replies)
+    await session.fetch_missing_replies(room_id, ids)
+    items = for_viewer(render_tiles(store, ids, session.members(room_id)), session.user_id)
+    context = {
+        "credential": request.credential,
+        "room_id": room_id,
+        "thread_root": root_id,
+        "room_name": summary.display_name(session.user_id),
+        "own_name": member_display_name(session.user_id, summary.members),
+        "timeline": items,
+        "epoch": session.epoch,
+        "pos": position,
+        "draft": draft,
+        "send_error": send_error,
+        "txn_id": txn_id or _new_txn_id(),
+        "upload_limit": "",
+    }
+    return render(request, "rooms/thread.html", context, status=400 if send_error else 200)
+
+
+@matrix_login_required
+async def thread_view(request: HttpRequest, room: str, root_id: str) -> HttpResponse:
+    return await _thread_page(request, room, root_id)

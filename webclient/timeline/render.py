@@ -14,10 +14,11 @@ from django.core.cache import cache
 from django.template.loader import render_to_string
 
 from . import viewmodels
+from .relations import RoomEvents, TileState, has_tile
 
 logger = logging.getLogger("webclient.timeline")
 
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"
 CACHE_SECONDS = 60 * 60 * 24
 
 
@@ -74,3 +75,77 @@ def render_events(
     if fresh:
         cache.set_many(fresh, CACHE_SECONDS)
     return items
+
+
+def _tile_html(tile: TileState, members: Mapping[str, dict], room_id: str) -> str:
+    try:
+        view = viewmodels.build_tile(tile, members, room_id)
+    except Exception:
+        logger.exception("could not build a view of %s", tile.event_id)
+        return render_event_uncached({"event_id": tile.event_id, "sender": "", "type": None}, {})
+    return render_view(view) if view else ""
+
+
+def render_tiles(
+    store: RoomEvents, event_ids: list[str], members: Mapping[str, dict]
+) -> list[dict[str, Any]]:
+    """Fragments for tiles of `store`, keyed by the tile's whole state (event, edit,
+    redaction, reactions, thread, reply): each state is rendered once for all viewers."""
+    tiles = [t for t in (store.tile(e) for e in event_ids) if t is not None]
+    keys = {t.event_id: f"tile:{RENDER_VERSION}:{t.cache_key()}" for t in tiles}
+    cached = cache.get_many(list(keys.values()))
+    fresh: dict[str, str] = {}
+    items = []
+    for tile in tiles:
+        key = keys[tile.event_id]
+        html = cached.get(key)
+        if html is None:
+            html = _tile_html(tile, members, store.room_id)
+            fresh[key] = html
+        original = store.get(tile.event_id) or {}
+        unsigned = original.get("unsigned") if isinstance(original.get("unsigned"), dict) else {}
+        txn_id = unsigned.get("transaction_id")
+        content = tile.event.get("content") if isinstance(tile.event.get("content"), dict) else {}
+        mentions = content.get("m.mentions") if isinstance(content.get("m.mentions"), dict) else {}
+        users = mentions.get("user_ids") if isinstance(mentions.get("user_ids"), list) else []
+        root = tile.event.get("content", {}).get("m.relates_to", {}) if content else {}
+        items.append(
+            {
+                "event_id": tile.event_id,
+                "sender": str(tile.event.get("sender", "")),
+                "html": html,
+                "txn_id": txn_id if isinstance(txn_id, str) else None,
+                "thread_id": root.get("event_id")
+                if isinstance(root, dict) and root.get("rel_type") == "m.thread"
+                else None,
+                "mentions": [u for u in users if isinstance(u, str)],
+            }
+        )
+    if fresh:
+        cache.set_many(fresh, CACHE_SECONDS)
+    return items
+
+
+def tile_ids(events: list[Mapping[str, Any]]) -> list[str]:
+    """The IDs of the events that have a tile, in order."""
+    return [e["event_id"] for e in events if isinstance(e.get("event_id"), str) and has_tile(e)]
+
+
+def for_viewer(items: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
+    """The per-viewer touch on shared fragments, for a page rendered on the server: mark the
+    viewer's own messages (their edit and delete actions show) and those that mention them.
+    Live pages do the same in live.js."""
+    marked = []
+    for item in items:
+        classes = []
+        if item.get("sender") == user_id:
+            classes.append("mine")
+        if user_id in (item.get("mentions") or ()):
+            classes.append("mentions-me")
+        if classes and item["html"].startswith('<article class="event '):
+            html = item["html"].replace(
+                '<article class="event ', f'<article class="event {" ".join(classes)} ', 1
+            )
+            item = {**item, "html": html}
+        marked.append(item)
+    return marked

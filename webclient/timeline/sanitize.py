@@ -358,11 +358,32 @@ def _clean_once(text: str, keep_mxc_images: bool) -> str:
 
 
 _TAG_RE = re.compile(r"<[^<>]*>")
+_TAG_NAME_RE = re.compile(r"<([A-Za-z][^\s/<>]*)")
+_END_TAG_RES = {
+    name: re.compile(rf"</{re.escape(name)}[\s/>]", re.IGNORECASE) for name in _DROP_WITH_CONTENT
+}
 
 
 def _text_fallback(text: str) -> str:
-    """Markup we refuse to render as HTML is shown as its text, escaped (linear time)."""
-    return plain_to_html(html.unescape(_TAG_RE.sub("", text)))
+    """Markup we refuse to render as HTML is shown as its text, escaped (linear time).
+
+    As in `clean_html`, the elements dropped with their content (`script`, `style`,
+    `mx-reply`, ...) are dropped with their content here too: from the start tag to the
+    first end tag of the same name, or to the end of the text when there is none (as a
+    browser reads an unclosed `<script>`).
+    """
+    kept: list[str] = []
+    position = 0
+    while (tag := _TAG_RE.search(text, position)) is not None:
+        kept.append(text[position : tag.start()])
+        position = tag.end()
+        name = _TAG_NAME_RE.match(tag.group())
+        end_re = _END_TAG_RES.get(name.group(1).lower()) if name else None
+        if end_re is not None:
+            end = end_re.search(text, position)
+            position = len(text) if end is None else end.start()
+    kept.append(text[position:])
+    return plain_to_html(html.unescape("".join(kept)))
 
 
 def clean_html(html_text: str, media_url: MediaUrl | None = None) -> str:
@@ -375,9 +396,10 @@ def clean_html(html_text: str, media_url: MediaUrl | None = None) -> str:
     returns None.
 
     Nesting limit: input that would nest elements more than 100 deep is refused as HTML
-    and rendered as its escaped plain text (tags removed) instead. A message nested that
-    deep is hostile or broken, and stopping the parser there also keeps html5lib's
-    quadratic cost on deep trees bounded.
+    and rendered as its escaped plain text instead (tags removed, and the elements listed
+    above removed with their content). A message nested that deep is hostile or broken,
+    and stopping the parser there also keeps html5lib's quadratic cost on deep trees
+    bounded.
 
     Idempotent: `clean_html(clean_html(x)) == clean_html(x)`. The HTML parser can build a
     different tree from its own output once tags are removed (tables, `<p>` inside `<p>`),

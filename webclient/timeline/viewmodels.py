@@ -14,8 +14,11 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from webclient.matrix.roomstate import message_preview
+
 from .messages import inline_media_url, location_extra, media_extra
 from .names import member_display_name
+from .relations import TileState, thread_root
 from .sanitize import (
     clean_html,
     plain_to_html,
@@ -40,6 +43,14 @@ class EventView:
     body_html: str = ""
     text: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # What relates to the event (see relations.TileState); the same for every viewer.
+    edited: bool = False
+    reactions: list[dict[str, Any]] = field(default_factory=list)
+    thread: dict[str, Any] | None = None
+    thread_root: str = ""
+    reply: dict[str, Any] | None = None
+    mentions: list[str] = field(default_factory=list)
+    room_id: str = ""
 
     @property
     def ts_ms(self) -> int:
@@ -242,3 +253,62 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
             return None
         return EventView(**base, template="events/state.html", kind="state", css="state", text=text)
     return None
+
+
+def _mentions(content: Mapping[str, Any]) -> list[str]:
+    mentions = content.get("m.mentions")
+    users = mentions.get("user_ids") if isinstance(mentions, dict) else None
+    if not isinstance(users, list):
+        return []
+    return [u for u in users if isinstance(u, str)][:50]
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _reply_view(replied: Mapping[str, Any], members: Mapping[str, dict]) -> dict[str, Any]:
+    event_id = _str(replied.get("event_id"))
+    if replied.get("missing"):
+        return {"event_id": event_id, "missing": True}
+    sender = _str(replied.get("sender"))
+    content = replied.get("content") if isinstance(replied.get("content"), dict) else {}
+    name = member_display_name(sender, members)
+    preview = message_preview(content, name) if content else _("Message deleted")
+    return {"event_id": event_id, "sender": sender, "sender_name": name, "preview": _short(preview)}
+
+
+def build_tile(tile: TileState, members: Mapping[str, dict], room_id: str = "") -> EventView | None:
+    """The view model of a tile with everything that relates to its event."""
+    view = build(tile.event, members)
+    if view is None:
+        return None
+    view.room_id = room_id
+    content = tile.event.get("content") if isinstance(tile.event.get("content"), dict) else {}
+    view.edited = tile.edited
+    view.thread_root = thread_root(tile.event) or ""
+    view.mentions = _mentions(content)
+    view.reactions = [
+        {
+            "key": key,
+            "count": len(senders),
+            "senders": " ".join(senders),
+            "names": ", ".join(member_display_name(u, members) for u in senders[:20]),
+        }
+        for key, senders in tile.reactions
+    ]
+    if tile.thread_count:
+        latest = tile.thread_latest or {}
+        latest_content = latest.get("content") if isinstance(latest.get("content"), dict) else {}
+        latest_name = member_display_name(_str(latest.get("sender")), members)
+        view.thread = {
+            "count": tile.thread_count,
+            "latest_name": latest_name if latest else "",
+            "latest_preview": _short(message_preview(latest_content, latest_name))
+            if latest_content
+            else "",
+        }
+    if tile.reply_to is not None:
+        view.reply = _reply_view(tile.reply_to, members)
+    return view

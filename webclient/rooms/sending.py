@@ -1,0 +1,84 @@
+"""What a send from the composer becomes, shared by the websocket and the plain form:
+a message, a reply, a message in a thread, or an edit of one's own message."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from django.utils.translation import gettext as _
+
+from webclient.matrix import errors
+from webclient.matrix.session import MatrixSession
+from webclient.timeline import compose
+from webclient.timeline.relations import has_tile
+
+EDITABLE_MSGTYPES = {"m.text", "m.emote", "m.notice"}
+
+
+async def get_event(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
+    """An event of the room, from what the session knows or from the homeserver."""
+    store = session.timeline(room_id)
+    event = store.get(event_id)
+    if event is None:
+        event = await session.api(
+            "GET",
+            f"/rooms/{quote(room_id, safe='')}/event/{quote(event_id, safe='')}",
+            action=_("Loading the message"),
+        )
+        store.add(event)
+    return event
+
+
+async def content_for(
+    session: MatrixSession,
+    room_id: str,
+    text: str,
+    *,
+    reply_to: str | None = None,
+    thread_id: str | None = None,
+) -> dict[str, Any]:
+    if thread_id:
+        latest = session.timeline(room_id).latest_in_thread(thread_id)
+        return compose.thread_content(text, thread_id, latest)
+    if reply_to:
+        replied = await get_event(session, room_id, reply_to)
+        return compose.reply_content(text, replied, room_id)
+    return compose.message_content(text)
+
+
+async def own_message(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
+    """The user's own message, or a MatrixError saying why it cannot be changed here."""
+    event = await get_event(session, room_id, event_id)
+    if event.get("sender") != session.user_id:
+        raise errors.MatrixError(_("You can only change your own messages."), errcode="W_NOT_OWN")
+    if event.get("type") != "m.room.message" or not has_tile(event):
+        raise errors.MatrixError(_("This message cannot be changed."), errcode="W_NOT_EDITABLE")
+    return event
+
+
+async def editable_text(session: MatrixSession, room_id: str, event_id: str) -> str:
+    """The current text of one's own message, as the composer should show it for editing."""
+    await own_message(session, room_id, event_id)
+    tile = session.timeline(room_id).tile(event_id)
+    content = tile.event.get("content", {}) if tile else {}
+    if content.get("msgtype") not in EDITABLE_MSGTYPES:
+        raise errors.MatrixError(_("Only text messages can be edited."), errcode="W_NOT_EDITABLE")
+    body = content.get("body") if isinstance(content.get("body"), str) else ""
+    if content.get("msgtype") == "m.emote":
+        body = f"/me {body}"
+    if isinstance(content.get("m.relates_to"), dict) and "m.in_reply_to" in content["m.relates_to"]:
+        from webclient.timeline.sanitize import strip_reply_fallback_text
+
+        body = strip_reply_fallback_text(body)
+    return body
+
+
+async def edit(session: MatrixSession, room_id: str, event_id: str, text: str, txn_id: str) -> str:
+    await editable_text(session, room_id, event_id)
+    return await session.send_message(room_id, compose.edit_content(text, event_id), txn_id)
+
+
+async def redact_own(session: MatrixSession, room_id: str, event_id: str, reason: str = "") -> None:
+    await own_message(session, room_id, event_id)
+    await session.redact(room_id, event_id, reason)
