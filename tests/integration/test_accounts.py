@@ -609,3 +609,27 @@ async def test_login_page_notice_only_from_known_reasons(async_client):
     html = response.content.decode()
     assert element_text(html, "login-notice") is None
     assert "Your bank called" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_signing_in_again_replaces_the_earlier_login(async_client, synapse, make_user):
+    """A login form left open in another tab, submitted while signed in, must not leave the
+    first device alive on the homeserver or its credential in our database."""
+    from webclient.matrix.models import Credential
+
+    user = make_user("again")
+    form = {
+        "mode": "password",
+        "homeserver": synapse.url,
+        "username": user.localpart,
+        "password": user.password,
+    }
+    assert (await async_client.post("/login/", form)).status_code == 302
+    first = await Credential.objects.aget(user_id=user.user_id)
+    first_token = first.access_token
+    assert (await async_client.post("/login/", form)).status_code == 302
+    remaining = [c async for c in Credential.objects.filter(user_id=user.user_id)]
+    assert len(remaining) == 1 and remaining[0].pk != first.pk
+    with pytest.raises(MatrixAPIError) as excinfo:
+        matrix_api(synapse.url, first_token, "GET", "/_matrix/client/v3/account/whoami")
+    assert excinfo.value.errcode == "M_UNKNOWN_TOKEN"

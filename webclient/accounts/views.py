@@ -61,6 +61,9 @@ async def login_view(request: HttpRequest) -> HttpResponse:
             except errors.MatrixError as exc:
                 error, status = exc.message, 429 if exc.is_rate_limit else 400
             else:
+                # Signing in again (from a form left open) replaces the earlier login.
+                if previous := await credential_for(request.session):
+                    await _end_credential(request, previous)
                 await _start_session(request, result, owns_device=mode != "token")
                 return HttpResponseRedirect(_safe_next(request, request.POST.get("next")))
         else:
@@ -105,31 +108,34 @@ async def _start_session(request: HttpRequest, result: auth.LoginResult, owns_de
     logger.info("signed in %s on %s", result.user_id, result.homeserver)
 
 
+async def _end_credential(request: HttpRequest, credential: Credential) -> None:
+    """Stop the device's sync loop, delete a device we created, forget the credential, and
+    send every open tab of it to the login page."""
+    await registry.stop(credential.pk)
+    if credential.owns_device:
+        try:
+            await auth.logout(
+                credential.homeserver,
+                credential.user_id,
+                credential.device_id,
+                credential.access_token,
+            )
+        except errors.MatrixError as exc:
+            messages.warning(
+                request,
+                f"Signed out here, but the homeserver could not be told ({exc.message}). "
+                "Remove this device from another client's session list.",
+            )
+    group = credential.group_name
+    await credential.adelete()
+    await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "signed_out"})
+
+
 @require_POST
 async def logout_view(request: HttpRequest) -> HttpResponse:
     credential = await credential_for(request.session)
     if credential is not None:
-        await registry.stop(credential.pk)
-        if credential.owns_device:
-            try:
-                await auth.logout(
-                    credential.homeserver,
-                    credential.user_id,
-                    credential.device_id,
-                    credential.access_token,
-                )
-            except errors.MatrixError as exc:
-                messages.warning(
-                    request,
-                    f"Signed out here, but the homeserver could not be told ({exc.message}). "
-                    "Remove this device from another client's session list.",
-                )
-        group = credential.group_name
-        await credential.adelete()
-        # Every other open tab of this login goes to the login page too.
-        await get_channel_layer().group_send(
-            group, {"type": "session.ended", "reason": "signed_out"}
-        )
+        await _end_credential(request, credential)
     stored = list(messages.get_messages(request))
     await alogout(request)
     for message in stored:

@@ -19,7 +19,12 @@ from webclient.matrix import errors, registry
 from webclient.matrix.roomstate import message_preview
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.names import member_display_name
-from webclient.timeline.render import for_viewer, render_tiles, tile_ids
+from webclient.timeline.render import (
+    collapse_membership_runs,
+    for_viewer,
+    render_tiles,
+    tile_ids,
+)
 from webclient.timeline.sanitize import plain_to_html
 
 from . import sending, uploads
@@ -97,7 +102,7 @@ async def _timeline_context(
     items = render_tiles(session.timeline(room_id), ids, members)
     items = [item for item in items if not item.get("thread_id")]
     return {
-        "timeline": for_viewer(items, session.user_id),
+        "timeline": collapse_membership_runs(for_viewer(items, session.user_id)),
         "older_token": page.get("end") if len(chunk) >= settings.TIMELINE_PAGE_SIZE else None,
         "newer_link": bool(from_token),
         "epoch": session.epoch,

@@ -106,9 +106,7 @@ def render_tiles(
         unsigned = original.get("unsigned") if isinstance(original.get("unsigned"), dict) else {}
         txn_id = unsigned.get("transaction_id")
         content = tile.event.get("content") if isinstance(tile.event.get("content"), dict) else {}
-        mentions = content.get("m.mentions") if isinstance(content.get("m.mentions"), dict) else {}
-        users = mentions.get("user_ids") if isinstance(mentions.get("user_ids"), list) else []
-        root = tile.event.get("content", {}).get("m.relates_to", {}) if content else {}
+        root = content.get("m.relates_to", {}) if content else {}
         items.append(
             {
                 "event_id": tile.event_id,
@@ -118,7 +116,10 @@ def render_tiles(
                 "thread_id": root.get("event_id")
                 if isinstance(root, dict) and root.get("rel_type") == "m.thread"
                 else None,
-                "mentions": [u for u in users if isinstance(u, str)],
+                "mentions": viewmodels.mentioned_users(content),
+                "member_text": viewmodels.member_text(tile.event, members)
+                if tile.event.get("type") == "m.room.member" and html
+                else None,
             }
         )
     if fresh:
@@ -149,3 +150,38 @@ def for_viewer(items: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]
             item = {**item, "html": html}
         marked.append(item)
     return marked
+
+
+MIN_RUN = 3
+
+
+def collapse_membership_runs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs of membership changes (joins, leaves, profile changes) become one summary line
+    that opens to show them, as in Element; shorter runs stay as they are."""
+    out: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if len(run) >= MIN_RUN:
+            texts = [item["member_text"] for item in run]
+            summary = ", ".join(texts[:2])
+            if len(texts) > 2:
+                summary += f" and {len(texts) - 2} more changes"
+            html = render_to_string(
+                "events/membership_run.html", {"items": run, "summary": summary}
+            )
+            out.append({**run[0], "html": html, "member_text": None, "run": len(run)})
+        else:
+            out.extend(run)
+        run.clear()
+
+    for item in items:
+        if item.get("member_text"):
+            run.append(item)
+            continue
+        if not item.get("html"):
+            continue
+        flush()
+        out.append(item)
+    flush()
+    return out

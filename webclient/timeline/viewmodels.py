@@ -7,15 +7,18 @@ already sanitised.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from django.utils.translation import gettext as _
 
 from webclient.matrix.roomstate import message_preview
 
+from .avatars import member_avatar
 from .messages import inline_media_url, location_extra, media_extra
 from .names import member_display_name
 from .relations import TileState, thread_root
@@ -28,6 +31,19 @@ from .sanitize import (
 
 HTML_FORMAT = "org.matrix.custom.html"
 TEXT_MSGTYPES = {"m.text": "text", "m.emote": "emote", "m.notice": "notice"}
+JOIN_RULES = {
+    "public": "public (anyone can join)",
+    "invite": "invite only",
+    "knock": "ask to join",
+    "restricted": "joinable by members of other rooms",
+    "knock_restricted": "ask to join, or joinable by members of other rooms",
+}
+HISTORY_VISIBILITY = {
+    "world_readable": "anyone",
+    "shared": "all room members",
+    "invited": "members, from when they were invited",
+    "joined": "members, from when they joined",
+}
 MEDIA_MSGTYPES = {"m.image": "image", "m.file": "file", "m.audio": "audio", "m.video": "video"}
 
 
@@ -51,6 +67,7 @@ class EventView:
     reply: dict[str, Any] | None = None
     mentions: list[str] = field(default_factory=list)
     room_id: str = ""
+    avatar: dict[str, Any] | None = None
 
     @property
     def ts_ms(self) -> int:
@@ -89,7 +106,7 @@ def message_body_html(content: Mapping[str, Any]) -> str:
     return plain_to_html(body)
 
 
-def _member_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | None:
+def member_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | None:
     content = event.get("content") if isinstance(event.get("content"), dict) else {}
     prev = (
         event.get("unsigned", {}).get("prev_content")
@@ -147,7 +164,7 @@ def _state_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | 
     content = event.get("content") if isinstance(event.get("content"), dict) else {}
     actor = member_display_name(_str(event.get("sender")), members)
     if etype == "m.room.member":
-        return _member_text(event, members)
+        return member_text(event, members)
     if etype == "m.room.name":
         name = _str(content.get("name"))
         if name:
@@ -160,6 +177,27 @@ def _state_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | 
         return _("%(actor)s removed the topic") % {"actor": actor}
     if etype == "m.room.create":
         return _("%(actor)s created the room") % {"actor": actor}
+    if etype == "m.room.tombstone":
+        return _("%(actor)s upgraded this room. The conversation continues in a new room.") % {
+            "actor": actor
+        }
+    if etype == "m.room.join_rules":
+        rule = _str(content.get("join_rule"))
+        label = JOIN_RULES.get(rule, rule)
+        return _("%(actor)s made the room %(rule)s") % {"actor": actor, "rule": label}
+    if etype == "m.room.history_visibility":
+        visibility = _str(content.get("history_visibility"))
+        label = HISTORY_VISIBILITY.get(visibility, visibility)
+        return _("%(actor)s made future history visible to %(who)s") % {
+            "actor": actor,
+            "who": label,
+        }
+    if etype == "m.room.guest_access":
+        if content.get("guest_access") == "can_join":
+            return _("%(actor)s allowed guests to join") % {"actor": actor}
+        return _("%(actor)s stopped guests from joining") % {"actor": actor}
+    if etype == "m.room.power_levels":
+        return _("%(actor)s changed the power levels") % {"actor": actor}
     if etype == "m.room.avatar":
         return _("%(actor)s changed the room avatar") % {"actor": actor}
     if etype == "m.room.encryption":
@@ -251,16 +289,45 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
         text = _state_text(event, members)
         if text is None:
             return None
-        return EventView(**base, template="events/state.html", kind="state", css="state", text=text)
+        view = EventView(**base, template="events/state.html", kind="state", css="state", text=text)
+        if etype == "m.room.member":
+            view.css = "state state-member"
+        link = _room_link(etype, content)
+        if link:
+            view.extra = link
+        return view
     return None
 
 
-def _mentions(content: Mapping[str, Any]) -> list[str]:
+def _room_link(etype: str, content: Mapping[str, Any]) -> dict[str, str] | None:
+    """Room upgrades link the old and the new room (spec: room upgrades)."""
+    if etype == "m.room.tombstone":
+        room_id = _str(content.get("replacement_room"))
+        if room_id.startswith("!"):
+            return {"link_room": room_id, "link_text": _("Go to the new room")}
+    if etype == "m.room.create":
+        predecessor = content.get("predecessor")
+        room_id = _str(predecessor.get("room_id")) if isinstance(predecessor, dict) else ""
+        if room_id.startswith("!"):
+            return {"link_room": room_id, "link_text": _("See older messages in the old room")}
+    return None
+
+
+PILL_RE = re.compile(r'href="https://matrix\.to/#/(@[^"?/]+)')
+
+
+def mentioned_users(content: Mapping[str, Any]) -> list[str]:
+    """Who a message mentions: its `m.mentions`, or the user pills in its HTML (clients
+    from before intentional mentions only sent pills)."""
+    users: list[str] = []
     mentions = content.get("m.mentions")
-    users = mentions.get("user_ids") if isinstance(mentions, dict) else None
-    if not isinstance(users, list):
-        return []
-    return [u for u in users if isinstance(u, str)][:50]
+    listed = mentions.get("user_ids") if isinstance(mentions, dict) else None
+    if isinstance(listed, list):
+        users.extend(u for u in listed if isinstance(u, str))
+    formatted = content.get("formatted_body")
+    if isinstance(formatted, str) and "matrix.to" in formatted:
+        users.extend(unquote(m) for m in PILL_RE.findall(formatted))
+    return list(dict.fromkeys(u for u in users if u.startswith("@")))[:50]
 
 
 def _short(text: str, limit: int = 120) -> str:
@@ -285,10 +352,12 @@ def build_tile(tile: TileState, members: Mapping[str, dict], room_id: str = "") 
     if view is None:
         return None
     view.room_id = room_id
+    if view.kind == "message":
+        view.avatar = member_avatar(view.sender, view.sender_name, members)
     content = tile.event.get("content") if isinstance(tile.event.get("content"), dict) else {}
     view.edited = tile.edited
     view.thread_root = thread_root(tile.event) or ""
-    view.mentions = _mentions(content)
+    view.mentions = mentioned_users(content)
     view.reactions = [
         {
             "key": key,
