@@ -82,7 +82,7 @@ async def resolve_homeserver(homeserver: str, username: str = "") -> str:
     if "://" in homeserver:
         candidates = [normalise_url(homeserver)]
         origins = [candidates[0]]
-    elif SERVER_NAME_RE.match(homeserver):
+    elif SERVER_NAME_RE.fullmatch(homeserver):
         candidates = [f"https://{homeserver}"]
         origins = candidates[:]
     else:

@@ -109,6 +109,15 @@ async def upload(session: MatrixSession, uploaded: UploadedFile) -> str:
                 payload = await response.json(content_type=None)
             except ValueError:
                 payload = {}
+            if response.status == 413 and not payload.get("errcode"):
+                # A proxy in front of the homeserver refused the size without a Matrix error.
+                raise errors.MatrixError(
+                    too_large_message(uploaded.size, limit)
+                    if limit
+                    else "This file is too large for the homeserver.",
+                    errcode="M_TOO_LARGE",
+                    status=413,
+                )
             if response.status >= 400 or "content_uri" not in payload:
                 raise errors.from_response(
                     payload.get("errcode"),

@@ -277,7 +277,8 @@ class RoomEvents:
                 for key, senders in self.reactions.get(event_id, {}).items()
                 if senders
             ),
-            key=lambda item: (-len(item[1]), item[0]),
+            # Most given first; ties keep the order the reactions first appeared (stable sort).
+            key=lambda item: -len(item[1]),
         )
         thread = self.threads.get(event_id) or {}
         reply_id = reply_target(event) if not redacted else None
