@@ -1,0 +1,683 @@
+"""Live updates and sending over the websocket, and the life of a device's sync loop.
+
+The person using the web client signs in through the login form with `async_client`; their
+pages' websockets are `WebsocketCommunicator`s on the real ASGI application (Origin check,
+session cookie, routing), in the same event loop as the sync loop they attach to. Other
+people act through plain client-server API calls. Synapse's access log is the witness for
+what the client asked the homeserver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.urls import reverse
+
+from tests.synapse_fixtures import matrix_api
+from webclient.asgi import application
+from webclient.demo.homeserver import LocalSynapse
+from webclient.matrix import registry
+from webclient.matrix.models import Credential
+from webclient.matrix.session import MatrixSession
+
+CLIENT = "/_matrix/client/v3"
+ORIGIN = b"http://localhost"
+SYNC = "/_matrix/client/v3/sync"
+
+db = pytest.mark.django_db(transaction=True)
+
+
+# -- talking to the homeserver as other clients --------------------------------------------------
+
+
+def q(value: str) -> str:
+    return quote(value, safe="")
+
+
+async def api(hs, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict:
+    """A client-server call (off the event loop, so the sync loop under test keeps running)."""
+    return await asyncio.to_thread(matrix_api, hs.url, token, method, CLIENT + path, body)
+
+
+async def create_room(hs, owner, **body) -> str:
+    return (await api(hs, owner.access_token, "POST", "/createRoom", body))["room_id"]
+
+
+async def join(hs, user, room_id: str) -> None:
+    await api(hs, user.access_token, "POST", f"/join/{q(room_id)}", {})
+
+
+async def send(hs, user, room_id: str, body: str) -> str:
+    path = f"/rooms/{q(room_id)}/send/m.room.message/{uuid.uuid4().hex}"
+    answer = await api(hs, user.access_token, "PUT", path, {"msgtype": "m.text", "body": body})
+    return answer["event_id"]
+
+
+async def messages(hs, user, room_id: str, limit: int = 100) -> list[dict]:
+    """The room's newest events, oldest first."""
+    path = f"/rooms/{q(room_id)}/messages?dir=b&limit={limit}"
+    return list(reversed((await api(hs, user.access_token, "GET", path))["chunk"]))
+
+
+async def sent_by(hs, reader, room_id: str, sender) -> list[dict]:
+    return [
+        event
+        for event in await messages(hs, reader, room_id)
+        if event["type"] == "m.room.message" and event["sender"] == sender.user_id
+    ]
+
+
+async def shared_room(hs, owner, member, **body) -> str:
+    room_id = await create_room(hs, owner, invite=[member.user_id], **body)
+    await join(hs, member, room_id)
+    return room_id
+
+
+async def set_power(hs, admin, room_id: str, user, level: int) -> None:
+    path = f"/rooms/{q(room_id)}/state/m.room.power_levels/"
+    levels = await api(hs, admin.access_token, "GET", path)
+    levels.setdefault("users", {})[user.user_id] = level
+    await api(hs, admin.access_token, "PUT", path, levels)
+
+
+# -- the web client ----------------------------------------------------------------------------
+
+
+async def sign_in(async_client, hs, user) -> Credential:
+    response = await async_client.post(
+        "/login/",
+        {
+            "mode": "password",
+            "homeserver": hs.url,
+            "username": user.localpart,
+            "password": user.password,
+        },
+    )
+    assert response.status_code == 302, response.content
+    return await Credential.objects.filter(user_id=user.user_id).alatest("created")
+
+
+async def synced_session(credential: Credential, timeout: float = 20) -> MatrixSession:
+    """The running session of a credential, once its first sync is done."""
+    session = registry.running(credential.pk)
+    assert session is not None and not session.closed
+    await asyncio.wait_for(session.synced.wait(), timeout)
+    return session
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 15, step: float = 0.1) -> Any:
+    """Poll `check` until it returns something truthy (then return it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(step)
+
+
+class Sockets:
+    """Opens websockets the way a page does, and closes whatever a test left open."""
+
+    def __init__(self) -> None:
+        self.open: list[WebsocketCommunicator] = []
+
+    async def connect(
+        self,
+        async_client=None,
+        *,
+        room: str | None = None,
+        epoch: str | None = None,
+        pos: int | None = None,
+        origin: bytes = ORIGIN,
+    ) -> WebsocketCommunicator:
+        params = {}
+        if room is not None:
+            params["room"] = room
+        if epoch is not None:
+            params["epoch"] = epoch
+        if pos is not None:
+            params["pos"] = str(pos)
+        headers = [(b"origin", origin)]
+        if async_client is not None:
+            cookie = f"sessionid={async_client.cookies['sessionid'].value}"
+            headers.append((b"cookie", cookie.encode()))
+        path = "/ws/" + (f"?{urlencode(params)}" if params else "")
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        connected, _ = await communicator.connect(timeout=10)
+        if connected:
+            self.open.append(communicator)
+        communicator.connected = connected
+        return communicator
+
+    async def close(self, communicator: WebsocketCommunicator) -> None:
+        self.open.remove(communicator)
+        await communicator.disconnect()
+
+    async def close_all(self) -> None:
+        for communicator in list(self.open):
+            try:
+                await self.close(communicator)
+            except Exception:  # noqa: S110 - the application may have ended already
+                pass
+
+
+@pytest.fixture
+async def sockets():
+    opened = Sockets()
+    yield opened
+    await opened.close_all()
+
+
+async def receive_until(
+    communicator: WebsocketCommunicator,
+    predicate: Callable[[dict], bool],
+    timeout: float = 20,
+    seen: list[dict] | None = None,
+) -> dict:
+    """The first message matching `predicate`; everything received goes into `seen`."""
+    seen = [] if seen is None else seen
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no matching message within {timeout}s; got {seen}")
+        try:
+            message = await communicator.receive_json_from(timeout=remaining)
+        except TimeoutError:
+            raise AssertionError(f"no matching message within {timeout}s; got {seen}") from None
+        seen.append(message)
+        if predicate(message):
+            return message
+
+
+def events_with(event_id: str) -> Callable[[dict], bool]:
+    return lambda m: m["type"] == "events" and any(e["event_id"] == event_id for e in m["events"])
+
+
+def sync_count(hs, user) -> int:
+    return hs.count_requests(SYNC, user.user_id)
+
+
+# -- live events ----------------------------------------------------------------------------
+
+
+@db
+async def test_room_socket_gets_rendered_events(async_client, synapse, make_user, sockets):
+    alice = make_user("alice", displayname="Alice Liddell")
+    bob = make_user("bob", displayname="Bob Builder")
+    room = await shared_room(synapse, bob, alice, name="Live Room")
+    other = await shared_room(synapse, bob, alice, name="Other Room")
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+
+    room_socket = await sockets.connect(async_client, room=room)
+    list_socket = await sockets.connect(async_client)
+    assert room_socket.connected and list_socket.connected
+    # The room list socket, connecting without a position, gets the whole list first.
+    rooms = await receive_until(list_socket, lambda m: m["type"] == "rooms")
+    assert any(f'data-room-id="{room}"' in entry for entry in rooms["entries"])
+
+    elsewhere = await send(synapse, bob, other, "in the other room")
+    event_id = await send(synapse, bob, room, "live <hello> & welcome")
+    seen: list[dict] = []
+    message = await receive_until(room_socket, events_with(event_id), seen=seen)
+    item = next(e for e in message["events"] if e["event_id"] == event_id)
+    assert f'data-event-id="{event_id}"' in item["html"]
+    assert f'data-sender="{bob.user_id}"' in item["html"]
+    assert "live &lt;hello&gt; &amp; welcome" in item["html"]
+    assert ">Bob Builder</span>" in item["html"]
+    assert item["txn_id"] is None  # someone else's event: nothing to match locally
+    assert message["epoch"] == session.epoch
+    assert isinstance(message["pos"], int) and message["pos"] > 0
+    assert message["limited"] is False
+    # A room page only hears about its own room, and never about the room list.
+    for other_message in seen:
+        assert other_message["type"] in {"events", "status"}
+        if other_message["type"] == "events":
+            assert elsewhere not in {e["event_id"] for e in other_message["events"]}
+
+    # The room list socket gets the room's new entry: preview and order.
+    list_seen: list[dict] = []
+    update = await receive_until(
+        list_socket,
+        lambda m: m["type"] == "room" and m["room_id"] == room and "live" in m["html"],
+        seen=list_seen,
+    )
+    assert "live &lt;hello&gt; &amp; welcome" in update["html"]
+    assert f'data-room-id="{room}"' in update["html"]
+    assert update["order"][0] == room  # newest activity first
+    assert set(update["order"]) == {room, other}
+    assert all(m["type"] != "events" for m in list_seen)
+
+
+# -- sending ----------------------------------------------------------------------------------
+
+
+@db
+async def test_send_over_websocket(async_client, synapse, make_user, sockets):
+    alice = make_user("alice", displayname="Alice Liddell")
+    bob = make_user("bob")
+    room = await shared_room(synapse, bob, alice, name="Send Room")
+    credential = await sign_in(async_client, synapse, alice)
+    await synced_session(credential)
+    socket_ = await sockets.connect(async_client, room=room)
+
+    await socket_.send_json_to({"type": "send", "txn_id": "wsTxn.1", "body": "hi **there**"})
+    seen: list[dict] = []
+    sent = await receive_until(socket_, lambda m: m["type"] == "sent", seen=seen)
+    assert sent["txn_id"] == "wsTxn.1"
+    event_id = sent["event_id"]
+    assert event_id.startswith("$")
+
+    # The other client sees it, with the content the composer promised.
+    event = await api(synapse, bob.access_token, "GET", f"/rooms/{q(room)}/event/{q(event_id)}")
+    assert event["sender"] == alice.user_id
+    assert event["content"]["msgtype"] == "m.text"
+    assert event["content"]["body"] == "hi **there**"
+    assert event["content"]["format"] == "org.matrix.custom.html"
+    assert "<strong>there</strong>" in event["content"]["formatted_body"]
+
+    # The same socket then gets the rendered event, tagged with our transaction ID, so the
+    # page can replace its local echo.
+    echo_check = events_with(event_id)
+    echo = next((m for m in seen if echo_check(m)), None) or await receive_until(
+        socket_, echo_check
+    )
+    item = next(e for e in echo["events"] if e["event_id"] == event_id)
+    assert item["txn_id"] == "wsTxn.1"
+    assert "<strong>there</strong>" in item["html"]
+
+    # An emote, and a message that is not sent at all.
+    await socket_.send_json_to({"type": "send", "txn_id": "wsTxn.2", "body": "/me waves"})
+    sent = await receive_until(socket_, lambda m: m["type"] == "sent")
+    event = await api(
+        synapse, bob.access_token, "GET", f"/rooms/{q(room)}/event/{q(sent['event_id'])}"
+    )
+    assert event["content"] == {"msgtype": "m.emote", "body": "waves"}
+    await socket_.send_json_to({"type": "send", "txn_id": "wsTxn.3", "body": "   "})
+    failed = await receive_until(socket_, lambda m: m["type"] == "send_failed")
+    assert failed["txn_id"] == "wsTxn.3"
+    assert failed["retry"] is False
+    assert "empty" in failed["error"]
+
+
+@db
+async def test_rejected_send_then_retry(async_client, synapse, make_user, sockets):
+    alice = make_user("alice")
+    bob = make_user("bob")
+    room = await shared_room(
+        synapse, bob, alice, name="Read Only", power_level_content_override={"events_default": 50}
+    )
+    credential = await sign_in(async_client, synapse, alice)
+    await synced_session(credential)
+    socket_ = await sockets.connect(async_client, room=room)
+
+    message = {"type": "send", "txn_id": "retryMe1", "body": "let me speak"}
+    await socket_.send_json_to(message)
+    failed = await receive_until(socket_, lambda m: m["type"] in {"sent", "send_failed"})
+    assert failed["type"] == "send_failed"
+    assert failed["txn_id"] == "retryMe1"
+    assert failed["retry"] is True
+    assert failed["error"].startswith("The homeserver refused this.")
+    assert "{" not in failed["error"]  # a sentence, not a JSON dump
+
+    await set_power(synapse, bob, room, alice, 50)
+    await socket_.send_json_to(message)
+    sent = await receive_until(socket_, lambda m: m["type"] in {"sent", "send_failed"})
+    assert sent["type"] == "sent", sent
+    # And once more, as a page that did not hear the answer would: still one event.
+    await socket_.send_json_to(message)
+    again = await receive_until(socket_, lambda m: m["type"] in {"sent", "send_failed"})
+    assert again == sent
+    bodies = [e["content"]["body"] for e in await sent_by(synapse, bob, room, alice)]
+    assert bodies == ["let me speak"]
+
+
+# -- who may connect ----------------------------------------------------------------------------
+
+
+@db
+async def test_foreign_origin_is_refused(async_client, synapse, make_user, sockets):
+    alice = make_user("alice")
+    await sign_in(async_client, synapse, alice)
+    for origin in (b"http://evil.example", b"http://localhost.evil.example", b"null"):
+        refused = await sockets.connect(async_client, origin=origin)
+        assert refused.connected is False, origin
+    accepted = await sockets.connect(async_client)
+    assert accepted.connected is True
+
+
+@db
+async def test_no_session_gets_logout(sockets):
+    socket_ = await sockets.connect(None, room="!room:localhost")
+    assert socket_.connected  # accepted, to be told why it is closed
+    message = await socket_.receive_json_from(timeout=10)
+    assert message["type"] == "logout"
+    assert message["url"].startswith("/login/")
+    closed = await socket_.receive_output(timeout=10)
+    assert closed["type"] == "websocket.close"
+    assert closed["code"] == 4401
+
+
+# -- one sync loop per device, and its lifetime ------------------------------------------------
+
+
+@db
+async def test_one_sync_loop_per_device(async_client, synapse, make_user, sockets, settings):
+    settings.MATRIX_SYNC_TIMEOUT_MS = 1000  # an idle loop polls about once a second
+    alice = make_user("alice")
+    bob = make_user("bob")
+    room = await shared_room(synapse, bob, alice)
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    window = 5.0
+
+    first = await sockets.connect(async_client, room=room)
+    assert first.connected
+    await asyncio.sleep(1)
+    before = sync_count(synapse, alice)
+    await asyncio.sleep(window)
+    one_socket = sync_count(synapse, alice) - before
+
+    more = [await sockets.connect(async_client, room=room if i % 2 else None) for i in range(4)]
+    assert all(s.connected for s in more)
+    assert registry.running(credential.pk) is session
+    assert session.viewers == 5
+    await asyncio.sleep(1)
+    before = sync_count(synapse, alice)
+    await asyncio.sleep(window)
+    five_sockets = sync_count(synapse, alice) - before
+
+    assert one_socket >= 2, "the loop should be polling"
+    assert five_sockets <= one_socket + 2, (one_socket, five_sockets)
+
+    # Every page hears about one event: the room pages get the same fragment (rendered
+    # once), the room-list pages the room's new entry.
+    event_id = await send(synapse, bob, room, "for everyone")
+    received = [await receive_until(s, events_with(event_id)) for s in (first, more[1], more[3])]
+    assert len({m["events"][-1]["html"] for m in received}) == 1
+    for list_page in (more[0], more[2]):
+        await receive_until(
+            list_page, lambda m: m["type"] == "room" and "for everyone" in m.get("html", "")
+        )
+
+
+@db
+async def test_session_stops_after_idle(async_client, synapse, make_user, sockets, settings):
+    settings.MATRIX_SYNC_TIMEOUT_MS = 1000
+    settings.MATRIX_SESSION_IDLE_SECONDS = 2
+    alice = make_user("alice")
+    credential = await sign_in(async_client, synapse, alice)
+    socket_ = await sockets.connect(async_client)
+    session = await synced_session(credential)
+
+    # A viewer keeps it running past the idle time.
+    await asyncio.sleep(3)
+    assert not session.closed
+    assert registry.running(credential.pk) is session
+    assert sync_count(synapse, alice) >= 2
+
+    await sockets.close(socket_)
+    assert session.viewers == 0
+    started = time.monotonic()
+    await eventually(lambda: session.closed, timeout=settings.MATRIX_SESSION_IDLE_SECONDS + 3)
+    assert time.monotonic() - started <= settings.MATRIX_SESSION_IDLE_SECONDS + 1.5
+    assert registry.running(credential.pk) is None
+
+    await asyncio.sleep(1.5)  # the long-poll that was cut off may still be logged
+    after_stop = sync_count(synapse, alice)
+    await asyncio.sleep(3)
+    assert sync_count(synapse, alice) == after_stop
+
+
+@db
+async def test_resume_from_stored_sync_token(async_client, synapse, make_user, settings):
+    settings.MATRIX_SYNC_TIMEOUT_MS = 1000
+    alice = make_user("alice")
+    bob = make_user("bob")
+    room = await shared_room(synapse, bob, alice, name="Remembered Room")
+    credential = await sign_in(async_client, synapse, alice)
+    await synced_session(credential)
+    await registry.stop_all()
+    assert registry.running(credential.pk) is None
+
+    await credential.arefresh_from_db()
+    token = credential.sync_token
+    assert token
+    assert room in credential.rooms_snapshot["rooms"]
+    assert credential.rooms_snapshot["rooms"][room]["name"] == "Remembered Room"
+
+    await asyncio.sleep(1.5)  # let the cut-off long-poll reach the log
+    total, incremental = sync_count(synapse, alice), synapse.count_requests("since=", alice.user_id)
+    resumed_with_token = synapse.count_requests(f"since={token}", alice.user_id)
+
+    session = await registry.session_for(credential)
+    # Ready at once, from the snapshot: no initial sync to wait for.
+    assert session.synced.is_set()
+    assert session.sync_token == token
+    assert session.rooms.rooms[room].display_name(alice.user_id) == "Remembered Room"
+    response = await async_client.get("/rooms/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f'data-room-id="{room}"' in page
+    assert 'id="rooms-loading"' not in page
+
+    await eventually(lambda: sync_count(synapse, alice) >= total + 2, timeout=15)
+    new_syncs = sync_count(synapse, alice) - total
+    new_incremental = synapse.count_requests("since=", alice.user_id) - incremental
+    assert new_incremental == new_syncs, "a resumed session must never do a full initial sync"
+    # Its first request carried the stored token.
+    assert synapse.count_requests(f"since={token}", alice.user_id) > resumed_with_token
+
+
+@db
+async def test_revoked_token_logs_out(async_client, synapse, make_user, sockets, settings):
+    settings.MATRIX_SYNC_TIMEOUT_MS = 1000
+    alice = make_user("alice")
+    bob = make_user("bob")
+    room = await shared_room(synapse, bob, alice)
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    room_socket = await sockets.connect(async_client, room=room)
+    list_socket = await sockets.connect(async_client)
+
+    # Signed out elsewhere (e.g. the device was deleted from another client).
+    await api(synapse, credential.access_token, "POST", "/logout", {})
+
+    for socket_ in (room_socket, list_socket):
+        logout = await receive_until(socket_, lambda m: m["type"] == "logout")
+        assert logout == {"type": "logout", "url": "/login/?reason=revoked"}
+        closed = await socket_.receive_output(timeout=10)
+        assert closed == {"type": "websocket.close", "code": 4401}
+    assert session.closed
+    assert not await Credential.objects.filter(pk=credential.pk).aexists()
+
+    response = await async_client.get("/rooms/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?reason=revoked")
+
+
+# -- failures: backoff, not spinning ------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def offline_session(homeserver: str) -> MatrixSession:
+    credential = Credential(
+        pk=10**9 + int(uuid.uuid4().int % 10**6),
+        user_id="@ghost:localhost",
+        device_id="GHOST",
+        homeserver=homeserver,
+    )
+    credential.access_token = "syt_not_a_real_token"
+    return MatrixSession(credential, on_stop=lambda session: None)
+
+
+async def drain_group(group: str, channel: str, timeout: float = 0.2) -> list[dict]:
+    layer = get_channel_layer()
+    found = []
+    while True:
+        try:
+            found.append(await asyncio.wait_for(layer.receive(channel), timeout))
+        except TimeoutError:
+            return found
+
+
+@pytest.mark.parametrize("failure", ["closed-port", "bug"])
+async def test_backoff_when_unreachable(failure):
+    session = offline_session(f"http://127.0.0.1:{closed_port()}")
+    attempts: list[float] = []
+    original = session.client.sync
+
+    async def counting_sync(*args, **kwargs):
+        attempts.append(time.monotonic())
+        if failure == "bug":
+            raise ValueError("a bug in handling the response")
+        return await original(*args, **kwargs)
+
+    session.client.sync = counting_sync
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(session.group, channel)
+    window = 8.0
+    try:
+        session.start()
+        session.attach()  # a viewer: the idle timer must not end the test early
+        await asyncio.sleep(window)
+    finally:
+        await session.stop()
+        await layer.group_discard(session.group, channel)
+
+    # 1 s, 2 s, 4 s between attempts: 4 in 8 s (a spinning loop would make thousands).
+    assert 3 <= len(attempts) <= 5, attempts
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    for gap, expected in zip(gaps, [1, 2, 4, 8], strict=False):
+        assert expected - 0.2 <= gap <= expected + 1, gaps
+
+    statuses = await drain_group(session.group, channel)
+    if failure == "closed-port":
+        assert statuses, "the pages must hear that the homeserver is unreachable"
+        assert all(m["type"] == "session.status" for m in statuses)
+        assert {m["state"] for m in statuses} == {"offline"}
+        assert "Could not reach the homeserver" in statuses[0]["message"]
+        assert [m["retry_in"] for m in statuses] == [1, 2, 4, 8][: len(statuses)]
+        assert session.status == "offline"
+
+
+# -- rate limits -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def strict_synapse(tmp_path_factory) -> LocalSynapse:
+    """A private homeserver with Synapse's default rate limits (10 messages, then 1 per 5 s)."""
+    with LocalSynapse(tmp_path_factory.mktemp("synapse-limits"), relaxed_rate_limits=False) as hs:
+        yield hs
+
+
+@db
+@pytest.mark.timeout(170)
+async def test_rate_limited_sends_all_arrive_in_order(async_client, strict_synapse, sockets):
+    hs = strict_synapse
+    alice = hs.register(f"alice-{uuid.uuid4().hex[:8]}", "pw-alice")
+    bob = hs.register(f"bob-{uuid.uuid4().hex[:8]}", "pw-bob")
+    room = await shared_room(hs, bob, alice, name="Busy Room")
+    credential = await sign_in(async_client, hs, alice)
+    await synced_session(credential)
+    socket_ = await sockets.connect(async_client, room=room)
+
+    count = 20
+    for i in range(count):
+        await socket_.send_json_to({"type": "send", "txn_id": f"burst{i:02d}", "body": f"m{i:02d}"})
+    results = []
+    while len(results) < count:
+        results.append(
+            await receive_until(socket_, lambda m: m["type"] in {"sent", "send_failed"}, 120)
+        )
+    assert [m["type"] for m in results] == ["sent"] * count, results
+    assert [m["txn_id"] for m in results] == [f"burst{i:02d}" for i in range(count)]
+    assert len({m["event_id"] for m in results}) == count
+
+    bodies = [e["content"]["body"] for e in await sent_by(hs, bob, room, alice)]
+    assert bodies == [f"m{i:02d}" for i in range(count)]
+    assert hs.count_requests("/send/m.room.message/", alice.user_id) > count, (
+        "expected the homeserver to have rate-limited some sends"
+    )
+
+
+# -- replay between render and connect ------------------------------------------------------------
+
+
+def page_position(page: str) -> tuple[str, int]:
+    section = re.search(r'<section class="room" id="room"[^>]*>', page)
+    assert section, page
+    epoch = re.search(r'data-epoch="([^"]*)"', section.group(0)).group(1)
+    pos = re.search(r'data-pos="(-?\d+)"', section.group(0)).group(1)
+    return epoch, int(pos)
+
+
+@db
+async def test_replay_after_render(async_client, synapse, make_user, sockets):
+    alice = make_user("alice")
+    bob = make_user("bob")
+    room = await shared_room(synapse, bob, alice, name="Replay Room")
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+
+    response = await async_client.get(reverse("rooms:room", args=[room]))
+    assert response.status_code == 200
+    epoch, pos = page_position(response.content.decode())
+    assert epoch == session.epoch
+    assert pos >= 0
+
+    # Events arrive after the page was rendered, before its socket connects.
+    first = await send(synapse, bob, room, "missed one")
+    second = await send(synapse, bob, room, "missed two")
+
+    def replayed_ids():
+        missed = session.replay(room, epoch, pos) or []
+        ids = [e["event_id"] for payload in missed for e in payload["events"]]
+        return ids if second in ids else None
+
+    assert await eventually(replayed_ids) == [first, second]
+
+    socket_ = await sockets.connect(async_client, room=room, epoch=epoch, pos=pos)
+    got: list[str] = []
+    while second not in got:
+        message = await receive_until(socket_, lambda m: m["type"] in {"events", "resync"})
+        assert message["type"] == "events"
+        assert message["epoch"] == epoch and message["pos"] > pos
+        got += [e["event_id"] for e in message["events"]]
+    assert got == [first, second]
+    assert 'data-event-id="' in message["events"][-1]["html"]
+
+    # A page rendered now has nothing to catch up on.
+    up_to_date = await sockets.connect(async_client, room=room, epoch=epoch, pos=session.position)
+    assert await up_to_date.receive_nothing(timeout=0.5)
+
+    # A page from another session (another epoch) must fetch its timeline afresh.
+    stale = await sockets.connect(async_client, room=room, epoch="0123456789ab", pos=pos)
+    assert await stale.receive_json_from(timeout=10) == {"type": "resync"}
+
+    # The room list works the same way: a current position gets nothing, an old one the list.
+    current = await sockets.connect(async_client, epoch=session.epoch, pos=session.position)
+    assert await current.receive_nothing(timeout=0.5)
+    old = await sockets.connect(async_client, epoch=session.epoch, pos=0)
+    rooms = await old.receive_json_from(timeout=10)
+    assert rooms["type"] == "rooms"
+    assert any(f'data-room-id="{room}"' in entry for entry in rooms["entries"])
