@@ -84,3 +84,10 @@ def test_double_slash_text_still_gets_markdown():
     assert content["msgtype"] == "m.text"
     assert content["body"] == "/path is **important**"
     assert "<strong>important</strong>" in content["formatted_body"]
+
+
+def test_a_bare_me_is_sent_as_text_not_an_empty_emote():
+    from webclient.timeline.compose import message_content
+
+    assert message_content("/me") == {"msgtype": "m.text", "body": "/me"}
+    assert message_content("/me   ")["msgtype"] == "m.text"

@@ -494,3 +494,45 @@ def test_render_events_keeps_events_without_a_tile_as_empty_fragments():
     )
     items = render_events([edit], MEMBERS)
     assert items == [{"event_id": "$edit", "html": "", "txn_id": None}]
+
+
+# -- regressions found by the integration tests ---------------------------------------------
+
+
+def test_membership_line_disambiguates_an_impersonator():
+    members = {"@alice:example.org": {"displayname": "Alice", "membership": "join"}}
+    event = {
+        "event_id": "$imp",
+        "sender": "@mallory:evil.org",
+        "type": "m.room.member",
+        "state_key": "@mallory:evil.org",
+        "origin_server_ts": 1,
+        "content": {"membership": "join", "displayname": "Alice"},
+    }
+    view = viewmodels.build(event, members)
+    assert view.text == "Alice (@mallory:evil.org) joined the room"
+
+
+def test_redacted_state_event_gets_no_tile():
+    event = {
+        "event_id": "$t",
+        "sender": "@alice:example.org",
+        "type": "m.room.topic",
+        "state_key": "",
+        "origin_server_ts": 1,
+        "content": {},
+        "unsigned": {"redacted_because": {"type": "m.room.redaction"}},
+    }
+    assert viewmodels.build(event, {}) is None
+
+
+def test_message_whose_content_is_not_an_object_is_unrenderable_not_deleted():
+    event = {
+        "event_id": "$bad",
+        "sender": "@alice:example.org",
+        "type": "m.room.message",
+        "origin_server_ts": 1,
+        "content": "not an object",
+    }
+    view = viewmodels.build(event, {})
+    assert view.template == "events/unrenderable.html"

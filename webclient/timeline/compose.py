@@ -14,7 +14,7 @@ HTML_FORMAT = "org.matrix.custom.html"
 def message_content(text: str) -> dict[str, Any]:
     """`/me waves` is an emote; `//text` sends a literal slash; Markdown adds HTML."""
     msgtype = "m.text"
-    if text.startswith("/me ") or text == "/me":
+    if text.startswith("/me ") and text[4:].strip():
         msgtype, text = "m.emote", text[4:]
     elif text.startswith("//"):
         text = text[1:]

@@ -55,4 +55,9 @@ def render_markdown(body: str) -> str | None:
     tokens = _md.parse(body)
     if _is_plain(tokens):
         return None
-    return clean_html(_md.renderer.render(tokens, _md.options, {}))
+    html = clean_html(_md.renderer.render(tokens, _md.options, {}))
+    # One paragraph is sent without its <p> wrapper, as Element does (no stray margins).
+    inner = html.strip()
+    if inner.startswith("<p>") and inner.endswith("</p>") and inner.count("<p>") == 1:
+        return inner[3:-4]
+    return html

@@ -117,7 +117,17 @@ def member_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | 
     sender = _str(event.get("sender"))
     target = _str(event.get("state_key"))
     actor = member_display_name(sender, members)
-    target_name = _str(content.get("displayname")) or _str(prev.get("displayname")) or target
+    # The name the event gives, disambiguated against the room's other members, so an
+    # impersonator called "Alice" reads as "Alice (@mallory:evil.org)".
+    shown = (
+        dict(content)
+        if _str(content.get("displayname"))
+        else {
+            **content,
+            "displayname": _str(prev.get("displayname")),
+        }
+    )
+    target_name = member_display_name(target, {**members, target: {**shown, "membership": "join"}})
     membership = content.get("membership")
     before = prev.get("membership")
     reason = _str(content.get("reason"))
@@ -227,8 +237,15 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
         "sender_name": member_display_name(sender, members),
         "timestamp": _timestamp(event),
     }
-    if not isinstance(content, dict) or (not content and etype == "m.room.message"):
+    if not isinstance(content, dict):
+        return EventView(
+            **base, template="events/unrenderable.html", kind="message", css="unrenderable"
+        )
+    redacted = isinstance(event.get("unsigned"), dict) and "redacted_because" in event["unsigned"]
+    if not content and etype in ("m.room.message", "m.sticker", "m.room.encrypted"):
         return EventView(**base, template="events/redacted.html", kind="message", css="redacted")
+    if redacted and "state_key" in event and etype != "m.room.member":
+        return None  # a redacted state event changed nothing that can be shown
     if etype == "m.room.message":
         relates = content.get("m.relates_to")
         if isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
