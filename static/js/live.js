@@ -99,9 +99,12 @@
 
   if (timeline) timeline.querySelectorAll(".event").forEach(function (node) { personalise(node, {}); });
 
+  api.handlers = api.handlers || {};
+
   function onEvents(message) {
     var stick = nearBottom();
     message.events.forEach(insertEvent);
+    if (api.handlers.inserted) api.handlers.inserted();
     epoch = message.epoch;
     pos = message.pos;
     if (message.limited) resync();
@@ -189,6 +192,11 @@
       case "send_failed":
         delete unacked[message.txn_id];
         if (api.onSendFailed) api.onSendFailed(message.txn_id, message.error, message.retry);
+        return;
+      case "typing":
+      case "receipts":
+      case "unread":
+        if (api.handlers[message.type]) api.handlers[message.type](message);
         return;
       case "action_failed":
         setStatus(message.error, "error");

@@ -75,6 +75,10 @@ class MatrixSession:
             self.synced.set()
         self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._timelines: dict[str, RoomEvents] = {}
+        self.receipts: dict[str, dict[str, tuple[str, int]]] = {}
+        self.typing: dict[str, list[str]] = {}
+        self.fully_read: dict[str, str | None] = {}
+        self._last_read: dict[str, str] = {}
         self._floor: dict[str, int] = {}
         self._on_stop = on_stop
         self._task: asyncio.Task[None] | None = None
@@ -206,6 +210,7 @@ class MatrixSession:
         rooms_json = rooms_to_json(response.rooms)
         changed = self.rooms.apply_sync(rooms_json, self.user_id)
         for room_id, joined in rooms_json.get("join", {}).items():
+            await self._ephemeral(room_id, joined, publish=not first)
             timeline = joined.get("timeline", {})
             events = timeline.get("events", [])
             if first:
@@ -234,6 +239,120 @@ class MatrixSession:
             sync_token=self.sync_token, rooms_snapshot=self.rooms.to_dict()
         )
         self.synced.set()
+
+    async def _ephemeral(self, room_id: str, joined: dict[str, Any], publish: bool) -> None:
+        """Typing and read receipts: kept per room, pushed to open pages when they change."""
+        receipts = self.receipts.setdefault(room_id, {})
+        moved: dict[str, str] = {}
+        for event in joined.get("ephemeral", {}).get("events", []):
+            content = event.get("content") or {}
+            if event.get("type") == "m.typing":
+                users = [u for u in content.get("user_ids", []) if u != self.user_id]
+                if users != self.typing.get(room_id, []):
+                    self.typing[room_id] = users
+                    if publish:
+                        await self._layer.group_send(
+                            self.group,
+                            {
+                                "type": "room.typing",
+                                "room_id": room_id,
+                                "users": self.names(room_id, users),
+                            },
+                        )
+            elif event.get("type") == "m.receipt":
+                for event_id, kinds in content.items():
+                    for kind in ("m.read", "m.read.private"):
+                        for user_id, data in (kinds.get(kind) or {}).items():
+                            ts = data.get("ts", 0) if isinstance(data, dict) else 0
+                            current = receipts.get(user_id)
+                            if current is None or (ts or 0) >= current[1]:
+                                receipts[user_id] = (event_id, ts or 0)
+                                moved[user_id] = event_id
+        for event in joined.get("account_data", {}).get("events", []):
+            if event.get("type") == "m.fully_read":
+                self.fully_read[room_id] = event.get("content", {}).get("event_id")
+        if moved and publish:
+            await self._layer.group_send(
+                self.group,
+                {
+                    "type": "room.receipts",
+                    "room_id": room_id,
+                    "receipts": self.receipt_view(room_id, moved),
+                },
+            )
+
+    def names(self, room_id: str, user_ids: list[str]) -> list[str]:
+        from webclient.timeline.names import member_display_name
+
+        members = self.members(room_id)
+        return [member_display_name(u, members) for u in user_ids]
+
+    def receipt_view(
+        self, room_id: str, receipts: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Who has read up to which event (others only), for pages to place small avatars."""
+        from webclient.timeline.avatars import member_avatar
+        from webclient.timeline.names import member_display_name
+
+        if receipts is None:
+            receipts = {u: e for u, (e, _) in self.receipts.get(room_id, {}).items()}
+        members = self.members(room_id)
+        view = []
+        for user_id, event_id in receipts.items():
+            if user_id == self.user_id:
+                continue
+            name = member_display_name(user_id, members)
+            avatar = member_avatar(user_id, name, members)
+            view.append(
+                {
+                    "user_id": user_id,
+                    "event_id": event_id,
+                    "name": name,
+                    "src": avatar["src"],
+                    "initial": avatar["initial"],
+                    "colour": avatar["colour"],
+                }
+            )
+        return view
+
+    async def mark_read(self, room_id: str, event_id: str) -> None:
+        """Move the read receipt and the fully-read marker (the server then clears the
+        room's unread counts, which every tab of this login sees through sync)."""
+        if self._last_read.get(room_id) == event_id:
+            return
+        self._last_read[room_id] = event_id
+        await self.api(
+            "POST",
+            f"/rooms/{quote(room_id, safe='')}/read_markers",
+            body={"m.fully_read": event_id, "m.read": event_id},
+            action="Marking the room as read",
+        )
+
+    async def set_typing(self, room_id: str, typing: bool) -> None:
+        body: dict[str, Any] = {"typing": typing}
+        if typing:
+            body["timeout"] = 6000
+        await self.api(
+            "PUT",
+            f"/rooms/{quote(room_id, safe='')}/typing/{quote(self.user_id, safe='')}",
+            body=body,
+        )
+
+    async def fully_read_marker(self, room_id: str) -> str | None:
+        """The user's fully-read marker in a room (account data), for the "new messages" line."""
+        if room_id in self.fully_read:
+            return self.fully_read[room_id]
+        try:
+            data = await self.api(
+                "GET",
+                f"/user/{quote(self.user_id, safe='')}/rooms/{quote(room_id, safe='')}"
+                "/account_data/m.fully_read",
+            )
+        except errors.MatrixError:
+            return None
+        marker = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+        self.fully_read[room_id] = marker
+        return marker
 
     def timeline(self, room_id: str) -> RoomEvents:
         """What this session knows of a room's events and their relations."""
@@ -291,6 +410,9 @@ class MatrixSession:
         from webclient.rooms.render import render_room_entry
 
         order = [room.room_id for room in self.rooms.ordered(self.user_id)]
+        await self._layer.group_send(
+            self.group, {"type": "session.unread", "total": self.unread_total()}
+        )
         for room_id in changed:
             summary = self.rooms.rooms.get(room_id)
             html = render_room_entry(summary, self.user_id) if summary else ""
@@ -305,6 +427,11 @@ class MatrixSession:
                     "pos": self._next_position(),
                 },
             )
+
+    def unread_total(self) -> int:
+        return sum(
+            r.notification_count for r in self.rooms.rooms.values() if r.membership == "join"
+        )
 
     async def _token_revoked(self) -> None:
         logger.info("access token of %s was revoked; ending its sessions", self.group)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nio.events.account_data import FullyReadEvent
+from nio.events.ephemeral import ReceiptEvent, TypingNoticeEvent
 from nio.responses import Rooms
 
 
@@ -31,6 +33,31 @@ def _invite_sources(events: list[Any]) -> list[dict[str, Any]]:
     return sources
 
 
+def _ephemeral(events: list[Any]) -> list[dict[str, Any]]:
+    """nio parses typing and receipts into objects without their source; rebuild the JSON."""
+    out: list[dict[str, Any]] = []
+    for event in events:
+        if isinstance(event, TypingNoticeEvent):
+            out.append({"type": "m.typing", "content": {"user_ids": list(event.users)}})
+        elif isinstance(event, ReceiptEvent):
+            content: dict[str, Any] = {}
+            for receipt in event.receipts:
+                by_type = content.setdefault(receipt.event_id, {}).setdefault(
+                    receipt.receipt_type, {}
+                )
+                by_type[receipt.user_id] = {"ts": receipt.timestamp}
+            out.append({"type": "m.receipt", "content": content})
+    return out
+
+
+def _account_data(events: list[Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for event in events:
+        if isinstance(event, FullyReadEvent):
+            out.append({"type": "m.fully_read", "content": {"event_id": event.event_id}})
+    return out
+
+
 def rooms_to_json(rooms: Rooms) -> dict[str, dict[str, Any]]:
     join: dict[str, Any] = {}
     for room_id, info in rooms.join.items():
@@ -51,6 +78,8 @@ def rooms_to_json(rooms: Rooms) -> dict[str, dict[str, Any]]:
             if info.summary.invited_member_count is not None:
                 summary["m.invited_member_count"] = info.summary.invited_member_count
             room["summary"] = summary
+        room["ephemeral"] = {"events": _ephemeral(info.ephemeral)}
+        room["account_data"] = {"events": _account_data(info.account_data)}
         if info.unread_notifications:
             room["unread_notifications"] = {
                 "notification_count": info.unread_notifications.notification_count or 0,

@@ -54,6 +54,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         self.group = credential.group_name
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self.sender = asyncio.get_running_loop().create_task(self._send_worker())
         if self.matrix.status != "live" and self.matrix.status_message:
             await self.send_json(
@@ -64,6 +65,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 }
             )
         await self._catch_up(epoch, after)
+        if self.room_id and (typing := self.matrix.typing.get(self.room_id)):
+            await self.send_json(
+                {"type": "typing", "users": self.matrix.names(self.room_id, typing)}
+            )
 
     async def _catch_up(self, epoch: str, after: int) -> None:
         """Send what happened between the page's render and this connection."""
@@ -122,6 +127,12 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             if kind == "edit" and "event_id" not in job:
                 return
             await self.outbox.put(job)
+        elif kind == "read":
+            event_id = content.get("event_id")
+            if isinstance(event_id, str) and EVENT_ID_RE.match(event_id):
+                self._fire(self.matrix.mark_read(self.room_id, event_id), "read marker")
+        elif kind == "typing":
+            self._fire(self.matrix.set_typing(self.room_id, bool(content.get("typing"))), "typing")
         elif kind in ("redact", "react"):
             event_id = content.get("event_id")
             if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
@@ -136,6 +147,19 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 reason = content.get("reason")
                 job["reason"] = reason[:500] if isinstance(reason, str) else ""
             await self.outbox.put(job)
+
+    def _fire(self, coroutine: Any, what: str) -> None:
+        """Side requests (read markers, typing) that nobody waits for; failures are logged."""
+
+        async def run() -> None:
+            try:
+                await coroutine
+            except errors.MatrixError as exc:
+                logger.info("%s failed: %s", what, exc)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     async def _run_job(self, job: dict[str, Any]) -> str | None:
         assert self.matrix and self.room_id
@@ -221,6 +245,17 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 "order": message["order"],
             }
         )
+
+    async def room_typing(self, message: dict[str, Any]) -> None:
+        if message["room_id"] == self.room_id:
+            await self.send_json({"type": "typing", "users": message["users"]})
+
+    async def room_receipts(self, message: dict[str, Any]) -> None:
+        if message["room_id"] == self.room_id:
+            await self.send_json({"type": "receipts", "receipts": message["receipts"]})
+
+    async def session_unread(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "unread", "total": message["total"]})
 
     async def session_status(self, message: dict[str, Any]) -> None:
         await self.send_json(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, views
+from . import actions, members, views
 
 app_name = "rooms"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("rooms/<str:room>/", views.room_view, name="room"),
     path("rooms/<str:room>/timeline/", views.room_timeline, name="timeline"),
     path("rooms/<str:room>/send/", views.send_view, name="send"),
+    path("rooms/<str:room>/members/", members.members_view, name="members"),
+    path("rooms/<str:room>/members/invite/", members.invite_view, name="invite"),
     path("rooms/<str:room>/thread/<str:root_id>/", views.thread_view, name="thread"),
     path("rooms/<str:room>/event/<str:event_id>/react/", actions.react_view, name="react"),
     path("rooms/<str:room>/event/<str:event_id>/edit/", actions.edit_view, name="edit"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from typing import Any
@@ -59,6 +60,7 @@ async def room_list(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "credential": request.credential,
+        "unread_total": session.unread_total(),
         "entries": entries,
         "ready": ready,
         "epoch": session.epoch,
@@ -101,14 +103,32 @@ async def _timeline_context(
     await session.fetch_missing_replies(room_id, ids)
     items = render_tiles(session.timeline(room_id), ids, members)
     items = [item for item in items if not item.get("thread_id")]
+    if not from_token:
+        items = _with_unread_divider(items, await session.fully_read_marker(room_id))
     return {
         "timeline": collapse_membership_runs(for_viewer(items, session.user_id)),
+        "receipts_json": json.dumps(session.receipt_view(room_id)),
+        "unread_total": session.unread_total(),
         "older_token": page.get("end") if len(chunk) >= settings.TIMELINE_PAGE_SIZE else None,
         "newer_link": bool(from_token),
         "epoch": session.epoch,
         # A page of older history is not followed live; pos -1 makes the socket skip replay.
         "pos": position if not from_token else -1,
     }
+
+
+UNREAD_DIVIDER = (
+    '<div class="unread-divider" id="unread-divider" role="separator">New messages</div>'
+)
+
+
+def _with_unread_divider(items: list[dict[str, Any]], marker: str | None) -> list[dict[str, Any]]:
+    """A "New messages" line after the event the user had fully read, when newer ones follow."""
+    ids = [item["event_id"] for item in items if item.get("html")]
+    if not marker or marker not in ids or marker == ids[-1]:
+        return items
+    at = next(i for i, item in enumerate(items) if item["event_id"] == marker)
+    return [*items[: at + 1], {"event_id": "", "html": UNREAD_DIVIDER}, *items[at + 1 :]]
 
 
 async def _composer_context(
