@@ -51,6 +51,10 @@ MATRIX_SESSION_IDLE_SECONDS = float(os.environ.get("MATRIX_SESSION_IDLE_SECONDS"
 MATRIX_SYNC_TIMEOUT_MS = int(os.environ.get("MATRIX_SYNC_TIMEOUT_MS", "30000"))
 # Seconds to wait for a homeserver before telling the user it is unreachable.
 MATRIX_REQUEST_TIMEOUT = float(os.environ.get("MATRIX_REQUEST_TIMEOUT", "20"))
+# Events a sync carries per room at most; more since the last sync leave a gap the page fills.
+MATRIX_SYNC_TIMELINE_LIMIT = int(os.environ.get("MATRIX_SYNC_TIMELINE_LIMIT", "30"))
+# Event tiles a page keeps in its DOM at most (far-off chunks are dropped and reloaded).
+MAX_TILES = int(os.environ.get("MAX_TILES", "300"))
 # How many events a room page shows on first load.
 TIMELINE_PAGE_SIZE = int(os.environ.get("TIMELINE_PAGE_SIZE", "50"))
 # Key for encrypting access tokens at rest; derived from SECRET_KEY when not set.

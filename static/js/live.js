@@ -70,7 +70,7 @@
     return !item.thread_id;
   }
 
-  function insertEvent(item) {
+  function insertEvent(item, chunk) {
     var echo = item.txn_id && timeline.querySelector('[data-txn-id="' + CSS.escape(item.txn_id) + '"]');
     if (!item.html) {
       if (echo) echo.remove();
@@ -93,8 +93,7 @@
       return;
     }
     if (existing) return;
-    // Local echoes stay at the bottom until the server confirms them.
-    timeline.insertBefore(node, timeline.querySelector(".event.pending"));
+    chunk.appendChild(node);
   }
 
   if (timeline) timeline.querySelectorAll(".event").forEach(function (node) { personalise(node, {}); });
@@ -103,12 +102,30 @@
 
   function onEvents(message) {
     var stick = nearBottom();
-    message.events.forEach(insertEvent);
+    // A page showing older history (a permalink, or scrolled far back) is not at the live
+    // end: it only takes changes to tiles it shows, and loads newer ones as it scrolls.
+    var detached = !!timeline.dataset.newer;
+    // New tiles of one sync go into a chunk that knows the token before it, so it can be
+    // dropped when far off-screen and loaded again, and a gap before it can be filled.
+    var chunk = document.createElement("div");
+    chunk.className = "chunk live";
+    if (message.prev_batch) chunk.dataset.prev = message.prev_batch;
+    message.events.forEach(function (item) {
+      if (detached && !item.replace) return;
+      insertEvent(item, chunk);
+    });
+    if (chunk.children.length) {
+      // Local echoes stay at the bottom until the server confirms them.
+      timeline.insertBefore(chunk, timeline.querySelector(":scope > .event.pending"));
+      if (message.limited) {
+        if (api.handlers.gap) api.handlers.gap(chunk);
+        else resync();
+      }
+    }
     if (api.handlers.inserted) api.handlers.inserted();
     epoch = message.epoch;
     pos = message.pos;
-    if (message.limited) resync();
-    if (stick) scrollToBottom();
+    if (stick && !detached) scrollToBottom();
   }
 
   function onRoom(message) {
@@ -163,6 +180,10 @@
         });
         var stick = nearBottom();
         timeline.replaceChildren.apply(timeline, Array.prototype.slice.call(fresh.children).concat(keep));
+        ["older", "newer"].forEach(function (key) {
+          if (fresh.dataset[key]) timeline.dataset[key] = fresh.dataset[key];
+          else delete timeline.dataset[key];
+        });
         if (Number(fresh.dataset.pos) > pos || fresh.dataset.epoch !== epoch) {
           epoch = fresh.dataset.epoch;
           pos = Number(fresh.dataset.pos);

@@ -226,6 +226,7 @@ class MatrixSession:
                     "type": "room.events",
                     "room_id": room_id,
                     "limited": bool(timeline.get("limited")),
+                    "prev_batch": timeline.get("prev_batch"),
                     "epoch": self.epoch,
                     "pos": self._next_position(),
                 }

@@ -229,6 +229,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 "type": "events",
                 "events": message["events"],
                 "limited": message.get("limited", False),
+                "prev_batch": message.get("prev_batch"),
                 "epoch": message["epoch"],
                 "pos": message["pos"],
             }

@@ -82,9 +82,7 @@ def _creators_outrank(create: dict[str, Any]) -> bool:
     return version in _CREATOR_POWER_VERSIONS or (version.isdigit() and int(version) >= 12)
 
 
-def power_of(
-    user_id: str, levels: dict[str, Any] | None, create: dict[str, Any] | None
-) -> float:
+def power_of(user_id: str, levels: dict[str, Any] | None, create: dict[str, Any] | None) -> float:
     """The user's power level as the spec defines it (`inf` for a v12 room's creators)."""
     create = create or {}
     creator = create.get("sender")
@@ -199,6 +197,21 @@ async def _create_event(session: MatrixSession, room_id: str) -> dict[str, Any] 
         return None
 
 
+async def _user_exists(session: MatrixSession, user_id: str) -> bool:
+    """False only when the homeserver says the user has no profile (404): Synapse accepts an
+    invite for a local user who does not exist. Anything else (profiles restricted to shared
+    rooms, a remote server that cannot be reached) is left for the invite itself to answer."""
+    try:
+        await session.api(
+            "GET", f"/profile/{quote(user_id, safe='')}", action=f"Looking up {user_id}"
+        )
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            raise
+        return exc.status != 404
+    return True
+
+
 async def _members_page(
     request: HttpRequest,
     room: str,
@@ -308,6 +321,15 @@ async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
             request, room, invite_value=value, invite_error=message, status=400
         )
     try:
+        if not await _user_exists(session, user_id):
+            return await _members_page(
+                request,
+                room,
+                invite_value=value,
+                invite_error=f"There is no user {user_id}: their homeserver does not know "
+                "that ID. Check it for typos.",
+                status=400,
+            )
         await session.api(
             "POST",
             f"/rooms/{quote(room_id, safe='')}/invite",

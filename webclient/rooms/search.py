@@ -1,8 +1,9 @@
 """Searching messages with the homeserver's `/search`: in one room, or in every joined room.
 
 Each result is shown as its timeline tile (rendered the same way, from the room's event
-store), between the events just before and after it, with a link to its permalink. Paging
-follows the server's `next_batch`. Encrypted rooms cannot be searched by the server.
+store), between the events just before and after it, with a link to its permalink
+(`rooms:event`). Paging follows the server's `next_batch`. Encrypted rooms cannot be
+searched by the server.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from webclient.accounts.current import matrix_login_required
 from webclient.matrix import errors, registry
@@ -29,20 +30,11 @@ CONTEXT_EVENTS = 1  # events shown before and after each result
 MAX_SHOWN = 1_000_000
 
 
-def permalink(room_id: str, event_id: str) -> str:
-    """The address of one event's page (`rooms:event` once it exists)."""
-    try:
-        return reverse("rooms:event", args=[room_id, event_id])
-    except NoReverseMatch:
-        return reverse("rooms:room", args=[room_id]) + "event/" + quote(event_id, safe="") + "/"
-
-
 @dataclass
 class SearchResult:
     room_id: str
     room_name: str
     event_id: str
-    permalink: str
     timestamp: datetime | None
     item: dict[str, Any]
     before: list[dict[str, Any]] = field(default_factory=list)
@@ -164,7 +156,6 @@ async def build_results(
                 room_id=room_id,
                 room_name=summary.display_name(session.user_id) if summary else room_id,
                 event_id=hit_id,
-                permalink=permalink(room_id, hit_id),
                 timestamp=_timestamp(store.get(hit_id) or event),
                 item=rendered[hit_id],
                 before=[rendered[i] for i in before_ids if i in rendered],

@@ -1,17 +1,20 @@
 from django.urls import path
 
-from . import actions, members, views
+from . import actions, members, search, views
 
 app_name = "rooms"
 
 urlpatterns = [
     path("rooms/", views.room_list, name="list"),
+    path("search/", search.search_view, name="search"),
     path("rooms/<str:room>/", views.room_view, name="room"),
     path("rooms/<str:room>/timeline/", views.room_timeline, name="timeline"),
     path("rooms/<str:room>/send/", views.send_view, name="send"),
+    path("rooms/<str:room>/search/", search.room_search_view, name="room_search"),
     path("rooms/<str:room>/members/", members.members_view, name="members"),
     path("rooms/<str:room>/members/invite/", members.invite_view, name="invite"),
     path("rooms/<str:room>/thread/<str:root_id>/", views.thread_view, name="thread"),
+    path("rooms/<str:room>/event/<str:event_id>/", views.event_view, name="event"),
     path("rooms/<str:room>/event/<str:event_id>/react/", actions.react_view, name="react"),
     path("rooms/<str:room>/event/<str:event_id>/edit/", actions.edit_view, name="edit"),
     path("rooms/<str:room>/event/<str:event_id>/delete/", actions.redact_view, name="redact"),

@@ -91,29 +91,90 @@ def _members_with_state(session: MatrixSession, room_id: str, page: dict[str, An
 
 
 async def _timeline_context(
-    session: MatrixSession, room_id: str, from_token: str | None
+    session: MatrixSession, room_id: str, from_token: str | None, *, after: str | None = None
 ) -> dict[str, Any]:
-    """The newest events of a room (or the page before `from_token`), rendered. Thread
-    replies are left to their thread page; their root shows a summary."""
+    """A page of the room: the newest events, the page before `from_token`, or the page
+    after `after`. Thread replies are left to their thread page (their root shows a
+    summary). The page is one chunk carrying the tokens to load what is before and after
+    it, so the browser can page both ways and drop chunks far off-screen."""
     position = session.position
-    page = await session.messages(room_id, from_token=from_token, limit=settings.TIMELINE_PAGE_SIZE)
+    limit = settings.TIMELINE_PAGE_SIZE
+    forward = after is not None
+    page = await session.messages(
+        room_id,
+        from_token=after if forward else from_token,
+        limit=limit,
+        direction="f" if forward else "b",
+    )
     members = _members_with_state(session, room_id, page)
     chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
-    ids = [i for i in tile_ids(list(reversed(chunk)))]
+    events = chunk if forward else list(reversed(chunk))
+    full = len(chunk) >= limit
+    ids = tile_ids(events)
     await session.fetch_missing_replies(room_id, ids)
     items = render_tiles(session.timeline(room_id), ids, members)
     items = [item for item in items if not item.get("thread_id")]
-    if not from_token:
+    newest = from_token is None and not forward
+    if newest:
         items = _with_unread_divider(items, await session.fully_read_marker(room_id))
+    if forward:
+        prev_token, next_token = page.get("start"), page.get("end") if full else None
+    else:
+        prev_token, next_token = (page.get("end") if full else None), page.get("start")
     return {
         "timeline": collapse_membership_runs(for_viewer(items, session.user_id)),
         "receipts_json": json.dumps(session.receipt_view(room_id)),
         "unread_total": session.unread_total(),
-        "older_token": page.get("end") if len(chunk) >= settings.TIMELINE_PAGE_SIZE else None,
-        "newer_link": bool(from_token),
+        "older_token": prev_token,
+        "next_token": next_token,
+        # Not the live end: the page offers "Newer messages" and ignores live events.
+        "newer_token": None if newest else next_token,
         "epoch": session.epoch,
-        # A page of older history is not followed live; pos -1 makes the socket skip replay.
-        "pos": position if not from_token else -1,
+        # A page of history is not followed live; pos -1 makes the socket skip replay.
+        "pos": position if newest else -1,
+    }
+
+
+async def _context_page(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
+    """The room around one event (a permalink), via `/context`."""
+    limit = settings.TIMELINE_PAGE_SIZE
+    data = await session.api(
+        "GET",
+        f"/rooms/{quote(room_id, safe='')}/context/{quote(event_id, safe='')}",
+        query={"limit": str(limit), "filter": json.dumps({"lazy_load_members": True})},
+        action="Loading the message",
+    )
+    before = [e for e in reversed(data.get("events_before") or []) if isinstance(e, dict)]
+    after = [e for e in data.get("events_after") or [] if isinstance(e, dict)]
+    target = data.get("event") if isinstance(data.get("event"), dict) else None
+    events = before + ([target] if target else []) + after
+    store = session.timeline(room_id)
+    store.add_all(events)
+    members = _members_with_state(session, room_id, data)
+    ids = tile_ids(events)
+    await session.fetch_missing_replies(room_id, ids)
+    items = [i for i in render_tiles(store, ids, members) if not i.get("thread_id")]
+    items = [
+        {
+            **i,
+            "html": i["html"].replace(
+                '<article class="event ', '<article class="event highlighted ', 1
+            ),
+        }
+        if i["event_id"] == event_id
+        else i
+        for i in items
+    ]
+    return {
+        "timeline": collapse_membership_runs(for_viewer(items, session.user_id)),
+        "receipts_json": json.dumps(session.receipt_view(room_id)),
+        "unread_total": session.unread_total(),
+        "older_token": data.get("start") if len(before) >= limit // 2 else None,
+        "next_token": data.get("end"),
+        "newer_token": data.get("end"),
+        "highlight": event_id,
+        "epoch": session.epoch,
+        "pos": -1,
     }
 
 
@@ -160,6 +221,7 @@ async def _room_page(
     send_error: str = "",
     txn_id: str = "",
     reply_to: str | None = None,
+    event_id: str | None = None,
 ) -> HttpResponse:
     session = await registry.session_for(request.credential)
     try:
@@ -189,13 +251,22 @@ async def _room_page(
         "upload_limit": await uploads.upload_limit(session) or "",
     }
     try:
-        context.update(await _timeline_context(session, room_id, request.GET.get("from")))
+        if event_id:
+            context.update(await _context_page(session, room_id, event_id))
+        else:
+            context.update(
+                await _timeline_context(
+                    session, room_id, request.GET.get("from"), after=request.GET.get("after")
+                )
+            )
         context.update(
             await _composer_context(session, room_id, reply_to or request.GET.get("reply_to"))
         )
     except errors.MatrixError as exc:
         if exc.is_unknown_token:
             return _ended(request)
+        if event_id and exc.errcode == "M_NOT_FOUND":
+            return _error(request, "Message not found", exc.message, 404)
         context.update(
             {"timeline": [], "load_error": exc.message, "epoch": session.epoch, "pos": -1}
         )
@@ -217,12 +288,21 @@ async def room_view(request: HttpRequest, room: str) -> HttpResponse:
 
 
 @matrix_login_required
+async def event_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    """A permalink: the room around one event, highlighted, with history both ways."""
+    return await _room_page(request, room, event_id=event_id)
+
+
+@matrix_login_required
 async def room_timeline(request: HttpRequest, room: str) -> HttpResponse:
-    """Just the timeline, for a page that must catch up after its socket missed events."""
+    """Just the timeline: a page that catches up after its socket missed events, or that
+    loads older (`?from=`) or newer (`?after=`) history while scrolling."""
     session = await registry.session_for(request.credential)
     try:
         room_id = await _resolve_room(session, room)
-        context = await _timeline_context(session, room_id, None)
+        context = await _timeline_context(
+            session, room_id, request.GET.get("from"), after=request.GET.get("after")
+        )
     except errors.MatrixError as exc:
         status = 401 if exc.is_unknown_token else 502
         return HttpResponse(exc.message, status=status, content_type="text/plain; charset=utf-8")
