@@ -44,6 +44,14 @@ SYNC_FILTER: dict[str, Any] = {
 }
 HISTORY_FILTER = {"lazy_load_members": True}
 RECENT_PER_ROOM = 200
+
+
+def sync_filter() -> dict[str, Any]:
+    """The filter with the configured timeline limit (a small one in tests forces gaps)."""
+    timeline = {"limit": settings.MATRIX_SYNC_TIMELINE_LIMIT, "lazy_load_members": True}
+    return {**SYNC_FILTER, "room": {**SYNC_FILTER["room"], "timeline": timeline}}
+
+
 MAX_BACKOFF = 60.0
 
 
@@ -152,7 +160,7 @@ class MatrixSession:
                 response = await asyncio.wait_for(
                     self.client.sync(
                         timeout=0 if first else settings.MATRIX_SYNC_TIMEOUT_MS,
-                        sync_filter=SYNC_FILTER,
+                        sync_filter=sync_filter(),
                         since=self.sync_token,
                     ),
                     timeout=600 if first else settings.MATRIX_SYNC_TIMEOUT_MS / 1000 + 30,

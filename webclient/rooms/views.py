@@ -249,6 +249,7 @@ async def _room_page(
         "send_error": send_error,
         "txn_id": txn_id or _new_txn_id(),
         "upload_limit": await uploads.upload_limit(session) or "",
+        "max_tiles": settings.MAX_TILES,
     }
     try:
         if event_id:
