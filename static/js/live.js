@@ -217,6 +217,7 @@
       case "typing":
       case "receipts":
       case "unread":
+      case "notify":
         if (api.handlers[message.type]) api.handlers[message.type](message);
         return;
       case "action_failed":

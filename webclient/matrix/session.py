@@ -216,7 +216,12 @@ class MatrixSession:
                 self.group, {"type": "session.status", "state": "live", "message": ""}
             )
         rooms_json = rooms_to_json(response.rooms)
+        counts = {
+            rid: (r.notification_count, r.highlight_count) for rid, r in self.rooms.rooms.items()
+        }
         changed = self.rooms.apply_sync(rooms_json, self.user_id)
+        if not first:
+            await self._notify(rooms_json, counts)
         for room_id, joined in rooms_json.get("join", {}).items():
             await self._ephemeral(room_id, joined, publish=not first)
             timeline = joined.get("timeline", {})
@@ -434,6 +439,45 @@ class MatrixSession:
                     "order": order,
                     "epoch": self.epoch,
                     "pos": self._next_position(),
+                },
+            )
+
+    async def _notify(self, rooms_json: dict[str, Any], before: dict[str, tuple[int, int]]) -> None:
+        """Tell open pages about messages the homeserver's push rules say to notify about
+        (its notification counts went up), so a page may show a browser notification."""
+        from webclient.matrix.roomstate import message_preview
+        from webclient.timeline.names import member_display_name
+
+        for room_id in rooms_json.get("join", {}):
+            room = self.rooms.rooms.get(room_id)
+            if room is None:
+                continue
+            old_notes, old_highlights = before.get(room_id, (0, 0))
+            if room.notification_count <= old_notes and room.highlight_count <= old_highlights:
+                continue
+            events = rooms_json["join"][room_id].get("timeline", {}).get("events", [])
+            newest = next(
+                (
+                    e
+                    for e in reversed(events)
+                    if e.get("sender") != self.user_id and e.get("type") == "m.room.message"
+                ),
+                None,
+            )
+            if newest is None:
+                continue
+            sender = member_display_name(str(newest.get("sender", "")), room.members)
+            content = newest.get("content") if isinstance(newest.get("content"), dict) else {}
+            await self._layer.group_send(
+                self.group,
+                {
+                    "type": "room.notify",
+                    "room_id": room_id,
+                    "room_name": room.display_name(self.user_id),
+                    "sender": sender,
+                    "preview": message_preview(content, sender)[:200],
+                    "event_id": str(newest.get("event_id", "")),
+                    "highlight": room.highlight_count > old_highlights,
                 },
             )
 

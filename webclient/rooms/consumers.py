@@ -255,6 +255,13 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         if message["room_id"] == self.room_id:
             await self.send_json({"type": "receipts", "receipts": message["receipts"]})
 
+    async def room_notify(self, message: dict[str, Any]) -> None:
+        payload = {
+            k: message[k]
+            for k in ("room_id", "room_name", "sender", "preview", "event_id", "highlight")
+        }
+        await self.send_json({"type": "notify", **payload})
+
     async def session_unread(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "unread", "total": message["total"]})
 

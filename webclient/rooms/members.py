@@ -104,10 +104,10 @@ def group_members(
     events: list[dict[str, Any]],
     levels: dict[str, Any] | None,
     create: dict[str, Any] | None,
-    limit: int = MAX_SHOWN,
+    limit: int | None = None,
 ) -> tuple[list[Group], dict[str, dict]]:
     """Member events into groups (Admins, Moderators, Members, Invited, Asked to join,
-    Banned), each sorted by disambiguated name; at most `limit` rows in all."""
+    Banned), each sorted by disambiguated name; at most `limit` (MAX_SHOWN) rows in all."""
     members: dict[str, dict] = {}
     for event in events:
         if not isinstance(event, dict) or event.get("type") != "m.room.member":
@@ -158,7 +158,7 @@ def group_members(
                 "reason": content.get("reason") if isinstance(content.get("reason"), str) else "",
             }
         )
-    budget = limit
+    budget = MAX_SHOWN if limit is None else limit
     for key, rows in everyone.items():
         rows.sort(key=lambda row: (row["name"].lstrip("@").casefold(), row["user_id"]))
         shown = rows[: max(budget, 0)]
