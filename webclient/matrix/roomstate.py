@@ -177,6 +177,15 @@ class RoomSummary:
     is_direct: bool = False
     encrypted: bool = False
     tombstone_replacement: str | None = None
+    # The m.room.power_levels content: who may do what (moderation controls follow it).
+    power_levels: dict[str, Any] = field(default_factory=dict)
+    # "m.space" for spaces (from m.room.create), and a space's child room IDs.
+    room_type: str | None = None
+    space_children: list[str] = field(default_factory=list)
+    # From m.room.create: from room version 12 on, creators have unlimited power and are
+    # not listed in the power levels.
+    room_version: str | None = None
+    creators: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ state
 
@@ -196,6 +205,14 @@ class RoomSummary:
         if event_type == "m.room.member":
             self._apply_member(state_key, content, event)
             return
+        if event_type == "m.space.child" and state_key:
+            # A child is listed while its `via` is a non-empty list (spec: spaces).
+            via = content.get("via")
+            children = [c for c in self.space_children if c != state_key]
+            if isinstance(via, list) and via:
+                children.append(state_key)
+            self.space_children = children
+            return
         if state_key != "":
             return  # every other event we track uses the empty state key
         if event_type == "m.room.name":
@@ -214,6 +231,17 @@ class RoomSummary:
             # Encryption can never be switched off; even a redacted (empty) event
             # means the room was encrypted, so err on the side of "encrypted".
             self.encrypted = True
+        elif event_type == "m.room.power_levels":
+            self.power_levels = dict(content)
+        elif event_type == "m.room.create":
+            room_type = _str(content.get("type"))
+            self.room_type = room_type or None
+            self.room_version = _str(content.get("room_version")) or "1"
+            creators = [_str(event.get("sender")) or _str(content.get("creator")) or ""]
+            extra = content.get("additional_creators")
+            if isinstance(extra, list):
+                creators += [c for c in extra if isinstance(c, str)]
+            self.creators = [c for c in creators if c]
         elif event_type == "m.room.tombstone":
             replacement = _str(content.get("replacement_room"))
             self.tombstone_replacement = replacement or None

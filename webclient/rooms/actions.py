@@ -110,7 +110,7 @@ async def redact_view(request: HttpRequest, room: str, event_id: str) -> HttpRes
         return await _action_page(request, room, event_id, "delete")
     session = await registry.session_for(request.credential)
     try:
-        await sending.redact_own(session, room, event_id, request.POST.get("reason", "")[:500])
+        await sending.redact(session, room, event_id, request.POST.get("reason", "")[:500])
     except errors.MatrixError as exc:
         if exc.is_unknown_token:
             return HttpResponseRedirect(login_url("revoked"))

@@ -178,7 +178,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 self.matrix, self.room_id, job["event_id"], job["body"], job["txn_id"]
             )
         if kind == "redact":
-            await sending.redact_own(self.matrix, self.room_id, job["event_id"], job["reason"])
+            await sending.redact(self.matrix, self.room_id, job["event_id"], job["reason"])
         elif kind == "react":
             await self.matrix.toggle_reaction(self.room_id, job["event_id"], job["key"])
         return None

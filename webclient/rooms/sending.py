@@ -82,3 +82,19 @@ async def edit(session: MatrixSession, room_id: str, event_id: str, text: str, t
 async def redact_own(session: MatrixSession, room_id: str, event_id: str, reason: str = "") -> None:
     await own_message(session, room_id, event_id)
     await session.redact(room_id, event_id, reason)
+
+
+async def redact(session: MatrixSession, room_id: str, event_id: str, reason: str = "") -> None:
+    """Delete one's own message, or remove someone else's when one's power level allows."""
+    from webclient.matrix import power
+
+    from .moderation import power_levels
+
+    event = await get_event(session, room_id, event_id)
+    if event.get("sender") != session.user_id:
+        levels = await power_levels(session, room_id)
+        if not power.can(levels, session.user_id, "redact"):
+            raise errors.MatrixError(
+                _("You can only delete your own messages in this room."), errcode="W_NOT_OWN"
+            )
+    await session.redact(room_id, event_id, reason)

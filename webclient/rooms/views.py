@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from webclient.accounts.current import login_url, matrix_login_required
-from webclient.matrix import errors, registry
+from webclient.matrix import errors, power, registry
 from webclient.matrix.roomstate import message_preview
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.names import member_display_name
@@ -28,7 +28,7 @@ from webclient.timeline.render import (
 )
 from webclient.timeline.sanitize import plain_to_html
 
-from . import sending, uploads
+from . import moderation, sending, uploads
 from .render import render_room_entry
 
 logger = logging.getLogger("webclient.rooms")
@@ -232,12 +232,10 @@ async def _room_page(
         return _error(request, "Room not found", exc.message, 404)
     await _wait_synced(session)
     summary = session.rooms.rooms.get(room_id)
+    if summary is not None and summary.membership == "invite":
+        return HttpResponseRedirect(reverse("rooms:invitation", args=[room_id]))
     if summary is None or summary.membership != "join":
-        message = (
-            "You have been invited to this room. Accepting invitations is not available yet."
-            if summary is not None and summary.membership == "invite"
-            else "You are not a member of this room, or it does not exist."
-        )
+        message = "You are not a member of this room, or it does not exist."
         return _error(request, "Not in this room", message, 404)
     context: dict[str, Any] = {
         "credential": request.credential,
@@ -250,6 +248,9 @@ async def _room_page(
         "txn_id": txn_id or _new_txn_id(),
         "upload_limit": await uploads.upload_limit(session) or "",
         "max_tiles": settings.MAX_TILES,
+        "can_redact": power.can(
+            await moderation.power_levels(session, room_id), session.user_id, "redact"
+        ),
     }
     try:
         if event_id:
