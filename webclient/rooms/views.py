@@ -242,6 +242,7 @@ async def _room_page(
         "room_id": room_id,
         "room_name": summary.display_name(session.user_id),
         "own_name": member_display_name(session.user_id, summary.members),
+        "joined_count": summary.joined_count,
         "topic_html": plain_to_html(summary.topic) if summary.topic else "",
         "draft": draft,
         "send_error": send_error,
