@@ -40,10 +40,15 @@ async def room_with(hs, owner, *others):
 
 def test_power_rules():
     levels = {"users": {"@a:x": 100, "@m:x": 50}, "users_default": 0, "kick": 50, "redact": 50}
-    assert power.can(levels, "@m:x", "kick") and not power.can(levels, "@u:x", "kick")
-    assert power.can_act_on(levels, "@a:x", "@m:x", "ban")
-    assert not power.can_act_on(levels, "@m:x", "@a:x", "kick")  # not above the target
-    assert not power.can({}, "@u:x", "redact")
+    v10 = {"sender": "@a:x", "content": {"room_version": "10"}}
+    assert power.can(levels, v10, "@m:x", "kick") and not power.can(levels, v10, "@u:x", "kick")
+    assert power.can_act_on(levels, v10, "@a:x", "@m:x", "ban")
+    assert not power.can_act_on(levels, v10, "@m:x", "@a:x", "kick")  # not above the target
+    assert not power.can({}, v10, "@u:x", "redact")
+    # Room v12: the creator is above everyone without being listed.
+    v12 = {"sender": "@c:x", "content": {"room_version": "12"}}
+    assert power.can_act_on({"users": {"@m:x": 50}}, v12, "@c:x", "@m:x", "ban")
+    assert not power.can_act_on({"users": {"@m:x": 50}}, v12, "@m:x", "@c:x", "kick")
 
 
 @db

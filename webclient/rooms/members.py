@@ -21,8 +21,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from webclient.accounts.current import matrix_login_required
-from webclient.matrix import errors, registry
+from webclient.matrix import errors, power, registry
 from webclient.matrix.discovery import SERVER_NAME_RE
+from webclient.matrix.power import ADMIN_LEVEL, power_of
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import member_avatar
 from webclient.timeline.names import member_display_names
@@ -31,16 +32,12 @@ from .views import _ended, _error, _resolve_room, _wait_synced
 
 #: Rows shown at most; bigger rooms show the counts and a note.
 MAX_SHOWN = 500
-ADMIN_LEVEL = 100
 MODERATOR_LEVEL = 50
 MAX_USER_ID_LENGTH = 255
 
 # The spec's user ID grammar, with the historical localpart characters (any printable ASCII
 # except ":") that older accounts still have; the server name is checked separately.
 _USER_ID = re.compile(r"^@([!-9;-~]+):(\S+)$")
-
-# Room versions whose creators have "infinite" power (MSC4289), and are not in `users`.
-_CREATOR_POWER_VERSIONS = frozenset({"org.matrix.hydra.11"})
 
 
 @dataclass
@@ -55,49 +52,17 @@ class Group:
         return len(self.rows) + self.hidden
 
 
+# The power-level rules live in matrix/power.py; these names stay for callers of this module.
+_level = power.level
+_creators_outrank = power.creators_outrank
+
+
 def valid_user_id(value: str) -> bool:
     """Whether `value` looks like `@localpart:server` (what the homeserver could invite)."""
     if len(value.encode("utf-8")) > MAX_USER_ID_LENGTH:
         return False
     match = _USER_ID.match(value)
     return bool(match) and SERVER_NAME_RE.match(match.group(2)) is not None
-
-
-def _level(value: Any, default: int = 0) -> int:
-    """A power level as an integer (rooms before version 10 allowed strings)."""
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return default
-    return default
-
-
-def _creators_outrank(create: dict[str, Any]) -> bool:
-    version = str((create.get("content") or {}).get("room_version", "1"))
-    return version in _CREATOR_POWER_VERSIONS or (version.isdigit() and int(version) >= 12)
-
-
-def power_of(user_id: str, levels: dict[str, Any] | None, create: dict[str, Any] | None) -> float:
-    """The user's power level as the spec defines it (`inf` for a v12 room's creators)."""
-    create = create or {}
-    creator = create.get("sender")
-    if _creators_outrank(create):
-        content = create.get("content") or {}
-        additional = content.get("additional_creators")
-        creators = {creator, *(additional if isinstance(additional, list) else [])}
-        if user_id in creators:
-            return float("inf")
-    if levels is None:
-        # No power levels event: the creator has 100, everyone else 0.
-        return ADMIN_LEVEL if user_id == creator else 0
-    users = levels.get("users") if isinstance(levels.get("users"), dict) else {}
-    default = _level(levels.get("users_default"), 0)
-    return _level(users[user_id], default) if user_id in users else default
 
 
 def group_members(
@@ -263,7 +228,7 @@ async def _members_page(
     chunk = answer.get("chunk") if isinstance(answer.get("chunk"), list) else []
     groups, members = group_members(chunk, levels, create)
     own_power = power_of(session.user_id, levels, create)
-    invite_power = _level((levels or {}).get("invite"), 0)
+    invite_power = power.level((levels or {}).get("invite"), 0)
     memberships = [content.get("membership") for content in members.values()]
     shown = sum(len(group.rows) for group in groups)
     total = sum(group.count for group in groups)

@@ -21,31 +21,32 @@ ACTIONS = {"kick": "kick", "ban": "ban", "unban": "unban"}
 DONE = {"kick": "removed from the room", "ban": "banned", "unban": "unbanned"}
 
 
-async def power_levels(session: MatrixSession, room_id: str) -> dict[str, Any]:
-    """The room's power levels, from the room list's state or the homeserver."""
+async def power_levels(
+    session: MatrixSession, room_id: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The room's power levels and its create event (whose sender is the creator)."""
+    from .members import _create_event, _state
+
     summary = session.rooms.rooms.get(room_id)
-    if summary is not None and not summary.power_levels:
+    levels = summary.power_levels if summary is not None and summary.power_levels else None
+    if levels is None:
         try:
-            summary.power_levels = await session.api(
-                "GET", f"/rooms/{quote(room_id, safe='')}/state/m.room.power_levels/"
-            )
+            levels = await _state(session, room_id, "m.room.power_levels")
         except errors.MatrixError:
-            return {}
-    if summary is None:
-        return {}
-    if not summary.creators:
-        try:
-            create = await session.api(
-                "GET", f"/rooms/{quote(room_id, safe='')}/state/m.room.create/"
-            )
-        except errors.MatrixError:
-            create = {}
-        summary.room_version = str(create.get("room_version") or "1")
-        summary.creators = [c for c in [create.get("creator")] if isinstance(c, str)]
-        extra = create.get("additional_creators")
-        if isinstance(extra, list):
-            summary.creators += [c for c in extra if isinstance(c, str)]
-    return power.with_creators(summary.power_levels, summary.room_version, summary.creators)
+            levels = None
+        if summary is not None and levels:
+            summary.power_levels = levels
+    if summary is not None and summary.creators:
+        create = {
+            "sender": summary.creators[0],
+            "content": {
+                "room_version": summary.room_version or "1",
+                "additional_creators": summary.creators[1:],
+            },
+        }
+    else:
+        create = await _create_event(session, room_id)
+    return levels, create
 
 
 async def _member(session: MatrixSession, room_id: str, user_id: str) -> dict[str, Any]:
@@ -94,7 +95,7 @@ async def person_view(request: HttpRequest, room: str, user_id: str) -> HttpResp
             {"credential": request.credential, "heading": "Not found", "message": exc.message},
             status=404,
         )
-    levels = await power_levels(session, room_id)
+    levels, create = await power_levels(session, room_id)
     summary = session.rooms.rooms.get(room_id)
     members = dict(summary.members) if summary else {}
     if content:
@@ -110,14 +111,18 @@ async def person_view(request: HttpRequest, room: str, user_id: str) -> HttpResp
         "name": name,
         "avatar": member_avatar(user_id, name, members),
         "membership": membership or "not in the room",
-        "level": power.user_level(levels, user_id),
+        "level": _shown(power.power_of(user_id, levels, create)),
         "can_kick": user_id != me
         and membership in ("join", "invite")
-        and power.can_act_on(levels, me, user_id, "kick"),
+        and power.can_act_on(levels, create, me, user_id, "kick"),
         "can_ban": user_id != me
         and membership != "ban"
-        and power.can_act_on(levels, me, user_id, "ban"),
-        "can_unban": membership == "ban" and power.can(levels, me, "ban"),
+        and power.can_act_on(levels, create, me, user_id, "ban"),
+        "can_unban": membership == "ban" and power.can(levels, create, me, "ban"),
         "error": error,
     }
     return render(request, "rooms/person.html", context, status=400 if error else 200)
+
+
+def _shown(level: float) -> str:
+    return "creator" if level == float("inf") else str(int(level))

@@ -92,8 +92,8 @@ async def redact(session: MatrixSession, room_id: str, event_id: str, reason: st
 
     event = await get_event(session, room_id, event_id)
     if event.get("sender") != session.user_id:
-        levels = await power_levels(session, room_id)
-        if not power.can(levels, session.user_id, "redact"):
+        levels, create = await power_levels(session, room_id)
+        if not power.can(levels, create, session.user_id, "redact"):
             raise errors.MatrixError(
                 _("You can only delete your own messages in this room."), errcode="W_NOT_OWN"
             )

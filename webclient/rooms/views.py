@@ -250,7 +250,7 @@ async def _room_page(
         "upload_limit": await uploads.upload_limit(session) or "",
         "max_tiles": settings.MAX_TILES,
         "can_redact": power.can(
-            await moderation.power_levels(session, room_id), session.user_id, "redact"
+            *await moderation.power_levels(session, room_id), session.user_id, "redact"
         ),
     }
     try:
