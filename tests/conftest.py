@@ -66,8 +66,12 @@ class WebclientServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_webclient(data_dir: Path, homeserver: str, **extra_env: str) -> WebclientServer:
-    """Migrate and start `daphne webclient.asgi:application` exactly as users run it."""
+def start_webclient(
+    data_dir: Path, homeserver: str, port: int | None = None, **extra_env: str
+) -> WebclientServer:
+    """Migrate and start `daphne webclient.asgi:application` exactly as users run it.
+
+    `port` restarts a stopped server where its pages expect it (a free one by default)."""
     env = {
         **os.environ,
         "WEBCLIENT_DATA_DIR": str(data_dir),
@@ -77,16 +81,19 @@ def start_webclient(data_dir: Path, homeserver: str, **extra_env: str) -> Webcli
         "MATRIX_SESSION_IDLE_SECONDS": "30",
         **extra_env,
     }
-    subprocess.run(
+    migrate = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=BASE_DIR,
         env=env,
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
-    port = free_port()
+    if migrate.returncode != 0:
+        raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+    port = port or free_port()
     log_path = data_dir / "daphne.log"
-    log = log_path.open("wb")
+    log = log_path.open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
         + ["webclient.asgi:application"],

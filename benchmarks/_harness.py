@@ -1,0 +1,114 @@
+"""A small launcher for benchmarks: the client under daphne, as users run it, on a free port.
+
+The same thing tests/conftest.py does for the test suite, kept separate so benchmarks do not
+import test code.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+# Loopback must never go through a proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class WebclientProcess:
+    url: str
+    port: int
+    data_dir: Path
+    process: subprocess.Popen
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "daphne.log"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def start_webclient(
+    data_dir: Path,
+    homeserver: str,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> WebclientProcess:
+    """Migrate, start `daphne webclient.asgi:application` and wait until `/login/` answers."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "WEBCLIENT_DATA_DIR": str(data_dir),
+        "MATRIX_HOMESERVER": homeserver,
+        "DJANGO_SETTINGS_MODULE": "webclient.settings",
+        **(extra_env or {}),
+    }
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=BASE_DIR,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if migrate.returncode != 0:
+        raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+    port = port or free_port()
+    with (data_dir / "daphne.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+            + ["webclient.asgi:application"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = WebclientProcess(f"http://127.0.0.1:{port}", port, data_dir, process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited:\n{server.log()}")
+        try:
+            with _OPENER.open(f"{server.url}/login/", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"daphne did not answer within {timeout}s:\n{server.log()}")
