@@ -136,7 +136,14 @@ else:
         }
     }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The render cache: one entry per tile state. Django's default of 300 entries cannot even
+# hold one 500-event page; 20,000 fragments are about 20 MB.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("RENDER_CACHE_ENTRIES", "20000"))},
+    }
+}
 
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "accounts:login"

@@ -29,8 +29,30 @@ EVENT_ID_RE = re.compile(r"^\$[^\s/]{1,255}$")
 MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped in JSON
 
 
+# Messages from the device's group: handled without Channels' per-message database
+# connection clean-up, which waits behind the session's database writes and delayed every
+# live event by several milliseconds (none of these handlers touch the database).
+LIVE_HANDLERS = {
+    "room.events": "room_events",
+    "room.summary": "room_summary",
+    "room.typing": "room_typing",
+    "room.receipts": "room_receipts",
+    "room.notify": "room_notify",
+    "session.status": "session_status",
+    "session.unread": "session_unread",
+    "session.ended": "session_ended",
+}
+
+
 class TimelineConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/?room=<room id>&epoch=…&pos=…` (no room: the room list)."""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = LIVE_HANDLERS.get(message.get("type", ""))
+        if handler is not None:
+            await getattr(self, handler)(message)
+            return
+        await super().dispatch(message)
 
     matrix: MatrixSession | None = None
     group: str | None = None
