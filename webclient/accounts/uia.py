@@ -1,0 +1,175 @@
+"""User-interactive authentication (UIA) with the account password.
+
+Some requests (deleting devices, changing the password) make the homeserver ask who is there:
+the first call answers 401 with the `flows` it accepts and a `session`; the client then repeats
+the call with `auth: {type: m.login.password, identifier, password, session}`. The session's
+`api()` turns every 401 into an error, so the 401 body is read here from the nio client's
+transport, the way `MatrixSession._raw_once` does.
+
+The password comes from the form the person just submitted; it is used for this one request
+and kept nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from webclient.matrix import errors
+from webclient.matrix.client import call
+from webclient.matrix.session import MatrixSession
+
+PASSWORD = "m.login.password"  # noqa: S105 - the stage name, not a password
+
+#: The `errcode` of the error raised for a wrong password (the homeserver's own code).
+WRONG_PASSWORD = "M_FORBIDDEN"  # noqa: S105 - an error code
+#: The `errcode` of the error raised when the homeserver wants more than a password.
+UNSUPPORTED = "W_UIA_UNSUPPORTED"
+
+
+@dataclass
+class Challenge:
+    """A 401 answer that asks for (more) authentication."""
+
+    session: str | None
+    flows: list[list[str]]
+    completed: list[str] = field(default_factory=list)
+    errcode: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Challenge | None:
+        flows = payload.get("flows")
+        if not isinstance(flows, list):
+            return None
+        stages = [
+            [s for s in flow["stages"] if isinstance(s, str)]
+            for flow in flows
+            if isinstance(flow, dict) and isinstance(flow.get("stages"), list)
+        ]
+        completed = payload.get("completed")
+        session = payload.get("session")
+        return cls(
+            session=session if isinstance(session, str) else None,
+            flows=stages,
+            completed=[s for s in completed if isinstance(s, str)]
+            if isinstance(completed, list)
+            else [],
+            errcode=payload.get("errcode") if isinstance(payload.get("errcode"), str) else None,
+            error=payload.get("error") if isinstance(payload.get("error"), str) else None,
+        )
+
+    def remaining(self, flow: list[str]) -> list[str]:
+        return [stage for stage in flow if stage not in self.completed]
+
+    @property
+    def password_is_enough(self) -> bool:
+        """Whether some flow needs nothing but the password (what this client can ask for)."""
+        return any(self.remaining(flow) == [PASSWORD] for flow in self.flows)
+
+    def stages_text(self) -> str:
+        options = sorted({" then ".join(self.remaining(flow)) for flow in self.flows if flow})
+        return "; or ".join(options) or "none"
+
+
+def unsupported(challenge: Challenge, action: str) -> errors.MatrixError:
+    return errors.MatrixError(
+        f"{action}: the homeserver wants a kind of confirmation this client cannot ask for "
+        f"({challenge.stages_text()}). Use another Matrix client for this.",
+        errcode=UNSUPPORTED,
+        status=401,
+    )
+
+
+def wrong_password(action: str) -> errors.MatrixError:
+    return errors.MatrixError(
+        f"{action}: that is not your current password. Nothing was changed.",
+        errcode=WRONG_PASSWORD,
+        status=401,
+    )
+
+
+async def _attempt(
+    session: MatrixSession,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    action: str,
+    prefix: str,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any] | Challenge:
+    """One try: the spec's JSON on success, a `Challenge` on a UIA 401, else a `MatrixError`."""
+    url = prefix + path + (f"?{urlencode(query)}" if query else "")
+    headers = {
+        "Authorization": f"Bearer {session.client.access_token}",
+        "Content-Type": "application/json",
+    }
+    response = await session.client.send(method, url, json.dumps(body), headers)
+    try:
+        payload = await response.json(content_type=None)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        payload = {}
+    if response.status == 401 and (challenge := Challenge.from_payload(payload)):
+        return challenge
+    if response.status >= 400:
+        raise errors.from_response(
+            payload.get("errcode"),
+            response.status,
+            payload.get("error"),
+            payload.get("retry_after_ms"),
+            action=action,
+        )
+    return payload
+
+
+async def with_password(
+    session: MatrixSession,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    password: str,
+    *,
+    action: str,
+    prefix: str = "/_matrix/client/v3",
+) -> dict[str, Any]:
+    """Make a UIA-protected request, confirming it with the account's password.
+
+    The first call goes without `auth` (through `session.request`, so a revoked token ends
+    the session and rate limits are waited out). When the homeserver answers with flows, a
+    flow that needs only `m.login.password` is completed with `password`; the second call is
+    not retried on a rate limit (a wrong password must not be sent again and again).
+
+    Raises `MatrixError`: `errcode == WRONG_PASSWORD` for a wrong password, `UNSUPPORTED`
+    when the homeserver wants other stages (single sign-on, email, terms)."""
+    first = await session.request(
+        lambda: _attempt(session, method, path, body, action, prefix), action
+    )
+    if not isinstance(first, Challenge):
+        return first
+    if not first.password_is_enough:
+        raise unsupported(first, action)
+    auth: dict[str, Any] = {
+        "type": PASSWORD,
+        "identifier": {"type": "m.id.user", "user": session.user_id},
+        "password": password,
+    }
+    if first.session:
+        auth["session"] = first.session
+    second = await call(
+        _attempt(session, method, path, {**body, "auth": auth}, action, prefix),
+        session.homeserver,
+        action,
+    )
+    if not isinstance(second, Challenge):
+        return second
+    if second.errcode == WRONG_PASSWORD or (
+        PASSWORD not in second.completed and not second.errcode
+    ):
+        raise wrong_password(action)
+    if second.errcode:
+        raise errors.from_response(second.errcode, 401, second.error, action=action)
+    raise unsupported(second, action)
