@@ -536,3 +536,34 @@ def test_message_whose_content_is_not_an_object_is_unrenderable_not_deleted():
     }
     view = viewmodels.build(event, {})
     assert view.template == "events/unrenderable.html"
+
+
+def test_spoilers_reveal_without_javascript_through_details():
+    from webclient.timeline.viewmodels import message_body_html
+
+    html_out = message_body_html(
+        {
+            "msgtype": "m.text",
+            "body": "the butler did it",
+            "format": "org.matrix.custom.html",
+            "formatted_body": (
+                'Plot: <span data-mx-spoiler="ending">the <b>butler</b></span> did it'
+            ),
+        }
+    )
+    assert '<details class="spoiler"><summary>Spoiler: ending</summary>' in html_out
+    assert '<span data-mx-spoiler="ending">the <b>butler</b></span></details> did it' in html_out
+
+
+def test_spoiler_reason_is_escaped():
+    from webclient.timeline.viewmodels import message_body_html
+
+    html_out = message_body_html(
+        {
+            "msgtype": "m.text",
+            "body": "x",
+            "format": "org.matrix.custom.html",
+            "formatted_body": '<span data-mx-spoiler="&lt;img src=x onerror=alert(1)&gt;">x</span>',
+        }
+    )
+    assert "<img" not in html_out and "&lt;img" in html_out

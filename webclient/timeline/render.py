@@ -18,7 +18,7 @@ from .relations import RoomEvents, TileState, has_tile
 
 logger = logging.getLogger("webclient.timeline")
 
-RENDER_VERSION = "3"
+RENDER_VERSION = "4"
 CACHE_SECONDS = 60 * 60 * 24
 
 

@@ -316,6 +316,35 @@ class _MediaFilter(html5lib_shim.Filter):
             yield token
 
 
+class _SpoilerFilter(html5lib_shim.Filter):
+    """For display only: a spoiler `span` goes inside `<details>`, so it reveals on click
+    even without JavaScript (the summary says "Spoiler" and the sender's reason)."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        spans: list[bool] = []
+        for token in super().__iter__():
+            kind = token["type"]
+            if kind == "StartTag" and token["name"] == "span":
+                reason = token["data"].get((None, "data-mx-spoiler"))
+                spans.append(reason is not None)
+                if reason is not None:
+                    label = f"Spoiler: {reason}" if reason.strip() else "Spoiler"
+                    yield {
+                        "type": "StartTag",
+                        "name": "details",
+                        "data": {(None, "class"): "spoiler"},
+                    }
+                    yield {"type": "StartTag", "name": "summary", "data": {}}
+                    yield {"type": "Characters", "data": label}
+                    yield {"type": "EndTag", "name": "summary"}
+            elif kind == "EndTag" and token["name"] == "span" and spans:
+                if spans.pop():
+                    yield token
+                    yield {"type": "EndTag", "name": "details"}
+                    continue
+            yield token
+
+
 def _parse(text: str) -> Any:
     parser = html5lib_shim.BleachHTMLParser(
         tags=None,  # parse everything: disallowed tags are removed from the tree, not the text
@@ -386,7 +415,7 @@ def _text_fallback(text: str) -> str:
     return plain_to_html(html.unescape("".join(kept)))
 
 
-def clean_html(html_text: str, media_url: MediaUrl | None = None) -> str:
+def clean_html(html_text: str, media_url: MediaUrl | None = None, *, spoilers: bool = False) -> str:
     """Sanitise a `formatted_body` to the spec's whitelist; the result is safe to embed.
 
     Removed with their content: `mx-reply`, `script`, `style`, embedded documents, SVG and
@@ -423,6 +452,8 @@ def clean_html(html_text: str, media_url: MediaUrl | None = None) -> str:
         return _text_fallback(html_text)
     if media_url is not None and "<img" in previous:
         previous = _serialize(_MediaFilter(_LinearTreeWalker(_parse(previous)), media_url))
+    if spoilers and "data-mx-spoiler" in previous:
+        previous = _serialize(_SpoilerFilter(_LinearTreeWalker(_parse(previous))))
     return previous
 
 

@@ -96,7 +96,7 @@ def message_body_html(content: Mapping[str, Any]) -> str:
     if content.get("format") == HTML_FORMAT and isinstance(formatted, str) and formatted.strip():
         if is_reply:
             formatted = strip_reply_fallback_html(formatted)
-        cleaned = clean_html(formatted, media_url=inline_media_url)
+        cleaned = clean_html(formatted, media_url=inline_media_url, spoilers=True)
         if cleaned.strip():
             return cleaned
         # Nothing survived sanitising (say, only an image): the plain body still says something.
