@@ -396,14 +396,14 @@ async def test_room_not_joined_is_404(async_client, synapse, make_user):
     assert "Room not found" in response.content.decode()
 
 
-async def test_invited_room_page_explains(async_client, synapse, make_user):
+async def test_invited_room_page_leads_to_the_invitation(async_client, synapse, make_user):
     alice = make_user("alice")
     bob = make_user("bob")
     room = await create_room(synapse, bob, name="Invite Only", invite=[alice.user_id])
     await sign_in(async_client, synapse, alice)
     response = await async_client.get(room_url(room))
-    assert response.status_code == 404
-    assert "You have been invited to this room" in response.content.decode()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("rooms:invitation", args=[room])
 
 
 # -- sending without JavaScript ------------------------------------------------------------------

@@ -45,3 +45,36 @@ class Credential(models.Model):
     def group_name(self) -> str:
         """The channel-layer group that carries this device's live events to its viewers."""
         return f"device.{self.pk}"
+
+
+class AutomationDevice(models.Model):
+    """A separate Matrix device signed in for an automation (n8n, Windmill, Netdata).
+
+    Its access token is shown once, when it is created. It is kept here encrypted only so the
+    device can be revoked with one click (`/logout` with that token deletes the device); no
+    page ever shows it again.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="automation_devices"
+    )
+    user_id = models.CharField(max_length=255)
+    homeserver = models.URLField(max_length=500)
+    device_id = models.CharField(max_length=255)
+    name = models.CharField(max_length=100)
+    access_token_encrypted = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user_id} {self.device_id})"
+
+    @property
+    def access_token(self) -> str:
+        return tokens.decrypt(self.access_token_encrypted)
+
+    @access_token.setter
+    def access_token(self, value: str) -> None:
+        self.access_token_encrypted = tokens.encrypt(value)

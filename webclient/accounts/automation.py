@@ -1,0 +1,298 @@
+"""The integrator's corner, homeserver side: checking the account password before the access
+token is revealed, and separate devices (with their own tokens) for automations.
+
+Checking the password without creating a device
+-----------------------------------------------
+The homeserver, not this client, knows the password. A fresh `/login` would check it but signs
+in a new device each time: other clients of the account see a "new login" and the people who
+share encrypted rooms see its device-list update. So the check is done with user-interactive
+authentication (UIA) on a request that changes nothing: `POST /delete_devices` with an empty
+device list.
+
+1. Ask without `auth`: the homeserver answers 401 with the flows it offers (and a UIA session).
+   If no flow is a lone `m.login.password`, the password cannot be checked here (an account
+   that signs in through single sign-on, say); the page says so and reveals nothing.
+2. Ask again with the password as the `m.login.password` stage of that session: 200 means the
+   password is right (zero devices are deleted); 401 with `M_FORBIDDEN` means it is wrong.
+
+Synapse can skip UIA for a while after a successful one (`ui_auth.session_timeout`); then step 1
+already answers 200 and UIA proves nothing about the password typed now. Only in that case the
+check falls back to a password `/login` of a throw-away device ("webclient (password check)")
+that is logged out (deleted) at once.
+
+Automation devices
+------------------
+An automation gets its own device from a password `/login` named "automation: <name>", never the
+browser session's token: revoking it later (`/logout` with its token, which deletes the device)
+leaves the person signed in here, and the list of sessions in any client shows what each token
+is for. The token is shown once; it is stored encrypted (`AutomationDevice`) only to revoke it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from typing import Any
+
+import aiohttp
+from django.conf import settings
+
+from webclient.matrix import errors
+from webclient.matrix.models import AutomationDevice, Credential
+
+logger = logging.getLogger("webclient.accounts")
+
+CLIENT = "/_matrix/client/v3"
+PASSWORD = "m.login.password"  # noqa: S105 - the UIA stage name
+VERIFY_DEVICE_NAME = "webclient (password check)"
+AUTOMATION_PREFIX = "automation: "
+MAX_NAME_LENGTH = 80
+
+WRONG_PASSWORD = "That password is not right."  # noqa: S105 - a message
+UNCHECKABLE = (
+    "This homeserver offers no password check for this account (it may sign in through "
+    "single sign-on), so the access token cannot be revealed here."
+)
+NO_DEVICE_LOGIN = (
+    "This homeserver does not let this account sign in with a password, so no separate "
+    "device can be created here. Create one with another client or an admin tool."
+)
+
+
+class PasswordNotChecked(errors.MatrixError):
+    """The password could not be checked at all (not: it was wrong)."""
+
+
+async def hs_request(
+    homeserver: str,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: dict[str, Any] | None = None,
+    uia: bool = False,
+    action: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """One client-server API call: (status, JSON body).
+
+    Errors raise `MatrixError`, except, with `uia`, a 401 that carries UIA `flows` (the
+    homeserver asking for, or rejecting, an authentication stage): that is returned.
+    """
+    url = homeserver.rstrip("/") + CLIENT + path
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    timeout = aiohttp.ClientTimeout(total=settings.MATRIX_REQUEST_TIMEOUT)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.request(
+                method,
+                url,
+                data=json.dumps(body) if body is not None else None,
+                headers=headers,
+                allow_redirects=False,
+            ) as response,
+        ):
+            status = response.status
+            try:
+                payload = await response.json(content_type=None)
+            except ValueError:
+                payload = None
+    except TimeoutError as exc:
+        raise errors.unreachable(homeserver, "timed out") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise errors.unreachable(homeserver, exc.os_error.strerror or "connection refused") from exc
+    except aiohttp.ClientError as exc:
+        raise errors.unreachable(homeserver, type(exc).__name__) from exc
+    if not isinstance(payload, dict):
+        if status < 400:
+            raise errors.not_matrix(homeserver)
+        payload = {}
+    if status < 400 or (uia and status == 401 and isinstance(payload.get("flows"), list)):
+        return status, payload
+    raise errors.from_response(
+        payload.get("errcode"),
+        status,
+        payload.get("error") if isinstance(payload.get("error"), str) else None,
+        payload.get("retry_after_ms") if isinstance(payload.get("retry_after_ms"), int) else None,
+        action=action,
+    )
+
+
+def _password_identifier(user_id: str, password: str) -> dict[str, Any]:
+    return {
+        "type": PASSWORD,
+        "identifier": {"type": "m.id.user", "user": user_id},
+        "password": password,
+    }
+
+
+def _offers_password(flows: list[Any]) -> bool:
+    return any(isinstance(flow, dict) and flow.get("stages") == [PASSWORD] for flow in flows)
+
+
+def _wrong_password(exc: errors.MatrixError | None = None) -> errors.MatrixError:
+    return errors.MatrixError(
+        WRONG_PASSWORD, errcode="M_FORBIDDEN", status=exc.status if exc else 401
+    )
+
+
+def _rate_limited(exc: errors.MatrixError) -> errors.MatrixError:
+    return errors.MatrixError(
+        "Too many password attempts. " + errors.retry_phrase(exc.retry_after_ms),
+        errcode=exc.errcode,
+        status=exc.status,
+        retry_after_ms=exc.retry_after_ms,
+    )
+
+
+async def verify_password(credential: Credential, password: str) -> None:
+    """Return when the homeserver confirms `password` for the credential's account.
+
+    Raises `MatrixError`: `M_FORBIDDEN` for a wrong password, `PasswordNotChecked` when it
+    cannot be checked, a rate limit, an unknown (revoked) session token, or an unreachable
+    homeserver. See the module docstring for how.
+    """
+    homeserver, token = credential.homeserver, credential.access_token
+    body: dict[str, Any] = {"devices": []}
+    action = "Checking the password"
+    try:
+        status, probe = await hs_request(
+            homeserver, "POST", "/delete_devices", token=token, body=body, uia=True, action=action
+        )
+        if status != 401:
+            # UIA was skipped (a recent one still counts): check with a throw-away login.
+            await _verify_by_login(credential, password)
+            return
+        if not _offers_password(probe["flows"]):
+            raise PasswordNotChecked(UNCHECKABLE, errcode="W_NO_PASSWORD")
+        auth = _password_identifier(credential.user_id, password)
+        if isinstance(probe.get("session"), str):
+            auth["session"] = probe["session"]
+        status, answer = await hs_request(
+            homeserver,
+            "POST",
+            "/delete_devices",
+            token=token,
+            body={**body, "auth": auth},
+            uia=True,
+            action=action,
+        )
+    except errors.MatrixError as exc:
+        if exc.is_rate_limit:
+            raise _rate_limited(exc) from exc
+        if exc.errcode == "M_FORBIDDEN" and not exc.is_unknown_token:
+            raise _wrong_password(exc) from exc
+        raise
+    if status == 401:
+        completed = answer.get("completed") or []
+        if PASSWORD not in completed:
+            raise _wrong_password()
+        # The password stage passed but the homeserver wants more (not expected for an
+        # empty deletion): the password itself was right.
+    logger.info("password of %s confirmed through UIA", credential.user_id)
+
+
+async def _login(homeserver: str, user_id: str, password: str, device_name: str) -> dict[str, Any]:
+    body = {**_password_identifier(user_id, password), "initial_device_display_name": device_name}
+    try:
+        _, answer = await hs_request(homeserver, "POST", "/login", body=body, action=None)
+    except errors.MatrixError as exc:
+        if exc.errcode == "M_FORBIDDEN":
+            raise _wrong_password(exc) from exc
+        if exc.is_rate_limit:
+            raise _rate_limited(exc) from exc
+        if exc.errcode in {"M_UNKNOWN", "M_UNRECOGNIZED"} and exc.status in {400, 404}:
+            # "Unknown login type": the homeserver offers no password login.
+            raise PasswordNotChecked(NO_DEVICE_LOGIN, errcode="W_NO_PASSWORD") from exc
+        raise
+    if not isinstance(answer.get("access_token"), str) or not isinstance(
+        answer.get("device_id"), str
+    ):
+        raise errors.not_matrix(homeserver)
+    return answer
+
+
+async def _logout(homeserver: str, token: str) -> bool:
+    """Log a token out (the homeserver deletes its device); False if it was already dead."""
+    try:
+        await hs_request(homeserver, "POST", "/logout", token=token, body={})
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return False
+        raise
+    return True
+
+
+async def _verify_by_login(credential: Credential, password: str) -> None:
+    answer = await _login(credential.homeserver, credential.user_id, password, VERIFY_DEVICE_NAME)
+    logger.info("password of %s confirmed by a throw-away login", credential.user_id)
+    await _logout(credential.homeserver, answer["access_token"])
+
+
+def clean_name(value: str) -> str:
+    """A device name as typed, without control characters and runs of spaces."""
+    text = "".join(c for c in value if unicodedata.category(c)[0] != "C")
+    return " ".join(text.split())[:MAX_NAME_LENGTH]
+
+
+async def create_device(
+    credential: Credential, name: str, password: str
+) -> tuple[AutomationDevice, str]:
+    """Sign in a separate device "automation: <name>" and remember it; returns the record and
+    its access token (the only time the token leaves this module)."""
+    answer = await _login(
+        credential.homeserver, credential.user_id, password, AUTOMATION_PREFIX + name
+    )
+    token = answer["access_token"]
+    if answer.get("user_id") not in (None, credential.user_id):
+        # Not expected: the homeserver signed in someone else. Do not keep that.
+        await _logout(credential.homeserver, token)
+        raise errors.MatrixError("The homeserver signed in a different account.")
+    device = AutomationDevice(
+        owner_id=credential.owner_id,
+        user_id=credential.user_id,
+        homeserver=credential.homeserver,
+        device_id=answer["device_id"],
+        name=name,
+    )
+    device.access_token = token
+    await device.asave()
+    logger.info("created automation device %s for %s", device.device_id, credential.user_id)
+    return device, token
+
+
+async def revoke_device(device: AutomationDevice) -> bool:
+    """Log the device's token out, which deletes the device on the homeserver, and forget it.
+    False when the homeserver no longer knew the token (removed elsewhere)."""
+    revoked = await _logout(device.homeserver, device.access_token)
+    await device.adelete()
+    logger.info("revoked automation device %s of %s", device.device_id, device.user_id)
+    return revoked
+
+
+def devices_of(credential: Credential):  # noqa: ANN201 - a QuerySet
+    """The automation devices of the signed-in account on this homeserver."""
+    return AutomationDevice.objects.filter(
+        owner_id=credential.owner_id,
+        user_id=credential.user_id,
+        homeserver=credential.homeserver,
+    )
+
+
+async def live_device_ids(credential: Credential) -> set[str] | None:
+    """The account's device IDs on the homeserver (`GET /devices`); None if unknown."""
+    try:
+        _, answer = await hs_request(
+            credential.homeserver, "GET", "/devices", token=credential.access_token
+        )
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            raise
+        return None
+    devices = answer.get("devices")
+    if not isinstance(devices, list):
+        return None
+    return {d["device_id"] for d in devices if isinstance(d, dict) and "device_id" in d}
