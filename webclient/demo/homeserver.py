@@ -181,12 +181,15 @@ class LocalSynapse:
         server_name: str = "localhost",
         relaxed_rate_limits: bool = True,
         python: str = sys.executable,
+        extra_config: dict[str, Any] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.server_name = server_name
         self.relaxed_rate_limits = relaxed_rate_limits
         self.python = python
+        # Top-level homeserver.yaml keys merged over the built config (e.g. registration).
+        self.extra_config = dict(extra_config or {})
         self._process: subprocess.Popen[bytes] | None = None
         self._secrets: dict[str, str] | None = None
 
@@ -418,6 +421,7 @@ class LocalSynapse:
                     config[key] = {part: dict(_RELAXED_LIMIT) for part in parts}
                 else:
                     config[key] = dict(_RELAXED_LIMIT)
+        config.update(self.extra_config)
         return config
 
     def _log_config(self) -> dict[str, Any]:
