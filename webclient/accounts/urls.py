@@ -1,12 +1,15 @@
 from django.urls import path
 
-from . import advanced, devices, profile, views
+from . import advanced, devices, profile, register, sso, views
 
 app_name = "accounts"
 
 urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("login/sso/start/", sso.start_view, name="sso_start"),
+    path("login/sso/callback/", sso.callback_view, name="sso_callback"),
+    path("register/", register.register_view, name="register"),
     path("settings/profile/", profile.profile_view, name="profile"),
     path("settings/password/", profile.password_view, name="password"),
     path("settings/devices/", devices.devices_view, name="devices"),

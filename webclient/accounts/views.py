@@ -77,6 +77,9 @@ async def login_view(request: HttpRequest) -> HttpResponse:
         "notice": REASONS.get(request.GET.get("reason", "")),
         "next": request.POST.get("next") or request.GET.get("next", ""),
     }
+    from .sso import login_options  # sso.py imports this module
+
+    context["sso"] = await login_options(request, context["next"])
     return render(request, "accounts/login.html", context, status=status)
 
 

@@ -1,0 +1,294 @@
+"""Single sign-on through the homeserver (spec: "Client login via SSO").
+
+The browser goes `start` → the homeserver's `/login/sso/redirect[/{idpId}]` → the identity
+provider → the homeserver → our `callback` with a `loginToken`, which we exchange for an
+access token with `m.login.token`. Three rules keep that safe:
+
+- `start` binds a random `state` to the Django session (with the homeserver and a checked
+  `next`); `callback` accepts a login token only with that state, compared in constant time and
+  used once. A callback link made in someone else's browser (login CSRF), a forged or replayed
+  one finds no state here and is refused before the homeserver is asked.
+- The URL the homeserver sends the token to is always our own callback route, made absolute
+  from the request; nothing in the query chooses it.
+- Where the browser lands afterwards is the `next` checked at `start` with
+  `url_has_allowed_host_and_scheme`; anything off-site becomes the room list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from webclient.matrix import auth, discovery, errors
+from webclient.matrix.client import DEVICE_NAME
+
+from .current import credential_for, login_url
+from .views import _end_credential, _safe_next, _start_session
+
+logger = logging.getLogger("webclient.accounts")
+
+PENDING_KEY = "sso_pending"
+# A sign-in left half-way (tab closed at the identity provider) expires; a few may be open
+# at once (two tabs), the oldest is dropped beyond that.
+STATE_LIFETIME = 15 * 60
+MAX_PENDING = 5
+# The login page asks the pre-filled homeserver which identity providers it offers; the answer
+# is kept briefly, and a slow homeserver must not hold up the page.
+CACHE_SECONDS = 60
+PAGE_CHECK_TIMEOUT = 3.0
+# Spec: an identity provider's `id` is 1-255 characters from this set.
+IDP_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,255}$")
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    id: str
+    name: str
+
+
+def _parse_providers(body: object) -> list[IdentityProvider] | None:
+    """The identity providers of an `m.login.sso` flow in a `GET /login` answer, or None when
+    the homeserver offers no single sign-on. An empty list means SSO without named providers
+    (the homeserver picks or asks)."""
+    flows = body.get("flows") if isinstance(body, dict) else None
+    if not isinstance(flows, list):
+        return None
+    sso = next((f for f in flows if isinstance(f, dict) and f.get("type") == "m.login.sso"), None)
+    if sso is None:
+        return None
+    found: list[IdentityProvider] = []
+    raw = sso.get("identity_providers")
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        idp_id, name = item.get("id"), item.get("name")
+        if not isinstance(idp_id, str) or not IDP_ID_RE.fullmatch(idp_id):
+            continue
+        if not isinstance(name, str) or not name.strip():
+            name = idp_id
+        found.append(IdentityProvider(idp_id, name.strip()[:100]))
+    return found
+
+
+async def identity_providers(homeserver: str) -> list[IdentityProvider] | None:
+    """Ask a (resolved) homeserver whether it offers SSO, and through which providers."""
+    url = f"{homeserver}/_matrix/client/v3/login"
+    try:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=settings.MATRIX_REQUEST_TIMEOUT)
+        ) as session:
+            async with session.get(url) as resp:
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = None
+                if resp.status != 200:
+                    body = body if isinstance(body, dict) else {}
+                    raise errors.from_response(body.get("errcode"), resp.status, body.get("error"))
+    except TimeoutError as exc:
+        raise errors.unreachable(homeserver, _("timed out")) from exc
+    except aiohttp.ClientError as exc:
+        raise errors.unreachable(homeserver, type(exc).__name__) from exc
+    return _parse_providers(body)
+
+
+async def login_with_token(homeserver: str, login_token: str) -> auth.LoginResult:
+    """`POST /login` with `m.login.token`: the homeserver creates a new device for us."""
+    url = f"{homeserver}/_matrix/client/v3/login"
+    payload = {
+        "type": "m.login.token",
+        "token": login_token,
+        "initial_device_display_name": DEVICE_NAME,
+    }
+    try:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=settings.MATRIX_REQUEST_TIMEOUT)
+        ) as session:
+            async with session.post(url, json=payload) as resp:
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = None
+                status = resp.status
+    except TimeoutError as exc:
+        raise errors.unreachable(homeserver, _("timed out")) from exc
+    except aiohttp.ClientError as exc:
+        raise errors.unreachable(homeserver, type(exc).__name__) from exc
+    body = body if isinstance(body, dict) else {}
+    if status != 200:
+        if status in {401, 403} or body.get("errcode") == "M_FORBIDDEN":
+            raise errors.MatrixError(
+                _(
+                    "The homeserver did not accept the single sign-on result (it may have "
+                    "expired or been used already). Sign in again."
+                ),
+                errcode=body.get("errcode"),
+                status=status,
+            )
+        raise errors.from_response(
+            body.get("errcode"),
+            status,
+            body.get("error"),
+            body.get("retry_after_ms"),
+            action=_("Single sign-on"),
+        )
+    user_id, device_id, token = body.get("user_id"), body.get("device_id"), body.get("access_token")
+    if not all(isinstance(v, str) and v for v in (user_id, device_id, token)):
+        raise errors.MatrixError(
+            _("The homeserver's answer to the single sign-on was incomplete."),
+            errcode="W_BAD_LOGIN_RESPONSE",
+            status=status,
+        )
+    return auth.LoginResult(homeserver, user_id, device_id, token)
+
+
+async def _checked_homeserver(value: str) -> tuple[str, list[IdentityProvider] | None]:
+    homeserver = await discovery.resolve_homeserver(value)
+    return homeserver, await identity_providers(homeserver)
+
+
+async def login_options(request: HttpRequest, next_url: str) -> dict | None:
+    """What the login page shows for single sign-on: buttons for the identity providers of
+    the homeserver typed into the SSO form (`?sso_homeserver=`), or else of the pre-filled
+    homeserver, and the SSO form itself. Failures to ask the pre-filled homeserver are quiet
+    (the password form is still there); failures for a typed one are shown."""
+    typed = request.GET.get("sso_homeserver", "").strip()[:500]
+    value = typed or settings.MATRIX_HOMESERVER
+    options: dict = {"typed": typed, "providers": None, "error": None, "homeserver": None}
+    if not value:
+        return options
+    key = "sso-providers:" + hashlib.sha256(value.encode()).hexdigest()
+    cached = await cache.aget(key)
+    if cached is None:
+        try:
+            limit = settings.MATRIX_REQUEST_TIMEOUT if typed else PAGE_CHECK_TIMEOUT
+            async with asyncio.timeout(limit):
+                homeserver, providers = await _checked_homeserver(value)
+        except TimeoutError:
+            cached = ("", None, str(errors.unreachable(value, _("timed out"))))
+        except errors.MatrixError as exc:
+            cached = ("", None, exc.message)
+        else:
+            cached = (homeserver, providers, None)
+        await cache.aset(key, cached, CACHE_SECONDS)
+    homeserver, providers, error = cached
+    if error:
+        options["error"] = error if typed else None
+        return options
+    if providers is None:
+        if typed:
+            options["error"] = _("%(hs)s does not offer single sign-on.") % {"hs": homeserver}
+        return options
+    options["homeserver"] = homeserver
+    start = reverse("accounts:sso_start")
+    base = {"homeserver": homeserver}
+    if next_url:
+        base["next"] = next_url
+    options["providers"] = [
+        {"id": idp.id, "name": idp.name, "url": f"{start}?{urlencode({**base, 'idp': idp.id})}"}
+        for idp in providers
+    ] or [{"id": "", "name": "", "url": f"{start}?{urlencode(base)}"}]
+    return options
+
+
+def _fail(request: HttpRequest, message: str, next_url: str | None = None) -> HttpResponse:
+    messages.error(request, message)
+    return HttpResponseRedirect(login_url(next_url=next_url))
+
+
+@require_GET
+async def start_view(request: HttpRequest) -> HttpResponse:
+    next_url = _safe_next(request, request.GET.get("next"))
+    value = request.GET.get("homeserver", "").strip()[:500] or settings.MATRIX_HOMESERVER
+    idp = request.GET.get("idp", "")
+    try:
+        homeserver, providers = await _checked_homeserver(value)
+    except errors.MatrixError as exc:
+        return _fail(request, exc.message, next_url)
+    if providers is None:
+        return _fail(
+            request, _("%(hs)s does not offer single sign-on.") % {"hs": homeserver}, next_url
+        )
+    if idp and idp not in {p.id for p in providers}:
+        return _fail(
+            request,
+            _("%(hs)s does not offer that identity provider.") % {"hs": homeserver},
+            next_url,
+        )
+    state = secrets.token_urlsafe(32)
+    now = time.time()
+    pending = {
+        key: entry
+        for key, entry in (await request.session.aget(PENDING_KEY, {})).items()
+        if now - entry.get("created", 0) < STATE_LIFETIME
+    }
+    pending[state] = {"homeserver": homeserver, "next": next_url, "created": now}
+    pending = dict(sorted(pending.items(), key=lambda kv: kv[1]["created"])[-MAX_PENDING:])
+    await request.session.aset(PENDING_KEY, pending)
+    # Our callback, fixed: the homeserver appends `loginToken` to it.
+    callback = request.build_absolute_uri(reverse("accounts:sso_callback"))
+    callback += "?" + urlencode({"state": state})
+    path = "/_matrix/client/v3/login/sso/redirect"
+    if idp:
+        path += "/" + quote(idp, safe="")
+    logger.info("single sign-on started on %s (idp %s)", homeserver, idp or "-")
+    return HttpResponseRedirect(f"{homeserver}{path}?{urlencode({'redirectUrl': callback})}")
+
+
+async def _take_pending(request: HttpRequest, state: str) -> dict | None:
+    """Remove and return the pending sign-in `state` names, comparing in constant time."""
+    pending = await request.session.aget(PENDING_KEY, {})
+    found_key = None
+    for key in list(pending):
+        if hmac.compare_digest(key.encode(), state.encode()):
+            found_key = key
+    if found_key is None:
+        return None
+    entry = pending.pop(found_key)
+    await request.session.aset(PENDING_KEY, pending)
+    if time.time() - entry.get("created", 0) >= STATE_LIFETIME:
+        return None
+    return entry
+
+
+@require_GET
+async def callback_view(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    login_token = request.GET.get("loginToken", "")
+    entry = await _take_pending(request, state) if state else None
+    if entry is None:
+        logger.warning("single sign-on callback with an unknown or used state refused")
+        return _fail(
+            request,
+            _(
+                "This single sign-on answer does not belong to a sign-in started in this "
+                "browser, or was already used. Nothing was signed in; start again."
+            ),
+        )
+    next_url = _safe_next(request, entry.get("next"))
+    if not login_token:
+        return _fail(request, _("The homeserver did not send a login token."), next_url)
+    try:
+        result = await login_with_token(entry["homeserver"], login_token)
+    except errors.MatrixError as exc:
+        return _fail(request, exc.message, next_url)
+    if previous := await credential_for(request.session):
+        await _end_credential(request, previous)
+    await _start_session(request, result, owns_device=True)
+    return HttpResponseRedirect(next_url)
