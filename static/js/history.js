@@ -95,7 +95,9 @@
         }
         last.remove();
         list = chunks();
-        var next = list[list.length - 1].dataset.next;
+        // A live chunk knows no token after it: then what loads the dropped chunk again is
+        // the token before that chunk.
+        var next = list[list.length - 1].dataset.next || last.dataset.prev;
         setToken("newer", next || "");
       }
     }

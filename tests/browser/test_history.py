@@ -10,10 +10,13 @@ were shown" means shown as tiles at some moment, not merely fetched.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import signal
+import sqlite3
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +34,7 @@ from .helpers import (
     CS,
     assert_not_reloaded,
     event_tile,
+    invite_and_join,
     login_with_password,
     mark_page,
     open_room,
@@ -369,6 +373,114 @@ def test_permalink(page: Page, webclient_server, synapse, big_room):
     assert last_tile_id(page) == live_id
     assert_clean(page, max_tiles)
     assert_not_reloaded(page)
+
+
+@pytest.mark.timeout(600)
+def test_live_messages_survive_scrolling_back(page: Page, synapse, make_user, tmp_path):
+    """Live messages arrive one sync at a time (a chunk each, without a token for what follows
+    them); scrolling back far enough drops some of them, and scrolling down loads them again."""
+    server = start_webclient(tmp_path, synapse.url, MAX_TILES="100", TIMELINE_PAGE_SIZE="20")
+    try:
+        base = server.url
+        writer = make_user("writer", displayname="Wanda")
+        reader = make_user("reader")
+        room_id = shared_room(synapse, writer, reader)
+        ids = [send_text(synapse, writer, room_id, f"m{n:04d}") for n in range(80)]
+        page.add_init_script(RECORDER)
+        login_with_password(page, base, synapse, reader)
+        open_room(page, base, room_id)
+        expect(event_tile(page, ids[-1])).to_have_count(1)
+        mark_page(page)
+        for n in range(80, 120):
+            ids.append(send_text(synapse, writer, room_id, f"m{n:04d}"))
+            expect(event_tile(page, ids[-1])).to_have_count(1)
+        assert page.locator("#timeline > .chunk.live").count() > 1
+        page.evaluate(f"window.__rank = {json.dumps({e: n for n, e in enumerate(ids)})}")
+
+        # Up until the newest live messages were dropped from the page.
+        for _ in range(20):
+            if event_tile(page, ids[-1]).count() == 0:
+                break
+            assert scroll_up_once(page) is not None
+        expect(event_tile(page, ids[-1])).to_have_count(0)
+        assert timeline_state(page)["newer"], "dropped live messages left no way back"
+        # Down again: every message once, in order, up to the newest.
+        for _ in range(20):
+            if not scroll_down_once(page):
+                break
+        final = timeline_state(page)
+        assert final["newer"] is None and final["last"] == len(ids) - 1, final
+        rec = assert_clean(page, 100)
+        assert rec["maxTiles"] <= 100 + 20
+        for n, event_id in enumerate(ids[40:], start=40):
+            assert list(rec["bodies"][f"m{n:04d}"]) == [event_id], rec["bodies"].get(f"m{n:04d}")
+        live_id = send_text(synapse, writer, room_id, "after coming back")
+        expect(event_tile(page, live_id)).to_be_visible()
+        assert last_tile_id(page) == live_id
+        assert_not_reloaded(page)
+    finally:
+        stop_webclient(server)
+
+
+def same_depth_pairs(hs: LocalSynapse, room_id: str) -> list[tuple[str, str]]:
+    """Messages at the same depth of the room's graph (a fork), read from Synapse's database:
+    (earlier, later) by the order the homeserver gives them."""
+    db = sqlite3.connect(f"file:{hs.data_dir / 'homeserver.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = db.execute(
+            "SELECT event_id, topological_ordering FROM events WHERE room_id = ? "
+            "AND type = 'm.room.message' ORDER BY topological_ordering, stream_ordering",
+            (room_id,),
+        ).fetchall()
+    finally:
+        db.close()
+    return [(a, b) for (a, da), (b, db_) in itertools.pairwise(rows) if da == db_]
+
+
+def test_permalink_beside_a_fork(page: Page, webclient_server, synapse, make_user):
+    """Messages sent at the same moment share a depth; a permalink to the later one shows the
+    earlier one just before it (Synapse's /context leaves it out of `events_before`)."""
+    base = webclient_server.url
+    writer = make_user("writer", displayname="Wanda")
+    other = make_user("other", displayname="Otto")
+    reader = make_user("reader")
+    room_id = shared_room(synapse, writer, reader)
+    invite_and_join(synapse, writer, other, room_id)
+    for n in range(30):
+        send_text(synapse, writer, room_id, f"before {n}")
+    pairs: list[tuple[str, str]] = []
+    with ThreadPoolExecutor(2) as pool:
+        for attempt in range(30):
+            gate = threading.Barrier(2)
+
+            def send(who: RegisteredUser, attempt: int = attempt, gate=gate) -> str:
+                gate.wait()
+                return send_text(synapse, who, room_id, f"fork {attempt} {who.localpart}")
+
+            list(pool.map(send, [writer, other]))
+            pairs = same_depth_pairs(synapse, room_id)
+            if pairs:
+                break
+    assert pairs, "could not make two messages at the same depth"
+    for n in range(30):
+        send_text(synapse, writer, room_id, f"after {n}")
+    earlier, later = pairs[0]
+    order = [e["event_id"] for e in room_order(synapse, writer, room_id)]
+    assert order.index(earlier) + 1 == order.index(later)
+
+    login_with_password(page, base, synapse, reader)
+    page.goto(f"{base}/rooms/{q(room_id)}/event/{q(later)}/")
+    expect(event_tile(page, later)).to_have_class(re.compile(r"\bhighlighted\b"))
+    shown = page.evaluate(
+        """() => [...document.querySelectorAll('#timeline article.event[data-event-id]')]
+                 .map((t) => t.dataset.eventId)"""
+    )
+    messages = [e for e in shown if e in order]
+    at = messages.index(later)
+    assert messages[at - 1] == earlier, "the message beside the linked one is missing"
+    # The page is one unbroken stretch of the room.
+    first = order.index(messages[0])
+    assert messages == order[first : first + len(messages)]
 
 
 def numbered_on_page(page: Page, room: BigRoom) -> list[int]:

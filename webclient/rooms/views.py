@@ -29,7 +29,7 @@ from webclient.timeline.render import (
 from webclient.timeline.sanitize import plain_to_html
 
 from . import moderation, sending, uploads
-from .render import render_room_entry
+from .render import render_room_sections
 
 logger = logging.getLogger("webclient.rooms")
 
@@ -55,13 +55,11 @@ async def room_list(request: HttpRequest) -> HttpResponse:
     ready = await _wait_synced(session)
     if session.closed and not ready:
         return _ended(request)
-    entries = [
-        render_room_entry(room, session.user_id) for room in session.rooms.ordered(session.user_id)
-    ]
     context = {
         "credential": request.credential,
         "unread_total": session.unread_total(),
-        "entries": entries,
+        "sections": render_room_sections(session.rooms, session.user_id),
+        "has_rooms": bool(session.rooms.rooms),
         "ready": ready,
         "epoch": session.epoch,
         "pos": position,
@@ -136,7 +134,12 @@ async def _timeline_context(
 
 
 async def _context_page(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
-    """The room around one event (a permalink), via `/context`."""
+    """The room around one event (a permalink), via `/context`.
+
+    `/context` finds the event and the token after the events following it; the page is then
+    the `/messages` page before that token. Synapse's `events_before` starts one level of
+    depth below the event, so it skips events at the event's own depth (concurrent sends
+    fork the room's graph): they would never show, even scrolling up."""
     limit = settings.TIMELINE_PAGE_SIZE
     data = await session.api(
         "GET",
@@ -148,9 +151,18 @@ async def _context_page(session: MatrixSession, room_id: str, event_id: str) -> 
     after = [e for e in data.get("events_after") or [] if isinstance(e, dict)]
     target = data.get("event") if isinstance(data.get("event"), dict) else None
     events = before + ([target] if target else []) + after
+    older_token = data.get("start") if len(before) >= limit // 2 else None
+    page: dict[str, Any] = {}
+    if data.get("end"):
+        page = await session.messages(room_id, from_token=data["end"], limit=limit)
+        chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
+        if any(e.get("event_id") == event_id for e in chunk):
+            events = list(reversed(chunk))
+            older_token = page.get("end") if len(chunk) >= limit else None
     store = session.timeline(room_id)
     store.add_all(events)
-    members = _members_with_state(session, room_id, data)
+    state = (data.get("state") or []) + (page.get("state") or [])
+    members = _members_with_state(session, room_id, {"state": state})
     ids = tile_ids(events)
     await session.fetch_missing_replies(room_id, ids)
     items = [i for i in render_tiles(store, ids, members) if not i.get("thread_id")]
@@ -169,7 +181,7 @@ async def _context_page(session: MatrixSession, room_id: str, event_id: str) -> 
         "timeline": collapse_membership_runs(for_viewer(items, session.user_id)),
         "receipts_json": json.dumps(session.receipt_view(room_id)),
         "unread_total": session.unread_total(),
-        "older_token": data.get("start") if len(before) >= limit // 2 else None,
+        "older_token": older_token,
         "next_token": data.get("end"),
         "newer_token": data.get("end"),
         "highlight": event_id,
@@ -243,6 +255,7 @@ async def _room_page(
         "room_name": summary.display_name(session.user_id),
         "own_name": member_display_name(session.user_id, summary.members),
         "joined_count": summary.joined_count,
+        "room_tags": summary.tags,
         "topic_html": plain_to_html(summary.topic) if summary.topic else "",
         "draft": draft,
         "send_error": send_error,
