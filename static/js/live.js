@@ -128,27 +128,53 @@
     if (stick && !detached) scrollToBottom();
   }
 
+  // The room list is grouped into sections (invites, favourites, DMs, one per space, rooms,
+  // low priority). Each update carries the shells of every section in order, the section
+  // of its room and the order of all listed rooms.
+  function section(list, key) {
+    return list.querySelector(':scope > [data-section="' + CSS.escape(key) + '"]');
+  }
+
   function onRoom(message) {
     var list = document.getElementById("rooms");
     if (!list) return;
+    var keep = {};
+    (message.sections || []).forEach(function (shell) {
+      keep[shell.key] = true;
+      var fresh = fragment(shell.html);
+      var current = section(list, shell.key);
+      if (!current) current = fresh;
+      else {
+        // A space may have been renamed: take the new heading.
+        current.replaceChild(fresh.firstElementChild, current.firstElementChild);
+        current.setAttribute("aria-label", fresh.getAttribute("aria-label") || "");
+      }
+      list.appendChild(current);
+    });
+    if (message.sections) {
+      Array.prototype.slice.call(list.children).forEach(function (child) {
+        if (child.dataset.section && !keep[child.dataset.section]) child.remove();
+      });
+    }
     var old = list.querySelector('[data-room-entry="' + CSS.escape(message.room_id) + '"]');
-    var node = message.html ? fragment(message.html) : null;
-    if (old && node) old.replaceWith(node);
-    else if (old) old.remove();
-    else if (node) list.appendChild(node);
+    if (old) old.remove();
+    var target = message.section ? section(list, message.section) : null;
+    var into = target ? target.querySelector("ul") : list.querySelector("ul");
+    if (message.html && into) into.appendChild(fragment(message.html));
     message.order.forEach(function (id) {
       var entry = list.querySelector('[data-room-entry="' + CSS.escape(id) + '"]');
-      if (entry) list.appendChild(entry);
+      if (entry) entry.parentNode.appendChild(entry);
     });
     var loading = document.getElementById("rooms-loading");
     if (loading) loading.remove();
     var empty = document.getElementById("rooms-empty");
-    if (empty && list.children.length) empty.remove();
+    if (empty && list.querySelector("[data-room-entry], [data-section]")) empty.remove();
   }
 
   function onRooms(message) {
     var list = document.getElementById("rooms");
     if (!list) return;
+    // Each entry is a whole section with its rooms.
     list.innerHTML = message.entries.join("");
     var loading = document.getElementById("rooms-loading");
     if (loading) loading.remove();

@@ -31,6 +31,7 @@ __all__ = [
     "ACTIVITY_TYPES",
     "PREVIEW_MAX_CHARS",
     "RoomList",
+    "RoomSection",
     "RoomSummary",
 ]
 
@@ -186,6 +187,8 @@ class RoomSummary:
     # not listed in the power levels.
     room_version: str | None = None
     creators: list[str] = field(default_factory=list)
+    # Room tags (``m.tag`` room account data): tag name -> {"order": float} or {}.
+    tags: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ state
 
@@ -448,6 +451,46 @@ class RoomSummary:
         if highlights is not None:
             self.highlight_count = max(highlights, 0)
 
+        for event in _events(room.get("account_data")):
+            if event.get("type") == "m.tag":
+                self.apply_tags(_dict(event.get("content")))
+
+    # ------------------------------------------------------------------ tags
+
+    def apply_tags(self, content: Mapping[str, Any]) -> None:
+        """Replace the tags with an ``m.tag`` content (``{"tags": {name: {"order": n}}}``).
+
+        An ``order`` is kept only when it is a number (the spec says 0 to 1; others are
+        clamped); tag names are any non-empty strings up to 255 characters.
+        """
+        tags: dict[str, dict[str, Any]] = {}
+        for name, value in _dict(content.get("tags")).items():
+            if not isinstance(name, str) or not name or len(name) > 255:
+                continue
+            order = _dict(value).get("order")
+            if isinstance(order, (int, float)) and not isinstance(order, bool):
+                if order == order:  # not NaN
+                    tags[name] = {"order": min(max(float(order), 0.0), 1.0)}
+                    continue
+            tags[name] = {}
+        self.tags = tags
+
+    @property
+    def is_favourite(self) -> bool:
+        return "m.favourite" in self.tags
+
+    @property
+    def is_low_priority(self) -> bool:
+        return "m.lowpriority" in self.tags
+
+    @property
+    def is_space(self) -> bool:
+        return self.room_type == "m.space"
+
+    def tag_order(self, tag: str) -> float | None:
+        order = self.tags.get(tag, {}).get("order")
+        return order if isinstance(order, float) else None
+
     def apply_invited_room(self, room_json: Mapping[str, Any], own_user_id: str) -> None:
         """Apply a /sync InvitedRoom (``invite_state.events``, stripped state).
 
@@ -544,11 +587,41 @@ class RoomSummary:
 # ------------------------------------------------------------------------- RoomList
 
 
+# Section keys of the grouped room list (RoomList.sections); a space's is SPACE_PREFIX + ID.
+SECTION_INVITES = "invites"
+SECTION_FAVOURITES = "favourites"
+SECTION_DIRECT = "direct"
+SECTION_ROOMS = "rooms"
+SECTION_LOW_PRIORITY = "lowpriority"
+SPACE_PREFIX = "space:"
+_SECTION_TITLES = {
+    SECTION_INVITES: "Invites",
+    SECTION_FAVOURITES: "Favourites",
+    SECTION_DIRECT: "Direct messages",
+    SECTION_ROOMS: "Rooms",
+    SECTION_LOW_PRIORITY: "Low priority",
+}
+
+
+@dataclass
+class RoomSection:
+    """One section of the grouped room list: its rooms in display order.
+
+    ``space`` is the space's summary for a space's section (``key`` is ``space:<id>``)."""
+
+    key: str
+    title: str
+    rooms: list[RoomSummary]
+    space: RoomSummary | None = None
+
+
 @dataclass
 class RoomList:
     """Every room the user is joined to or invited to, folded from /sync responses."""
 
     rooms: dict[str, RoomSummary] = field(default_factory=dict)
+    # Every room ID the last ``m.direct`` listed, so a DM joined after it arrived is one too.
+    direct_room_ids: list[str] = field(default_factory=list)
 
     def apply_sync(self, sync_json_rooms: Mapping[str, Any], own_user_id: str) -> set[str]:
         """Apply the ``rooms`` object of a /sync response; return the changed room IDs.
@@ -557,11 +630,12 @@ class RoomList:
         ``invite``, so the current membership wins.  A room is "changed" when its
         serialised summary differs, so typing-only updates do not count.  A room that
         moves from invite to join starts from a fresh summary (the spec says stripped
-        state is discarded once real state is available), keeping only ``is_direct``.
+        state is discarded once real state is available), keeping only ``is_direct`` and tags.
         ``knock`` is not tracked.
         """
         changed: set[str] = set()
         rooms = _dict(sync_json_rooms)
+        direct = set(self.direct_room_ids)
 
         for room_id in _dict(rooms.get("leave")):
             if self.rooms.pop(room_id, None) is not None:
@@ -574,7 +648,8 @@ class RoomList:
                 summary = RoomSummary(
                     room_id=room_id,
                     membership="join",
-                    is_direct=existing.is_direct if existing is not None else False,
+                    is_direct=(existing is not None and existing.is_direct) or room_id in direct,
+                    tags=existing.tags if existing is not None else {},
                 )
             else:
                 summary = existing
@@ -605,6 +680,7 @@ class RoomList:
         for room_ids in _dict(direct_content).values():
             if isinstance(room_ids, list):
                 direct_rooms.update(r for r in room_ids if isinstance(r, str))
+        self.direct_room_ids = sorted(direct_rooms)
         changed: set[str] = set()
         for room_id, summary in self.rooms.items():
             is_direct = room_id in direct_rooms or (
@@ -629,18 +705,100 @@ class RoomList:
 
         return sorted(self.rooms.values(), key=key)
 
+    # ------------------------------------------------------------ sections
+
+    def _joined_spaces(self, own_user_id: str) -> list[RoomSummary]:
+        spaces = [r for r in self.rooms.values() if r.membership == "join" and r.is_space]
+        return sorted(spaces, key=lambda s: (s.display_name(own_user_id).casefold(), s.room_id))
+
+    def placements(self, own_user_id: str) -> dict[str, str]:
+        """Room ID -> section key for every listed room (joined spaces are headings, not
+        rooms).  The first rule that matches wins: invites; favourites; low priority;
+        direct messages; the first joined space (by name) listing the room as a child;
+        the other rooms."""
+        space_of: dict[str, str] = {}
+        for space in self._joined_spaces(own_user_id):
+            for child in space.space_children:
+                space_of.setdefault(child, SPACE_PREFIX + space.room_id)
+        placed: dict[str, str] = {}
+        for room_id, room in self.rooms.items():
+            if room.membership == "invite":
+                placed[room_id] = SECTION_INVITES
+            elif room.is_space and room.membership == "join":
+                continue
+            elif room.is_favourite:
+                placed[room_id] = SECTION_FAVOURITES
+            elif room.is_low_priority:
+                placed[room_id] = SECTION_LOW_PRIORITY
+            elif room.is_direct:
+                placed[room_id] = SECTION_DIRECT
+            else:
+                placed[room_id] = space_of.get(room_id, SECTION_ROOMS)
+        return placed
+
+    def sections(self, own_user_id: str) -> list[RoomSection]:
+        """The grouped room list: Invites, Favourites, Direct messages, one section per
+        joined space (shown even when none of its rooms is joined), Rooms, Low priority.
+
+        Sections other than spaces are left out when empty.  Within a section the newest
+        activity comes first; favourites go by their tag ``order`` first (rooms without
+        one after those with one)."""
+        names: dict[str, str] = {}
+
+        def name(room: RoomSummary) -> str:
+            if room.room_id not in names:
+                names[room.room_id] = room.display_name(own_user_id).casefold()
+            return names[room.room_id]
+
+        def by_activity(room: RoomSummary) -> tuple[int, str, str]:
+            return (-room.last_activity_ts, name(room), room.room_id)
+
+        def by_order(room: RoomSummary) -> tuple[bool, float, int, str, str]:
+            order = room.tag_order("m.favourite")
+            return (order is None, order or 0.0, *by_activity(room))
+
+        grouped: dict[str, list[RoomSummary]] = {}
+        for room_id, key in self.placements(own_user_id).items():
+            grouped.setdefault(key, []).append(self.rooms[room_id])
+
+        def section(key: str, title: str, space: RoomSummary | None = None) -> RoomSection:
+            rooms = grouped.get(key, [])
+            rooms.sort(key=by_order if key == SECTION_FAVOURITES else by_activity)
+            return RoomSection(key=key, title=title, rooms=rooms, space=space)
+
+        sections = [
+            section(key, _SECTION_TITLES[key])
+            for key in (SECTION_INVITES, SECTION_FAVOURITES, SECTION_DIRECT)
+        ]
+        sections += [
+            section(SPACE_PREFIX + space.room_id, space.display_name(own_user_id), space)
+            for space in self._joined_spaces(own_user_id)
+        ]
+        sections += [
+            section(key, _SECTION_TITLES[key]) for key in (SECTION_ROOMS, SECTION_LOW_PRIORITY)
+        ]
+        return [s for s in sections if s.rooms or s.space is not None]
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe snapshot: ``{"rooms": {room_id: RoomSummary.to_dict()}}``."""
-        return {"rooms": {room_id: room.to_dict() for room_id, room in self.rooms.items()}}
+        """JSON-safe snapshot: ``{"rooms": {room_id: RoomSummary.to_dict()}, "direct":
+        [room IDs m.direct lists]}``."""
+        return {
+            "rooms": {room_id: room.to_dict() for room_id, room in self.rooms.items()},
+            "direct": list(self.direct_room_ids),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RoomList:
         """Inverse of to_dict()."""
         rooms = _dict(_dict(data).get("rooms"))
+        direct = _dict(data).get("direct")
         return cls(
             rooms={
                 room_id: RoomSummary.from_dict(room)
                 for room_id, room in rooms.items()
                 if isinstance(room, dict)
-            }
+            },
+            direct_room_ids=[r for r in direct if isinstance(r, str)]
+            if isinstance(direct, list)
+            else [],
         )

@@ -29,7 +29,7 @@ from . import errors
 from .client import call, check, make_client
 from .models import Credential
 from .roomstate import RoomList
-from .syncjson import rooms_to_json
+from .syncjson import global_account_data, rooms_to_json
 
 logger = logging.getLogger("webclient.matrix")
 
@@ -219,7 +219,14 @@ class MatrixSession:
         counts = {
             rid: (r.notification_count, r.highlight_count) for rid, r in self.rooms.rooms.items()
         }
+        placed = self.rooms.placements(self.user_id)
         changed = self.rooms.apply_sync(rooms_json, self.user_id)
+        for data in global_account_data(getattr(response, "account_data_events", None) or []):
+            if data["type"] == "m.direct":
+                changed |= self.rooms.apply_direct_map(data["content"])
+        # A space gaining or losing a child moves rooms between sections of the list.
+        now = self.rooms.placements(self.user_id)
+        changed |= {r for r in placed.keys() | now.keys() if placed.get(r) != now.get(r)}
         if not first:
             await self._notify(rooms_json, counts)
         for room_id, joined in rooms_json.get("join", {}).items():
@@ -421,22 +428,17 @@ class MatrixSession:
             store.add(event)
 
     async def _publish_rooms(self, changed: set[str]) -> None:
-        from webclient.rooms.render import render_room_entry
+        from webclient.rooms.render import room_list_updates
 
-        order = [room.room_id for room in self.rooms.ordered(self.user_id)]
         await self._layer.group_send(
             self.group, {"type": "session.unread", "total": self.unread_total()}
         )
-        for room_id in changed:
-            summary = self.rooms.rooms.get(room_id)
-            html = render_room_entry(summary, self.user_id) if summary else ""
+        for update in room_list_updates(self.rooms, changed, self.user_id):
             await self._layer.group_send(
                 self.group,
                 {
                     "type": "room.summary",
-                    "room_id": room_id,
-                    "html": html,
-                    "order": order,
+                    **update,
                     "epoch": self.epoch,
                     "pos": self._next_position(),
                 },

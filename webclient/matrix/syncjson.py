@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nio.events.account_data import FullyReadEvent
+from nio.events.account_data import FullyReadEvent, TagEvent, UnknownAccountDataEvent
 from nio.events.ephemeral import ReceiptEvent, TypingNoticeEvent
 from nio.responses import Rooms
 
@@ -55,7 +55,19 @@ def _account_data(events: list[Any]) -> list[dict[str, Any]]:
     for event in events:
         if isinstance(event, FullyReadEvent):
             out.append({"type": "m.fully_read", "content": {"event_id": event.event_id}})
+        elif isinstance(event, TagEvent) and isinstance(event.tags, dict):
+            out.append({"type": "m.tag", "content": {"tags": event.tags}})
     return out
+
+
+def global_account_data(events: list[Any]) -> list[dict[str, Any]]:
+    """The global account data of a sync (`SyncResponse.account_data_events`) that nio
+    leaves unparsed, such as `m.direct`, back as `{"type", "content"}`."""
+    return [
+        {"type": event.type, "content": event.content}
+        for event in events
+        if isinstance(event, UnknownAccountDataEvent) and isinstance(event.content, dict)
+    ]
 
 
 def rooms_to_json(rooms: Rooms) -> dict[str, dict[str, Any]]:

@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from webclient.accounts.current import credential_for, login_url
 from webclient.matrix import errors, registry
 from webclient.matrix.session import MatrixSession
-from webclient.rooms.render import render_room_entry
+from webclient.rooms.render import render_room_sections
 
 from . import sending
 
@@ -106,13 +106,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 await self.room_events(payload)
         elif epoch != self.matrix.epoch or after < self.matrix.position:
             await self.matrix.synced.wait()
-            rooms = self.matrix.rooms.ordered(self.matrix.user_id)
-            await self.send_json(
-                {
-                    "type": "rooms",
-                    "entries": [render_room_entry(r, self.matrix.user_id) for r in rooms],
-                }
-            )
+            # The whole list: each of `entries` is a section with its rooms' entries.
+            sections = render_room_sections(self.matrix.rooms, self.matrix.user_id)
+            await self.send_json({"type": "rooms", "entries": sections})
 
     async def disconnect(self, code: int) -> None:
         if self.group:
@@ -265,6 +261,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 "type": "room",
                 "room_id": message["room_id"],
                 "html": message["html"],
+                "section": message.get("section", ""),
+                "sections": message.get("sections", []),
                 "order": message["order"],
             }
         )

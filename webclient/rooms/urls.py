@@ -2,13 +2,14 @@ from django.urls import path
 
 from webclient.accounts.advanced import integrations_view
 
-from . import actions, manage, members, moderation, search, views
+from . import actions, manage, members, moderation, room_settings, search, spaces, views
 
 app_name = "rooms"
 
 urlpatterns = [
     path("rooms/", views.room_list, name="list"),
     path("search/", search.search_view, name="search"),
+    path("spaces/<str:space>/", spaces.space_view, name="space"),
     # Before rooms/<room>/: these words are not room IDs or aliases.
     path("rooms/new/", manage.create_view, name="create"),
     path("rooms/dm/", manage.dm_view, name="dm"),
@@ -23,6 +24,15 @@ urlpatterns = [
     path("rooms/<str:room>/integrations/", integrations_view, name="integrations"),
     path("rooms/<str:room>/invite/", manage.invitation_view, name="invitation"),
     path("rooms/<str:room>/settings/", manage.settings_view, name="settings"),
+    path("rooms/<str:room>/settings/avatar/", room_settings.avatar_view, name="settings_avatar"),
+    path(
+        "rooms/<str:room>/settings/addresses/",
+        room_settings.addresses_view,
+        name="settings_addresses",
+    ),
+    path("rooms/<str:room>/settings/access/", room_settings.access_view, name="settings_access"),
+    path("rooms/<str:room>/settings/power/", room_settings.power_view, name="settings_power"),
+    path("rooms/<str:room>/tags/", spaces.tags_view, name="tags"),
     path("rooms/<str:room>/leave/", manage.leave_view, name="leave"),
     path("rooms/<str:room>/forget/", manage.forget_view, name="forget"),
     path("rooms/<str:room>/thread/<str:root_id>/", views.thread_view, name="thread"),

@@ -1,0 +1,232 @@
+"""Spaces and room tags: plain forms that work without JavaScript.
+
+- `/spaces/<space>/` lists a space's rooms from `GET /_matrix/client/v1/rooms/{id}/hierarchy`
+  (name, topic, member count, joined or not), with a Join button for the others; the button
+  posts to `/rooms/join/` with the servers the space's `m.space.child` events name (`via`).
+- `/rooms/<room>/tags/` (POST) adds or removes the `m.favourite` and `m.lowpriority` tags; the
+  room list moves the room to its section when the sync loop sees the change.
+
+The room list's grouping itself is `RoomList.sections` (webclient/matrix/roomstate.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from webclient.accounts.current import matrix_login_required
+from webclient.matrix import errors, registry
+from webclient.matrix.discovery import SERVER_NAME_RE
+from webclient.matrix.roomstate import RoomSummary
+from webclient.matrix.session import MatrixSession
+from webclient.timeline.names import is_valid_room_alias
+
+from .manage import _wait_for
+from .views import _ended, _error, _resolve_room, _wait_synced
+
+#: Rooms asked for per page of a space (Synapse gives at most 50 children per space anyway).
+SPACE_PAGE = 50
+#: The tags the room page toggles, and what their buttons say.
+TAGS = {"m.favourite": "Favourite", "m.lowpriority": "Low priority"}
+MAX_TEXT = {"name": 200, "topic": 1000}
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _text(room: dict[str, Any], key: str) -> str:
+    """One line of a hierarchy room's text field, shortened; "" when missing or not text."""
+    value = room.get(key)
+    if not isinstance(value, str):
+        return ""
+    value = " ".join(value.split())
+    limit = MAX_TEXT[key]
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _via_of(children_state: object) -> dict[str, list[str]]:
+    """Child room ID -> the servers its `m.space.child` event says to join through."""
+    found: dict[str, list[str]] = {}
+    if not isinstance(children_state, list):
+        return found
+    for event in children_state:
+        if not isinstance(event, dict) or event.get("type") != "m.space.child":
+            continue
+        child = event.get("state_key")
+        content = event.get("content")
+        via = content.get("via") if isinstance(content, dict) else None
+        if not isinstance(child, str) or not isinstance(via, list):
+            continue
+        servers = [s for s in via if isinstance(s, str) and SERVER_NAME_RE.match(s)]
+        if servers:
+            found[child] = servers[:10]
+    return found
+
+
+def _suggested(children_state: object) -> set[str]:
+    if not isinstance(children_state, list):
+        return set()
+    return {
+        event["state_key"]
+        for event in children_state
+        if isinstance(event, dict)
+        and event.get("type") == "m.space.child"
+        and isinstance(event.get("state_key"), str)
+        and isinstance(event.get("content"), dict)
+        and event["content"].get("suggested") is True
+    }
+
+
+def _server_of(identifier: str) -> str:
+    """The server part of a room ID or user ID, when it has one (room v12 IDs do not)."""
+    server = identifier.split(":", 1)[1] if ":" in identifier else ""
+    return server if SERVER_NAME_RE.match(server) else ""
+
+
+def _entry(
+    session: MatrixSession, room: dict[str, Any], via: list[str], suggested: bool
+) -> dict[str, Any] | None:
+    room_id = room.get("room_id")
+    if not isinstance(room_id, str) or not room_id.startswith("!"):
+        return None
+    alias = room.get("canonical_alias")
+    alias = alias if is_valid_room_alias(alias) else ""
+    summary = session.rooms.rooms.get(room_id)
+    return {
+        "room_id": room_id,
+        "name": _text(room, "name") or alias or room_id,
+        "topic": _text(room, "topic"),
+        "alias": alias,
+        "members": _count(room.get("num_joined_members")),
+        "joined": summary is not None and summary.membership == "join",
+        "invited": summary is not None and summary.membership == "invite",
+        "is_space": room.get("room_type") == "m.space",
+        "via": via,
+        "suggested": suggested,
+    }
+
+
+@matrix_login_required
+async def space_view(request: HttpRequest, space: str) -> HttpResponse:
+    session = await registry.session_for(request.credential)
+    page_token = request.GET.get("from", "")[:500]
+    try:
+        space_id = await _resolve_room(session, space)
+        await _wait_synced(session)
+        query = {"max_depth": "1", "limit": str(SPACE_PAGE)}
+        if page_token:
+            query["from"] = page_token
+        answer = await session.api(
+            "GET",
+            f"/rooms/{_q(space_id)}/hierarchy",
+            query=query,
+            prefix="/_matrix/client/v1",
+            action="Loading the rooms of the space",
+        )
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        if exc.errcode == "M_FORBIDDEN" or exc.status == 403:
+            message = (
+                "You cannot see the rooms of this space: it is private and you are not in it, "
+                f"or it does not exist. {exc.message}"
+            )
+            return _error(request, "Space not available", message, 403)
+        if exc.status == 404 or exc.errcode == "M_NOT_FOUND":
+            return _error(request, "Space not found", exc.message, 404)
+        return _error(request, "Could not load the space", exc.message, 502)
+
+    rooms = [r for r in answer.get("rooms") or [] if isinstance(r, dict)]
+    own = next((r for r in rooms if r.get("room_id") == space_id), None)
+    via = _via_of(own.get("children_state")) if own else {}
+    suggested = _suggested(own.get("children_state")) if own else set()
+    # Later pages no longer carry the space itself: join through the space's server, ours.
+    fallback = [s for s in (_server_of(space_id), _server_of(session.user_id)) if s]
+    children = []
+    for room in rooms:
+        if room.get("room_id") == space_id:
+            continue
+        room_id = str(room.get("room_id", ""))
+        entry = _entry(session, room, via.get(room_id) or fallback, room_id in suggested)
+        if entry is not None:
+            children.append(entry)
+
+    summary = session.rooms.rooms.get(space_id)
+    joined = summary is not None and summary.membership == "join"
+    if summary is not None and joined:
+        name = summary.display_name(session.user_id)
+    else:
+        name = (own and (_text(own, "name") or own.get("canonical_alias"))) or space_id
+    next_batch = answer.get("next_batch")
+    context = {
+        "credential": request.credential,
+        "space_id": space_id,
+        "space_name": name,
+        "space_topic": _text(own, "topic") if own else "",
+        "space_members": _count(own.get("num_joined_members")) if own else 0,
+        "space_joined": joined,
+        "space_via": fallback,
+        "children": children,
+        "next_url": "?" + urlencode({"from": next_batch}) if isinstance(next_batch, str) else "",
+        "first_url": reverse("rooms:space", args=[space_id]) if page_token else "",
+    }
+    return render(request, "rooms/space.html", context)
+
+
+def _next_url(request: HttpRequest, room_id: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("rooms:room", args=[room_id])
+
+
+@require_POST
+@matrix_login_required
+async def tags_view(request: HttpRequest, room: str) -> HttpResponse:
+    """Add (`on=1`) or remove (`on=0`) the room's `tag`. Favourite and low priority exclude
+    each other, as in other clients: adding one takes the other away."""
+    tag = request.POST.get("tag", "")
+    on = request.POST.get("on") == "1"
+    if tag not in TAGS:
+        return _error(request, "Unknown tag", "Only favourite and low priority can be set.", 400)
+    session = await registry.session_for(request.credential)
+    try:
+        room_id = await _resolve_room(session, room)
+        await _wait_synced(session)
+        summary = session.rooms.rooms.get(room_id)
+        if summary is None or summary.membership != "join":
+            message = "You are not a member of this room, or it does not exist."
+            return _error(request, "Not in this room", message, 404)
+        base = f"/user/{_q(session.user_id)}/rooms/{_q(room_id)}/tags/"
+        if on:
+            await session.api("PUT", base + _q(tag), body={}, action="Tagging the room")
+            for other in TAGS:
+                if other != tag and other in summary.tags:
+                    await session.api("DELETE", base + _q(other), action="Tagging the room")
+        else:
+            await session.api("DELETE", base + _q(tag), action="Untagging the room")
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return _error(request, "Could not change the room's tags", exc.message, 502)
+    # The page we go back to should already show the change (both tags, when one went).
+    wanted = {tag: on} | ({other: False for other in TAGS if other != tag} if on else {})
+
+    def done(summary: RoomSummary | None) -> bool:
+        return summary is None or all((t in summary.tags) == v for t, v in wanted.items())
+
+    await _wait_for(session, done, room_id)
+    return HttpResponseRedirect(_next_url(request, room_id))
