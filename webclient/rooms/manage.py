@@ -5,8 +5,9 @@
 - `/rooms/join/` joins by room ID, address or a `matrix.to` / `matrix:` link;
 - `/rooms/directory/` lists the public rooms of this or another server;
 - `/rooms/<room>/invite/` shows a pending invitation with Accept and Decline;
-- `/rooms/<room>/settings/` shows the room's ID and version, edits its name and topic, and
-  leads to leaving (`/leave/`, with a confirmation) and forgetting (`/forget/`) it.
+- `/rooms/<room>/settings/` shows the room's ID and version, edits its name and topic (its
+  other settings, avatar to power levels, are in room_settings.py), and leads to leaving
+  (`/leave/`, with a confirmation) and forgetting (`/forget/`) it.
 
 After a change the view waits (briefly) until the sync loop has seen it, so the page it
 redirects to already shows the room as joined, or no longer lists it.
@@ -758,6 +759,19 @@ async def _settings_page(
             "max_topic": MAX_TOPIC,
         }
     )
+    if mode == "settings" and "load_error" not in context:
+        from .room_settings import settings_context  # it builds on this module
+
+        try:
+            context.update(
+                await settings_context(
+                    session, room_id, summary, levels, create, values, field_errors
+                )
+            )
+        except errors.MatrixError as exc:
+            if exc.is_unknown_token:
+                return _ended(request)
+            context["load_error"] = exc.message
     return render(request, "rooms/settings.html", context, status=status)
 
 

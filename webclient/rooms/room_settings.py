@@ -1,0 +1,706 @@
+"""Room settings beyond the name and topic (`/rooms/<room>/settings/`, see manage.py):
+
+- `settings/avatar/`: upload a picture (JPEG, PNG, GIF or WebP, checked with Pillow) as the
+  room's `m.room.avatar`, or remove it;
+- `settings/addresses/`: the homeserver's local addresses of the room (`/directory/room/…`),
+  and which of them the room publishes (`m.room.canonical_alias`: `alias` and `alt_aliases`);
+- `settings/access/`: who can join (`m.room.join_rules`), who can read the history
+  (`m.room.history_visibility`) and whether guests may join (`m.room.guest_access`);
+- `settings/power/`: members' power levels (`m.room.power_levels` `users`).
+
+Each is a plain form. A control is disabled, with the level it needs, when the viewer's power
+(webclient/matrix/power.py) is below what the room asks for that event type; the homeserver
+still decides, and its refusal is shown as it is with what was submitted kept. Raising someone
+above one's own level, or changing someone at or above it, is refused here before anything is
+sent (the spec's rule for power levels), as is changing the creators of a version 12 room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from django.contrib import messages
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from webclient.accounts.current import matrix_login_required
+from webclient.matrix import errors
+from webclient.matrix.power import creators_outrank, level, power_of
+from webclient.matrix.roomstate import RoomSummary
+from webclient.matrix.session import MatrixSession
+from webclient.timeline.avatars import avatar
+from webclient.timeline.names import is_valid_room_alias
+
+from . import uploads
+from .manage import (
+    _ALIAS_LOCALPART,
+    _needed_for,
+    _settings_page,
+    _summary_or_error,
+    _wait_for,
+    own_server,
+)
+from .members import _create_event, _state, valid_user_id
+from .views import _ended
+
+logger = logging.getLogger("webclient.rooms")
+
+AVATAR_SIZE = 96
+#: Pictures a browser shows and that cannot carry script (no SVG), by Pillow's format name.
+AVATAR_FORMATS = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+}
+MAX_ALIAS = 255
+#: Canonical JSON integers (spec: power levels are integers in this range).
+MAX_LEVEL = 2**53 - 1
+#: How many joined members the "set a level" field suggests.
+MAX_SUGGESTED = 500
+LEVEL_PRESETS = [(0, "Default"), (50, "Moderator"), (100, "Admin")]
+
+JOIN_RULES = {
+    "public": "Anyone can join",
+    "invite": "Only invited people",
+    "knock": "People who ask to join, once let in",
+}
+OTHER_JOIN_RULES = {
+    "restricted": "Members of certain other rooms",
+    "knock_restricted": "Members of certain other rooms, or people who ask",
+    "private": "Private (reserved)",
+}
+HISTORY = {
+    "shared": "Members, including what was said before they joined",
+    "invited": "Members, from when they were invited",
+    "joined": "Members, from when they joined",
+    "world_readable": "Anyone, even without joining",
+}
+GUEST_ACCESS = {"can_join": "Guests may join", "forbidden": "No guests"}
+
+# field: (event type, content key, choices, what the change is called, the field's label)
+ACCESS_FIELDS: dict[str, tuple[str, str, dict[str, str], str, str]] = {
+    "join_rule": ("m.room.join_rules", "join_rule", JOIN_RULES, "who can join", "Who can join"),
+    "history_visibility": (
+        "m.room.history_visibility",
+        "history_visibility",
+        HISTORY,
+        "who can read the history",
+        "Who can read the history",
+    ),
+    "guest_access": (
+        "m.room.guest_access",
+        "guest_access",
+        GUEST_ACCESS,
+        "guest access",
+        "Guest access",
+    ),
+}
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _settings_url(room: str) -> str:
+    return reverse("rooms:settings", args=[room])
+
+
+def knock_allowed(room_version: str) -> bool:
+    """Knocking needs room version 7 or later (and the unstable versions named after them)."""
+    return room_version.isdigit() and int(room_version) >= 7
+
+
+def join_rule_choices(room_version: str, current: str) -> list[tuple[str, str]]:
+    """The join rules offered: public and invite, knock where the version has it, and the
+    current rule (even one this page cannot set, such as restricted) so it shows as chosen."""
+    choices = [(key, label) for key, label in JOIN_RULES.items() if key != "knock"]
+    if knock_allowed(room_version):
+        choices.append(("knock", JOIN_RULES["knock"]))
+    if current and current not in dict(choices):
+        choices.append((current, OTHER_JOIN_RULES.get(current, current)))
+    return choices
+
+
+def _creators(create: dict[str, Any] | None) -> list[str]:
+    """The creators of a room whose creators outrank everyone (version 12 on), else []."""
+    if not create or not creators_outrank(create):
+        return []
+    content = create.get("content") or {}
+    additional = content.get("additional_creators")
+    found = [create.get("sender")] + (additional if isinstance(additional, list) else [])
+    return [user for i, user in enumerate(found) if isinstance(user, str) and user not in found[:i]]
+
+
+def _shown_level(value: float) -> str | int:
+    return "creator" if value == float("inf") else int(value)
+
+
+def _needs(levels: dict[str, Any] | None, event_type: str, own: float) -> dict[str, Any]:
+    need = _needed_for(levels, event_type)
+    return {"need": need, "may": own >= need}
+
+
+# -- what the page shows -----------------------------------------------------------------------
+
+
+async def _local_aliases(session: MatrixSession, room_id: str) -> tuple[list[str], str]:
+    """(the homeserver's local addresses of the room, a problem loading them or "")."""
+    try:
+        answer = await session.api(
+            "GET", f"/rooms/{_q(room_id)}/aliases", action="Loading the room's addresses"
+        )
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            raise
+        return [], exc.message
+    found = answer.get("aliases")
+    return sorted(a for a in found if isinstance(a, str)) if isinstance(found, list) else [], ""
+
+
+async def _joined_names(session: MatrixSession, room_id: str) -> dict[str, str]:
+    """Joined members' display names (user ID when none); {} when the server says no."""
+    try:
+        answer = await session.api("GET", f"/rooms/{_q(room_id)}/joined_members")
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            raise
+        return {}
+    joined = answer.get("joined")
+    if not isinstance(joined, dict):
+        return {}
+    names = {}
+    for user_id, profile in joined.items():
+        name = profile.get("display_name") if isinstance(profile, dict) else None
+        names[user_id] = name.strip() if isinstance(name, str) and name.strip() else user_id
+    return names
+
+
+def canonical_parts(content: dict[str, Any] | None) -> tuple[str, list[str]]:
+    """(`alias` or "", the valid `alt_aliases` in order without repeats)."""
+    content = content or {}
+    alias = content.get("alias")
+    alias = alias if isinstance(alias, str) and is_valid_room_alias(alias) else ""
+    alt = content.get("alt_aliases")
+    published: list[str] = []
+    for item in alt if isinstance(alt, list) else []:
+        if isinstance(item, str) and is_valid_room_alias(item) and item not in published:
+            published.append(item)
+    return alias, published
+
+
+def _level_choice(value: int) -> dict[str, Any]:
+    """What a level picker shows for `value`: a preset, or "custom" with the number."""
+    presets = {preset for preset, _ in LEVEL_PRESETS}
+    return {"level": str(value) if value in presets else "custom", "custom": value}
+
+
+async def settings_context(
+    session: MatrixSession,
+    room_id: str,
+    summary: RoomSummary,
+    levels: dict[str, Any] | None,
+    create: dict[str, Any] | None,
+    values: dict[str, str] | None = None,
+    field_errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What templates/rooms/_settings_advanced.html needs (called by manage._settings_page)."""
+    values = values or {}
+    field_errors = field_errors or {}
+    own = power_of(session.user_id, levels, create)
+    version = str(((create or {}).get("content") or {}).get("room_version", "1"))
+    (
+        avatar_content,
+        canonical,
+        join_rules,
+        history,
+        guests,
+        (aliases, aliases_error),
+        names,
+    ) = await asyncio.gather(
+        _state(session, room_id, "m.room.avatar"),
+        _state(session, room_id, "m.room.canonical_alias"),
+        _state(session, room_id, "m.room.join_rules"),
+        _state(session, room_id, "m.room.history_visibility"),
+        _state(session, room_id, "m.room.guest_access"),
+        _local_aliases(session, room_id),
+        _joined_names(session, room_id),
+    )
+    main, published = canonical_parts(canonical)
+    mxc = (avatar_content or {}).get("url")
+    mxc = mxc if isinstance(mxc, str) and mxc.startswith("mxc://") else ""
+    room_name = summary.display_name(session.user_id)
+
+    # Access: the current values (as the spec defaults them when there is no event).
+    join_rule = (join_rules or {}).get("join_rule")
+    join_rule = join_rule if isinstance(join_rule, str) else "invite"
+    visibility = (history or {}).get("history_visibility")
+    visibility = visibility if visibility in HISTORY else "shared"
+    guest = (guests or {}).get("guest_access")
+    guest = guest if guest in GUEST_ACCESS else "forbidden"
+    current = {"join_rule": join_rule, "history_visibility": visibility, "guest_access": guest}
+    access = []
+    for field, (event_type, _key, choices, what, label) in ACCESS_FIELDS.items():
+        options = (
+            join_rule_choices(version, join_rule) if field == "join_rule" else list(choices.items())
+        )
+        access.append(
+            {
+                "field": field,
+                "slug": field.replace("_", "-"),
+                "label": label,
+                "what": what,
+                "current": current[field],
+                "chosen": values.get(field, current[field]),
+                "options": options,
+                "error": field_errors.get(field, ""),
+                **_needs(levels, event_type, own),
+            }
+        )
+
+    # Addresses: local ones with what the room publishes about each, then published
+    # addresses of other servers (which only their homeservers can remove).
+    address_rows = []
+    for alias in aliases:
+        address_rows.append(
+            {"alias": alias, "main": alias == main, "published": alias in published, "local": True}
+        )
+    for alias in [main, *published]:
+        if alias and alias not in aliases and all(r["alias"] != alias for r in address_rows):
+            address_rows.append(
+                {"alias": alias, "main": alias == main, "published": True, "local": False}
+            )
+
+    # Power levels: the creators of a version 12 room, then everyone `users` lists.
+    users = (levels or {}).get("users")
+    users = users if isinstance(users, dict) else {}
+    creators = _creators(create)
+    may_power = _needs(levels, "m.room.power_levels", own)
+    power_rows = [
+        {"user_id": user_id, "name": names.get(user_id, user_id), "creator": True}
+        for user_id in creators
+    ]
+    listed = sorted(
+        ((user_id, level(value)) for user_id, value in users.items() if user_id not in creators),
+        key=lambda item: (-item[1], item[0]),
+    )
+    for user_id, value in listed:
+        editable = may_power["may"] and (user_id == session.user_id or value < own)
+        power_rows.append(
+            {
+                "user_id": user_id,
+                "name": names.get(user_id, user_id),
+                "creator": False,
+                "level": value,
+                "role": dict(LEVEL_PRESETS).get(value, "Custom"),
+                "editable": editable,
+                "choice": _level_choice(value),
+            }
+        )
+    power_values = {
+        "user": values.get("power_user", ""),
+        "level": values.get("power_level", "50"),
+        "custom": values.get("power_custom", ""),
+    }
+
+    return {
+        "room_avatar": avatar(room_id, room_name, mxc or None, AVATAR_SIZE),
+        "avatar_mxc": mxc,
+        "avatar_power": _needs(levels, "m.room.avatar", own),
+        "alias_power": _needs(levels, "m.room.canonical_alias", own),
+        "address_rows": address_rows,
+        "main_alias": main,
+        "aliases_error": aliases_error,
+        "alias_localpart": values.get("alias_localpart", ""),
+        "access": access,
+        "power_power": may_power,
+        "power_rows": power_rows,
+        "power_values": power_values,
+        "level_presets": LEVEL_PRESETS,
+        "suggested_members": sorted(names)[:MAX_SUGGESTED],
+        "users_default": level((levels or {}).get("users_default"), 0),
+        "own_level": _shown_level(own),
+        "server_name": own_server(session.user_id),
+        "max_alias": MAX_ALIAS,
+    }
+
+
+# -- the forms ---------------------------------------------------------------------------------
+
+
+async def _joined(request: HttpRequest, room: str):
+    """(session, room ID, summary) for a joined room, or the response to send instead."""
+    found = await _summary_or_error(request, room)
+    if isinstance(found, HttpResponse):
+        return found
+    session, room_id, summary = found
+    if summary is None or summary.membership != "join":
+        return HttpResponseRedirect(_settings_url(room))
+    return session, room_id, summary
+
+
+def _refused(request: HttpRequest, room: str, field: str, message: str, values=None):
+    return _settings_page(
+        request, room, values=values or {}, field_errors={field: message}, status=400
+    )
+
+
+async def _put_state(
+    session: MatrixSession, room_id: str, event_type: str, content: dict[str, Any], action: str
+) -> None:
+    await session.api(
+        "PUT",
+        f"/rooms/{_q(room_id)}/state/{_q(event_type)}/",
+        body=content,
+        action=action,
+    )
+
+
+def picture_type(uploaded: UploadedFile) -> str | None:
+    """The MIME type of an accepted picture (by its content, not its name), else None."""
+    try:
+        from PIL import Image
+
+        uploaded.seek(0)
+        with Image.open(uploaded) as image:
+            kind = image.format
+            image.verify()
+    except Exception:
+        return None
+    finally:
+        uploaded.seek(0)
+    return AVATAR_FORMATS.get(kind or "")
+
+
+@require_POST
+@matrix_login_required
+async def avatar_view(request: HttpRequest, room: str) -> HttpResponse:
+    """`action=upload` with a picture in `avatar`, or `action=remove`."""
+    found = await _joined(request, room)
+    if isinstance(found, HttpResponse):
+        return found
+    session, room_id, summary = found
+    if request.POST.get("action") == "remove":
+        try:
+            await _put_state(session, room_id, "m.room.avatar", {}, "Removing the room's avatar")
+        except errors.MatrixError as exc:
+            if exc.is_unknown_token:
+                return _ended(request)
+            return await _refused(request, room, "avatar", exc.message)
+        await _wait_for(session, lambda s: s is None or not s.avatar_url, room_id)
+        messages.success(request, "Room avatar removed.")
+        return HttpResponseRedirect(_settings_url(room))
+    uploaded = request.FILES.get("avatar")
+    if uploaded is None or not uploaded.size:
+        return await _refused(request, room, "avatar", "Choose a picture to upload.")
+    mimetype = picture_type(uploaded)
+    if mimetype is None:
+        return await _refused(
+            request,
+            room,
+            "avatar",
+            "That file is not a picture this client accepts (JPEG, PNG, GIF or WebP).",
+        )
+    uploaded.content_type = mimetype
+    info: dict[str, Any] = {"mimetype": mimetype, "size": uploaded.size}
+    if dims := uploads._image_size(uploaded):
+        info["w"], info["h"] = dims
+    try:
+        mxc = await uploads.upload(session, uploaded)
+        await _put_state(
+            session, room_id, "m.room.avatar", {"url": mxc, "info": info}, "Changing the avatar"
+        )
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return await _refused(request, room, "avatar", exc.message)
+    await _wait_for(session, lambda s: s is None or s.avatar_url == mxc, room_id)
+    messages.success(request, "Room avatar changed.")
+    return HttpResponseRedirect(_settings_url(room))
+
+
+def parse_localpart(text: str, server: str) -> str | None:
+    """The address's local part from `name`, `#name` or `#name:server` (this server), else None."""
+    text = text.strip().lstrip("#")
+    if server and text.endswith(f":{server}"):
+        text = text[: -len(server) - 1]
+    if not text or not _ALIAS_LOCALPART.match(text):
+        return None
+    if len(f"#{text}:{server}".encode()) > MAX_ALIAS:
+        return None
+    return text
+
+
+async def _set_canonical(
+    session: MatrixSession, room_id: str, change, action: str
+) -> tuple[str, list[str]]:
+    """Read `m.room.canonical_alias` just before writing, apply `change(main, published)` →
+    (main, published), and write it back with any other keys as they were."""
+    content = dict(await _state(session, room_id, "m.room.canonical_alias") or {})
+    main, published = change(*canonical_parts(content))
+    published = [alias for alias in published if alias != main]
+    if main:
+        content["alias"] = main
+    else:
+        content.pop("alias", None)
+    content["alt_aliases"] = published
+    await _put_state(session, room_id, "m.room.canonical_alias", content, action)
+    return main, published
+
+
+@require_POST
+@matrix_login_required
+async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
+    """`action=add` with `localpart`; `main`, `publish`, `unpublish` or `delete` with `alias`
+    (`main` with an empty alias: no main address)."""
+    found = await _joined(request, room)
+    if isinstance(found, HttpResponse):
+        return found
+    session, room_id, summary = found
+    action = request.POST.get("action", "")
+    server = own_server(session.user_id)
+    if action == "add":
+        typed = request.POST.get("localpart", "")[: MAX_ALIAS * 2]
+        kept = {"alias_localpart": typed}
+        localpart = parse_localpart(typed, server)
+        if localpart is None:
+            return await _refused(
+                request,
+                room,
+                "alias",
+                f"“{typed.strip()}” cannot be an address. Type only the part before :{server}, "
+                "without spaces, colons, # or @.",
+                kept,
+            )
+        alias = f"#{localpart}:{server}"
+        try:
+            await session.api(
+                "PUT",
+                f"/directory/room/{_q(alias)}",
+                body={"room_id": room_id},
+                action="Adding the address",
+            )
+        except errors.MatrixError as exc:
+            if exc.is_unknown_token:
+                return _ended(request)
+            if exc.status == 409 or exc.errcode == "M_ROOM_IN_USE":
+                message = f"The address {alias} is already taken. Choose another one."
+            else:
+                message = exc.message
+            return await _refused(request, room, "alias", message, kept)
+        messages.success(request, f"Added the address {alias}.")
+        return HttpResponseRedirect(_settings_url(room))
+
+    alias = request.POST.get("alias", "").strip()[: MAX_ALIAS * 2]
+    if action not in ("main", "publish", "unpublish", "delete") or (
+        alias and not is_valid_room_alias(alias)
+    ):
+        return await _refused(request, room, "addresses", "Choose an address and what to do.")
+    if not alias and action != "main":
+        return await _refused(request, room, "addresses", "Choose an address.")
+    try:
+        if action == "delete":
+            if not alias.endswith(f":{server}"):
+                return await _refused(
+                    request,
+                    room,
+                    "addresses",
+                    f"Only {alias.rsplit(':', 1)[-1]} can remove {alias}.",
+                )
+            await session.api(
+                "DELETE", f"/directory/room/{_q(alias)}", action="Removing the address"
+            )
+            done = f"Removed the address {alias}."
+        elif action == "main":
+            await _set_canonical(
+                session,
+                room_id,
+                lambda main, published: (alias, published),
+                "Choosing the main address",
+            )
+            done = f"The main address is now {alias}." if alias else "The room has no main address."
+        elif action == "publish":
+            await _set_canonical(
+                session,
+                room_id,
+                lambda main, published: (main, [*published, alias]),
+                "Publishing the address",
+            )
+            done = f"Published {alias}."
+        else:
+            await _set_canonical(
+                session,
+                room_id,
+                lambda main, published: (
+                    "" if main == alias else main,
+                    [a for a in published if a != alias],
+                ),
+                "Unpublishing the address",
+            )
+            done = f"{alias} is no longer published."
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return await _refused(request, room, "addresses", exc.message)
+    if action in ("main", "unpublish", "delete"):
+        # The room's name may come from its main address: let the sync loop catch up.
+        try:
+            canonical = await _state(session, room_id, "m.room.canonical_alias")
+        except errors.MatrixError:
+            pass  # done all the same; the page will say what it can
+        else:
+            wanted = canonical_parts(canonical)[0] or None
+            await _wait_for(session, lambda s: s is None or s.canonical_alias == wanted, room_id)
+    messages.success(request, done)
+    return HttpResponseRedirect(_settings_url(room))
+
+
+@require_POST
+@matrix_login_required
+async def access_view(request: HttpRequest, room: str) -> HttpResponse:
+    """`field` (join_rule, history_visibility or guest_access) and its new value."""
+    field = request.POST.get("field", "")
+    if field not in ACCESS_FIELDS:
+        return HttpResponseRedirect(_settings_url(room))
+    event_type, key, choices, what, _label = ACCESS_FIELDS[field]
+    value = request.POST.get(field, "")[:100]
+    kept = {field: value}
+    found = await _joined(request, room)
+    if isinstance(found, HttpResponse):
+        return found
+    session, room_id, summary = found
+    try:
+        content = dict(await _state(session, room_id, event_type) or {})
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return await _refused(request, room, field, exc.message, kept)
+    if content.get(key) == value:
+        messages.info(request, f"Nothing to change: {what} stays as it was.")
+        return HttpResponseRedirect(_settings_url(room))
+    if field == "join_rule":
+        create = await _create_event(session, room_id)
+        version = str(((create or {}).get("content") or {}).get("room_version", "1"))
+        allowed = dict(join_rule_choices(version, ""))
+        if value not in allowed:
+            return await _refused(
+                request, room, field, f"Choose one of: {', '.join(allowed.values())}.", kept
+            )
+        content = {"join_rule": value}  # `allow` belongs to the restricted rules only
+    elif value not in choices:
+        return await _refused(
+            request, room, field, f"Choose one of: {', '.join(choices.values())}.", kept
+        )
+    else:
+        content[key] = value
+    try:
+        await _put_state(session, room_id, event_type, content, f"Changing {what}")
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return await _refused(request, room, field, exc.message, kept)
+    label = (JOIN_RULES if field == "join_rule" else choices)[value]
+    messages.success(request, f"Changed {what}: {label}.")
+    return HttpResponseRedirect(_settings_url(room))
+
+
+def parse_level(choice: str, custom: str) -> int | None:
+    """A power level from the picker: a preset's number, or the custom number."""
+    text = custom if choice == "custom" else choice
+    try:
+        value = int(text.strip())
+    except (AttributeError, ValueError):
+        return None
+    return value if -MAX_LEVEL <= value <= MAX_LEVEL else None
+
+
+def check_level_change(
+    actor: str,
+    target: str,
+    new: int,
+    levels: dict[str, Any] | None,
+    create: dict[str, Any] | None,
+) -> str:
+    """Why the spec's power-level rules refuse `actor` giving `target` level `new` ("" when
+    they allow it): nobody rises above the actor, nobody at or above the actor (but the actor)
+    is changed, and a version 12 room's creators are not in the power levels at all."""
+    if target in _creators(create):
+        return f"{target} created this room: a creator's power is unlimited and cannot change."
+    own = power_of(actor, levels, create)
+    if new > own:
+        return f"You cannot give a power level above your own ({_shown_level(own)}); {new} is."
+    theirs = power_of(target, levels, create)
+    if target != actor and theirs >= own:
+        return (
+            f"{target} has power level {_shown_level(theirs)}, at or above yours "
+            f"({_shown_level(own)}): you cannot change it."
+        )
+    return ""
+
+
+@require_POST
+@matrix_login_required
+async def power_view(request: HttpRequest, room: str) -> HttpResponse:
+    """`user`, and `level` (a preset number or "custom" with `custom_level`)."""
+    user_id = request.POST.get("user", "").strip()[:300]
+    choice = request.POST.get("level", "")[:30]
+    custom = request.POST.get("custom_level", "")[:30]
+    kept = {"power_user": user_id, "power_level": choice, "power_custom": custom}
+    if not valid_user_id(user_id):
+        return await _refused(
+            request,
+            room,
+            "power",
+            "Type the member's user ID, such as @alice:example.org.",
+            kept,
+        )
+    new = parse_level(choice, custom)
+    if new is None:
+        return await _refused(
+            request, room, "power", "A power level is a whole number, such as 0, 50 or 100.", kept
+        )
+    found = await _joined(request, room)
+    if isinstance(found, HttpResponse):
+        return found
+    session, room_id, summary = found
+    try:
+        levels, create = await asyncio.gather(
+            _state(session, room_id, "m.room.power_levels"), _create_event(session, room_id)
+        )
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return await _refused(request, room, "power", exc.message, kept)
+    problem = check_level_change(session.user_id, user_id, new, levels, create)
+    if problem:
+        return await _refused(request, room, "power", problem, kept)
+    content = dict(levels or {})
+    users = content.get("users")
+    users = dict(users) if isinstance(users, dict) else {}
+    before = dict(users)
+    if new == level(content.get("users_default"), 0):
+        users.pop(user_id, None)
+    else:
+        users[user_id] = new
+    if users == before and levels is not None:
+        messages.info(request, f"Nothing to change: {user_id} already has power level {new}.")
+        return HttpResponseRedirect(_settings_url(room))
+    content["users"] = users
+    try:
+        await _put_state(
+            session, room_id, "m.room.power_levels", content, f"Changing {user_id}'s power level"
+        )
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return await _refused(request, room, "power", exc.message, kept)
+    await _wait_for(
+        session, lambda s: s is None or (s.power_levels or {}).get("users") == users, room_id
+    )
+    messages.success(request, f"{user_id} now has power level {new}.")
+    return HttpResponseRedirect(_settings_url(room))
