@@ -132,24 +132,3 @@ def webclient_server(synapse, tmp_path_factory) -> Iterator[WebclientServer]:
     server = start_webclient(tmp_path_factory.mktemp("webclient"), synapse.url)
     yield server
     stop_webclient(server)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    yield page
-    context.close()

@@ -8,6 +8,8 @@ A failing browser test gets the tail of the daphne server's log in its report.""
 
 import pytest
 
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
 
 @pytest.fixture(autouse=True)
 def _stop_sessions() -> None:
@@ -26,3 +28,26 @@ def pytest_runtest_makereport(item, call):
                 tail = f"(no log: {exc})"
             report.sections.append(("daphne log (last 80 lines)", tail))
     return report
+
+
+# Package scope, not session: Playwright's sync API keeps its event loop running in the main
+# thread while it is open, and async tests that run after the browser tests would find it.
+@pytest.fixture(scope="package")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
