@@ -21,14 +21,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from webclient.accounts.current import matrix_login_required
-from webclient.matrix import errors, power, registry
+from webclient.matrix import errors, power
 from webclient.matrix.discovery import SERVER_NAME_RE
 from webclient.matrix.power import ADMIN_LEVEL, power_of
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import member_avatar
 from webclient.timeline.names import member_display_names
 
-from .views import _ended, _error, _resolve_room, _wait_synced
+from .views import _ended, joined_room
 
 #: Rows shown at most; bigger rooms show the counts and a note.
 MAX_SHOWN = 500
@@ -185,22 +185,10 @@ async def _members_page(
     invite_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    session = await registry.session_for(request.credential)
-    try:
-        room_id = await _resolve_room(session, room)
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
-        return _error(request, "Room not found", exc.message, 404)
-    await _wait_synced(session)
-    summary = session.rooms.rooms.get(room_id)
-    if summary is None or summary.membership != "join":
-        return _error(
-            request,
-            "Not in this room",
-            "You are not a member of this room, or it does not exist.",
-            404,
-        )
+    found = await joined_room(request, room)
+    if isinstance(found, HttpResponse):
+        return found
+    session, room_id, summary = found
     context: dict[str, Any] = {
         "credential": request.credential,
         "room_id": room_id,
@@ -259,22 +247,10 @@ async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
     """The invite form: the typed user ID is kept when it is malformed or refused."""
     value = request.POST.get("user_id", "")[:1000]
     user_id = value.strip()
-    session = await registry.session_for(request.credential)
-    try:
-        room_id = await _resolve_room(session, room)
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
-        return _error(request, "Room not found", exc.message, 404)
-    await _wait_synced(session)
-    summary = session.rooms.rooms.get(room_id)
-    if summary is None or summary.membership != "join":
-        return _error(
-            request,
-            "Not in this room",
-            "You are not a member of this room, or it does not exist.",
-            404,
-        )
+    found = await joined_room(request, room)
+    if isinstance(found, HttpResponse):
+        return found
+    session, room_id, summary = found
     if not valid_user_id(user_id):
         message = (
             "Enter the full Matrix ID of the person to invite, like @alice:example.org."

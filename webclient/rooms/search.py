@@ -23,7 +23,7 @@ from webclient.matrix.session import MatrixSession
 from webclient.timeline.relations import REPLACE, relation_target, relation_type
 from webclient.timeline.render import for_viewer, render_tiles, tile_ids
 
-from .views import _ended, _error, _resolve_room, _wait_synced
+from .views import _ended, _wait_synced, joined_room
 
 MAX_QUERY = 500  # characters; longer searches are refused before asking the homeserver
 CONTEXT_EVENTS = 1  # events shown before and after each result
@@ -246,22 +246,10 @@ async def search_view(request: HttpRequest) -> HttpResponse:
 @matrix_login_required
 async def room_search_view(request: HttpRequest, room: str) -> HttpResponse:
     """`/rooms/<room>/search/?q=`: messages in one room."""
-    session = await registry.session_for(request.credential)
-    try:
-        room_id = await _resolve_room(session, room)
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
-        return _error(request, "Room not found", exc.message, 404)
-    await _wait_synced(session)
-    summary = session.rooms.rooms.get(room_id)
-    if summary is None or summary.membership != "join":
-        return _error(
-            request,
-            "Not in this room",
-            "You are not a member of this room, or it does not exist.",
-            404,
-        )
+    found = await joined_room(request, room)
+    if isinstance(found, HttpResponse):
+        return found
+    session, room_id, summary = found
     return await _search_page(
         request, session, room_id=room_id, room_name=summary.display_name(session.user_id)
     )

@@ -289,6 +289,30 @@ async def _room_page(
     return render(request, "rooms/room.html", context, status=400 if send_error else 200)
 
 
+async def joined_room(
+    request: HttpRequest, room: str
+) -> tuple[MatrixSession, str, Any] | HttpResponse:
+    """The session, room ID and summary of a room the user has joined, or the page that
+    says why not (token revoked, no such room, not a member)."""
+    session = await registry.session_for(request.credential)
+    try:
+        room_id = await _resolve_room(session, room)
+    except errors.MatrixError as exc:
+        if exc.is_unknown_token:
+            return _ended(request)
+        return _error(request, "Room not found", exc.message, 404)
+    await _wait_synced(session)
+    summary = session.rooms.rooms.get(room_id)
+    if summary is None or summary.membership != "join":
+        return _error(
+            request,
+            "Not in this room",
+            "You are not a member of this room, or it does not exist.",
+            404,
+        )
+    return session, room_id, summary
+
+
 def _error(request: HttpRequest, heading: str, message: str, status: int) -> HttpResponse:
     context = {"credential": request.credential, "heading": heading, "message": message}
     return render(request, "rooms/error.html", context, status=status)
