@@ -220,6 +220,27 @@
       .then(function () { resyncing = false; });
   }
 
+  // The room was renamed or its topic changed (or the page was rendered before the sync
+  // that carried them): text only, never HTML.
+  function onHeader(message) {
+    var name = document.getElementById("room-name");
+    if (name && !root.dataset.threadRoot) {
+      var old = name.textContent;
+      name.textContent = message.name;
+      document.title = document.title.replace(old, message.name);
+    }
+    var topic = document.getElementById("room-topic");
+    if (topic && message.topic) topic.textContent = message.topic;
+    else if (topic) topic.remove();
+    else if (message.topic && name) {
+      topic = document.createElement("p");
+      topic.className = "room-topic";
+      topic.id = "room-topic";
+      topic.textContent = message.topic;
+      name.insertAdjacentElement("afterend", topic);
+    }
+  }
+
   function handle(message) {
     switch (message.type) {
       case "events": return onEvents(message);
@@ -246,6 +267,8 @@
       case "notify":
         if (api.handlers[message.type]) api.handlers[message.type](message);
         return;
+      case "header":
+        return onHeader(message);
       case "action_failed":
         setStatus(message.error, "error");
         setTimeout(function () { setStatus(""); }, 8000);

@@ -59,7 +59,12 @@ def test_moderation_refused_then_allowed(page, webclient_server, synapse, make_u
 
     # Made a moderator: Remove and Ban appear and work.
     set_power_level(synapse, boss, room, me.user_id, 50)
-    open_room(page, webclient_server.url, room)
+    # The client learns the new level from its sync: reload until it has.
+    for _ in range(20):
+        open_room(page, webclient_server.url, room)
+        if page.get_attribute("#room", "data-can-redact") == "true":
+            break
+        page.wait_for_timeout(500)
     expect(page.locator("#room")).to_have_attribute("data-can-redact", "true")
     tile = event_tile(page, spam)
     tile.locator(".event-actions summary").click()

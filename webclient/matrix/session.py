@@ -433,6 +433,19 @@ class MatrixSession:
         await self._layer.group_send(
             self.group, {"type": "session.unread", "total": self.unread_total()}
         )
+        for room_id in changed:
+            # Open pages of the room keep their header (name, topic) current.
+            room = self.rooms.rooms.get(room_id)
+            if room is not None and room.membership == "join":
+                await self._layer.group_send(
+                    self.group,
+                    {
+                        "type": "room.header",
+                        "room_id": room_id,
+                        "name": room.display_name(self.user_id),
+                        "topic": room.topic or "",
+                    },
+                )
         for update in room_list_updates(self.rooms, changed, self.user_id):
             await self._layer.group_send(
                 self.group,

@@ -35,6 +35,7 @@ MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped
 LIVE_HANDLERS = {
     "room.events": "room_events",
     "room.summary": "room_summary",
+    "room.header": "room_header",
     "room.typing": "room_typing",
     "room.receipts": "room_receipts",
     "room.notify": "room_notify",
@@ -266,6 +267,12 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 "order": message["order"],
             }
         )
+
+    async def room_header(self, message: dict[str, Any]) -> None:
+        if message["room_id"] == self.room_id:
+            await self.send_json(
+                {"type": "header", "name": message["name"], "topic": message["topic"]}
+            )
 
     async def room_typing(self, message: dict[str, Any]) -> None:
         if message["room_id"] == self.room_id:
