@@ -3,11 +3,13 @@ check (with a working copy button), and creating then revoking a token for an au
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import browser_device_token, login_with_password, whoami_errcode
-from tests.synapse_fixtures import matrix_api
+from tests.synapse_fixtures import MatrixAPIError, matrix_api
 
 CS = "/_matrix/client/v3"
 
@@ -83,6 +85,21 @@ def test_create_then_revoke_a_token_for_an_automation(page, webclient_server, sy
     row = page.locator(f'.automation-device[data-device-id="{me["device_id"]}"]')
     expect(row).to_contain_text("automation: netdata alerts")
 
+    # The automation posts with its token, and the message shows on the room page.
+    room = matrix_api(
+        synapse.url, user.access_token, "POST", f"{CS}/createRoom", {"name": "Alerts"}
+    )["room_id"]
+    alert_path = f"{CS}/rooms/{quote(room, safe='')}/send/m.room.message/"
+    matrix_api(
+        synapse.url,
+        token,
+        "PUT",
+        alert_path + "alert1",
+        {"msgtype": "m.notice", "body": "disk 91% full"},
+    )
+    page.goto(f"{base}/rooms/{quote(room, safe='')}/")
+    expect(page.locator("#timeline")).to_contain_text("disk 91% full")
+
     page.goto(f"{base}/settings/automation/")
     expect(page.locator("#new-token-value")).to_have_count(0)
     assert token not in page.content()
@@ -91,6 +108,15 @@ def test_create_then_revoke_a_token_for_an_automation(page, webclient_server, sy
     expect(page.locator(".flash")).to_contain_text("its token no longer works")
     expect(page.locator("#automation-empty")).to_be_visible()
     assert whoami_errcode(synapse, token) == "M_UNKNOWN_TOKEN"
+    # The next post with the revoked token fails.
+    try:
+        matrix_api(
+            synapse.url, token, "PUT", alert_path + "alert2", {"msgtype": "m.notice", "body": "x"}
+        )
+    except MatrixAPIError as exc:
+        assert exc.errcode == "M_UNKNOWN_TOKEN"
+    else:
+        raise AssertionError("a revoked automation token could still post")
 
     # The browser session is another device: still signed in.
     assert whoami_errcode(synapse, session_token) is None
