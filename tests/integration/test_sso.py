@@ -284,3 +284,31 @@ def test_start_refuses_unknown_provider_and_non_sso_homeserver(stack, synapse):
     page = start(client, stack, homeserver=synapse.url)  # the suite's Synapse: passwords only
     assert any("does not offer single sign-on" in e for e in flash_errors(page))
     assert not any(stack.synapse.url in u for u in client.visited)
+
+
+def test_a_start_link_from_another_site_asks_first(stack):
+    """A crafted link on another site must not bounce visitors through us to the server it
+    names: the browser says where the navigation came from, and we ask first."""
+    client = Browserish()
+    query = urllib.parse.urlencode({"idp": stack.idp_id})
+    url = f"{stack.webclient.url}/login/sso/start/?{query}"
+    request = urllib.request.Request(url, headers={"Sec-Fetch-Site": "cross-site"})
+    with client.opener.open(request, timeout=30) as response:
+        assert response.status == 200  # no redirect to the homeserver
+        body = response.read().decode()
+    assert 'id="sso-confirm"' in body and stack.synapse.url in body
+    continue_href = html.unescape(re.search(r'id="sso-continue" href="([^"]+)"', body).group(1))
+    assert continue_href.startswith("/login/sso/start/")  # on our own site, nowhere else
+    # From our own page the same start goes on to the homeserver.
+    request = urllib.request.Request(
+        urllib.parse.urljoin(url, continue_href), headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    try:
+        client.opener.open(request, timeout=30)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 302
+        assert exc.headers["Location"].startswith(
+            stack.synapse.url + "/_matrix/client/v3/login/sso/redirect"
+        )
+    else:
+        raise AssertionError("expected a redirect to the homeserver")

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -212,6 +213,11 @@ def _fail(request: HttpRequest, message: str, next_url: str | None = None) -> Ht
     return HttpResponseRedirect(login_url(next_url=next_url))
 
 
+# Browsers say where a navigation came from; starts from our own pages, typed addresses and
+# bookmarks ("same-origin", "none") go straight on.
+FROM_ANOTHER_SITE = {"cross-site", "same-site"}
+
+
 @require_GET
 async def start_view(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request, request.GET.get("next"))
@@ -231,6 +237,11 @@ async def start_view(request: HttpRequest) -> HttpResponse:
             _("%(hs)s does not offer that identity provider.") % {"hs": homeserver},
             next_url,
         )
+    if request.headers.get("Sec-Fetch-Site") in FROM_ANOTHER_SITE:
+        # A link on another site: say where it leads and let the person choose, so a crafted
+        # link cannot bounce visitors through us to whatever server it names.
+        context = {"homeserver": homeserver, "continue_url": request.get_full_path()}
+        return render(request, "accounts/sso_confirm.html", context)
     state = secrets.token_urlsafe(32)
     now = time.time()
     pending = {
