@@ -83,6 +83,8 @@ class MatrixSession:
             self.synced.set()
         self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._timelines: dict[str, RoomEvents] = {}
+        # Position of each room's last name/topic change, for pages rendered before it.
+        self.header_changed: dict[str, int] = {}
         self.receipts: dict[str, dict[str, tuple[str, int]]] = {}
         self.typing: dict[str, list[str]] = {}
         self.fully_read: dict[str, str | None] = {}
@@ -437,6 +439,7 @@ class MatrixSession:
             # Open pages of the room keep their header (name, topic) current.
             room = self.rooms.rooms.get(room_id)
             if room is not None and room.membership == "join":
+                self.header_changed[room_id] = self._next_position()
                 await self._layer.group_send(
                     self.group,
                     {

@@ -88,6 +88,17 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 }
             )
         await self._catch_up(epoch, after)
+        summary = self.matrix.rooms.rooms.get(self.room_id) if self.room_id else None
+        changed_at = self.matrix.header_changed.get(self.room_id or "", 0)
+        if summary is not None and (epoch != self.matrix.epoch or changed_at > after):
+            # The name or topic changed between the page's render and this socket.
+            await self.send_json(
+                {
+                    "type": "header",
+                    "name": summary.display_name(self.matrix.user_id),
+                    "topic": summary.topic or "",
+                }
+            )
         if self.room_id and (typing := self.matrix.typing.get(self.room_id)):
             await self.send_json(
                 {"type": "typing", "users": self.matrix.names(self.room_id, typing)}

@@ -283,7 +283,13 @@ async def create_view(request: HttpRequest) -> HttpResponse:
             "directory (the homeserver's policy does not allow it). People can still join "
             "by its address or a link.",
         )
-    await _wait_joined(session, room_id)
+    # Synapse writes the new room's events one by one and a sync may carry only the first
+    # ones: wait for the name too, so the room page does not open as "Empty Room".
+    await _wait_for(
+        session,
+        lambda s: s is not None and s.membership == "join" and (not name or s.name == name),
+        room_id,
+    )
     return HttpResponseRedirect(_room_url(room_id))
 
 
