@@ -52,11 +52,6 @@ class Group:
         return len(self.rows) + self.hidden
 
 
-# The power-level rules live in matrix/power.py; these names stay for callers of this module.
-_level = power.level
-_creators_outrank = power.creators_outrank
-
-
 def valid_user_id(value: str) -> bool:
     """Whether `value` looks like `@localpart:server` (what the homeserver could invite)."""
     if len(value.encode("utf-8")) > MAX_USER_ID_LENGTH:
