@@ -1,46 +1,113 @@
 """A Content-Security-Policy on every response: no inline script, so a sanitiser miss still
-cannot run script, and no framing by other sites."""
+cannot run script, and no framing by other sites except of the embed pages, by the origins
+the operator lists. Also the cross-site copy of the session cookie for those embed pages."""
 
-from collections.abc import Awaitable, Callable
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
-POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "media-src 'self'",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+EMBED_PREFIX = "/embed/"
+EMBED_COOKIE = "webclient_embed"
+
+_DIRECTIVES = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "media-src 'self'",
+    "connect-src 'self'",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+]
+POLICY = "; ".join([*_DIRECTIVES, "frame-ancestors 'none'"])
+
+# scheme://host[:port], nothing else: no path, no wildcard, no quote or separator that
+# could smuggle another CSP source or directive.
+_ORIGIN_RE = re.compile(r"^https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
 
 
-class ContentSecurityPolicyMiddleware:
+def embed_origins() -> list[str]:
+    """EMBED_ALLOWED_ORIGINS, checked: a mistyped origin stops the server with a message
+    rather than silently allowing nothing (or everything)."""
+    origins = []
+    for origin in settings.EMBED_ALLOWED_ORIGINS:
+        if not _ORIGIN_RE.match(origin):
+            raise ImproperlyConfigured(
+                f"EMBED_ALLOWED_ORIGINS: {origin!r} is not an origin like "
+                "https://intranet.example.com or http://localhost:8080 (no path, no *)."
+            )
+        origins.append(origin.rstrip("/"))
+    return origins
+
+
+def policy_for(path: str, origins: list[str]) -> str:
+    if path.startswith(EMBED_PREFIX) and origins:
+        return "; ".join([*_DIRECTIVES, "frame-ancestors " + " ".join(origins)])
+    return POLICY
+
+
+class _AsyncMiddleware:
     async_capable = True
-    sync_capable = True
+    sync_capable = False
 
     def __init__(self, get_response: Callable) -> None:
         self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+        markcoroutinefunction(self)
+        if not iscoroutinefunction(get_response):  # pragma: no cover - Django adapts
+            raise ImproperlyConfigured("webclient middleware runs in the async stack only")
 
-    def _apply(self, response: HttpResponse) -> HttpResponse:
-        response.headers.setdefault("Content-Security-Policy", POLICY)
+
+class ContentSecurityPolicyMiddleware(_AsyncMiddleware):
+    def __init__(self, get_response: Callable) -> None:
+        super().__init__(get_response)
+        self.origins = embed_origins()
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        response.headers.setdefault(
+            "Content-Security-Policy", policy_for(request.path, self.origins)
+        )
+        if request.path.startswith(EMBED_PREFIX) and self.origins:
+            # frame-ancestors rules modern browsers; X-Frame-Options cannot list origins.
+            response.headers.pop("X-Frame-Options", None)
         return response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        if self.is_async:
-            return self._acall(request)
-        return self._apply(self.get_response(request))
 
-    async def _acall(self, request: HttpRequest) -> HttpResponse:
-        return self._apply(await self.get_response(request))
+class EmbedCookieMiddleware(_AsyncMiddleware):
+    """With EMBED_CROSS_SITE_COOKIE, keep a `SameSite=None; Secure` copy of the session
+    cookie for the /embed/ path only: a cross-site iframe then still carries the viewer's
+    login, while every other page keeps the Lax cookie and its CSRF protection."""
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        if not settings.EMBED_CROSS_SITE_COOKIE:
+            return response
+        session = getattr(request, "session", None)
+        if session is None or not session.accessed:
+            return response
+        from webclient.accounts.current import SESSION_KEY
+
+        signed_in = await session.aget(SESSION_KEY) is not None
+        key = session.session_key
+        current = request.COOKIES.get(EMBED_COOKIE)
+        if signed_in and key and current != key:
+            response.set_cookie(
+                EMBED_COOKIE,
+                key,
+                max_age=settings.SESSION_COOKIE_AGE,
+                path=EMBED_PREFIX,
+                secure=True,
+                httponly=True,
+                samesite="None",
+            )
+        elif not signed_in and current:
+            response.delete_cookie(EMBED_COOKIE, path=EMBED_PREFIX, samesite="None")
+        return response

@@ -60,6 +60,33 @@ TIMELINE_PAGE_SIZE = int(os.environ.get("TIMELINE_PAGE_SIZE", "50"))
 # Key for encrypting access tokens at rest; derived from SECRET_KEY when not set.
 TOKEN_ENCRYPTION_KEY = os.environ.get("TOKEN_ENCRYPTION_KEY", "")
 
+# Embedding (/embed/<room>/) and kiosk screens (/kiosk/<token>/); see README "Embedding".
+# Origins (scheme://host[:port]) whose pages may frame /embed/ pages; every other page of
+# the client stays unframeable. Empty: nobody may frame anything.
+EMBED_ALLOWED_ORIGINS = _env_list("EMBED_ALLOWED_ORIGINS")
+# A display account that reads rooms for embed viewers who have no login of their own
+# (for intranet rooms any employee may read): its access token, and its homeserver
+# (MATRIX_HOMESERVER when not set). Empty: no display account.
+EMBED_DISPLAY_ACCESS_TOKEN = os.environ.get("EMBED_DISPLAY_ACCESS_TOKEN", "").strip()
+EMBED_DISPLAY_HOMESERVER = os.environ.get("EMBED_DISPLAY_HOMESERVER", "").strip()
+# Let anonymous embed viewers read rooms that allow Matrix guests, through one guest account
+# of MATRIX_HOMESERVER (or the display account's homeserver).
+EMBED_GUEST_ACCESS = _env_bool("EMBED_GUEST_ACCESS", True)
+# When the intranet and this client are different sites, a SameSite=Lax session cookie is
+# not sent inside the iframe. True: also set a SameSite=None; Secure copy of it, limited to
+# the /embed/ path, so a viewer's own login works in a cross-site embed.
+EMBED_CROSS_SITE_COOKIE = _env_bool("EMBED_CROSS_SITE_COOKIE")
+# Seconds an embed page's ticket (its websocket and media access) stays valid; the page
+# reloads itself for a new one.
+EMBED_TICKET_SECONDS = int(os.environ.get("EMBED_TICKET_SECONDS", str(12 * 60 * 60)))
+# Tiles a kiosk panel keeps; older ones are dropped as new ones arrive.
+KIOSK_MAX_TILES = int(os.environ.get("KIOSK_MAX_TILES", "100"))
+# Seconds between reloads of a kiosk or embed page in a browser without JavaScript.
+KIOSK_REFRESH_SECONDS = int(os.environ.get("KIOSK_REFRESH_SECONDS", "60"))
+# What pages compare to reload themselves after an upgrade; computed from the code when
+# not set (webclient/build.py).
+WEBCLIENT_BUILD_ID = os.environ.get("WEBCLIENT_BUILD_ID", "").strip()
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.auth",
@@ -79,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "webclient.middleware.ContentSecurityPolicyMiddleware",
+    "webclient.middleware.EmbedCookieMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

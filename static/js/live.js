@@ -269,6 +269,18 @@
         return;
       case "header":
         return onHeader(message);
+      case "hello":
+        // Long-lived pages (embeds) reload after the server was upgraded.
+        if (root.dataset.build && message.build && message.build !== root.dataset.build) {
+          finished = true;
+          location.reload();
+        }
+        return;
+      case "reload":
+        // The page's ticket expired or its login ended: a reload gets a fresh one.
+        finished = true;
+        setTimeout(function () { location.reload(); }, 1000);
+        return;
       case "action_failed":
         setStatus(message.error, "error");
         setTimeout(function () { setStatus(""); }, 8000);
@@ -279,6 +291,8 @@
   function connect() {
     var scheme = location.protocol === "https:" ? "wss:" : "ws:";
     var query = new URLSearchParams({ room: roomId, epoch: epoch, pos: String(pos) });
+    // An embed page reads through a signed ticket instead of the session cookie.
+    if (root.dataset.wsTicket) query.set("ticket", root.dataset.wsTicket);
     socket = new WebSocket(scheme + "//" + location.host + root.dataset.wsUrl + "?" + query);
     socket.onopen = function () {
       backoff = 1000;

@@ -296,3 +296,18 @@ async def live_device_ids(credential: Credential) -> set[str] | None:
     if not isinstance(devices, list):
         return None
     return {d["device_id"] for d in devices if isinstance(d, dict) and "device_id" in d}
+
+
+async def sign_in_device(credential: Credential, password: str, device_name: str) -> dict[str, Any]:
+    """A new device of the signed-in account, by password (kiosk screens use this too):
+    the homeserver's `/login` answer, checked to be the same account."""
+    answer = await _login(credential.homeserver, credential.user_id, password, device_name)
+    if answer.get("user_id") not in (None, credential.user_id):
+        await _logout(credential.homeserver, answer["access_token"])
+        raise errors.MatrixError("The homeserver signed in a different account.")
+    return answer
+
+
+async def sign_out_token(homeserver: str, token: str) -> bool:
+    """Log a token out (deleting its device); False when it was already dead."""
+    return await _logout(homeserver, token)

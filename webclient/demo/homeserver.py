@@ -412,6 +412,8 @@ class LocalSynapse:
             # bcrypt's default 12 rounds cost ~0.3 s per register/login; a loopback
             # throw-away server does not need that, and tests register many users.
             "bcrypt_rounds": 4,
+            # Embeds may read rooms that allow guests through a guest account.
+            "allow_guest_access": True,
             # Lets people find each other in the demo without sharing a room first.
             "user_directory": {"enabled": True, "search_all_users": True},
         }

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from webclient.accounts.current import credential_for
 from webclient.matrix import media
+from webclient.matrix.models import Credential
 
 logger = logging.getLogger("webclient.media")
 
@@ -64,8 +65,12 @@ def _disposition(kind: str, filename: str | None) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(safe)}"
 
 
-async def _proxy(request: HttpRequest, upstream_path: str, params: dict[str, str]) -> HttpResponse:
-    credential = await credential_for(request.session)
+async def _proxy(
+    request: HttpRequest,
+    upstream_path: str,
+    params: dict[str, str],
+    credential: Credential | None,
+) -> HttpResponse:
     if credential is None:
         return _placeholder(403, "not signed in")
     session = aiohttp.ClientSession(
@@ -129,15 +134,19 @@ async def _proxy(request: HttpRequest, upstream_path: str, params: dict[str, str
     return response
 
 
-@require_GET
-async def download(request: HttpRequest, server_name: str, media_id: str) -> HttpResponse:
+async def serve_download(
+    request: HttpRequest, credential: Credential | None, server_name: str, media_id: str
+) -> HttpResponse:
+    """A download through `credential` (the signed-in one, or an embed's or kiosk's)."""
     if not media.valid_parts(server_name, media_id):
         return _placeholder(404, "invalid media address")
-    return await _proxy(request, f"/_matrix/client/v1/media/download/{server_name}/{media_id}", {})
+    upstream = f"/_matrix/client/v1/media/download/{server_name}/{media_id}"
+    return await _proxy(request, upstream, {}, credential)
 
 
-@require_GET
-async def thumbnail(request: HttpRequest, server_name: str, media_id: str) -> HttpResponse:
+async def serve_thumbnail(
+    request: HttpRequest, credential: Credential | None, server_name: str, media_id: str
+) -> HttpResponse:
     if not media.valid_parts(server_name, media_id):
         return _placeholder(404, "invalid media address")
     try:
@@ -150,5 +159,17 @@ async def thumbnail(request: HttpRequest, server_name: str, media_id: str) -> Ht
         method = "scale"
     params = {"width": str(width), "height": str(height), "method": method}
     return await _proxy(
-        request, f"/_matrix/client/v1/media/thumbnail/{server_name}/{media_id}", params
+        request, f"/_matrix/client/v1/media/thumbnail/{server_name}/{media_id}", params, credential
     )
+
+
+@require_GET
+async def download(request: HttpRequest, server_name: str, media_id: str) -> HttpResponse:
+    credential = await credential_for(request.session)
+    return await serve_download(request, credential, server_name, media_id)
+
+
+@require_GET
+async def thumbnail(request: HttpRequest, server_name: str, media_id: str) -> HttpResponse:
+    credential = await credential_for(request.session)
+    return await serve_thumbnail(request, credential, server_name, media_id)

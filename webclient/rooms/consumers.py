@@ -16,11 +16,13 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from webclient.accounts.current import credential_for, login_url
+from webclient.build import build_id
 from webclient.matrix import errors, registry
+from webclient.matrix.models import Credential
 from webclient.matrix.session import MatrixSession
 from webclient.rooms.render import render_room_sections
 
-from . import sending
+from . import sending, viewers
 
 logger = logging.getLogger("webclient.rooms")
 
@@ -46,7 +48,8 @@ LIVE_HANDLERS = {
 
 
 class TimelineConsumer(AsyncJsonWebsocketConsumer):
-    """`/ws/?room=<room id>&epoch=…&pos=…` (no room: the room list)."""
+    """`/ws/?room=<room id>&epoch=…&pos=…` (no room: the room list); an embed page connects
+    with `ticket=` and a kiosk screen with `kiosk=` instead of the session cookie."""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         handler = LIVE_HANDLERS.get(message.get("type", ""))
@@ -58,15 +61,50 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     matrix: MatrixSession | None = None
     group: str | None = None
 
-    async def connect(self) -> None:
-        credential = await credential_for(self.scope["session"])
-        await self.accept()
-        if credential is None:
+    # Set for embed and kiosk viewers (a ticket or a kiosk token instead of the cookie).
+    access: viewers.Access | None = None
+    read_only = False
+
+    async def _authenticate(self, query: dict[str, list[str]]) -> Credential | None:
+        """The credential this socket reads through, and the rooms it may follow."""
+        if token := query.get("kiosk", [""])[0]:
+            self.access = await viewers.from_kiosk_token(token, seen=True)
+        elif ticket := query.get("ticket", [""])[0]:
+            self.access = await viewers.from_ticket(ticket)
+        else:
+            credential = await credential_for(self.scope["session"])
+            room = query.get("room", [""])[0] or None
+            self.room_id = room
+            self.rooms = frozenset([room]) if room else frozenset()
+            return credential
+        if self.access is None:
+            return None
+        self.rooms = frozenset(self.access.room_ids)
+        self.room_id = self.access.room_ids[0] if len(self.access.room_ids) == 1 else None
+        self.read_only = not self.access.can_send
+        return self.access.credential
+
+    async def _refuse(self, query: dict[str, list[str]]) -> None:
+        if "kiosk" in query:
+            # Revoked or altered: the screen says so and stops reconnecting.
+            await self.send_json({"type": "revoked"})
+        elif "ticket" in query:
+            # Expired (or its login ended): the page reloads for a new ticket.
+            await self.send_json({"type": "reload"})
+        else:
             await self.send_json({"type": "logout", "url": login_url("expired")})
-            await self.close(code=4401)
-            return
+        await self.close(code=4401)
+
+    async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        self.room_id = query.get("room", [""])[0] or None
+        self.rooms: frozenset[str] = frozenset()
+        self.room_id: str | None = None
+        credential = await self._authenticate(query)
+        await self.accept()
+        await self.send_json({"type": "hello", "build": build_id()})
+        if credential is None:
+            await self._refuse(query)
+            return
         epoch = query.get("epoch", [""])[0]
         try:
             after = int(query.get("pos", ["-1"])[0])
@@ -88,34 +126,41 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 }
             )
         await self._catch_up(epoch, after)
-        summary = self.matrix.rooms.rooms.get(self.room_id) if self.room_id else None
-        changed_at = self.matrix.header_changed.get(self.room_id or "", 0)
-        if summary is not None and (epoch != self.matrix.epoch or changed_at > after):
-            # The name or topic changed between the page's render and this socket.
-            await self.send_json(
-                {
-                    "type": "header",
-                    "name": summary.display_name(self.matrix.user_id),
-                    "topic": summary.topic or "",
-                }
-            )
-        if self.room_id and (typing := self.matrix.typing.get(self.room_id)):
-            await self.send_json(
-                {"type": "typing", "users": self.matrix.names(self.room_id, typing)}
-            )
+        for room_id in sorted(self.rooms):
+            summary = self.matrix.rooms.rooms.get(room_id)
+            changed_at = self.matrix.header_changed.get(room_id, 0)
+            if summary is not None and (epoch != self.matrix.epoch or changed_at > after):
+                # The name or topic changed between the page's render and this socket.
+                await self.send_json(
+                    {
+                        "type": "header",
+                        "room_id": room_id,
+                        "name": summary.display_name(self.matrix.user_id),
+                        "topic": summary.topic or "",
+                    }
+                )
+            if typing := self.matrix.typing.get(room_id):
+                await self.send_json(
+                    {
+                        "type": "typing",
+                        "room_id": room_id,
+                        "users": self.matrix.names(room_id, typing),
+                    }
+                )
 
     async def _catch_up(self, epoch: str, after: int) -> None:
         """Send what happened between the page's render and this connection."""
         assert self.matrix
-        if self.room_id:
+        if self.rooms:
             if after < 0:
                 return
-            missed = self.matrix.replay(self.room_id, epoch, after)
-            if missed is None:
-                await self.send_json({"type": "resync"})
-                return
-            for payload in missed:
-                await self.room_events(payload)
+            for room_id in sorted(self.rooms):
+                missed = self.matrix.replay(room_id, epoch, after)
+                if missed is None:
+                    await self.send_json({"type": "resync", "room_id": room_id})
+                    continue
+                for payload in missed:
+                    await self.room_events(payload)
         elif epoch != self.matrix.epoch or after < self.matrix.position:
             await self.matrix.synced.wait()
             # The whole list: each of `entries` is a section with its rooms' entries.
@@ -132,6 +177,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or not self.matrix or not self.room_id:
+            return
+        if self.read_only:
+            # Kiosk screens and embeds read through a shared account: they never act.
             return
         kind = content.get("type")
         if kind in ("send", "edit"):
@@ -252,12 +300,22 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     # -- messages from the device's group ---------------------------------------------------
 
     async def room_events(self, message: dict[str, Any]) -> None:
-        if message["room_id"] != self.room_id:
+        if message["room_id"] not in self.rooms:
             return
+        events = message["events"]
+        if self.access is not None:
+            prefix = self.access.media_prefix
+            events = [
+                {**item, "html": viewers.rewrite_media(item["html"], prefix)}
+                if item.get("html")
+                else item
+                for item in events
+            ]
         await self.send_json(
             {
                 "type": "events",
-                "events": message["events"],
+                "room_id": message["room_id"],
+                "events": events,
                 "limited": message.get("limited", False),
                 "prev_batch": message.get("prev_batch"),
                 "epoch": message["epoch"],
@@ -266,7 +324,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def room_summary(self, message: dict[str, Any]) -> None:
-        if self.room_id:
+        if self.rooms or self.access is not None:
             return
         await self.send_json(
             {
@@ -280,20 +338,29 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def room_header(self, message: dict[str, Any]) -> None:
-        if message["room_id"] == self.room_id:
+        if message["room_id"] in self.rooms:
             await self.send_json(
-                {"type": "header", "name": message["name"], "topic": message["topic"]}
+                {
+                    "type": "header",
+                    "room_id": message["room_id"],
+                    "name": message["name"],
+                    "topic": message["topic"],
+                }
             )
 
     async def room_typing(self, message: dict[str, Any]) -> None:
-        if message["room_id"] == self.room_id:
-            await self.send_json({"type": "typing", "users": message["users"]})
+        if message["room_id"] in self.rooms:
+            await self.send_json(
+                {"type": "typing", "room_id": message["room_id"], "users": message["users"]}
+            )
 
     async def room_receipts(self, message: dict[str, Any]) -> None:
-        if message["room_id"] == self.room_id:
+        if message["room_id"] in self.rooms and self.access is None:
             await self.send_json({"type": "receipts", "receipts": message["receipts"]})
 
     async def room_notify(self, message: dict[str, Any]) -> None:
+        if self.access is not None:
+            return  # a shared screen does not notify anyone
         payload = {
             k: message[k]
             for k in ("room_id", "room_name", "sender", "preview", "event_id", "highlight")
@@ -301,6 +368,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "notify", **payload})
 
     async def session_unread(self, message: dict[str, Any]) -> None:
+        if self.access is not None:
+            return
         await self.send_json({"type": "unread", "total": message["total"]})
 
     async def session_status(self, message: dict[str, Any]) -> None:
@@ -309,5 +378,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def session_ended(self, message: dict[str, Any]) -> None:
-        await self.send_json({"type": "logout", "url": login_url(message.get("reason"))})
+        if self.access is not None and self.access.mode == "kiosk":
+            await self.send_json({"type": "revoked"})
+        elif self.access is not None:
+            await self.send_json({"type": "reload"})
+        else:
+            await self.send_json({"type": "logout", "url": login_url(message.get("reason"))})
         await self.close(code=4401)

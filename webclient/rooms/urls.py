@@ -2,7 +2,18 @@ from django.urls import path
 
 from webclient.accounts.advanced import integrations_view
 
-from . import actions, manage, members, moderation, room_settings, search, spaces, views
+from . import (
+    actions,
+    embed,
+    kiosk,
+    manage,
+    members,
+    moderation,
+    room_settings,
+    search,
+    spaces,
+    views,
+)
 
 app_name = "rooms"
 
@@ -41,6 +52,35 @@ urlpatterns = [
     path("rooms/<str:room>/event/<str:event_id>/react/", actions.react_view, name="react"),
     path("rooms/<str:room>/event/<str:event_id>/edit/", actions.edit_view, name="edit"),
     path("rooms/<str:room>/event/<str:event_id>/delete/", actions.redact_view, name="redact"),
+    # Embedding: the page, and what its ticket opens (timeline fragments, media).
+    path("embed/<str:room>/", embed.embed_view, name="embed"),
+    path("embed/t/<str:ticket>/", embed.embed_timeline, name="embed_ticket_root"),
+    path(
+        "embed/t/<str:ticket>/media/<str:server_name>/<str:media_id>/",
+        embed.embed_media,
+        name="embed_media",
+    ),
+    path(
+        "embed/t/<str:ticket>/media/<str:server_name>/<str:media_id>/thumbnail/",
+        embed.embed_thumbnail,
+        name="embed_thumbnail",
+    ),
+    # Kiosk screens, and their links in the settings.
+    path("kiosk/<str:token>/", kiosk.kiosk_view, name="kiosk"),
+    path("kiosk/<str:token>/timeline/<str:room_id>/", kiosk.kiosk_timeline, name="kiosk_timeline"),
+    path(
+        "kiosk/<str:token>/media/<str:server_name>/<str:media_id>/",
+        kiosk.kiosk_media,
+        name="kiosk_media",
+    ),
+    path(
+        "kiosk/<str:token>/media/<str:server_name>/<str:media_id>/thumbnail/",
+        kiosk.kiosk_thumbnail,
+        name="kiosk_thumbnail",
+    ),
+    path("settings/kiosks/", kiosk.links_view, name="kiosk_links"),
+    path("settings/kiosks/new/", kiosk.create_link_view, name="create_kiosk_link"),
+    path("settings/kiosks/<int:pk>/revoke/", kiosk.revoke_link_view, name="revoke_kiosk_link"),
     # The websocket lives at this path (routing.py); over plain HTTP it only says so.
     path("ws/", views.socket_over_http, name="socket"),
 ]

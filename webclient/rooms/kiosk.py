@@ -1,0 +1,258 @@
+"""`/kiosk/<token>/`: rooms on a wall screen, unattended, with no login.
+
+A kiosk link is made by a signed-in user for rooms they have joined. It signs in a display
+device of that user ("kiosk: <name>", by password, like automation tokens), so all screens
+showing the link share that device's one sync loop. The link's token is signed and names the
+link's row and a nonce; revoking deletes the row and signs the device out, and every screen
+showing it says so at once (the device's channel group carries `session.ended`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from webclient.accounts import automation
+from webclient.accounts.current import matrix_login_required
+from webclient.build import build_id
+from webclient.matrix import errors, registry
+from webclient.matrix.models import Credential
+from webclient.media.views import serve_download, serve_thumbnail
+
+from . import reader, viewers
+from .models import MAX_ROOMS, THEMES, KioskLink
+from .views import _wait_synced
+
+logger = logging.getLogger("webclient.rooms")
+
+DEVICE_PREFIX = "kiosk: "
+# Font scales offered (CSS classes, since the policy allows no inline style).
+SCALES = {"1": "100%", "1.25": "125%", "1.5": "150%", "2": "200%", "2.5": "250%", "3": "300%"}
+
+
+def _scale_class(value: float) -> str:
+    return "scale-" + str(round(value * 100))
+
+
+# -- the screen ------------------------------------------------------------------------------
+
+
+def _revoked(request: HttpRequest) -> HttpResponse:
+    return render(request, "rooms/kiosk_revoked.html", status=404)
+
+
+@require_GET
+async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
+    access = await viewers.from_kiosk_token(token, seen=True)
+    if access is None:
+        return _revoked(request)
+    link = access.kiosk
+    assert link is not None
+    session = await registry.session_for(access.credential)
+    await _wait_synced(session)
+    panels: list[dict[str, Any]] = []
+    position = session.position
+    for room_id in link.room_ids:
+        summary = session.rooms.rooms.get(room_id)
+        panel: dict[str, Any] = {
+            "room_id": room_id,
+            "room_name": summary.display_name(session.user_id) if summary else room_id,
+            "timeline_url": reverse("rooms:kiosk_timeline", args=[token, room_id]),
+        }
+        if summary is None or summary.membership != "join":
+            panel.update({"timeline": [], "load_error": "This room is no longer joined."})
+        else:
+            try:
+                panel.update(await reader.timeline_context(session, room_id, access.media_prefix))
+            except errors.MatrixError as exc:
+                if exc.is_unknown_token:
+                    return _revoked(request)
+                panel.update({"timeline": [], "load_error": exc.message})
+        panel["timeline"] = [i for i in panel["timeline"] if i.get("event_id")]  # no divider
+        panels.append(panel)
+    context = {
+        "link": link,
+        "token": token,
+        "panels": panels,
+        "epoch": session.epoch,
+        "pos": position,
+        "theme": link.theme if link.theme in THEMES else "dark",
+        "scale_class": _scale_class(link.font_scale),
+        "max_tiles": settings.KIOSK_MAX_TILES,
+        "build": build_id(),
+        "refresh_seconds": settings.KIOSK_REFRESH_SECONDS,
+        "now": timezone.now(),
+    }
+    response = render(request, "rooms/kiosk.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+async def kiosk_timeline(request: HttpRequest, token: str, room_id: str) -> HttpResponse:
+    access = await viewers.from_kiosk_token(token)
+    if access is None or room_id not in access.room_ids:
+        return HttpResponse("This kiosk link was revoked.", status=404, content_type="text/plain")
+    session = await registry.session_for(access.credential)
+    return await reader.timeline_fragment(request, session, room_id, access)
+
+
+@require_GET
+async def kiosk_media(request: HttpRequest, token: str, server_name: str, media_id: str):  # noqa: ANN201
+    access = await viewers.from_kiosk_token(token)
+    return await serve_download(
+        request, access.credential if access else None, server_name, media_id
+    )
+
+
+@require_GET
+async def kiosk_thumbnail(request: HttpRequest, token: str, server_name: str, media_id: str):  # noqa: ANN201
+    access = await viewers.from_kiosk_token(token)
+    return await serve_thumbnail(
+        request, access.credential if access else None, server_name, media_id
+    )
+
+
+# -- managing links (Settings → Kiosk screens) -----------------------------------------------
+
+
+def links_of(credential: Credential):  # noqa: ANN201 - a QuerySet
+    return KioskLink.objects.filter(
+        owner_id=credential.owner_id,
+        credential__user_id=credential.user_id,
+        credential__homeserver=credential.homeserver,
+    ).select_related("credential")
+
+
+async def _joined_rooms(credential: Credential) -> list[tuple[str, str]]:
+    session = await registry.session_for(credential)
+    await _wait_synced(session)
+    rooms = [
+        (room_id, summary.display_name(session.user_id))
+        for room_id, summary in session.rooms.rooms.items()
+        if summary.membership == "join"
+    ]
+    return sorted(rooms, key=lambda r: r[1].casefold())
+
+
+async def _page(request: HttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
+    credential: Credential = request.credential
+    links = [link async for link in links_of(credential)]
+    rooms = await _joined_rooms(credential)
+    names = dict(rooms)
+    context = {
+        "credential": credential,
+        "links": [
+            {
+                "link": link,
+                "url": request.build_absolute_uri(reverse("rooms:kiosk", args=[link.token])),
+                "room_names": [names.get(r, r) for r in link.room_ids],
+            }
+            for link in links
+        ],
+        "rooms": rooms,
+        "themes": THEMES,
+        "scales": SCALES,
+        "max_rooms": MAX_ROOMS,
+        "selected": request.POST.getlist("rooms") or request.GET.getlist("room"),
+        "name": "",
+        "theme": "dark",
+        "scale": "1.5",
+        "name_max": automation.MAX_NAME_LENGTH,
+        **extra,
+    }
+    return render(request, "rooms/kiosk_links.html", context, status=status)
+
+
+@require_GET
+@matrix_login_required
+async def links_view(request: HttpRequest) -> HttpResponse:
+    return await _page(request)
+
+
+@require_POST
+@matrix_login_required
+async def create_link_view(request: HttpRequest) -> HttpResponse:
+    credential: Credential = request.credential
+    name = automation.clean_name(request.POST.get("name", ""))
+    password = request.POST.get("password", "")
+    theme = request.POST.get("theme", "dark")
+    scale = request.POST.get("scale", "1.5")
+    chosen = list(dict.fromkeys(request.POST.getlist("rooms")))
+    joined = dict(await _joined_rooms(credential))
+    keep = {"name": name, "theme": theme, "scale": scale}
+    error = None
+    if not name:
+        error = "Give the screen a name, such as “lobby”."
+    elif not chosen:
+        error = "Choose the room (or up to four rooms) to show."
+    elif len(chosen) > MAX_ROOMS:
+        error = f"A screen shows at most {MAX_ROOMS} rooms."
+    elif any(room_id not in joined for room_id in chosen):
+        error = "You can only show rooms you have joined."
+    elif theme not in THEMES or scale not in SCALES:
+        error = "Choose a theme and a text size from the lists."
+    elif not password:
+        error = "Enter your account password: the screen gets its own device."
+    if error:
+        return await _page(request, status=400, create_error=error, **keep)
+    try:
+        answer = await automation.sign_in_device(credential, password, DEVICE_PREFIX + name)
+    except errors.MatrixError as exc:
+        return await _page(request, status=400, create_error=exc.message, **keep)
+    display = Credential(
+        owner_id=credential.owner_id,
+        user_id=credential.user_id,
+        device_id=answer["device_id"],
+        homeserver=credential.homeserver,
+        owns_device=True,
+    )
+    display.access_token = answer["access_token"]
+    await display.asave()
+    link = await KioskLink.objects.acreate(
+        owner_id=credential.owner_id,
+        credential=display,
+        name=name,
+        room_ids=chosen,
+        theme=theme,
+        font_scale=float(scale),
+    )
+    logger.info("kiosk link %s for %s (%s)", link.pk, credential.user_id, display.device_id)
+    url = request.build_absolute_uri(reverse("rooms:kiosk", args=[link.token]))
+    return await _page(request, new_link=link, new_url=url)
+
+
+async def revoke(link: KioskLink) -> None:
+    """End the link: its device is signed out on the homeserver (its token dies), the
+    credential and link are deleted, and every screen showing it is told."""
+    credential = link.credential
+    await registry.stop(credential.pk)
+    try:
+        await automation.sign_out_token(credential.homeserver, credential.access_token)
+    except errors.MatrixError as exc:
+        logger.warning("kiosk device %s not signed out: %s", credential.device_id, exc)
+    group = credential.group_name
+    await credential.adelete()  # the link goes with it
+    from channels.layers import get_channel_layer
+
+    await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "revoked"})
+
+
+@require_POST
+@matrix_login_required
+async def revoke_link_view(request: HttpRequest, pk: int) -> HttpResponse:
+    link = await links_of(request.credential).filter(pk=pk).afirst()
+    if link is None:
+        messages.warning(request, "That kiosk link was already revoked.")
+    else:
+        await revoke(link)
+        messages.success(request, f"Kiosk link “{link.name}” revoked; its screens now say so.")
+    return HttpResponseRedirect(reverse("rooms:kiosk_links"))
