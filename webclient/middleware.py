@@ -39,12 +39,13 @@ def embed_origins() -> list[str]:
     rather than silently allowing nothing (or everything)."""
     origins = []
     for origin in settings.EMBED_ALLOWED_ORIGINS:
+        origin = origin.rstrip("/")
         if not _ORIGIN_RE.match(origin):
             raise ImproperlyConfigured(
                 f"EMBED_ALLOWED_ORIGINS: {origin!r} is not an origin like "
                 "https://intranet.example.com or http://localhost:8080 (no path, no *)."
             )
-        origins.append(origin.rstrip("/"))
+        origins.append(origin)
     return origins
 
 
@@ -93,10 +94,16 @@ class EmbedCookieMiddleware(_AsyncMiddleware):
         session = getattr(request, "session", None)
         if session is None or not session.accessed:
             return response
+        came = settings.SESSION_COOKIE_NAME in request.COOKIES
+        if request.path.startswith(EMBED_PREFIX) and not came:
+            # A cross-site frame: the Lax session cookie stayed behind, so this request's
+            # (empty) session says nothing about the viewer. Keep their embed cookie.
+            return response
         from webclient.accounts.current import SESSION_KEY
 
         signed_in = await session.aget(SESSION_KEY) is not None
         key = session.session_key
+        # Sent to /embed/ paths only: elsewhere it is None, and is set again.
         current = request.COOKIES.get(EMBED_COOKIE)
         if signed_in and key and current != key:
             response.set_cookie(
@@ -108,6 +115,7 @@ class EmbedCookieMiddleware(_AsyncMiddleware):
                 httponly=True,
                 samesite="None",
             )
-        elif not signed_in and current:
+        elif not signed_in and (current or came):
+            # Signed out (or never signed in): no copy left for the embed path.
             response.delete_cookie(EMBED_COOKIE, path=EMBED_PREFIX, samesite="None")
         return response

@@ -245,7 +245,15 @@ async def test_room_socket_gets_rendered_events(async_client, synapse, make_user
     # A room page only hears about its own room, and never about the room list.
     for other_message in seen:
         # (plus what every page hears: unread totals and notifications)
-        assert other_message["type"] in {"events", "status", "unread", "notify", "typing", "header"}
+        assert other_message["type"] in {
+            "hello",
+            "events",
+            "status",
+            "unread",
+            "notify",
+            "typing",
+            "header",
+        }
         if other_message["type"] == "events":
             assert elsewhere not in {e["event_id"] for e in other_message["events"]}
 
