@@ -44,6 +44,13 @@
   function scrollToBottom() {
     if (!timeline) return;
     timeline.scrollTop = timeline.scrollHeight;
+    if (window.parent !== window) {
+      // In a frame (an embed): scrollIntoView would also scroll the page around the frame,
+      // pulling an intranet page to the chat at every new message.
+      var doc = document.scrollingElement;
+      if (doc) doc.scrollTop = doc.scrollHeight;
+      return;
+    }
     var last = timeline.lastElementChild;
     if (last && last.scrollIntoView) last.scrollIntoView({ block: "end" });
   }

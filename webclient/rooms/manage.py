@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -34,6 +35,7 @@ from webclient.matrix.discovery import SERVER_NAME_RE
 from webclient.matrix.power import level, power_of
 from webclient.matrix.roomstate import RoomSummary
 from webclient.matrix.session import MatrixSession
+from webclient.middleware import embed_origins
 from webclient.timeline.names import is_valid_room_alias, member_display_name
 
 from .members import _create_event, _state, _user_exists, valid_user_id
@@ -676,6 +678,16 @@ async def _left_room_name(session: MatrixSession, room_id: str) -> str:
     return name.strip() if isinstance(name, str) and name.strip() else room_id
 
 
+def _embed_context(request: HttpRequest, room_id: str) -> dict[str, Any]:
+    """What "Embed this room" (rooms/_settings_embed.html) needs to write its snippet."""
+    return {
+        "embed_url": request.build_absolute_uri(reverse("rooms:embed", args=[room_id])),
+        "origins": embed_origins(),
+        "display": bool(settings.EMBED_DISPLAY_ACCESS_TOKEN),
+        "cross_site_cookie": settings.EMBED_CROSS_SITE_COOKIE,
+    }
+
+
 async def _settings_page(
     request: HttpRequest,
     room: str,
@@ -765,6 +777,8 @@ async def _settings_page(
             "max_topic": MAX_TOPIC,
         }
     )
+    if mode == "settings":
+        context["embed"] = _embed_context(request, room_id)
     if mode == "settings" and "load_error" not in context:
         from .room_settings import settings_context  # it builds on this module
 
