@@ -372,6 +372,8 @@ async def test_foreign_origin_is_refused(async_client, synapse, make_user, socke
 async def test_no_session_gets_logout(sockets):
     socket_ = await sockets.connect(None, room="!room:localhost")
     assert socket_.connected  # accepted, to be told why it is closed
+    hello = await socket_.receive_json_from(timeout=10)
+    assert hello["type"] == "hello"  # every page learns the server's build first
     message = await socket_.receive_json_from(timeout=10)
     assert message["type"] == "logout"
     assert message["url"].startswith("/login/")
@@ -677,16 +679,20 @@ async def test_replay_after_render(async_client, synapse, make_user, sockets):
 
     # A page rendered now has nothing to catch up on.
     up_to_date = await sockets.connect(async_client, room=room, epoch=epoch, pos=session.position)
+    assert (await up_to_date.receive_json_from(timeout=10))["type"] == "hello"
     assert await up_to_date.receive_nothing(timeout=0.5)
 
     # A page from another session (another epoch) must fetch its timeline afresh.
     stale = await sockets.connect(async_client, room=room, epoch="0123456789ab", pos=pos)
-    assert await stale.receive_json_from(timeout=10) == {"type": "resync"}
+    assert (await stale.receive_json_from(timeout=10))["type"] == "hello"
+    assert await stale.receive_json_from(timeout=10) == {"type": "resync", "room_id": room}
 
     # The room list works the same way: a current position gets nothing, an old one the list.
     current = await sockets.connect(async_client, epoch=session.epoch, pos=session.position)
+    assert (await current.receive_json_from(timeout=10))["type"] == "hello"
     assert await current.receive_nothing(timeout=0.5)
     old = await sockets.connect(async_client, epoch=session.epoch, pos=0)
+    assert (await old.receive_json_from(timeout=10))["type"] == "hello"
     rooms = await old.receive_json_from(timeout=10)
     assert rooms["type"] == "rooms"
     assert any(f'data-room-id="{room}"' in entry for entry in rooms["entries"])

@@ -111,9 +111,12 @@ async def _start_session(request: HttpRequest, result: auth.LoginResult, owns_de
     logger.info("signed in %s on %s", result.user_id, result.homeserver)
 
 
-async def _end_credential(request: HttpRequest, credential: Credential) -> None:
+async def _end_credential(
+    request: HttpRequest, credential: Credential, *, tell_tabs: bool = True
+) -> str:
     """Stop the device's sync loop, delete a device we created, forget the credential, and
-    send every open tab of it to the login page."""
+    send every open tab of it to the login page (unless the caller does that later); returns
+    the device's channel group."""
     await registry.stop(credential.pk)
     if credential.owns_device:
         try:
@@ -131,16 +134,27 @@ async def _end_credential(request: HttpRequest, credential: Credential) -> None:
             )
     group = credential.group_name
     await credential.adelete()
+    if tell_tabs:
+        await _tell_tabs(group)
+    return group
+
+
+async def _tell_tabs(group: str) -> None:
     await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "signed_out"})
 
 
 @require_POST
 async def logout_view(request: HttpRequest) -> HttpResponse:
     credential = await credential_for(request.session)
+    group = None
     if credential is not None:
-        await _end_credential(request, credential)
+        group = await _end_credential(request, credential, tell_tabs=False)
     stored = list(messages.get_messages(request))
     await alogout(request)
     for message in stored:
         messages.add_message(request, message.level, message.message)
+    if group:
+        # Only now: a tab sent to the login page before the session was cleared could reach
+        # the server first and be treated as still signed in.
+        await _tell_tabs(group)
     return HttpResponseRedirect(login_url("signed_out"))
