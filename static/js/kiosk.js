@@ -13,6 +13,7 @@
   var banner = document.getElementById("kiosk-offline");
   var clock = document.getElementById("kiosk-clock");
   var backoff = 1000;
+  var openedAt = 0;
   var offlineSince = null;
   var finished = false;
   var panels = {};
@@ -50,6 +51,12 @@
     for (var i = 0; i < list.length - MAX; i++) list[i].remove();
   }
 
+  // The tile (or folded run) directly in the panel that holds `node`.
+  function topLevel(panel, node) {
+    while (node && node.parentNode !== panel.timeline) node = node.parentNode;
+    return node || null;
+  }
+
   function lastShown(panel) {
     var list = panel.timeline.querySelectorAll("[data-event-id]");
     return list.length ? list[list.length - 1].dataset.eventId : "";
@@ -70,8 +77,11 @@
   function onEvents(message) {
     var panel = panels[message.room_id];
     if (!panel) return;
+    // Rooms are replayed one after another, so positions need not rise from message to
+    // message: keep the highest, or the next reconnect asks for events again.
+    if (message.epoch !== epoch) pos = message.pos;
+    else pos = Math.max(pos, message.pos);
     epoch = message.epoch;
-    pos = message.pos;
     if (panel.queue) {
       panel.queue.push(message);
       return;
@@ -114,11 +124,21 @@
     }
     page("")
       .then(function () {
+        // In order after the anchor: tiles a limited sync already put at the bottom move
+        // to their place among the fetched ones instead of staying above them.
+        var cursor = topLevel(panel, anchor && tileOf(panel, anchor));
         collected.forEach(function (node) {
           var id = node.dataset.eventId;
           var existing = id && tileOf(panel, id);
-          if (existing) existing.replaceWith(node);
+          if (existing && existing.parentNode !== panel.timeline) {
+            existing.replaceWith(node); // inside a folded run of joins and leaves
+            cursor = topLevel(panel, node);
+            return;
+          }
+          if (existing) existing.remove();
+          if (cursor) cursor.after(node);
           else panel.timeline.appendChild(node);
+          cursor = node;
         });
       })
       .catch(function () {
@@ -181,7 +201,7 @@
     var query = new URLSearchParams({ kiosk: root.dataset.token, epoch: epoch, pos: String(pos) });
     var socket = new WebSocket(scheme + "//" + location.host + root.dataset.wsUrl + "?" + query);
     socket.onopen = function () {
-      backoff = 1000;
+      openedAt = Date.now();
       offlineSince = null;
       if (banner) banner.hidden = true;
       root.dataset.live = "true";
@@ -190,6 +210,10 @@
     socket.onclose = function () {
       if (finished) return;
       showOffline();
+      // Start again from a second only after a connection that lasted: a server that
+      // accepts and then drops every socket is not asked again every second.
+      if (openedAt && Date.now() - openedAt > 10000) backoff = 1000;
+      openedAt = 0;
       // Jitter, so a room full of screens does not reconnect in step after a restart.
       setTimeout(connect, backoff * (0.75 + Math.random() / 2));
       backoff = Math.min(backoff * 2, 30000);
