@@ -230,6 +230,15 @@
     }
   }
 
+  // Browsers allow full screen only after a gesture: a click or key on the screen (or run
+  // the browser in its own kiosk mode, e.g. chromium --kiosk <link>).
+  function fullScreen() {
+    var el = document.documentElement;
+    if (!document.fullscreenElement && el.requestFullscreen) el.requestFullscreen().catch(function () {});
+  }
+  document.addEventListener("click", fullScreen);
+  document.addEventListener("keydown", fullScreen);
+
   tick();
   setInterval(tick, 1000);
   Object.keys(panels).forEach(function (id) { trim(panels[id]); toBottom(panels[id]); });
