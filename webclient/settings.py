@@ -159,7 +159,7 @@ else:
     # as one message per room, and the capacity leaves room for slow tabs.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "webclient.layers.FanoutInMemoryChannelLayer",
             "CONFIG": {"capacity": 1000, "expiry": 60},
         }
     }

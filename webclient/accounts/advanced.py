@@ -42,9 +42,10 @@ async def _session_revoked(request: HttpRequest) -> HttpResponse:
     """The homeserver no longer accepts this session's token: end it like the sync loop does."""
     credential: Credential = request.credential
     await registry.stop(credential.pk)
-    group = credential.group_name
+    groups = credential.groups
     await Credential.objects.filter(pk=credential.pk).adelete()
-    await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "revoked"})
+    for group in groups:
+        await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "revoked"})
     await alogout(request)
     return HttpResponseRedirect(login_url("revoked", request.get_full_path()))
 

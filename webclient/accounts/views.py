@@ -113,10 +113,10 @@ async def _start_session(request: HttpRequest, result: auth.LoginResult, owns_de
 
 async def _end_credential(
     request: HttpRequest, credential: Credential, *, tell_tabs: bool = True
-) -> str:
+) -> tuple[str, ...]:
     """Stop the device's sync loop, delete a device we created, forget the credential, and
     send every open tab of it to the login page (unless the caller does that later); returns
-    the device's channel group."""
+    the device's channel groups."""
     await registry.stop(credential.pk)
     if credential.owns_device:
         try:
@@ -132,29 +132,32 @@ async def _end_credential(
                 f"Signed out here, but the homeserver could not be told ({exc.message}). "
                 "Remove this device from another client's session list.",
             )
-    group = credential.group_name
+    groups = credential.groups
     await credential.adelete()
     if tell_tabs:
-        await _tell_tabs(group)
-    return group
+        await _tell_tabs(groups)
+    return groups
 
 
-async def _tell_tabs(group: str) -> None:
-    await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "signed_out"})
+async def _tell_tabs(groups: tuple[str, ...]) -> None:
+    """Every open page of the login: its tabs go to the login page, its embeds reload."""
+    layer = get_channel_layer()
+    for group in groups:
+        await layer.group_send(group, {"type": "session.ended", "reason": "signed_out"})
 
 
 @require_POST
 async def logout_view(request: HttpRequest) -> HttpResponse:
     credential = await credential_for(request.session)
-    group = None
+    groups: tuple[str, ...] = ()
     if credential is not None:
-        group = await _end_credential(request, credential, tell_tabs=False)
+        groups = await _end_credential(request, credential, tell_tabs=False)
     stored = list(messages.get_messages(request))
     await alogout(request)
     for message in stored:
         messages.add_message(request, message.level, message.message)
-    if group:
+    if groups:
         # Only now: a tab sent to the login page before the session was cleared could reach
         # the server first and be treated as still signed in.
-        await _tell_tabs(group)
+        await _tell_tabs(groups)
     return HttpResponseRedirect(login_url("signed_out"))

@@ -46,6 +46,17 @@ class Credential(models.Model):
         """The channel-layer group that carries this device's live events to its viewers."""
         return f"device.{self.pk}"
 
+    @property
+    def screens_group(self) -> str:
+        """The group of this device's viewers without a login of their own (embeds, kiosk
+        screens): room events, headers, typing and status only, none of a person's unread
+        counts, notifications or room list."""
+        return f"device.{self.pk}.screens"
+
+    @property
+    def groups(self) -> tuple[str, str]:
+        return (self.group_name, self.screens_group)
+
 
 class AutomationDevice(models.Model):
     """A separate Matrix device signed in for an automation (n8n, Windmill, Netdata).

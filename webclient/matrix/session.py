@@ -61,6 +61,9 @@ class MatrixSession:
     def __init__(self, credential: Credential, on_stop: Callable[[MatrixSession], None]):
         self.credential_id = credential.pk
         self.group = credential.group_name
+        self.screens_group = credential.screens_group
+        # The name and topic last pushed to open pages, per room.
+        self._headers: dict[str, tuple[str, str]] = {}
         self.user_id = credential.user_id
         self.device_id = credential.device_id
         self.homeserver = credential.homeserver
@@ -205,8 +208,7 @@ class MatrixSession:
     async def _set_status(self, status: str, message: str, retry_in: float) -> None:
         self.status, self.status_message = status, message
         logger.warning("sync of %s: %s (retrying in %.0fs)", self.group, message, retry_in)
-        await self._layer.group_send(
-            self.group,
+        await self._to_all(
             {"type": "session.status", "state": status, "message": message, "retry_in": retry_in},
         )
 
@@ -214,9 +216,7 @@ class MatrixSession:
         self.sync_count += 1
         if self.status != "live":
             self.status, self.status_message = "live", ""
-            await self._layer.group_send(
-                self.group, {"type": "session.status", "state": "live", "message": ""}
-            )
+            await self._to_all({"type": "session.status", "state": "live", "message": ""})
         rooms_json = rooms_to_json(response.rooms)
         counts = {
             rid: (r.notification_count, r.highlight_count) for rid, r in self.rooms.rooms.items()
@@ -254,7 +254,7 @@ class MatrixSession:
                 }
             )
             self._remember(room_id, payload)
-            await self._layer.group_send(self.group, payload)
+            await self._to_all(payload)
         if changed:
             await self._publish_rooms(changed)
         self.sync_token = response.next_batch
@@ -274,8 +274,7 @@ class MatrixSession:
                 if users != self.typing.get(room_id, []):
                     self.typing[room_id] = users
                     if publish:
-                        await self._layer.group_send(
-                            self.group,
+                        await self._to_all(
                             {
                                 "type": "room.typing",
                                 "room_id": room_id,
@@ -436,17 +435,21 @@ class MatrixSession:
             self.group, {"type": "session.unread", "total": self.unread_total()}
         )
         for room_id in changed:
-            # Open pages of the room keep their header (name, topic) current.
+            # Open pages of the room keep their header (name, topic) current; only a real
+            # change is pushed (a new message changes the room's entry, not its header).
             room = self.rooms.rooms.get(room_id)
             if room is not None and room.membership == "join":
+                header = (room.display_name(self.user_id), room.topic or "")
+                if self._headers.get(room_id) == header:
+                    continue
+                self._headers[room_id] = header
                 self.header_changed[room_id] = self._next_position()
-                await self._layer.group_send(
-                    self.group,
+                await self._to_all(
                     {
                         "type": "room.header",
                         "room_id": room_id,
-                        "name": room.display_name(self.user_id),
-                        "topic": room.topic or "",
+                        "name": header[0],
+                        "topic": header[1],
                     },
                 )
         for update in room_list_updates(self.rooms, changed, self.user_id):
@@ -507,10 +510,15 @@ class MatrixSession:
     async def _token_revoked(self) -> None:
         logger.info("access token of %s was revoked; ending its sessions", self.group)
         await Credential.objects.filter(pk=self.credential_id).adelete()
-        await self._layer.group_send(self.group, {"type": "session.ended", "reason": "revoked"})
+        await self._to_all({"type": "session.ended", "reason": "revoked"})
         await self.stop()
 
     # -- replay for pages that connect after they were rendered -----------------------------
+
+    async def _to_all(self, message: dict[str, Any]) -> None:
+        """To the device's signed-in pages and to its screens (embeds, kiosks)."""
+        await self._layer.group_send(self.group, message)
+        await self._layer.group_send(self.screens_group, message)
 
     def _next_position(self) -> int:
         self.position += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,6 +30,14 @@ logger = logging.getLogger("webclient.rooms")
 TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 EVENT_ID_RE = re.compile(r"^\$[^\s/]{1,255}$")
 MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped in JSON
+# Well inside the channel layers' group_expiry (a day by default).
+GROUP_REFRESH_SECONDS = 3600
+
+# Encoded `events` frames by (epoch, position, room, media prefix): every viewer of a device
+# (and every screen of one kiosk link) gets the same bytes, so a push is encoded once, not
+# once per viewer. Positions are unique within an epoch, so a key names one push.
+_FRAMES: OrderedDict[tuple[str, int, str, str | None], str] = OrderedDict()
+FRAMES_KEPT = 256
 
 
 # Messages from the device's group: handled without Channels' per-message database
@@ -60,6 +69,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     matrix: MatrixSession | None = None
     group: str | None = None
+    _membership: asyncio.Task[None] | None = None
 
     # Set for embed and kiosk viewers (a ticket or a kiosk token instead of the cookie).
     access: viewers.Access | None = None
@@ -112,8 +122,11 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             after = -1
         self.matrix = await registry.session_for(credential)
         self.matrix.attach()
-        self.group = credential.group_name
+        # Screens (embeds, kiosks) get only what a screen shows, not a person's unread
+        # counts, notifications and room list.
+        self.group = credential.group_name if self.access is None else credential.screens_group
         await self.channel_layer.group_add(self.group, self.channel_name)
+        self._membership = asyncio.get_running_loop().create_task(self._keep_membership())
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.sender = asyncio.get_running_loop().create_task(self._send_worker())
@@ -167,7 +180,17 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             sections = render_room_sections(self.matrix.rooms, self.matrix.user_id)
             await self.send_json({"type": "rooms", "entries": sections})
 
+    async def _keep_membership(self) -> None:
+        """Join the group again now and then: channel layers silently drop members after
+        `group_expiry` (a day by default), and a kiosk screen stays connected for weeks."""
+        assert self.group
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            await self.channel_layer.group_add(self.group, self.channel_name)
+
     async def disconnect(self, code: int) -> None:
+        if self._membership is not None:
+            self._membership.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.matrix:
@@ -302,26 +325,33 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     async def room_events(self, message: dict[str, Any]) -> None:
         if message["room_id"] not in self.rooms:
             return
-        events = message["events"]
-        if self.access is not None:
-            prefix = self.access.media_prefix
-            events = [
-                {**item, "html": viewers.rewrite_media(item["html"], prefix)}
-                if item.get("html")
-                else item
-                for item in events
-            ]
-        await self.send_json(
-            {
-                "type": "events",
-                "room_id": message["room_id"],
-                "events": events,
-                "limited": message.get("limited", False),
-                "prev_batch": message.get("prev_batch"),
-                "epoch": message["epoch"],
-                "pos": message["pos"],
-            }
-        )
+        prefix = self.access.media_prefix if self.access is not None else None
+        key = (message["epoch"], message["pos"], message["room_id"], prefix)
+        frame = _FRAMES.get(key)
+        if frame is None:
+            events = message["events"]
+            if prefix is not None:
+                events = [
+                    {**item, "html": viewers.rewrite_media(item["html"], prefix)}
+                    if item.get("html")
+                    else item
+                    for item in events
+                ]
+            frame = await self.encode_json(
+                {
+                    "type": "events",
+                    "room_id": message["room_id"],
+                    "events": events,
+                    "limited": message.get("limited", False),
+                    "prev_batch": message.get("prev_batch"),
+                    "epoch": message["epoch"],
+                    "pos": message["pos"],
+                }
+            )
+            _FRAMES[key] = frame
+            if len(_FRAMES) > FRAMES_KEPT:
+                _FRAMES.popitem(last=False)
+        await self.send(text_data=frame)
 
     async def room_summary(self, message: dict[str, Any]) -> None:
         if self.rooms or self.access is not None:

@@ -239,11 +239,12 @@ async def revoke(link: KioskLink) -> None:
         await automation.sign_out_token(credential.homeserver, credential.access_token)
     except errors.MatrixError as exc:
         logger.warning("kiosk device %s not signed out: %s", credential.device_id, exc)
-    group = credential.group_name
+    groups = credential.groups
     await credential.adelete()  # the link goes with it
     from channels.layers import get_channel_layer
 
-    await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "revoked"})
+    for group in groups:
+        await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "revoked"})
 
 
 @require_POST

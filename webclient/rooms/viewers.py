@@ -11,6 +11,7 @@ revoking the token ends access at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 from django.conf import settings
 from django.core import signing
@@ -76,6 +77,7 @@ async def from_kiosk_token(token: str, *, seen: bool = False) -> Access | None:
     )
 
 
+@cache
 def media_base() -> str:
     """Where fragments point media: "/media/" (the signed-in proxy)."""
     return reverse("media:download", args=["s", "i"]).removesuffix("s/i/")

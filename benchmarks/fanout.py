@@ -1,0 +1,634 @@
+"""Fan-out: many kiosk screens on one link, one sync stream, latency per screen.
+
+Starts its own Synapse (webclient.demo.homeserver.LocalSynapse) and the client under daphne
+(benchmarks/_harness.py), signs in over HTTP as a display account whose only device will be
+the kiosk's, creates a kiosk link for one room through Settings → Kiosk screens, signs the
+browser out again, and then for each size N:
+
+  - starts a fresh daphne (so memory figures do not inherit a previous size's arenas),
+    opens the kiosk page once (the session resumes from its stored sync token) and one
+    warm-up socket;
+  - reads the daphne process's VmRSS, attaches N websocket screens (aiohttp, with the Origin
+    the page would send), split over client processes so one client event loop does not
+    queue up N frames (`--viewers-per-process`);
+  - sends `--messages` messages (after `--warmup` unmeasured ones) from another account, one
+    every `--interval` seconds, and measures each screen's latency from the sender's wall
+    clock just before the PUT to the arrival of the `events` frame carrying that event ID
+    (all processes share this machine's clock);
+  - counts the `/sync` requests Synapse logged for the display account (its one device)
+    during the run, missed and duplicate events per screen, daphne's VmRSS growth per
+    screen, and daphne's CPU time per message (and what each further screen adds to it,
+    against the one-screen run: a load-independent view of the per-viewer cost).
+
+A bare /sync reader (matrix-nio, another account) runs throughout, as in latency.py: its
+figures show the homeserver's share, and whether the machine itself was the bottleneck.
+
+    .venv/bin/python benchmarks/fanout.py                  # sizes 1 10 100 500, 30 messages
+    .venv/bin/python benchmarks/fanout.py --sizes 1 50 --messages 10
+    .venv/bin/python benchmarks/fanout.py --json fanout.json   # also per-message figures
+
+Targets: 500 screens' p99 within 2x of one screen's; < 100 KB of server memory per screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from html import unescape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import aiohttp
+from _harness import WebclientProcess, start_webclient
+from latency import BareReader, nio_client, percentile
+
+from webclient.demo.homeserver import LocalSynapse, RegisteredUser, matrix_request
+
+TARGET_P99_RATIO = 2.0
+TARGET_KB_PER_VIEWER = 100.0
+SYNC = "/_matrix/client/v3/sync"
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+# -- screens (run in client processes) ---------------------------------------------------------
+
+
+def viewer_process(conn: Any, ws_url: str, origin: str, count: int) -> None:
+    """Entry point of a client process: `count` screens on `ws_url`, driven over `conn`."""
+    try:
+        asyncio.run(_viewers(conn, ws_url, origin, count))
+    except BaseException as exc:  # reported to the parent, which stops the run
+        conn.send(("error", repr(exc)))
+        raise
+
+
+async def _viewers(conn: Any, ws_url: str, origin: str, count: int) -> None:
+    loop = asyncio.get_running_loop()
+    # Per screen: event ID -> arrival times of every `events` frame that carried it.
+    arrivals: list[dict[str, list[float]]] = [{} for _ in range(count)]
+    others: list[dict[str, int]] = [{} for _ in range(count)]
+    changed = asyncio.Event()
+    readers: list[asyncio.Task[None]] = []
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
+
+    async def read(i: int, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            message = await ws.receive()
+            now = time.time()
+            if message.type != aiohttp.WSMsgType.TEXT:
+                return
+            data = json.loads(message.data)
+            if data.get("type") == "events":
+                for item in data["events"]:
+                    arrivals[i].setdefault(item["event_id"], []).append(now)
+                changed.set()
+            else:
+                kind = str(data.get("type"))
+                others[i][kind] = others[i].get(kind, 0) + 1
+
+    # No pool limit (aiohttp's default of 100 connections would hold the rest back), and
+    # each screen reads (and so answers daphne's pings) as soon as it is open.
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        gate = asyncio.Semaphore(25)
+
+        async def open_one(i: int) -> None:
+            async with gate:
+                ws = await http.ws_connect(ws_url, headers={"Origin": origin}, max_msg_size=0)
+                sockets.append(ws)
+                hello = await ws.receive_json(timeout=60)
+                if hello.get("type") != "hello":
+                    raise RuntimeError(f"expected hello, got {hello}")
+                readers.append(asyncio.create_task(read(i, ws)))
+
+        await asyncio.gather(*(open_one(i) for i in range(count)))
+        conn.send(("ready", count))
+        cpu_ready = time.process_time()
+        while True:
+            command = await loop.run_in_executor(None, conn.recv)
+            if command[0] == "wait":
+                _, wanted, limit = command
+                deadline = time.monotonic() + limit
+                while time.monotonic() < deadline:
+                    if all(e in seen for seen in arrivals for e in wanted):
+                        break
+                    changed.clear()
+                    try:
+                        await asyncio.wait_for(changed.wait(), deadline - time.monotonic())
+                    except TimeoutError:
+                        break
+                missing = sum(e not in seen for seen in arrivals for e in wanted)
+                conn.send(("waited", missing))
+            else:
+                break
+        cpu_stop = time.process_time()
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    conn.send(("done", arrivals, others, cpu_stop - cpu_ready))
+
+
+@dataclass
+class Screens:
+    """The client processes holding one size's screens."""
+
+    processes: list[Any] = field(default_factory=list)
+    conns: list[Any] = field(default_factory=list)
+
+    async def attach(self, ws_url: str, origin: str, n: int, per_process: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        nproc = max(1, math.ceil(n / per_process))
+        shares = [n // nproc + (1 if i < n % nproc else 0) for i in range(nproc)]
+        for share in shares:
+            parent, child = context.Pipe()
+            process = context.Process(
+                target=viewer_process, args=(child, ws_url, origin, share), daemon=True
+            )
+            process.start()
+            self.processes.append(process)
+            self.conns.append(parent)
+        for answer in await self._ask_all(None, timeout=300):
+            if answer[0] != "ready":
+                raise RuntimeError(f"a client process failed: {answer}")
+
+    async def _ask_all(self, command: Any, timeout: float) -> list[Any]:
+        def ask(conn: Any, process: Any) -> Any:
+            try:
+                if command is not None:
+                    conn.send(command)
+                deadline = time.monotonic() + timeout
+                while not conn.poll(0.5):
+                    if not process.is_alive():
+                        return ("exited", process.exitcode)
+                    if time.monotonic() > deadline:
+                        return ("timeout",)
+                return conn.recv()
+            except (EOFError, OSError) as exc:
+                return ("broken", repr(exc))
+
+        return await asyncio.gather(
+            *(
+                asyncio.to_thread(ask, conn, process)
+                for conn, process in zip(self.conns, self.processes, strict=True)
+            )
+        )
+
+    def kill(self) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.kill()
+            process.join(5)
+
+    async def wait_for(self, event_ids: list[str], timeout: float) -> int:
+        """Until every screen has every one of `event_ids`; the (screen, event) pairs missing."""
+        answers = await self._ask_all(("wait", event_ids, timeout), timeout + 30)
+        return sum(a[1] if a[0] == "waited" else len(event_ids) for a in answers)
+
+    async def stop(self) -> tuple[list[dict[str, list[float]]], dict[str, int], list[float]]:
+        """Every screen's arrivals, the other frames by type, and each process's CPU seconds."""
+        arrivals: list[dict[str, list[float]]] = []
+        others: dict[str, int] = {}
+        cpu: list[float] = []
+        for answer in await self._ask_all(("stop",), timeout=60):
+            if answer[0] != "done":
+                raise RuntimeError(f"a client process failed: {answer}")
+            arrivals += answer[1]
+            cpu.append(answer[3])
+            for per_screen in answer[2]:
+                for kind, n in per_screen.items():
+                    others[kind] = others.get(kind, 0) + n
+        for process in self.processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+        return arrivals, others, cpu
+
+
+# -- the web client, over HTTP --------------------------------------------------------------
+
+
+def csrf_of(page: str) -> str:
+    match = CSRF_RE.search(page)
+    if match is None:
+        raise RuntimeError("no CSRF token on the page")
+    return match.group(1)
+
+
+async def create_kiosk_link(url: str, hs_url: str, user: RegisteredUser, room_id: str) -> str:
+    """Sign in as `user`, make a kiosk link for `room_id`, sign out: the link's token."""
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies from 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.get(f"{url}/login/") as response:
+            page = await response.text()
+        form = {
+            "csrfmiddlewaretoken": csrf_of(page),
+            "mode": "password",
+            "homeserver": hs_url,
+            "username": user.localpart,
+            "password": user.password,
+        }
+        async with http.post(f"{url}/login/", data=form, allow_redirects=False) as response:
+            if response.status != 302:
+                raise RuntimeError(f"sign-in failed: {response.status} {await response.text()}")
+        async with http.get(f"{url}/settings/kiosks/") as response:
+            page = await response.text()
+        form = {
+            "csrfmiddlewaretoken": csrf_of(page),
+            "name": "lobby",
+            "rooms": room_id,
+            "theme": "dark",
+            "scale": "1.5",
+            "password": user.password,
+        }
+        async with http.post(f"{url}/settings/kiosks/new/", data=form) as response:
+            page = await response.text()
+            if response.status != 200:
+                raise RuntimeError(f"kiosk link not created: {response.status} {page}")
+        match = re.search(r'id="new-kiosk-url" value="([^"]+)"', page)
+        if match is None:
+            raise RuntimeError("no kiosk URL on the page")
+        path = urlsplit(unescape(match.group(1))).path
+        token = path.removeprefix("/kiosk/").strip("/")
+        # Sign the browser out: its device is deleted, so the account's only device is the
+        # kiosk's, and every /sync Synapse logs for the account is the kiosk's stream.
+        async with http.post(
+            f"{url}/logout/", data={"csrfmiddlewaretoken": csrf_of(page)}, allow_redirects=False
+        ) as response:
+            if response.status not in (200, 302):
+                raise RuntimeError(f"sign-out failed: {response.status}")
+    return token
+
+
+async def kiosk_page(url: str, token: str) -> tuple[str, int]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/kiosk/{token}/") as response:
+            page = await response.text()
+            if response.status != 200:
+                raise RuntimeError(f"kiosk page: {response.status}")
+    epoch = re.search(r'data-epoch="([^"]*)"', page)
+    pos = re.search(r'data-pos="(-?\d+)"', page)
+    if epoch is None or pos is None:
+        raise RuntimeError("no data-epoch / data-pos on the kiosk page")
+    return epoch.group(1), int(pos.group(1))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+# -- one size --------------------------------------------------------------------------------
+
+
+@dataclass
+class Homeserver:
+    synapse: LocalSynapse
+    sender: RegisteredUser
+    screen_user: RegisteredUser
+    room_id: str
+    reader: BareReader
+
+
+async def put_message(http: aiohttp.ClientSession, hs: Homeserver, body: str) -> str:
+    path = f"/_matrix/client/v3/rooms/{quote(hs.room_id, safe='')}/send/m.room.message/"
+    headers = {"Authorization": f"Bearer {hs.sender.access_token}"}
+    content = {"msgtype": "m.text", "body": body}
+    async with http.put(
+        hs.synapse.url + path + uuid.uuid4().hex, json=content, headers=headers
+    ) as response:
+        answer = await response.json()
+        if response.status != 200:
+            raise RuntimeError(f"send failed: {response.status} {answer}")
+        return answer["event_id"]
+
+
+async def run_size(
+    args: argparse.Namespace, hs: Homeserver, work: Path, token: str, n: int
+) -> dict[str, Any]:
+    env = {
+        "MATRIX_SYNC_TIMEOUT_MS": str(args.sync_timeout_ms),
+        "MATRIX_SESSION_IDLE_SECONDS": "600",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = start_webclient(work / "webclient", hs.synapse.url, extra_env=env)
+    screens: Screens | None = None
+    try:
+        epoch, _ = await kiosk_page(server.url, token)  # starts (resumes) the session
+        origin = server.url
+        ws_url = "ws" + server.url.removeprefix("http") + "/ws/?"
+        ws_url += urlencode({"kiosk": token, "epoch": epoch, "pos": "-1"})
+        async with aiohttp.ClientSession() as http:
+            warm = await http.ws_connect(ws_url, headers={"Origin": origin})
+            await warm.receive_json(timeout=30)
+            await warm.close()
+        await asyncio.sleep(1.5)
+
+        rss_before = rss_kb(server.process.pid)
+        syncs_before = hs.synapse.count_requests(SYNC, hs.screen_user.user_id)
+        started = time.monotonic()
+        screens = Screens()
+        await screens.attach(ws_url, origin, n, args.viewers_per_process)
+        attach_s = time.monotonic() - started
+        attached_at = time.monotonic()
+        await asyncio.sleep(2)
+        rss_attached = rss_kb(server.process.pid)
+
+        cpu_before = cpu_seconds(server.process.pid)
+        sends: list[tuple[str, float, bool]] = []
+        send_ms: list[float] = []
+        async with aiohttp.ClientSession() as http:
+            next_at = time.monotonic()
+            for k in range(args.warmup + args.messages):
+                next_at += args.interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                before = time.time()
+                event_id = await put_message(http, hs, f"fan-out probe {n}/{k}")
+                send_ms.append((time.time() - before) * 1000)
+                sends.append((event_id, before, k >= args.warmup))
+        all_ids = [event_id for event_id, _, _ in sends]
+        not_arrived = await screens.wait_for(all_ids, args.timeout)
+        await asyncio.sleep(1.0)  # duplicates, late log lines
+        rss_after = rss_kb(server.process.pid)
+        cpu_used = cpu_seconds(server.process.pid) - cpu_before
+        syncs = hs.synapse.count_requests(SYNC, hs.screen_user.user_id) - syncs_before
+        cpu_elapsed = time.monotonic() - attached_at
+        arrivals, others, client_cpu = await screens.stop()
+        bare_at = {}
+        for event_id, _, measured in sends:
+            if measured:
+                bare_at[event_id] = await hs.reader.wait_for(event_id, args.timeout)
+    finally:
+        if screens is not None:
+            screens.kill()
+        server.stop()
+
+    latencies: list[float] = []
+    spans: list[float] = []
+    per_message: list[dict[str, float]] = []
+    missed = duplicates = 0
+    for event_id, before, measured in sends:
+        firsts = []
+        for per_screen in arrivals:
+            times = per_screen.get(event_id, [])
+            if not times:
+                missed += 1
+                continue
+            duplicates += len(times) - 1
+            firsts.append(times[0])
+        if measured and firsts:
+            latencies += [(t - before) * 1000 for t in firsts]
+            spans.append((max(firsts) - min(firsts)) * 1000)
+            per_message.append(
+                {
+                    "first_ms": (min(firsts) - before) * 1000,
+                    "last_ms": (max(firsts) - before) * 1000,
+                    "bare_ms": (bare_at[event_id] - before) * 1000,
+                }
+            )
+    bare = [(bare_at[e] - before) * 1000 for e, before, measured in sends if measured]
+    return {
+        "viewers": n,
+        "processes": math.ceil(n / args.viewers_per_process),
+        "attach_s": attach_s,
+        "p50": percentile(latencies, 50) if latencies else math.nan,
+        "p99": percentile(latencies, 99) if latencies else math.nan,
+        "max": max(latencies, default=math.nan),
+        "span_p50": percentile(spans, 50) if spans else math.nan,
+        "span_p99": percentile(spans, 99) if spans else math.nan,
+        "per_message": per_message,
+        "bare_p50": percentile(bare, 50),
+        "bare_p99": percentile(bare, 99),
+        "send_p50": statistics.median(send_ms),
+        "kb_attach": (rss_attached - rss_before) / n,
+        # daphne's CPU from the first send until every screen had every message, per message
+        "cpu_ms_per_message": cpu_used * 1000 / len(sends),
+        "client_cpu_share": max(client_cpu) / (cpu_elapsed or 1),
+        "kb_after": (rss_after - rss_before) / n,
+        "rss_before_mb": rss_before / 1024,
+        "rss_after_mb": rss_after / 1024,
+        "syncs": syncs,
+        "messages": len(sends),
+        "missed": missed,
+        "not_arrived": not_arrived,
+        "duplicates": duplicates,
+        "other_frames": others,
+        "daphne_log_tail": server.log()[-2000:],
+    }
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def api(hs: LocalSynapse, user: RegisteredUser, method: str, path: str, body=None) -> dict:
+    return matrix_request(hs.url, method, path, body, token=user.access_token)
+
+
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    work = Path(tempfile.mkdtemp(prefix="webclient-fanout-"))
+    synapse = LocalSynapse(work / "synapse", relaxed_rate_limits=True)
+    results: list[dict[str, Any]] = []
+    read_client = None
+    reader_task = None
+    try:
+        t = time.monotonic()
+        synapse.start()
+        stamp = uuid.uuid4().hex[:8]
+        sender = synapse.register(f"sender-{stamp}", "pw-sender", admin=True)
+        screen_user = synapse.register(f"screen-{stamp}", "pw-screen", displayname="Lobby")
+        bare = synapse.register(f"bare-{stamp}", "pw-bare")
+        room_id = api(
+            synapse,
+            sender,
+            "POST",
+            "/_matrix/client/v3/createRoom",
+            {
+                "preset": "private_chat",
+                "name": "Fan-out",
+                "invite": [screen_user.user_id, bare.user_id],
+            },
+        )["room_id"]
+        for user in (screen_user, bare):
+            api(synapse, user, "POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/join", {})
+        # The registration device goes: the account's devices are then the web client's only.
+        api(synapse, screen_user, "POST", "/_matrix/client/v3/logout", {})
+
+        env = {"MATRIX_SYNC_TIMEOUT_MS": str(args.sync_timeout_ms), "LOG_LEVEL": "WARNING"}
+        server: WebclientProcess = start_webclient(work / "webclient", synapse.url, extra_env=env)
+        try:
+            token = await create_kiosk_link(server.url, synapse.url, screen_user, room_id)
+        finally:
+            server.stop()
+        devices = api(
+            synapse, sender, "GET", f"/_synapse/admin/v2/users/{quote(screen_user.user_id)}/devices"
+        )["devices"]
+        names = [d.get("display_name") for d in devices]
+        if len(devices) != 1 or names != ["kiosk: lobby"]:
+            raise RuntimeError(f"the display account should have only the kiosk device: {names}")
+        print(f"Synapse {synapse.url}; kiosk link made over HTTP ({time.monotonic() - t:.1f}s)")
+        print(f"display account {screen_user.user_id}: one device ({names[0]!r})")
+
+        read_client = nio_client(synapse.url, bare)
+        reader = BareReader(read_client, room_id, args.sync_timeout_ms)
+        await reader.initial_sync()
+        reader_task = asyncio.create_task(reader.run())
+        hs = Homeserver(synapse, sender, screen_user, room_id, reader)
+
+        for n in args.sizes:
+            t = time.monotonic()
+            result = await run_size(args, hs, work, token, n)
+            results.append(result)
+            other = ", ".join(f"{k} {v / n:.1f}" for k, v in sorted(result["other_frames"].items()))
+            print(f"  {n:>4} screens: frames other than events, per screen: {other or 'none'}")
+            if result["missed"] or result["duplicates"]:
+                print(f"daphne log (tail):\n{result['daphne_log_tail']}")
+            print(
+                f"  {n:>4} screens: p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
+                f"{result['kb_after']:.1f} KB/screen, {result['syncs']} /sync, "
+                f"{result['missed']} missed, {result['duplicates']} dup "
+                f"({time.monotonic() - t:.0f}s)",
+                flush=True,
+            )
+        return results
+    finally:
+        if reader_task is not None:
+            reader_task.cancel()
+        if read_client is not None:
+            await read_client.close()
+        synapse.stop()
+        if args.keep:
+            print(f"data kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
+    base = next(r for r in results if r["viewers"] == 1)
+    print(
+        f"\n{args.messages} measured messages per size (after {args.warmup} unmeasured), one "
+        f"every {args.interval}s; latency = sender's clock before the PUT -> events frame at "
+        "the screen.\nScreens are split over client processes of at most "
+        f"{args.viewers_per_process} (column 'procs') on this {multiprocessing.cpu_count()}-core "
+        "machine, which also runs Synapse and daphne."
+    )
+    header = (
+        f"{'screens':>7} {'procs':>5} {'p50 ms':>7} {'p99 ms':>7} {'p50 x1':>6} {'p99 x1':>6}"
+        f" {'spread p99':>10} {'bare p50/p99':>13} {'CPU ms/msg':>10} {'us/screen':>9}"
+        f" {'KB/screen':>9} {'(attached)':>10} {'/sync':>5} {'sent':>4} {'missed':>6} {'dup':>4}"
+    )
+    print(header)
+    for r in results:
+        marginal = (
+            (r["cpu_ms_per_message"] - base["cpu_ms_per_message"]) * 1000 / (r["viewers"] - 1)
+            if r["viewers"] > 1
+            else math.nan
+        )
+        r["cpu_us_per_screen_message"] = marginal
+        print(
+            f"{r['viewers']:>7} {r['processes']:>5} {r['p50']:>7.1f} {r['p99']:>7.1f}"
+            f" {r['p50'] / base['p50']:>6.2f} {r['p99'] / base['p99']:>6.2f}"
+            f" {r['span_p99']:>10.1f} {r['bare_p50']:>6.1f}/{r['bare_p99']:<6.1f}"
+            f" {r['cpu_ms_per_message']:>10.1f} {marginal:>9.0f}"
+            f" {r['kb_after']:>9.1f} {r['kb_attach']:>10.1f}"
+            f" {r['syncs']:>5} {r['messages']:>4} {r['missed']:>6} {r['duplicates']:>4}"
+        )
+    print(
+        "spread = time from the first screen's frame to the last one's, per message; "
+        "bare = a plain matrix-nio /sync reader of another account;\nCPU ms/msg = daphne's "
+        "CPU time from the first send until all screens had everything, per message; "
+        "us/screen = what each further screen adds to that;\nKB/screen = daphne VmRSS "
+        "growth after the messages / screens ('attached': right after attaching)."
+    )
+    busiest = max(r["client_cpu_share"] for r in results)
+    print(
+        f"Client processes: the busiest used {busiest:.0%} of a core while the messages "
+        "flowed (screens' own receive work; the rest of the machine is Synapse and daphne)."
+    )
+    biggest = max(results, key=lambda r: r["viewers"])
+    ratio = biggest["p99"] / base["p99"]
+    kb = max(r["kb_after"] for r in results if r["viewers"] >= 10) if len(results) > 1 else 0
+    ok_latency = ratio <= TARGET_P99_RATIO
+    ok_memory = kb < TARGET_KB_PER_VIEWER
+    ok_delivery = all(r["missed"] == 0 and r["duplicates"] == 0 for r in results)
+    ok_sync = all(r["syncs"] <= r["messages"] + 3 for r in results)
+
+    def verdict(ok: bool) -> str:
+        return "MEETS" if ok else "DOES NOT MEET"
+
+    print(
+        f"\nTarget p99 at {biggest['viewers']} screens <= {TARGET_P99_RATIO}x one screen: "
+        f"{verdict(ok_latency)} ({ratio:.2f}x)"
+    )
+    print(
+        f"Target < {TARGET_KB_PER_VIEWER:.0f} KB server memory per screen: "
+        f"{verdict(ok_memory)} (worst {kb:.1f} KB at >= 10 screens)"
+    )
+    print(
+        "One sync stream (/sync <= messages + 3 at every size): "
+        f"{verdict(ok_sync)}; every event exactly once: {verdict(ok_delivery)}"
+    )
+    return ok_latency and ok_memory and ok_delivery and ok_sync
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[1, 10, 100, 500], help="screens per run"
+    )
+    parser.add_argument("-n", "--messages", type=int, default=30, help="measured messages")
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured first messages")
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between sends")
+    parser.add_argument(
+        "--viewers-per-process", type=int, default=250, help="screens per client process"
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="wait for deliveries (s)")
+    parser.add_argument(
+        "--sync-timeout-ms", type=int, default=30000, help="/sync long-poll of the session"
+    )
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--check", action="store_true", help="exit with status 1 when a target is missed"
+    )
+    args = parser.parse_args()
+    if args.messages < 1 or min(args.sizes) < 1:
+        parser.error("--messages and every size must be at least 1")
+    if 1 not in args.sizes:
+        args.sizes = [1, *args.sizes]
+        print("(adding a one-screen run: the baseline the ratios are taken against)")
+    args.sizes = sorted(dict.fromkeys(args.sizes))
+
+    results = asyncio.run(run(args))
+    met = report(results, args)
+    if args.json:
+        for r in results:
+            r.pop("daphne_log_tail", None)
+        args.json.write_text(json.dumps(results, indent=2))
+        print(f"figures written to {args.json}")
+    return 1 if args.check and not met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
