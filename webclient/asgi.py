@@ -23,3 +23,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+import gc  # noqa: E402
+
+# Everything loaded so far lives as long as the process: keep it out of the collector's
+# full passes, which otherwise walk it while hundreds of screens wait for a frame.
+gc.freeze()
