@@ -12,7 +12,9 @@ the message, like the original and channels_redis.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -20,11 +22,26 @@ from channels.layers import InMemoryChannelLayer
 
 SWEEP_SECONDS = 1.0
 
+logger = logging.getLogger("webclient.layers")
+
 
 class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._swept = 0.0
+        self._direct: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {}
+
+    def deliver_directly(
+        self, channel: str, handler: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        """Hand this channel's group messages to `handler` in the sender's task instead of
+        queueing them for the consumer's receive loop (a queue, a task switch and a task per
+        message each): for screens, which only forward frames. Register before joining any
+        group, so no message of the channel is ever queued and none can be overtaken."""
+        self._direct[channel] = handler
+
+    def stop_direct(self, channel: str) -> None:
+        self._direct.pop(channel, None)
 
     def _clean_expired(self) -> None:
         now = time.monotonic()
@@ -51,6 +68,13 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
         self.require_valid_group_name(group)
         self._clean_expired()
         for channel in list(self.groups.get(group, ())):
+            handler = self._direct.get(channel)
+            if handler is not None:
+                try:
+                    await handler(message)
+                except Exception:  # one broken screen must not stop the others
+                    logger.exception("delivering %s to %s failed", message.get("type"), channel)
+                continue
             try:
                 self._put(channel, message)
             except ChannelFull:

@@ -70,6 +70,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     matrix: MatrixSession | None = None
     group: str | None = None
     _membership: asyncio.Task[None] | None = None
+    # Direct delivery (screens): messages held while catching up; set once disconnected.
+    _held: list[dict[str, Any]] | None = None
+    _closed = False
 
     # Set for embed and kiosk viewers (a ticket or a kiosk token instead of the cookie).
     access: viewers.Access | None = None
@@ -125,6 +128,12 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         # Screens (embeds, kiosks) get only what a screen shows, not a person's unread
         # counts, notifications and room list.
         self.group = credential.group_name if self.access is None else credential.screens_group
+        direct = self.access is not None and hasattr(self.channel_layer, "deliver_directly")
+        if direct:
+            # A screen only forwards frames: the in-memory layer may call it straight from
+            # the sync loop (hundreds of screens of one device). Held until caught up.
+            self._held = []
+            self.channel_layer.deliver_directly(self.channel_name, self._deliver)
         await self.channel_layer.group_add(self.group, self.channel_name)
         self._membership = asyncio.get_running_loop().create_task(self._keep_membership())
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -160,6 +169,23 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                         "users": self.matrix.names(room_id, typing),
                     }
                 )
+        # What arrived meanwhile, in order; anything arriving during this still queues up
+        # behind it, and direct delivery starts only once nothing is held.
+        while self._held:
+            await self._forward(self._held.pop(0))
+        self._held = None
+
+    async def _deliver(self, message: dict[str, Any]) -> None:
+        """A group message handed over directly by the layer (screens only)."""
+        if self._held is not None:
+            self._held.append(message)
+            return
+        await self._forward(message)
+
+    async def _forward(self, message: dict[str, Any]) -> None:
+        handler = LIVE_HANDLERS.get(message.get("type", ""))
+        if handler is not None and not self._closed:
+            await getattr(self, handler)(message)
 
     async def _catch_up(self, epoch: str, after: int) -> None:
         """Send what happened between the page's render and this connection."""
@@ -189,6 +215,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(self.group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        self._closed = True
+        if hasattr(self.channel_layer, "stop_direct"):
+            self.channel_layer.stop_direct(self.channel_name)
         if self._membership is not None:
             self._membership.cancel()
         if self.group:
