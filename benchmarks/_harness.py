@@ -112,3 +112,21 @@ def start_webclient(
             time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"daphne did not answer within {timeout}s:\n{server.log()}")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def api(hs, user, method: str, path: str, body=None) -> dict:  # noqa: ANN001
+    """A client-server API call as `user` (another client); `path` from /_matrix on."""
+    from webclient.demo.homeserver import matrix_request
+
+    return matrix_request(hs.url, method, path, body, token=user.access_token)

@@ -52,10 +52,10 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
-from _harness import WebclientProcess, start_webclient
-from latency import BareReader, nio_client, percentile
+from _harness import WebclientProcess, api, percentile, start_webclient
+from latency import BareReader, nio_client
 
-from webclient.demo.homeserver import LocalSynapse, RegisteredUser, matrix_request
+from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 
 TARGET_P99_RATIO = 2.0
 TARGET_KB_PER_VIEWER = 100.0
@@ -440,10 +440,6 @@ async def run_size(
 
 
 # -- the run ---------------------------------------------------------------------------------
-
-
-def api(hs: LocalSynapse, user: RegisteredUser, method: str, path: str, body=None) -> dict:
-    return matrix_request(hs.url, method, path, body, token=user.access_token)
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:

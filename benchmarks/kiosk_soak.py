@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import CHROMIUM, CHROMIUM_ARGS, start_webclient
+from _harness import CHROMIUM, CHROMIUM_ARGS, percentile, start_webclient
+from _harness import api as harness_api
 
-from webclient.demo.homeserver import LocalSynapse, MatrixHTTPError, RegisteredUser, matrix_request
+from webclient.demo.homeserver import LocalSynapse, MatrixHTTPError, RegisteredUser
 
 CS = "/_matrix/client/v3"
 BUILD = "kiosk-soak"  # fixed, so a restart is not an upgrade (which reloads the screen)
@@ -106,16 +107,8 @@ SNAPSHOT = """
 """
 
 
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def api(hs: LocalSynapse, user: RegisteredUser, method: str, path: str, body=None) -> dict:
-    return matrix_request(hs.url, method, CS + path, body, token=user.access_token)
+    return harness_api(hs, user, method, CS + path, body)
 
 
 class Sender(threading.Thread):

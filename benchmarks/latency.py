@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import CHROMIUM, CHROMIUM_ARGS, start_webclient
+from _harness import CHROMIUM, CHROMIUM_ARGS, api, percentile, start_webclient
 from nio import AsyncClient, AsyncClientConfig, RoomSendResponse, SyncResponse
 
-from webclient.demo.homeserver import LocalSynapse, RegisteredUser, matrix_request
+from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 
 TARGET_RATIO_P50 = 1.25
 
@@ -129,21 +129,6 @@ class BareReader:
                 self.changed.clear()
                 await self.changed.wait()
         return self.arrivals[event_id]
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    rank = (len(ordered) - 1) * pct / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def api(hs: LocalSynapse, user: RegisteredUser, method: str, path: str, body=None) -> dict:
-    return matrix_request(hs.url, method, path, body, token=user.access_token)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
