@@ -5,7 +5,8 @@ Channels' own `InMemoryChannelLayer` walks every channel and every group member 
 starts a task per member: with 500 kiosk screens of one device that was half of the
 server's CPU per chat message (measured by benchmarks/fanout.py). This one sweeps at most
 once a second, copies shallowly (consumers never change a message they receive) and puts
-messages straight into the members' queues. Same semantics otherwise: a full queue drops
+messages straight into the members' queues, or hands them to consumers that asked for
+direct delivery. Same semantics otherwise: a full queue drops
 the message, like the original and channels_redis.
 """
 
@@ -36,8 +37,9 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
     ) -> None:
         """Hand this channel's group messages to `handler` in the sender's task instead of
         queueing them for the consumer's receive loop (a queue, a task switch and a task per
-        message each): for screens, which only forward frames. Register before joining any
-        group, so no message of the channel is ever queued and none can be overtaken."""
+        message each): for consumers whose handlers only forward frames. Register before
+        joining any group, so no message of the channel is ever queued and none can be
+        overtaken."""
         self._direct[channel] = handler
 
     def stop_direct(self, channel: str) -> None:

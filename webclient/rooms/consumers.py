@@ -70,7 +70,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     matrix: MatrixSession | None = None
     group: str | None = None
     _membership: asyncio.Task[None] | None = None
-    # Direct delivery (screens): messages held while catching up; set once disconnected.
+    # Direct delivery: messages held while catching up; set once disconnected.
     _held: list[dict[str, Any]] | None = None
     _closed = False
 
@@ -128,10 +128,11 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         # Screens (embeds, kiosks) get only what a screen shows, not a person's unread
         # counts, notifications and room list.
         self.group = credential.group_name if self.access is None else credential.screens_group
-        direct = self.access is not None and hasattr(self.channel_layer, "deliver_directly")
-        if direct:
-            # A screen only forwards frames: the in-memory layer may call it straight from
-            # the sync loop (hundreds of screens of one device). Held until caught up.
+        if hasattr(self.channel_layer, "deliver_directly"):
+            # Every handler of the device's group only forwards a frame (LIVE_HANDLERS): the
+            # in-memory layer calls it straight from the sync loop, so the frame is written
+            # before the loop goes on to the room list and the database, and hundreds of
+            # screens cost no queue and task switch each. Held until caught up.
             self._held = []
             self.channel_layer.deliver_directly(self.channel_name, self._deliver)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -183,9 +184,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         await self._forward(message)
 
     async def _forward(self, message: dict[str, Any]) -> None:
-        handler = LIVE_HANDLERS.get(message.get("type", ""))
-        if handler is not None and not self._closed:
-            await getattr(self, handler)(message)
+        if not self._closed:
+            await self.dispatch(message)
 
     async def _catch_up(self, epoch: str, after: int) -> None:
         """Send what happened between the page's render and this connection."""
