@@ -130,3 +130,18 @@ def api(hs, user, method: str, path: str, body=None) -> dict:  # noqa: ANN001
     from webclient.demo.homeserver import matrix_request
 
     return matrix_request(hs.url, method, path, body, token=user.access_token)
+
+
+def room_of_two(hs, first: str, second: str, name: str):  # noqa: ANN001, ANN201
+    """Two new users (display names `first` and `second`, capitalised) and a private room
+    the first made and the second joined: (first user, second user, room ID)."""
+    import uuid
+    from urllib.parse import quote
+
+    stamp = uuid.uuid4().hex[:8]
+    one = hs.register(f"{first}-{stamp}", f"pw-{first}", displayname=first.capitalize())
+    two = hs.register(f"{second}-{stamp}", f"pw-{second}", displayname=second.capitalize())
+    body = {"preset": "private_chat", "name": name, "invite": [two.user_id]}
+    room_id = api(hs, one, "POST", "/_matrix/client/v3/createRoom", body)["room_id"]
+    api(hs, two, "POST", f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/join", {})
+    return one, two, room_id

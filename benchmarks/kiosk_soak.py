@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import CHROMIUM, CHROMIUM_ARGS, percentile, start_webclient
+from _harness import CHROMIUM, CHROMIUM_ARGS, percentile, room_of_two, start_webclient
 from _harness import api as harness_api
 
 from webclient.demo.homeserver import LocalSynapse, MatrixHTTPError, RegisteredUser
@@ -188,17 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         synapse.start()
         webclient = start_webclient(work / "webclient", synapse.url, extra_env=env)
         print(f"Synapse {synapse.url}, webclient {webclient.url} ({time.monotonic() - t:.1f}s)")
-        stamp = uuid.uuid4().hex[:8]
-        writer = synapse.register(f"writer-{stamp}", "pw-writer", displayname="Writer")
-        owner = synapse.register(f"owner-{stamp}", "pw-owner", displayname="Owner")
-        room_id = api(
-            synapse,
-            writer,
-            "POST",
-            "/createRoom",
-            {"preset": "private_chat", "name": "Soak", "invite": [owner.user_id]},
-        )["room_id"]
-        api(synapse, owner, "POST", f"/rooms/{quote(room_id, safe='')}/join", {})
+        writer, owner, room_id = room_of_two(synapse, "writer", "owner", "Soak")
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(

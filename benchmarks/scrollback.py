@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import CHROMIUM, CHROMIUM_ARGS, percentile, start_webclient
+from _harness import CHROMIUM, CHROMIUM_ARGS, percentile, room_of_two, start_webclient
 from _harness import api as harness_api
 
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
@@ -114,17 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         webclient = start_webclient(work / "webclient", synapse.url, extra_env=env)
         print(f"Synapse {synapse.url}, webclient {webclient.url} ({time.monotonic() - t:.1f}s)")
 
-        stamp = uuid.uuid4().hex[:8]
-        writer = synapse.register(f"writer-{stamp}", "pw-writer", displayname="Writer")
-        viewer = synapse.register(f"viewer-{stamp}", "pw-viewer", displayname="Viewer")
-        room_id = api(
-            synapse,
-            writer,
-            "POST",
-            "/createRoom",
-            {"preset": "private_chat", "name": "Scrollback", "invite": [viewer.user_id]},
-        )["room_id"]
-        api(synapse, viewer, "POST", f"/rooms/{quote(room_id, safe='')}/join", {})
+        writer, viewer, room_id = room_of_two(synapse, "writer", "viewer", "Scrollback")
         t = time.monotonic()
         sent = send_all(synapse, writer, room_id, args.events, args.senders)
         took = time.monotonic() - t

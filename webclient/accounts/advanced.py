@@ -13,7 +13,6 @@ import logging
 import secrets
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.contrib.auth import alogout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -44,8 +43,7 @@ async def _session_revoked(request: HttpRequest) -> HttpResponse:
     await registry.stop(credential.pk)
     groups = credential.groups
     await Credential.objects.filter(pk=credential.pk).adelete()
-    for group in groups:
-        await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "revoked"})
+    await registry.end_pages(groups, "revoked")
     await alogout(request)
     return HttpResponseRedirect(login_url("revoked", request.get_full_path()))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import alogin, alogout, get_user_model
@@ -140,10 +139,7 @@ async def _end_credential(
 
 
 async def _tell_tabs(groups: tuple[str, ...]) -> None:
-    """Every open page of the login: its tabs go to the login page, its embeds reload."""
-    layer = get_channel_layer()
-    for group in groups:
-        await layer.group_send(group, {"type": "session.ended", "reason": "signed_out"})
+    await registry.end_pages(groups, "signed_out")
 
 
 @require_POST

@@ -7,6 +7,8 @@ the channel layer.
 
 from __future__ import annotations
 
+from channels.layers import get_channel_layer
+
 from .models import Credential
 from .session import MatrixSession
 
@@ -41,3 +43,11 @@ async def stop(credential_id: int) -> None:
 async def stop_all() -> None:
     for session in list(_sessions.values()):
         await session.stop()
+
+
+async def end_pages(groups: tuple[str, ...], reason: str) -> None:
+    """Tell every open page of a login that it ended: tabs go to the login page (with
+    `reason`), embeds reload, kiosk screens show the revoked page."""
+    layer = get_channel_layer()
+    for group in groups:
+        await layer.group_send(group, {"type": "session.ended", "reason": reason})

@@ -31,7 +31,6 @@ from webclient.build import build_id
 from webclient.matrix import errors, registry
 from webclient.matrix.models import Credential
 from webclient.matrix.session import MatrixSession
-from webclient.media.views import serve_download, serve_thumbnail
 from webclient.middleware import EMBED_COOKIE
 
 from . import embed_accounts, reader, viewers
@@ -163,13 +162,9 @@ async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
     return render(request, "rooms/embed.html", context)
 
 
-async def _ticket_access(ticket: str) -> viewers.Access | None:
-    return await viewers.from_ticket(ticket)
-
-
 @require_GET
 async def embed_timeline(request: HttpRequest, ticket: str) -> HttpResponse:
-    access = await _ticket_access(ticket)
+    access = await viewers.from_ticket(ticket)
     if access is None:
         return HttpResponse("This page has expired.", status=401, content_type="text/plain")
     session = await registry.session_for(access.credential)
@@ -178,15 +173,11 @@ async def embed_timeline(request: HttpRequest, ticket: str) -> HttpResponse:
 
 @require_GET
 async def embed_media(request: HttpRequest, ticket: str, server_name: str, media_id: str):  # noqa: ANN201
-    access = await _ticket_access(ticket)
-    return await serve_download(
-        request, access.credential if access else None, server_name, media_id
-    )
+    access = await viewers.from_ticket(ticket)
+    return await reader.media(request, access, server_name, media_id)
 
 
 @require_GET
 async def embed_thumbnail(request: HttpRequest, ticket: str, server_name: str, media_id: str):  # noqa: ANN201
-    access = await _ticket_access(ticket)
-    return await serve_thumbnail(
-        request, access.credential if access else None, server_name, media_id
-    )
+    access = await viewers.from_ticket(ticket)
+    return await reader.media(request, access, server_name, media_id, thumbnail=True)

@@ -28,6 +28,8 @@ GUEST_OWNER = "webclient:embed-guest"
 GUEST_DEVICE_NAME = "webclient embed (guest)"
 
 
+# Token fingerprint → credential ID of the display account (the database holds the truth).
+_display_ids: dict[str, int] = {}
 _locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
 
 
@@ -67,6 +69,10 @@ async def _display_credential() -> Credential | None:
     if not token or not homeserver:
         return None
     fingerprint = _fingerprint(token)
+    if known := _display_ids.get(fingerprint):
+        # Found before in this process: one query, no decrypting every stored token.
+        if credential := await Credential.objects.filter(pk=known).afirst():
+            return credential
     owner = await _system_user(DISPLAY_OWNER)
     found = None
     async for credential in Credential.objects.filter(owner=owner):
@@ -75,6 +81,7 @@ async def _display_credential() -> Credential | None:
         else:
             await credential.adelete()  # a previous token
     if found is not None:
+        _display_ids[fingerprint] = found.pk
         return found
     result = await auth.token_login(homeserver, token)
     credential = Credential(
@@ -86,6 +93,7 @@ async def _display_credential() -> Credential | None:
     )
     credential.access_token = token
     await credential.asave()
+    _display_ids[fingerprint] = credential.pk
     logger.info("embed display account %s (%s)", result.user_id, result.device_id)
     return credential
 

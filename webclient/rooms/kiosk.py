@@ -25,7 +25,6 @@ from webclient.accounts.current import matrix_login_required
 from webclient.build import build_id
 from webclient.matrix import errors, registry
 from webclient.matrix.models import Credential
-from webclient.media.views import serve_download, serve_thumbnail
 
 from . import reader, viewers
 from .models import MAX_ROOMS, THEMES, KioskLink
@@ -108,17 +107,13 @@ async def kiosk_timeline(request: HttpRequest, token: str, room_id: str) -> Http
 @require_GET
 async def kiosk_media(request: HttpRequest, token: str, server_name: str, media_id: str):  # noqa: ANN201
     access = await viewers.from_kiosk_token(token)
-    return await serve_download(
-        request, access.credential if access else None, server_name, media_id
-    )
+    return await reader.media(request, access, server_name, media_id)
 
 
 @require_GET
 async def kiosk_thumbnail(request: HttpRequest, token: str, server_name: str, media_id: str):  # noqa: ANN201
     access = await viewers.from_kiosk_token(token)
-    return await serve_thumbnail(
-        request, access.credential if access else None, server_name, media_id
-    )
+    return await reader.media(request, access, server_name, media_id, thumbnail=True)
 
 
 # -- managing links (Settings → Kiosk screens) -----------------------------------------------
@@ -241,10 +236,7 @@ async def revoke(link: KioskLink) -> None:
         logger.warning("kiosk device %s not signed out: %s", credential.device_id, exc)
     groups = credential.groups
     await credential.adelete()  # the link goes with it
-    from channels.layers import get_channel_layer
-
-    for group in groups:
-        await get_channel_layer().group_send(group, {"type": "session.ended", "reason": "revoked"})
+    await registry.end_pages(groups, "revoked")
 
 
 @require_POST

@@ -10,6 +10,7 @@ from django.shortcuts import render
 
 from webclient.matrix import errors
 from webclient.matrix.session import MatrixSession
+from webclient.media.views import serve_download, serve_thumbnail
 
 from . import viewers
 from .views import _timeline_context
@@ -52,3 +53,17 @@ async def timeline_fragment(
         return HttpResponse(exc.message, status=status, content_type="text/plain; charset=utf-8")
     context["room_id"] = room_id
     return render(request, "rooms/_timeline.html", context)
+
+
+async def media(
+    request: HttpRequest,
+    access: viewers.Access | None,
+    server_name: str,
+    media_id: str,
+    *,
+    thumbnail: bool = False,
+) -> HttpResponse:
+    """The media proxy through an embed's or kiosk's credential (the placeholder when the
+    ticket or link is no longer valid)."""
+    serve = serve_thumbnail if thumbnail else serve_download
+    return await serve(request, access.credential if access else None, server_name, media_id)
