@@ -1,5 +1,5 @@
 from django.urls import path
 
-from webclient.rooms.consumers import TimelineConsumer
+from webclient.live.consumer import TimelineConsumer
 
 websocket_urlpatterns = [path("ws/", TimelineConsumer.as_asgi())]

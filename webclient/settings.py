@@ -57,6 +57,8 @@ MATRIX_SYNC_TIMELINE_LIMIT = int(os.environ.get("MATRIX_SYNC_TIMELINE_LIMIT", "3
 MAX_TILES = int(os.environ.get("MAX_TILES", "300"))
 # How many events a room page shows on first load.
 TIMELINE_PAGE_SIZE = int(os.environ.get("TIMELINE_PAGE_SIZE", "50"))
+# What a device's sync loop hands its news to (renders once, fans out to open pages).
+MATRIX_SESSION_PUBLISHER = "webclient.live.publisher.DevicePublisher"
 # Key for encrypting access tokens at rest; derived from SECRET_KEY when not set.
 TOKEN_ENCRYPTION_KEY = os.environ.get("TOKEN_ENCRYPTION_KEY", "")
 
@@ -105,8 +107,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
-    "webclient.middleware.ContentSecurityPolicyMiddleware",
-    "webclient.middleware.EmbedCookieMiddleware",
+    "webclient.web.middleware.ContentSecurityPolicyMiddleware",
+    "webclient.web.middleware.EmbedCookieMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -128,6 +130,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "webclient.web.context.login",
             ],
         },
     },
@@ -159,7 +162,7 @@ else:
     # as one message per room, and the capacity leaves room for slow tabs.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "webclient.layers.FanoutInMemoryChannelLayer",
+            "BACKEND": "webclient.live.layers.FanoutInMemoryChannelLayer",
             "CONFIG": {"capacity": 1000, "expiry": 60},
         }
     }

@@ -1,8 +1,14 @@
-"""Matrix failures as one exception type with a sentence a person can act on.
+"""Matrix failures as typed exceptions with a sentence a person can act on.
 
-Every place that talks to a homeserver turns what went wrong (an error response, a refused
-connection, a timeout, a page that is not Matrix at all) into a `MatrixError`, so views and
-the websocket show the same words for the same problem.
+Every place that talks to a homeserver (`api.HomeserverApi.request`, and `nioclient.check`
+for what nio sends) turns what went wrong (an error response, a refused connection, a
+timeout, a page that is not Matrix at all) into a `MatrixError`, so views and the websocket
+show the same words for the same problem. Kinds that callers act on have their own class
+(`RateLimited`, `NotFound`, `Forbidden`).
+
+A rejected access token is different: `UnknownToken` is *not* a `MatrixError`, so a view
+that shows a `MatrixError` as a form error cannot swallow it by accident. It travels up to
+the one place that ends the login (`webclient.web.errors`), or the sync loop's handler.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ class MatrixError(Exception):
     errcode: str | None = None
     status: int | None = None
     retry_after_ms: int | None = None
+    # The homeserver's own `error` text, for callers that word a refusal themselves.
+    server_message: str | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -32,6 +40,42 @@ class MatrixError(Exception):
     @property
     def is_unknown_token(self) -> bool:
         return self.errcode in {"M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"}
+
+
+class RateLimited(MatrixError):
+    """The homeserver said 429 / M_LIMIT_EXCEEDED (after any waiting the caller allowed)."""
+
+
+class NotFound(MatrixError):
+    """404 / M_NOT_FOUND: no such event, state, room, alias or user."""
+
+
+class Forbidden(MatrixError):
+    """M_FORBIDDEN: the homeserver refused (power level, membership, a wrong password)."""
+
+
+class UnknownToken(Exception):
+    """The homeserver no longer accepts the access token (M_UNKNOWN_TOKEN, M_MISSING_TOKEN).
+
+    Deliberately not a `MatrixError`: it must reach `webclient.web.errors` (which ends the
+    login and sends the browser to sign in again), not a form's error line."""
+
+    def __init__(self, message: str = "", errcode: str = "M_UNKNOWN_TOKEN") -> None:
+        super().__init__(
+            message or _("The homeserver no longer accepts this session's access token.")
+        )
+        self.message = str(self.args[0])
+        self.errcode = errcode
+
+
+def _kind(errcode: str | None, status: int | None) -> type[MatrixError]:
+    if errcode == "M_LIMIT_EXCEEDED" or status == 429:
+        return RateLimited
+    if errcode == "M_NOT_FOUND" or (status == 404 and not errcode):
+        return NotFound
+    if errcode == "M_FORBIDDEN":
+        return Forbidden
+    return MatrixError
 
 
 def retry_phrase(retry_after_ms: int | None) -> str:
@@ -85,7 +129,14 @@ def from_response(
         }
     if action:
         text = f"{action}: {text}"
-    return MatrixError(text, errcode=errcode, status=status, retry_after_ms=retry_after_ms)
+    kind = _kind(errcode, status)
+    return kind(
+        text,
+        errcode=errcode,
+        status=status,
+        retry_after_ms=retry_after_ms,
+        server_message=server_message,
+    )
 
 
 def unreachable(url: str, detail: str = "") -> MatrixError:

@@ -1,9 +1,18 @@
-"""A Matrix login kept on the server, so the browser never holds the access token."""
+"""Matrix logins kept on the server, so the browser never holds an access token: the
+browser's own (`Credential`), automations' devices, and kiosk links' display devices."""
+
+from __future__ import annotations
+
+import secrets
 
 from django.conf import settings
+from django.core import signing
 from django.db import models
 
 from . import tokens
+
+#: The browser session's key for the `Credential` it is signed in with.
+SESSION_KEY = "matrix_credential_id"
 
 
 class Credential(models.Model):
@@ -41,22 +50,6 @@ class Credential(models.Model):
     def access_token(self, value: str) -> None:
         self.access_token_encrypted = tokens.encrypt(value)
 
-    @property
-    def group_name(self) -> str:
-        """The channel-layer group that carries this device's live events to its viewers."""
-        return f"device.{self.pk}"
-
-    @property
-    def screens_group(self) -> str:
-        """The group of this device's viewers without a login of their own (embeds, kiosk
-        screens): room events, headers, typing and status only, none of a person's unread
-        counts, notifications or room list."""
-        return f"device.{self.pk}.screens"
-
-    @property
-    def groups(self) -> tuple[str, str]:
-        return (self.group_name, self.screens_group)
-
 
 class AutomationDevice(models.Model):
     """A separate Matrix device signed in for an automation (n8n, Windmill, Netdata).
@@ -89,3 +82,70 @@ class AutomationDevice(models.Model):
     @access_token.setter
     def access_token(self, value: str) -> None:
         self.access_token_encrypted = tokens.encrypt(value)
+
+
+KIOSK_SALT = "webclient.kiosk"
+#: A kiosk screen's looks, and how many rooms it shows side by side at most.
+KIOSK_THEMES = ("dark", "light")
+KIOSK_MAX_ROOMS = 4
+
+
+def _nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class KioskLink(models.Model):
+    """A kiosk screen's signed, revocable link. It reads through its own display device
+    (`credential`), so every screen showing the link shares one sync loop, and revoking the
+    link signs that device out without touching the owner's other sessions."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="kiosk_links"
+    )
+    # The display device the screens read through (signing out of the browser that made
+    # the link leaves it running; signing this device out anywhere ends the link).
+    credential = models.OneToOneField(
+        Credential, on_delete=models.CASCADE, related_name="kiosk_link"
+    )
+    name = models.CharField(max_length=100)
+    room_ids = models.JSONField(default=list)
+    theme = models.CharField(max_length=10, default="dark")
+    font_scale = models.FloatField(default=1.5)
+    # Part of the signed token: a link whose nonce changed (or whose row is gone) is dead.
+    nonce = models.CharField(max_length=40, default=_nonce)
+    created = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Made by the rooms app before it had only views; the table keeps its name.
+        db_table = "rooms_kiosklink"
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return f"kiosk {self.name} ({len(self.room_ids)} rooms)"
+
+    @property
+    def token(self) -> str:
+        return signing.dumps({"k": self.pk, "n": self.nonce}, salt=KIOSK_SALT, compress=False)
+
+    @classmethod
+    async def from_token(cls, token: str) -> KioskLink | None:
+        """The live link a token names; None for a forged, altered or revoked one."""
+        try:
+            data = signing.loads(token, salt=KIOSK_SALT)
+        except signing.BadSignature:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("k"), int):
+            return None
+        link = await cls.objects.select_related("credential").filter(pk=data["k"]).afirst()
+        if link is None or not secrets.compare_digest(link.nonce, str(data.get("n", ""))):
+            return None
+        return link
+
+
+async def credential_for(session) -> Credential | None:  # noqa: ANN001 - a SessionBase
+    """The login a browser session (Django's, of a page or a websocket) is signed in with."""
+    credential_id = await session.aget(SESSION_KEY)
+    if not credential_id:
+        return None
+    return await Credential.objects.filter(pk=credential_id).afirst()

@@ -1,13 +1,14 @@
 """The sessions of this process, one per Matrix device.
 
-This is the one piece of per-process state the design allows: a browser session is kept on
-one process (sticky by session cookie), and everything else goes through the database or
-the channel layer.
+This is the one piece of per-process state the design allows; everything else goes through
+the database or the channel layer. Each session is handed the publisher named by
+`settings.MATRIX_SESSION_PUBLISHER` (a dotted path, so this layer imports nothing above it).
 """
 
 from __future__ import annotations
 
-from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 from .models import Credential
 from .session import MatrixSession
@@ -24,7 +25,8 @@ async def session_for(credential: Credential) -> MatrixSession:
     """The running session of this device, started if there is none."""
     session = _sessions.get(credential.pk)
     if session is None or session.closed:
-        session = MatrixSession(credential, on_stop=_forget)
+        publisher = import_string(settings.MATRIX_SESSION_PUBLISHER)
+        session = MatrixSession(credential, on_stop=_forget, publisher=publisher)
         _sessions[credential.pk] = session
         session.start()
     session.touch()
@@ -43,11 +45,3 @@ async def stop(credential_id: int) -> None:
 async def stop_all() -> None:
     for session in list(_sessions.values()):
         await session.stop()
-
-
-async def end_pages(groups: tuple[str, ...], reason: str) -> None:
-    """Tell every open page of a login that it ended: tabs go to the login page (with
-    `reason`), embeds reload, kiosk screens show the revoked page."""
-    layer = get_channel_layer()
-    for group in groups:
-        await layer.group_send(group, {"type": "session.ended", "reason": reason})

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from webclient.timeline.names import (
+from .names import (
     MAX_HEROES,
     is_valid_room_alias,
     member_display_name,
@@ -157,7 +157,7 @@ class RoomSummary:
 
     Each member is ``{"displayname": str | None, "avatar_url": str | None,
     "membership": str}``; that is a subset of ``m.room.member`` content, so the dict
-    can be passed straight to :func:`webclient.timeline.names.member_display_name`.
+    can be passed straight to :func:`webclient.matrix.names.member_display_name`.
     """
 
     room_id: str

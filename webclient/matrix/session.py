@@ -1,9 +1,13 @@
-"""`MatrixSession`: one Matrix device's sync loop, shared by every page that shows it.
+"""`MatrixSession`: one Matrix device's sync loop and state, shared by every page that shows it.
 
 Ten tabs of one person, or a hundred kiosk screens on one display account, cost the
 homeserver one long-poll: pages attach to the session of their device and detach, and the
-session stops a while after the last one left. Each event is rendered once here and the
-same HTML goes to every viewer through the device's channel-layer group.
+session stops a while after the last one left.
+
+The session syncs, keeps what pages need (the room list, each room's events and their
+relations, receipts, typing) and tells its `Publisher` what changed. It knows no pages and
+renders nothing: the publisher it is handed (`settings.MATRIX_SESSION_PUBLISHER`,
+`webclient.live.publisher.DevicePublisher`) renders each event once and fans it out.
 """
 
 from __future__ import annotations
@@ -12,23 +16,19 @@ import asyncio
 import contextvars
 import json
 import logging
-import secrets
-from collections import deque
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import quote, urlencode
+from typing import Any, Protocol
 
 import aiohttp
-from channels.layers import get_channel_layer
 from django.conf import settings
 from nio import SyncResponse
 
-from webclient.timeline.relations import RoomEvents
-
 from . import errors
-from .client import call, check, make_client
+from .api import SESSION_RATE_LIMIT_BUDGET, HomeserverApi, new_txn_id
 from .models import Credential
-from .roomstate import RoomList
+from .nioclient import call, check, make_client
+from .relations import RoomEvents, reply_target
+from .roomstate import RoomList, RoomSummary
 from .syncjson import global_account_data, rooms_to_json
 
 logger = logging.getLogger("webclient.matrix")
@@ -43,7 +43,9 @@ SYNC_FILTER: dict[str, Any] = {
     "presence": {"not_types": ["*"]},
 }
 HISTORY_FILTER = {"lazy_load_members": True}
-RECENT_PER_ROOM = 200
+MAX_BACKOFF = 60.0
+#: Replied-to events fetched at most per batch of new tiles.
+MAX_REPLY_FETCHES = 20
 
 
 def sync_filter() -> dict[str, Any]:
@@ -52,30 +54,59 @@ def sync_filter() -> dict[str, Any]:
     return {**SYNC_FILTER, "room": {**SYNC_FILTER["room"], "timeline": timeline}}
 
 
-MAX_BACKOFF = 60.0
+class Publisher(Protocol):
+    """What a session tells about its device: `live.publisher.DevicePublisher` renders and
+    fans it out to the device's open pages."""
+
+    async def status(self, state: str, message: str, retry_in: float | None) -> None: ...
+
+    async def room_events(
+        self,
+        room_id: str,
+        events: list[dict[str, Any]],
+        changed: set[str],
+        *,
+        limited: bool,
+        prev_batch: str | None,
+    ) -> None: ...
+
+    async def rooms_changed(self, room_ids: set[str]) -> None: ...
+
+    async def notify(self, room: RoomSummary, event: dict[str, Any], highlight: bool) -> None: ...
+
+    async def typing(self, room_id: str, user_ids: list[str]) -> None: ...
+
+    async def receipts(self, room_id: str, moved: dict[str, str]) -> None: ...
+
+    async def ended(self, reason: str) -> None: ...
 
 
 class MatrixSession:
     """The live connection of one device. Create through `registry.session_for`."""
 
-    def __init__(self, credential: Credential, on_stop: Callable[[MatrixSession], None]):
+    def __init__(
+        self,
+        credential: Credential,
+        on_stop: Callable[[MatrixSession], None],
+        publisher: Callable[[MatrixSession, Credential], Publisher],
+    ) -> None:
         self.credential_id = credential.pk
-        self.group = credential.group_name
-        self.screens_group = credential.screens_group
-        # The name and topic last pushed to open pages, per room.
-        self._headers: dict[str, tuple[str, str]] = {}
         self.user_id = credential.user_id
         self.device_id = credential.device_id
         self.homeserver = credential.homeserver
+        access_token = credential.access_token
+        # Every request but the sync (and, with encryption, nio's key traffic).
+        self.api = HomeserverApi(
+            credential.homeserver,
+            access_token,
+            rate_limit_budget=SESSION_RATE_LIMIT_BUDGET,
+            on_unknown_token=self._token_revoked,
+        )
         self.client = make_client(
-            credential.homeserver, credential.user_id, credential.device_id, credential.access_token
+            credential.homeserver, credential.user_id, credential.device_id, access_token
         )
         self.sync_token: str | None = credential.sync_token or None
         self.rooms = RoomList.from_dict(credential.rooms_snapshot or {})
-        # A new epoch per session object: positions from a page rendered by an earlier
-        # process (or an earlier session) cannot be replayed and mean "fetch afresh".
-        self.epoch = secrets.token_hex(6)
-        self.position = 0
         self.status = "starting"
         self.status_message = ""
         self.viewers = 0
@@ -84,19 +115,16 @@ class MatrixSession:
         self.synced = asyncio.Event()
         if self.sync_token:
             self.synced.set()
-        self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._timelines: dict[str, RoomEvents] = {}
-        # Position of each room's last name/topic change, for pages rendered before it.
-        self.header_changed: dict[str, int] = {}
+        # Per room: user ID -> (event ID, ts) of their newest read receipt.
         self.receipts: dict[str, dict[str, tuple[str, int]]] = {}
         self.typing: dict[str, list[str]] = {}
         self.fully_read: dict[str, str | None] = {}
         self._last_read: dict[str, str] = {}
-        self._floor: dict[str, int] = {}
         self._on_stop = on_stop
         self._task: asyncio.Task[None] | None = None
         self._idle: asyncio.TimerHandle | None = None
-        self._layer = get_channel_layer()
+        self.publisher = publisher(self, credential)
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -104,7 +132,7 @@ class MatrixSession:
         # A fresh context: the session outlives the request that started it, and must not
         # inherit that request's thread executor (asgiref keeps it in a context variable).
         self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"sync {self.group}", context=contextvars.Context()
+            self._run(), name=f"sync {self.credential_id}", context=contextvars.Context()
         )
         self._arm_idle_timer()
 
@@ -136,7 +164,7 @@ class MatrixSession:
 
     async def _stop_if_idle(self) -> None:
         if self.viewers == 0 and not self.closed:
-            logger.info("stopping idle sync loop of %s", self.group)
+            logger.info("stopping idle sync loop of device %s", self.credential_id)
             await self.stop()
 
     async def stop(self) -> None:
@@ -154,6 +182,28 @@ class MatrixSession:
             except (asyncio.CancelledError, Exception):  # noqa: S110 - stopping anyway
                 pass
         await self.client.close()
+        await self.api.close()
+
+    async def wait_synced(self, timeout: float) -> bool:
+        """Whether the room list is known (a first sync done, or a stored one) in time."""
+        try:
+            await asyncio.wait_for(self.synced.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def wait_until(
+        self, room_id: str, done: Callable[[RoomSummary | None], bool], timeout: float
+    ) -> bool:
+        """Wait (briefly) until the room list shows a change: `done(summary)` holds. A view
+        that changed a room waits, so the page it redirects to already shows the change."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if done(self.rooms.rooms.get(room_id)):
+                return True
+            if asyncio.get_running_loop().time() >= deadline or self.closed:
+                return False
+            await asyncio.sleep(0.1)
 
     # -- the sync loop ----------------------------------------------------------------------
 
@@ -173,10 +223,10 @@ class MatrixSession:
                 check(response)
             except asyncio.CancelledError:
                 raise
+            except errors.UnknownToken:
+                await self._token_revoked()
+                return
             except errors.MatrixError as exc:
-                if exc.is_unknown_token:
-                    await self._token_revoked()
-                    return
                 if exc.is_rate_limit:
                     wait = (exc.retry_after_ms or 5000) / 1000
                 else:
@@ -192,7 +242,7 @@ class MatrixSession:
                 continue
             except Exception:
                 # A bug in our handling must not spin the loop or kill it silently.
-                logger.exception("sync of %s failed", self.group)
+                logger.exception("sync of device %s failed", self.credential_id)
                 wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
                 await asyncio.sleep(wait)
                 continue
@@ -201,22 +251,24 @@ class MatrixSession:
                 await self._handle_sync(response, first)
             except asyncio.CancelledError:
                 raise
+            except errors.UnknownToken:
+                return  # _token_revoked already ended the login
             except Exception:
-                logger.exception("handling a sync of %s failed", self.group)
+                logger.exception("handling a sync of device %s failed", self.credential_id)
                 await asyncio.sleep(1)
 
     async def _set_status(self, status: str, message: str, retry_in: float) -> None:
         self.status, self.status_message = status, message
-        logger.warning("sync of %s: %s (retrying in %.0fs)", self.group, message, retry_in)
-        await self._to_all(
-            {"type": "session.status", "state": status, "message": message, "retry_in": retry_in},
+        logger.warning(
+            "sync of device %s: %s (retrying in %.0fs)", self.credential_id, message, retry_in
         )
+        await self.publisher.status(status, message, retry_in)
 
     async def _handle_sync(self, response: SyncResponse, first: bool) -> None:
         self.sync_count += 1
         if self.status != "live":
             self.status, self.status_message = "live", ""
-            await self._to_all({"type": "session.status", "state": "live", "message": ""})
+            await self.publisher.status("live", "", None)
         rooms_json = rooms_to_json(response.rooms)
         counts = {
             rid: (r.notification_count, r.highlight_count) for rid, r in self.rooms.rooms.items()
@@ -235,28 +287,27 @@ class MatrixSession:
             await self._ephemeral(room_id, joined, publish=not first)
             timeline = joined.get("timeline", {})
             events = timeline.get("events", [])
+            store = self.timeline(room_id)
             if first:
                 # The first sync only fills the room list and what relations know: pages
                 # load their history themselves.
-                self.timeline(room_id).add_all(events)
+                store.add_all(events)
                 continue
             if not events and not timeline.get("limited"):
                 continue
-            payload = await self._render_new(room_id, events)
-            payload.update(
-                {
-                    "type": "room.events",
-                    "room_id": room_id,
-                    "limited": bool(timeline.get("limited")),
-                    "prev_batch": timeline.get("prev_batch"),
-                    "epoch": self.epoch,
-                    "pos": self._next_position(),
-                }
+            touched: set[str] = set()
+            for event in events:
+                touched |= store.add(event)
+            await self.fetch_missing_replies(room_id, [e.get("event_id", "") for e in events])
+            await self.publisher.room_events(
+                room_id,
+                events,
+                touched,
+                limited=bool(timeline.get("limited")),
+                prev_batch=timeline.get("prev_batch"),
             )
-            self._remember(room_id, payload)
-            await self._to_all(payload)
         if changed:
-            await self._publish_rooms(changed)
+            await self.publisher.rooms_changed(changed)
         self.sync_token = response.next_batch
         await Credential.objects.filter(pk=self.credential_id).aupdate(
             sync_token=self.sync_token, rooms_snapshot=self.rooms.to_dict()
@@ -264,7 +315,7 @@ class MatrixSession:
         self.synced.set()
 
     async def _ephemeral(self, room_id: str, joined: dict[str, Any], publish: bool) -> None:
-        """Typing and read receipts: kept per room, pushed to open pages when they change."""
+        """Typing and read receipts: kept per room, published when they change."""
         receipts = self.receipts.setdefault(room_id, {})
         moved: dict[str, str] = {}
         for event in joined.get("ephemeral", {}).get("events", []):
@@ -274,13 +325,7 @@ class MatrixSession:
                 if users != self.typing.get(room_id, []):
                     self.typing[room_id] = users
                     if publish:
-                        await self._to_all(
-                            {
-                                "type": "room.typing",
-                                "room_id": room_id,
-                                "users": self.names(room_id, users),
-                            },
-                        )
+                        await self.publisher.typing(room_id, users)
             elif event.get("type") == "m.receipt":
                 for event_id, kinds in content.items():
                     for kind in ("m.read", "m.read.private"):
@@ -294,189 +339,19 @@ class MatrixSession:
             if event.get("type") == "m.fully_read":
                 self.fully_read[room_id] = event.get("content", {}).get("event_id")
         if moved and publish:
-            await self._layer.group_send(
-                self.group,
-                {
-                    "type": "room.receipts",
-                    "room_id": room_id,
-                    "receipts": self.receipt_view(room_id, moved),
-                },
-            )
-
-    def names(self, room_id: str, user_ids: list[str]) -> list[str]:
-        from webclient.timeline.names import member_display_name
-
-        members = self.members(room_id)
-        return [member_display_name(u, members) for u in user_ids]
-
-    def receipt_view(
-        self, room_id: str, receipts: dict[str, str] | None = None
-    ) -> list[dict[str, Any]]:
-        """Who has read up to which event (others only), for pages to place small avatars."""
-        from webclient.timeline.avatars import member_avatar
-        from webclient.timeline.names import member_display_name
-
-        if receipts is None:
-            receipts = {u: e for u, (e, _) in self.receipts.get(room_id, {}).items()}
-        members = self.members(room_id)
-        view = []
-        for user_id, event_id in receipts.items():
-            if user_id == self.user_id:
-                continue
-            name = member_display_name(user_id, members)
-            avatar = member_avatar(user_id, name, members)
-            view.append(
-                {
-                    "user_id": user_id,
-                    "event_id": event_id,
-                    "name": name,
-                    "src": avatar["src"],
-                    "initial": avatar["initial"],
-                    "colour": avatar["colour"],
-                }
-            )
-        return view
-
-    async def mark_read(self, room_id: str, event_id: str) -> None:
-        """Move the read receipt and the fully-read marker (the server then clears the
-        room's unread counts, which every tab of this login sees through sync)."""
-        if self._last_read.get(room_id) == event_id:
-            return
-        self._last_read[room_id] = event_id
-        await self.api(
-            "POST",
-            f"/rooms/{quote(room_id, safe='')}/read_markers",
-            body={"m.fully_read": event_id, "m.read": event_id},
-            action="Marking the room as read",
-        )
-
-    async def set_typing(self, room_id: str, typing: bool) -> None:
-        body: dict[str, Any] = {"typing": typing}
-        if typing:
-            body["timeout"] = 6000
-        await self.api(
-            "PUT",
-            f"/rooms/{quote(room_id, safe='')}/typing/{quote(self.user_id, safe='')}",
-            body=body,
-        )
-
-    async def fully_read_marker(self, room_id: str) -> str | None:
-        """The user's fully-read marker in a room (account data), for the "new messages" line."""
-        if room_id in self.fully_read:
-            return self.fully_read[room_id]
-        try:
-            data = await self.api(
-                "GET",
-                f"/user/{quote(self.user_id, safe='')}/rooms/{quote(room_id, safe='')}"
-                "/account_data/m.fully_read",
-            )
-        except errors.MatrixError:
-            return None
-        marker = data.get("event_id") if isinstance(data.get("event_id"), str) else None
-        self.fully_read[room_id] = marker
-        return marker
-
-    def timeline(self, room_id: str) -> RoomEvents:
-        """What this session knows of a room's events and their relations."""
-        store = self._timelines.get(room_id)
-        if store is None:
-            store = self._timelines[room_id] = RoomEvents(room_id)
-        return store
-
-    def members(self, room_id: str) -> dict[str, dict]:
-        summary = self.rooms.rooms.get(room_id)
-        return summary.members if summary else {}
-
-    async def _render_new(self, room_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """Add new events to the room's store and render their tiles, and the tiles of the
-        events they change (edits, reactions, redactions, thread replies)."""
-        from webclient.timeline.render import render_tiles, tile_ids
-
-        store = self.timeline(room_id)
-        changed: set[str] = set()
-        for event in events:
-            changed |= store.add(event)
-        new_ids = tile_ids(events)
-        await self.fetch_missing_replies(room_id, new_ids)
-        changed -= set(new_ids)
-        members = self.members(room_id)
-        items = render_tiles(store, new_ids, members)
-        updates = render_tiles(store, [e for e in store.events if e in changed], members)
-        for item in updates:
-            item["replace"] = True
-        return {"events": items + updates}
-
-    async def fetch_missing_replies(self, room_id: str, event_ids: list[str]) -> None:
-        """Load the events that tiles reply to, when they are not known yet."""
-        from webclient.timeline.relations import reply_target
-
-        store = self.timeline(room_id)
-        wanted = {
-            target
-            for event_id in event_ids
-            if (event := store.get(event_id))
-            and (target := reply_target(event))
-            and target not in store
-        }
-        for target in list(wanted)[:20]:
-            try:
-                event = await self.api(
-                    "GET",
-                    f"/rooms/{quote(room_id, safe='')}/event/{quote(target, safe='')}",
-                )
-            except errors.MatrixError:
-                continue
-            store.add(event)
-
-    async def _publish_rooms(self, changed: set[str]) -> None:
-        from webclient.rooms.render import room_list_updates
-
-        await self._layer.group_send(
-            self.group, {"type": "session.unread", "total": self.unread_total()}
-        )
-        for room_id in changed:
-            # Open pages of the room keep their header (name, topic) current; only a real
-            # change is pushed (a new message changes the room's entry, not its header).
-            room = self.rooms.rooms.get(room_id)
-            if room is not None and room.membership == "join":
-                header = (room.display_name(self.user_id), room.topic or "")
-                if self._headers.get(room_id) == header:
-                    continue
-                self._headers[room_id] = header
-                self.header_changed[room_id] = self._next_position()
-                await self._to_all(
-                    {
-                        "type": "room.header",
-                        "room_id": room_id,
-                        "name": header[0],
-                        "topic": header[1],
-                    },
-                )
-        for update in room_list_updates(self.rooms, changed, self.user_id):
-            await self._layer.group_send(
-                self.group,
-                {
-                    "type": "room.summary",
-                    **update,
-                    "epoch": self.epoch,
-                    "pos": self._next_position(),
-                },
-            )
+            await self.publisher.receipts(room_id, moved)
 
     async def _notify(self, rooms_json: dict[str, Any], before: dict[str, tuple[int, int]]) -> None:
-        """Tell open pages about messages the homeserver's push rules say to notify about
-        (its notification counts went up), so a page may show a browser notification."""
-        from webclient.matrix.roomstate import message_preview
-        from webclient.timeline.names import member_display_name
-
-        for room_id in rooms_json.get("join", {}):
+        """Messages the homeserver's push rules say to notify about (its notification counts
+        went up), so a page may show a browser notification."""
+        for room_id, joined in rooms_json.get("join", {}).items():
             room = self.rooms.rooms.get(room_id)
             if room is None:
                 continue
             old_notes, old_highlights = before.get(room_id, (0, 0))
             if room.notification_count <= old_notes and room.highlight_count <= old_highlights:
                 continue
-            events = rooms_json["join"][room_id].get("timeline", {}).get("events", [])
+            events = joined.get("timeline", {}).get("events", [])
             newest = next(
                 (
                     e
@@ -485,157 +360,171 @@ class MatrixSession:
                 ),
                 None,
             )
-            if newest is None:
-                continue
-            sender = member_display_name(str(newest.get("sender", "")), room.members)
-            content = newest.get("content") if isinstance(newest.get("content"), dict) else {}
-            await self._layer.group_send(
-                self.group,
-                {
-                    "type": "room.notify",
-                    "room_id": room_id,
-                    "room_name": room.display_name(self.user_id),
-                    "sender": sender,
-                    "preview": message_preview(content, sender)[:200],
-                    "event_id": str(newest.get("event_id", "")),
-                    "highlight": room.highlight_count > old_highlights,
-                },
-            )
+            if newest is not None:
+                await self.publisher.notify(room, newest, room.highlight_count > old_highlights)
+
+    async def _token_revoked(self) -> None:
+        logger.info("access token of device %s was revoked; ending its pages", self.credential_id)
+        await Credential.objects.filter(pk=self.credential_id).adelete()
+        await self.publisher.ended("revoked")
+        await self.stop()
+
+    # -- what pages read -----------------------------------------------------------------------
+
+    def timeline(self, room_id: str) -> RoomEvents:
+        """What this session knows of a room's events and their relations."""
+        store = self._timelines.get(room_id)
+        if store is None:
+            store = self._timelines[room_id] = RoomEvents(room_id)
+        return store
+
+    def room(self, room_id: str) -> RoomSummary | None:
+        return self.rooms.rooms.get(room_id)
+
+    def members(self, room_id: str) -> dict[str, dict]:
+        summary = self.rooms.rooms.get(room_id)
+        return summary.members if summary else {}
 
     def unread_total(self) -> int:
         return sum(
             r.notification_count for r in self.rooms.rooms.values() if r.membership == "join"
         )
 
-    async def _token_revoked(self) -> None:
-        logger.info("access token of %s was revoked; ending its sessions", self.group)
-        await Credential.objects.filter(pk=self.credential_id).adelete()
-        await self._to_all({"type": "session.ended", "reason": "revoked"})
-        await self.stop()
+    async def resolve(self, room: str) -> str:
+        """A room ID from a room ID or an alias."""
+        if room.startswith("#"):
+            return await self.api.resolve_alias(room, action="Looking up the room address")
+        return room
 
-    # -- replay for pages that connect after they were rendered -----------------------------
+    async def event(self, room_id: str, event_id: str) -> dict[str, Any]:
+        """An event of the room, from what the session knows or from the homeserver."""
+        store = self.timeline(room_id)
+        event = store.get(event_id)
+        if event is None:
+            event = await self.api.event(room_id, event_id, action="Loading the message")
+            store.add(event)
+        return event
 
-    async def _to_all(self, message: dict[str, Any]) -> None:
-        """To the device's signed-in pages and to its screens (embeds, kiosks)."""
-        await self._layer.group_send(self.group, message)
-        await self._layer.group_send(self.screens_group, message)
-
-    def _next_position(self) -> int:
-        self.position += 1
-        return self.position
-
-    def _remember(self, room_id: str, payload: dict[str, Any]) -> None:
-        recent = self._recent.setdefault(room_id, deque())
-        recent.append(payload)
-        while len(recent) > RECENT_PER_ROOM:
-            self._floor[room_id] = recent.popleft()["pos"]
-
-    def replay(self, room_id: str, epoch: str, after: int) -> list[dict[str, Any]] | None:
-        """What a page rendered at position `after` missed; None when that cannot be known."""
-        if epoch != self.epoch or after < self._floor.get(room_id, 0):
-            return None
-        return [p for p in self._recent.get(room_id, ()) if p["pos"] > after]
-
-    # -- actions ----------------------------------------------------------------------------
-
-    async def request(self, awaitable_factory: Callable[[], Any], action: str | None = None) -> Any:
-        """Run a homeserver request, waiting out rate limits (up to a minute in all)."""
-        waited = 0.0
-        while True:
-            try:
-                return await call(awaitable_factory(), self.homeserver, action)
-            except errors.MatrixError as exc:
-                if exc.is_unknown_token:
-                    await self._token_revoked()
-                    raise
-                if exc.is_rate_limit:
-                    wait = (exc.retry_after_ms or 2000) / 1000
-                    if waited + wait <= 60:
-                        waited += wait
-                        await asyncio.sleep(wait)
-                        continue
-                raise
-
-    async def _raw_once(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str] | None,
-        body: Any,
-        action: str | None,
-        prefix: str,
-    ) -> dict[str, Any]:
-        url = prefix + path + (f"?{urlencode(query)}" if query else "")
-        headers = {
-            "Authorization": f"Bearer {self.client.access_token}",
-            "Content-Type": "application/json",
+    async def fetch_missing_replies(self, room_id: str, event_ids: list[str]) -> None:
+        """Load the events that tiles reply to, when they are not known yet."""
+        store = self.timeline(room_id)
+        wanted = {
+            target
+            for event_id in event_ids
+            if (event := store.get(event_id))
+            and (target := reply_target(event))
+            and target not in store
         }
-        data = json.dumps(body) if body is not None else None
-        response = await self.client.send(method, url, data, headers)
-        try:
-            payload = await response.json(content_type=None)
-        except ValueError:
-            payload = None
-        if response.status >= 400 or not isinstance(payload, dict):
-            payload = payload if isinstance(payload, dict) else {}
-            raise errors.from_response(
-                payload.get("errcode"),
-                response.status,
-                payload.get("error"),
-                payload.get("retry_after_ms"),
-                action=action,
-            )
-        return payload
-
-    async def api(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str] | None = None,
-        body: Any = None,
-        action: str | None = None,
-        prefix: str = "/_matrix/client/v3",
-    ) -> dict[str, Any]:
-        """A client-server API call that returns the spec's JSON as is (nio drops parts of
-        some responses, such as the lazy-loaded `state` of `/messages`)."""
-        return await self.request(lambda: self._raw_once(method, path, query, body, action, prefix))
+        for target in list(wanted)[:MAX_REPLY_FETCHES]:
+            try:
+                event = await self.api.event(room_id, target)
+            except errors.MatrixError:
+                continue
+            store.add(event)
 
     async def messages(
         self, room_id: str, *, from_token: str | None, limit: int, direction: str = "b"
     ) -> dict[str, Any]:
+        """A page of `/messages` (the spec's JSON as is: nio's parsing drops the lazy-loaded
+        `state` that names the senders), added to the room's store."""
         query = {"dir": direction, "limit": str(limit), "filter": json.dumps(HISTORY_FILTER)}
         if from_token:
             query["from"] = from_token
-        page = await self.api(
-            "GET",
-            f"/rooms/{quote(room_id, safe='')}/messages",
-            query=query,
-            action="Loading messages",
-        )
+        page = await self.api.messages(room_id, query, action="Loading messages")
         chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
-        store = self.timeline(room_id)
-        store.add_all(reversed(chunk) if direction == "b" else chunk)
+        self.timeline(room_id).add_all(reversed(chunk) if direction == "b" else chunk)
         return page
+
+    async def fully_read_marker(self, room_id: str) -> str | None:
+        """The user's fully-read marker in a room (account data), for the "new messages" line."""
+        if room_id in self.fully_read:
+            return self.fully_read[room_id]
+        try:
+            data = await self.api.account_data(self.user_id, "m.fully_read", room_id=room_id)
+        except errors.MatrixError:
+            return None
+        marker = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+        self.fully_read[room_id] = marker
+        return marker
+
+    async def power_levels(
+        self, room_id: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The room's power levels and its create event (whose sender is the creator), from
+        the room list when it knows them."""
+        summary = self.rooms.rooms.get(room_id)
+        levels = summary.power_levels if summary is not None and summary.power_levels else None
+        if levels is None:
+            try:
+                levels = await self.api.state_or_none(
+                    room_id, "m.room.power_levels", action="Loading the room's settings"
+                )
+            except errors.MatrixError:
+                levels = None
+            if summary is not None and levels:
+                summary.power_levels = levels
+        if summary is not None and summary.creators:
+            create: dict[str, Any] | None = {
+                "sender": summary.creators[0],
+                "content": {
+                    "room_version": summary.room_version or "1",
+                    "additional_creators": summary.creators[1:],
+                },
+            }
+        else:
+            create = await self.create_event(room_id)
+        return levels, create
+
+    async def create_event(self, room_id: str) -> dict[str, Any] | None:
+        """The whole `m.room.create` event (its sender is the creator); None if unavailable."""
+        try:
+            return await self.api.get_state_event(
+                room_id, "m.room.create", action="Loading the room's settings"
+            )
+        except errors.MatrixError:
+            return None
+
+    # -- actions ----------------------------------------------------------------------------
+
+    async def mark_read(self, room_id: str, event_id: str) -> None:
+        """Move the read receipt and the fully-read marker (the server then clears the
+        room's unread counts, which every tab of this login sees through sync)."""
+        if self._last_read.get(room_id) == event_id:
+            return
+        self._last_read[room_id] = event_id
+        await self.api.read_markers(room_id, event_id)
+
+    async def set_typing(self, room_id: str, typing: bool) -> None:
+        await self.api.typing(room_id, self.user_id, typing)
 
     async def send_message(
         self, room_id: str, content: dict[str, Any], txn_id: str, event_type: str = "m.room.message"
     ) -> str:
-        """Send with the caller's transaction ID, so a retry can never post twice."""
-        response = await self.request(
-            lambda: self.client.room_send(room_id, event_type, content, tx_id=txn_id),
-            None,
-        )
-        return response.event_id
+        """Send with the caller's transaction ID, so a retry can never post twice.
+
+        Rate limits are waited out (up to a minute in all), like every session request."""
+        waited = 0.0
+        while True:
+            try:
+                response = await call(
+                    self.client.room_send(room_id, event_type, content, tx_id=txn_id),
+                    self.homeserver,
+                )
+            except errors.UnknownToken:
+                await self._token_revoked()
+                raise
+            except errors.RateLimited as exc:
+                wait = (exc.retry_after_ms or 2000) / 1000
+                if waited + wait > SESSION_RATE_LIMIT_BUDGET:
+                    raise
+                waited += wait
+                await asyncio.sleep(wait)
+                continue
+            return response.event_id
 
     async def redact(self, room_id: str, event_id: str, reason: str = "") -> None:
-        body = {"reason": reason} if reason else {}
-        txn = "wcr" + secrets.token_hex(10)
-        await self.api(
-            "PUT",
-            f"/rooms/{quote(room_id, safe='')}/redact/{quote(event_id, safe='')}/{txn}",
-            body=body,
-            action="Deleting the message",
+        await self.api.redact(
+            room_id, event_id, new_txn_id("wcr", 10), reason, action="Deleting the message"
         )
 
     async def toggle_reaction(self, room_id: str, event_id: str, key: str) -> None:
@@ -647,19 +536,13 @@ class MatrixSession:
             return
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
         try:
-            await self.send_message(
-                room_id, content, "wca" + secrets.token_hex(10), event_type="m.reaction"
-            )
+            await self.send_message(room_id, content, new_txn_id("wca", 10), "m.reaction")
         except errors.MatrixError as exc:
             if exc.errcode != "M_DUPLICATE_ANNOTATION":
                 raise
             # We reacted before this process knew it: find that reaction and take it back.
-            relations = await self.api(
-                "GET",
-                f"/rooms/{quote(room_id, safe='')}/relations/{quote(event_id, safe='')}"
-                "/m.annotation/m.reaction",
-                prefix="/_matrix/client/v1",
-                query={"limit": "100"},
+            relations = await self.api.relations(
+                room_id, event_id, "m.annotation", "m.reaction", query={"limit": "100"}
             )
             store.add_all(relations.get("chunk") or [])
             if mine := store.my_reaction(event_id, key, self.user_id):

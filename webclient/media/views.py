@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from webclient.accounts.current import credential_for
+from webclient.matrix.models import credential_for
 from webclient.matrix import media
 from webclient.matrix.models import Credential
 

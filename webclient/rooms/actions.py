@@ -14,7 +14,7 @@ from django.urls import reverse
 from webclient.accounts.current import login_url, matrix_login_required
 from webclient.matrix import errors, registry
 from webclient.matrix.roomstate import message_preview
-from webclient.timeline.names import member_display_name
+from webclient.matrix.names import member_display_name
 
 from . import sending
 

@@ -36,7 +36,7 @@ from webclient.matrix.power import level, power_of
 from webclient.matrix.roomstate import RoomSummary
 from webclient.matrix.session import MatrixSession
 from webclient.middleware import embed_origins
-from webclient.timeline.names import is_valid_room_alias, member_display_name
+from webclient.matrix.names import is_valid_room_alias, member_display_name
 
 from .members import _create_event, _state, _user_exists, valid_user_id
 from .views import _ended, _error, _resolve_room, _wait_synced

@@ -26,7 +26,7 @@ from webclient.matrix.discovery import SERVER_NAME_RE
 from webclient.matrix.power import ADMIN_LEVEL, power_of
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import member_avatar
-from webclient.timeline.names import member_display_names
+from webclient.matrix.names import member_display_names
 
 from .views import _ended, joined_room
 

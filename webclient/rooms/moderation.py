@@ -15,7 +15,7 @@ from webclient.accounts.current import login_url, matrix_login_required
 from webclient.matrix import errors, power, registry
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import member_avatar
-from webclient.timeline.names import member_display_name
+from webclient.matrix.names import member_display_name
 
 ACTIONS = {"kick": "kick", "ban": "ban", "unban": "unban"}
 DONE = {"kick": "removed from the room", "ban": "banned", "unban": "unbanned"}

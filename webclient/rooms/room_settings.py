@@ -34,7 +34,7 @@ from webclient.matrix.power import creators_outrank, level, power_of
 from webclient.matrix.roomstate import RoomSummary
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import avatar
-from webclient.timeline.names import is_valid_room_alias
+from webclient.matrix.names import is_valid_room_alias
 
 from . import uploads
 from .manage import (

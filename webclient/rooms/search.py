@@ -20,7 +20,7 @@ from django.urls import reverse
 from webclient.accounts.current import matrix_login_required
 from webclient.matrix import errors, registry
 from webclient.matrix.session import MatrixSession
-from webclient.timeline.relations import REPLACE, relation_target, relation_type
+from webclient.matrix.relations import REPLACE, relation_target, relation_type
 from webclient.timeline.render import for_viewer, render_tiles, tile_ids
 
 from .views import _ended, _wait_synced, joined_room

@@ -25,7 +25,7 @@ from webclient.matrix import errors, registry
 from webclient.matrix.discovery import SERVER_NAME_RE
 from webclient.matrix.roomstate import RoomSummary
 from webclient.matrix.session import MatrixSession
-from webclient.timeline.names import is_valid_room_alias
+from webclient.matrix.names import is_valid_room_alias
 
 from .manage import _wait_for
 from .views import _ended, _error, _resolve_room, _wait_synced

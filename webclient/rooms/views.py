@@ -19,7 +19,7 @@ from webclient.accounts.current import login_url, matrix_login_required
 from webclient.matrix import errors, power, registry
 from webclient.matrix.roomstate import message_preview
 from webclient.matrix.session import MatrixSession
-from webclient.timeline.names import member_display_name
+from webclient.matrix.names import member_display_name
 from webclient.timeline.render import (
     collapse_membership_runs,
     for_viewer,

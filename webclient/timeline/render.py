@@ -13,8 +13,9 @@ from typing import Any
 from django.core.cache import cache
 from django.template.loader import render_to_string
 
+from webclient.matrix.relations import RoomEvents, TileState
+
 from . import viewmodels
-from .relations import RoomEvents, TileState, has_tile
 
 logger = logging.getLogger("webclient.timeline")
 
@@ -125,11 +126,6 @@ def render_tiles(
     if fresh:
         cache.set_many(fresh, CACHE_SECONDS)
     return items
-
-
-def tile_ids(events: list[Mapping[str, Any]]) -> list[str]:
-    """The IDs of the events that have a tile, in order."""
-    return [e["event_id"] for e in events if isinstance(e.get("event_id"), str) and has_tile(e)]
 
 
 def for_viewer(items: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:

@@ -16,12 +16,12 @@ from urllib.parse import unquote
 
 from django.utils.translation import gettext as _
 
+from webclient.matrix.names import member_display_name
+from webclient.matrix.relations import TileState, thread_root
 from webclient.matrix.roomstate import message_preview
 
 from .avatars import member_avatar
 from .messages import inline_media_url, location_extra, media_extra
-from .names import member_display_name
-from .relations import TileState, thread_root
 from .sanitize import (
     clean_html,
     plain_to_html,

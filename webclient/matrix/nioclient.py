@@ -1,8 +1,9 @@
 """matrix-nio clients configured for a server that talks for many people.
 
-nio retries rate limits and timeouts forever by default; here every retry is our decision
-(see `MatrixSession`), so nio is told never to retry and every failure comes back at once as
-a `MatrixError`.
+nio runs the sync loop (and, with encryption, the olm machine's key traffic). It retries rate
+limits and timeouts forever by default; here every retry is the session's decision, so nio is
+told never to retry, and its error responses become the same typed exceptions as every other
+request's (`errors`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from nio import AsyncClient, AsyncClientConfig, ErrorResponse
 from . import errors
 
 T = TypeVar("T")
-
-DEVICE_NAME = "webclient (browser)"
 
 
 def make_client(
@@ -41,8 +40,10 @@ def make_client(
 
 
 def check(response: T, action: str | None = None) -> T:
-    """Return a successful nio response, or raise the `MatrixError` an error one means."""
+    """Return a successful nio response, or raise the exception an error one means."""
     if isinstance(response, ErrorResponse):
+        if response.status_code in {"M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"}:
+            raise errors.UnknownToken(errcode=response.status_code)
         transport = getattr(response, "transport_response", None)
         status = getattr(transport, "status", None)
         raise errors.from_response(

@@ -14,9 +14,10 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
+from webclient.matrix.names import member_display_name
 from webclient.matrix.roomstate import RoomList, RoomSection, RoomSummary
-from webclient.timeline.avatars import avatar
-from webclient.timeline.names import member_display_name
+
+from .avatars import avatar
 
 
 def render_room_entry(room: RoomSummary, own_user_id: str) -> str:

@@ -2,9 +2,8 @@
 
 Some requests (deleting devices, changing the password) make the homeserver ask who is there:
 the first call answers 401 with the `flows` it accepts and a `session`; the client then repeats
-the call with `auth: {type: m.login.password, identifier, password, session}`. The session's
-`api()` turns every 401 into an error, so the 401 body is read here from the nio client's
-transport, the way `MatrixSession._raw_once` does.
+the call with `auth: {type: m.login.password, identifier, password, session}`.
+`HomeserverApi.request(…, uia=True)` hands such an answer back as a `Challenge`.
 
 The password comes from the form the person just submitted; it is used for this one request
 and kept nowhere.
@@ -12,14 +11,14 @@ and kept nowhere.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any
 
-from webclient.matrix import errors
-from webclient.matrix.client import call
-from webclient.matrix.session import MatrixSession
+from . import errors
+
+if TYPE_CHECKING:
+    from .api import HomeserverApi
 
 PASSWORD = "m.login.password"  # noqa: S105 - the stage name, not a password
 
@@ -91,79 +90,45 @@ def wrong_password(action: str) -> errors.MatrixError:
     )
 
 
-async def _attempt(
-    session: MatrixSession,
-    method: str,
-    path: str,
-    body: dict[str, Any],
-    action: str,
-    prefix: str,
-    query: dict[str, str] | None = None,
-) -> dict[str, Any] | Challenge:
-    """One try: the spec's JSON on success, a `Challenge` on a UIA 401, else a `MatrixError`."""
-    url = prefix + path + (f"?{urlencode(query)}" if query else "")
-    headers = {
-        "Authorization": f"Bearer {session.client.access_token}",
-        "Content-Type": "application/json",
-    }
-    response = await session.client.send(method, url, json.dumps(body), headers)
-    try:
-        payload = await response.json(content_type=None)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        payload = {}
-    if response.status == 401 and (challenge := Challenge.from_payload(payload)):
-        return challenge
-    if response.status >= 400:
-        raise errors.from_response(
-            payload.get("errcode"),
-            response.status,
-            payload.get("error"),
-            payload.get("retry_after_ms"),
-            action=action,
-        )
-    return payload
+Endpoint = Callable[..., Awaitable[dict[str, Any] | Challenge]]
 
 
 async def with_password(
-    session: MatrixSession,
-    method: str,
-    path: str,
+    api: HomeserverApi,
+    user_id: str,
+    endpoint: Endpoint,
     body: dict[str, Any],
     password: str,
     *,
     action: str,
-    prefix: str = "/_matrix/client/v3",
 ) -> dict[str, Any]:
     """Make a UIA-protected request, confirming it with the account's password.
 
-    The first call goes without `auth` (through `session.request`, so a revoked token ends
-    the session and rate limits are waited out). When the homeserver answers with flows, a
-    flow that needs only `m.login.password` is completed with `password`; the second call is
-    not retried on a rate limit (a wrong password must not be sent again and again).
+    `endpoint(body, action=…)` is a method of `api` that asks with `uia=True` (such as
+    `api.delete_devices`). The first call goes without `auth` (rate limits waited out as
+    `api` allows; a revoked token raises `UnknownToken`). When the homeserver answers with
+    flows, a flow that needs only `m.login.password` is completed with `password`; the
+    second call is not retried on a rate limit (a wrong password must not be sent again and again).
 
     Raises `MatrixError`: `errcode == WRONG_PASSWORD` for a wrong password, `UNSUPPORTED`
     when the homeserver wants other stages (single sign-on, email, terms)."""
-    first = await session.request(
-        lambda: _attempt(session, method, path, body, action, prefix), action
-    )
+    first = await endpoint(body, action=action)
     if not isinstance(first, Challenge):
         return first
     if not first.password_is_enough:
         raise unsupported(first, action)
     auth: dict[str, Any] = {
         "type": PASSWORD,
-        "identifier": {"type": "m.id.user", "user": session.user_id},
+        "identifier": {"type": "m.id.user", "user": user_id},
         "password": password,
     }
     if first.session:
         auth["session"] = first.session
-    second = await call(
-        _attempt(session, method, path, {**body, "auth": auth}, action, prefix),
-        session.homeserver,
-        action,
-    )
+    budget, api.rate_limit_budget = api.rate_limit_budget, 0.0
+    try:
+        second = await endpoint({**body, "auth": auth}, action=action)
+    finally:
+        api.rate_limit_budget = budget
     if not isinstance(second, Challenge):
         return second
     if second.errcode == WRONG_PASSWORD or (

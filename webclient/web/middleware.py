@@ -99,7 +99,7 @@ class EmbedCookieMiddleware(_AsyncMiddleware):
             # A cross-site frame: the Lax session cookie stayed behind, so this request's
             # (empty) session says nothing about the viewer. Keep their embed cookie.
             return response
-        from webclient.accounts.current import SESSION_KEY
+        from webclient.matrix.models import SESSION_KEY
 
         signed_in = await session.aget(SESSION_KEY) is not None
         key = session.session_key

@@ -1,33 +1,19 @@
-"""What a send from the composer becomes, shared by the websocket and the plain form:
-a message, a reply, a message in a thread, or an edit of one's own message."""
+"""What a page asks of its room, shared by the websocket and the plain forms: a message (a
+reply, a message in a thread), an edit of one's own message, a deletion, a reaction."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from django.utils.translation import gettext as _
 
-from webclient.matrix import errors
+from webclient.matrix import errors, power
+from webclient.matrix.relations import has_tile
 from webclient.matrix.session import MatrixSession
 from webclient.timeline import compose
-from webclient.timeline.relations import has_tile
+from webclient.timeline.sanitize import strip_reply_fallback_text
 
 EDITABLE_MSGTYPES = {"m.text", "m.emote", "m.notice"}
-
-
-async def get_event(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
-    """An event of the room, from what the session knows or from the homeserver."""
-    store = session.timeline(room_id)
-    event = store.get(event_id)
-    if event is None:
-        event = await session.api(
-            "GET",
-            f"/rooms/{quote(room_id, safe='')}/event/{quote(event_id, safe='')}",
-            action=_("Loading the message"),
-        )
-        store.add(event)
-    return event
 
 
 async def content_for(
@@ -38,18 +24,33 @@ async def content_for(
     reply_to: str | None = None,
     thread_id: str | None = None,
 ) -> dict[str, Any]:
+    """The content a composer's text becomes (Markdown, `/me`, a reply or thread message)."""
     if thread_id:
         latest = session.timeline(room_id).latest_in_thread(thread_id)
         return compose.thread_content(text, thread_id, latest)
     if reply_to:
-        replied = await get_event(session, room_id, reply_to)
+        replied = await session.event(room_id, reply_to)
         return compose.reply_content(text, replied, room_id)
     return compose.message_content(text)
 
 
+async def send_text(
+    session: MatrixSession,
+    room_id: str,
+    text: str,
+    txn_id: str,
+    *,
+    reply_to: str | None = None,
+    thread_id: str | None = None,
+) -> str:
+    """Send what the composer holds with the page's transaction ID; the event ID."""
+    content = await content_for(session, room_id, text, reply_to=reply_to, thread_id=thread_id)
+    return await session.send_message(room_id, content, txn_id)
+
+
 async def own_message(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
     """The user's own message, or a MatrixError saying why it cannot be changed here."""
-    event = await get_event(session, room_id, event_id)
+    event = await session.event(room_id, event_id)
     if event.get("sender") != session.user_id:
         raise errors.MatrixError(_("You can only change your own messages."), errcode="W_NOT_OWN")
     if event.get("type") != "m.room.message" or not has_tile(event):
@@ -68,8 +69,6 @@ async def editable_text(session: MatrixSession, room_id: str, event_id: str) -> 
     if content.get("msgtype") == "m.emote":
         body = f"/me {body}"
     if isinstance(content.get("m.relates_to"), dict) and "m.in_reply_to" in content["m.relates_to"]:
-        from webclient.timeline.sanitize import strip_reply_fallback_text
-
         body = strip_reply_fallback_text(body)
     return body
 
@@ -79,20 +78,11 @@ async def edit(session: MatrixSession, room_id: str, event_id: str, text: str, t
     return await session.send_message(room_id, compose.edit_content(text, event_id), txn_id)
 
 
-async def redact_own(session: MatrixSession, room_id: str, event_id: str, reason: str = "") -> None:
-    await own_message(session, room_id, event_id)
-    await session.redact(room_id, event_id, reason)
-
-
 async def redact(session: MatrixSession, room_id: str, event_id: str, reason: str = "") -> None:
     """Delete one's own message, or remove someone else's when one's power level allows."""
-    from webclient.matrix import power
-
-    from .moderation import power_levels
-
-    event = await get_event(session, room_id, event_id)
+    event = await session.event(room_id, event_id)
     if event.get("sender") != session.user_id:
-        levels, create = await power_levels(session, room_id)
+        levels, create = await session.power_levels(room_id)
         if not power.can(levels, create, session.user_id, "redact"):
             raise errors.MatrixError(
                 _("You can only delete your own messages in this room."), errcode="W_NOT_OWN"

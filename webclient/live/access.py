@@ -1,7 +1,7 @@
 """Access for pages that are not the signed-in client: embed tickets and kiosk links.
 
 An embed page is read through the viewer's own login, the display account or the guest
-account (see `embed.py`); it then hands its websocket and media requests a short-lived
+account (see `rooms/embed.py`); it then hands its websocket and media requests a short-lived
 signed *ticket* naming that credential and the room, so they need no cookie (a cross-site
 iframe may not send one). A kiosk screen's access is its link's token. Either way the
 credential is checked on every use: signing out, revoking the link or the homeserver
@@ -18,9 +18,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 
-from webclient.matrix.models import Credential
-
-from .models import KioskLink
+from webclient.matrix.models import Credential, KioskLink
 
 TICKET_SALT = "webclient.embed.ticket"
 MODES = ("own", "display", "guest")

@@ -12,20 +12,22 @@ import logging
 import re
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.urls import reverse
 
-from webclient.accounts.current import credential_for, login_url
 from webclient.build import build_id
 from webclient.matrix import errors, registry
-from webclient.matrix.models import Credential
+from webclient.matrix.models import Credential, credential_for
 from webclient.matrix.session import MatrixSession
-from webclient.rooms.render import render_room_sections
+from webclient.timeline.roomlist import render_room_sections
 
-from . import sending, viewers
+from . import actions, publisher
+from .access import Access, from_kiosk_token, from_ticket, rewrite_media
+from .publisher import DevicePublisher
 
-logger = logging.getLogger("webclient.rooms")
+logger = logging.getLogger("webclient.live")
 
 TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 EVENT_ID_RE = re.compile(r"^\$[^\s/]{1,255}$")
@@ -56,6 +58,12 @@ LIVE_HANDLERS = {
 }
 
 
+def _login_url(reason: str | None) -> str:
+    """The login page a signed-out tab goes to (the reason is put in words there)."""
+    url = reverse("accounts:login")
+    return f"{url}?{urlencode({'reason': reason})}" if reason else url
+
+
 class TimelineConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/?room=<room id>&epoch=…&pos=…` (no room: the room list); an embed page connects
     with `ticket=` and a kiosk screen with `kiosk=` instead of the session cookie."""
@@ -68,6 +76,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         await super().dispatch(message)
 
     matrix: MatrixSession | None = None
+    publisher: DevicePublisher | None = None
     group: str | None = None
     _membership: asyncio.Task[None] | None = None
     # Direct delivery: messages held while catching up; set once disconnected.
@@ -75,15 +84,15 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     _closed = False
 
     # Set for embed and kiosk viewers (a ticket or a kiosk token instead of the cookie).
-    access: viewers.Access | None = None
+    access: Access | None = None
     read_only = False
 
     async def _authenticate(self, query: dict[str, list[str]]) -> Credential | None:
         """The credential this socket reads through, and the rooms it may follow."""
         if token := query.get("kiosk", [""])[0]:
-            self.access = await viewers.from_kiosk_token(token, seen=True)
+            self.access = await from_kiosk_token(token, seen=True)
         elif ticket := query.get("ticket", [""])[0]:
-            self.access = await viewers.from_ticket(ticket)
+            self.access = await from_ticket(ticket)
         else:
             credential = await credential_for(self.scope["session"])
             room = query.get("room", [""])[0] or None
@@ -105,7 +114,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             # Expired (or its login ended): the page reloads for a new ticket.
             await self.send_json({"type": "reload"})
         else:
-            await self.send_json({"type": "logout", "url": login_url("expired")})
+            await self.send_json({"type": "logout", "url": _login_url("expired")})
         await self.close(code=4401)
 
     async def connect(self) -> None:
@@ -124,10 +133,15 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             after = -1
         self.matrix = await registry.session_for(credential)
+        self.publisher = publisher.of(self.matrix)
         self.matrix.attach()
         # Screens (embeds, kiosks) get only what a screen shows, not a person's unread
         # counts, notifications and room list.
-        self.group = credential.group_name if self.access is None else credential.screens_group
+        self.group = (
+            publisher.device_group(credential.pk)
+            if self.access is None
+            else publisher.screens_group(credential.pk)
+        )
         if hasattr(self.channel_layer, "deliver_directly"):
             # Every handler of the device's group only forwards a frame (LIVE_HANDLERS): the
             # in-memory layer calls it straight from the sync loop, so the frame is written
@@ -151,8 +165,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         await self._catch_up(epoch, after)
         for room_id in sorted(self.rooms):
             summary = self.matrix.rooms.rooms.get(room_id)
-            changed_at = self.matrix.header_changed.get(room_id, 0)
-            if summary is not None and (epoch != self.matrix.epoch or changed_at > after):
+            changed_at = self.publisher.header_changed.get(room_id, 0)
+            if summary is not None and (epoch != self.publisher.epoch or changed_at > after):
                 # The name or topic changed between the page's render and this socket.
                 await self.send_json(
                     {
@@ -167,7 +181,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                     {
                         "type": "typing",
                         "room_id": room_id,
-                        "users": self.matrix.names(room_id, typing),
+                        "users": self.publisher.names(room_id, typing),
                     }
                 )
         # What arrived meanwhile, in order; anything arriving during this still queues up
@@ -189,18 +203,18 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     async def _catch_up(self, epoch: str, after: int) -> None:
         """Send what happened between the page's render and this connection."""
-        assert self.matrix
+        assert self.matrix and self.publisher
         if self.rooms:
             if after < 0:
                 return
             for room_id in sorted(self.rooms):
-                missed = self.matrix.replay(room_id, epoch, after)
+                missed = self.publisher.replay(room_id, epoch, after)
                 if missed is None:
                     await self.send_json({"type": "resync", "room_id": room_id})
                     continue
                 for payload in missed:
                     await self.room_events(payload)
-        elif epoch != self.matrix.epoch or after < self.matrix.position:
+        elif epoch != self.publisher.epoch or after < self.publisher.position:
             await self.matrix.synced.wait()
             # The whole list: each of `entries` is a section with its rooms' entries.
             sections = render_room_sections(self.matrix.rooms, self.matrix.user_id)
@@ -295,20 +309,20 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         assert self.matrix and self.room_id
         kind = job["type"]
         if kind == "send":
-            message = await sending.content_for(
+            return await actions.send_text(
                 self.matrix,
                 self.room_id,
                 job["body"],
+                job["txn_id"],
                 reply_to=job.get("reply_to"),
                 thread_id=job.get("thread_id"),
             )
-            return await self.matrix.send_message(self.room_id, message, job["txn_id"])
         if kind == "edit":
-            return await sending.edit(
+            return await actions.edit(
                 self.matrix, self.room_id, job["event_id"], job["body"], job["txn_id"]
             )
         if kind == "redact":
-            await sending.redact(self.matrix, self.room_id, job["event_id"], job["reason"])
+            await actions.redact(self.matrix, self.room_id, job["event_id"], job["reason"])
         elif kind == "react":
             await self.matrix.toggle_reaction(self.room_id, job["event_id"], job["key"])
         return None
@@ -361,7 +375,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             events = message["events"]
             if prefix is not None:
                 events = [
-                    {**item, "html": viewers.rewrite_media(item["html"], prefix)}
+                    {**item, "html": rewrite_media(item["html"], prefix)}
                     if item.get("html")
                     else item
                     for item in events
@@ -442,5 +456,5 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         elif self.access is not None:
             await self.send_json({"type": "reload"})
         else:
-            await self.send_json({"type": "logout", "url": login_url(message.get("reason"))})
+            await self.send_json({"type": "logout", "url": _login_url(message.get("reason"))})
         await self.close(code=4401)

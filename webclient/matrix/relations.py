@@ -68,6 +68,11 @@ def has_tile(event: Mapping[str, Any]) -> bool:
     return relation_type(event) != REPLACE
 
 
+def tile_ids(events: list[Mapping[str, Any]]) -> list[str]:
+    """The IDs of the events that have a tile, in order."""
+    return [e["event_id"] for e in events if isinstance(e.get("event_id"), str) and has_tile(e)]
+
+
 def _order(event: Mapping[str, Any]) -> tuple[int, str]:
     ts = event.get("origin_server_ts")
     return (ts if isinstance(ts, int) else 0, str(event.get("event_id", "")))

@@ -1,0 +1,236 @@
+"""From a synced event to every open page of its device: render once, fan out.
+
+A `MatrixSession` is handed one `DevicePublisher` (settings.MATRIX_SESSION_PUBLISHER). For
+each sync it renders the new tiles, and the tiles those events change (edits, reactions,
+redactions, thread replies), once, through `timeline/`, and sends the same fragments to the
+device's channel-layer groups: `device.<id>` (the signed-in pages of the login) and
+`device.<id>.screens` (embeds and kiosk screens, which get no person's unread counts,
+notifications or room list). Consumers (`consumer.py`) forward what concerns their page.
+
+Every push is numbered (`position`, within an `epoch` that is new per session object), and
+the last pushes per room are kept, so a page that connects after it was rendered is sent
+exactly what it missed, or told to fetch afresh (`replay`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from webclient.matrix.models import Credential
+from webclient.matrix.names import member_display_name
+from webclient.matrix.relations import tile_ids
+from webclient.matrix.roomstate import RoomSummary, message_preview
+from webclient.matrix.session import MatrixSession
+from webclient.timeline.avatars import member_avatar
+from webclient.timeline.render import render_tiles
+from webclient.timeline.roomlist import room_list_updates
+
+RECENT_PER_ROOM = 200
+
+
+def device_group(credential_id: int) -> str:
+    """The channel-layer group of a login's own pages (tabs, and embeds read as oneself)."""
+    return f"device.{credential_id}"
+
+
+def screens_group(credential_id: int) -> str:
+    """The group of the device's viewers without a login of their own (embeds through a
+    shared account, kiosk screens): room events, headers, typing and status only."""
+    return f"device.{credential_id}.screens"
+
+
+async def end_pages(credential_id: int, reason: str) -> None:
+    """Tell every open page of a login that it ended: tabs go to the login page (with
+    `reason`), embeds reload, kiosk screens show the revoked page."""
+    layer = get_channel_layer()
+    for group in (device_group(credential_id), screens_group(credential_id)):
+        await layer.group_send(group, {"type": "session.ended", "reason": reason})
+
+
+class DevicePublisher:
+    """Renders what a device's session syncs and sends it to the device's pages."""
+
+    def __init__(self, session: MatrixSession, credential: Credential) -> None:
+        self.session = session
+        self.group = device_group(credential.pk)
+        self.screens_group = screens_group(credential.pk)
+        # A new epoch per session object: positions from a page rendered by an earlier
+        # process (or an earlier session) cannot be replayed and mean "fetch afresh".
+        self.epoch = secrets.token_hex(6)
+        self.position = 0
+        self._recent: dict[str, deque[dict[str, Any]]] = {}
+        self._floor: dict[str, int] = {}
+        # The name and topic last pushed to open pages, per room, and the position of each
+        # room's last change of them (for pages rendered before it).
+        self._headers: dict[str, tuple[str, str]] = {}
+        self.header_changed: dict[str, int] = {}
+        self._layer = get_channel_layer()
+
+    async def _to_all(self, message: dict[str, Any]) -> None:
+        """To the device's signed-in pages and to its screens (embeds, kiosks)."""
+        await self._layer.group_send(self.group, message)
+        await self._layer.group_send(self.screens_group, message)
+
+    async def _to_owner(self, message: dict[str, Any]) -> None:
+        """To the login's own pages only (a person's counts, notifications, room list)."""
+        await self._layer.group_send(self.group, message)
+
+    def _next_position(self) -> int:
+        self.position += 1
+        return self.position
+
+    # -- what the session tells ---------------------------------------------------------------
+
+    async def status(self, state: str, message: str, retry_in: float | None) -> None:
+        frame: dict[str, Any] = {"type": "session.status", "state": state, "message": message}
+        if retry_in is not None:
+            frame["retry_in"] = retry_in
+        await self._to_all(frame)
+
+    async def room_events(
+        self,
+        room_id: str,
+        events: list[dict[str, Any]],
+        changed: set[str],
+        *,
+        limited: bool,
+        prev_batch: str | None,
+    ) -> None:
+        """Render the new tiles, and re-render the tiles they change, once for everyone."""
+        store = self.session.timeline(room_id)
+        members = self.session.members(room_id)
+        new_ids = tile_ids(events)
+        changed = changed - set(new_ids)
+        items = render_tiles(store, new_ids, members)
+        updates = render_tiles(store, [e for e in store.events if e in changed], members)
+        for item in updates:
+            item["replace"] = True
+        payload = {
+            "type": "room.events",
+            "events": items + updates,
+            "room_id": room_id,
+            "limited": limited,
+            "prev_batch": prev_batch,
+            "epoch": self.epoch,
+            "pos": self._next_position(),
+        }
+        self._remember(room_id, payload)
+        await self._to_all(payload)
+
+    async def rooms_changed(self, room_ids: set[str]) -> None:
+        session = self.session
+        await self._to_owner({"type": "session.unread", "total": session.unread_total()})
+        for room_id in room_ids:
+            # Open pages of the room keep their header (name, topic) current; only a real
+            # change is pushed (a new message changes the room's entry, not its header).
+            room = session.rooms.rooms.get(room_id)
+            if room is not None and room.membership == "join":
+                header = (room.display_name(session.user_id), room.topic or "")
+                if self._headers.get(room_id) == header:
+                    continue
+                self._headers[room_id] = header
+                self.header_changed[room_id] = self._next_position()
+                await self._to_all(
+                    {
+                        "type": "room.header",
+                        "room_id": room_id,
+                        "name": header[0],
+                        "topic": header[1],
+                    }
+                )
+        for update in room_list_updates(session.rooms, room_ids, session.user_id):
+            await self._to_owner(
+                {
+                    "type": "room.summary",
+                    **update,
+                    "epoch": self.epoch,
+                    "pos": self._next_position(),
+                }
+            )
+
+    async def notify(self, room: RoomSummary, event: dict[str, Any], highlight: bool) -> None:
+        sender = member_display_name(str(event.get("sender", "")), room.members)
+        content = event.get("content") if isinstance(event.get("content"), dict) else {}
+        await self._to_owner(
+            {
+                "type": "room.notify",
+                "room_id": room.room_id,
+                "room_name": room.display_name(self.session.user_id),
+                "sender": sender,
+                "preview": message_preview(content, sender)[:200],
+                "event_id": str(event.get("event_id", "")),
+                "highlight": highlight,
+            }
+        )
+
+    async def typing(self, room_id: str, user_ids: list[str]) -> None:
+        await self._to_all(
+            {"type": "room.typing", "room_id": room_id, "users": self.names(room_id, user_ids)}
+        )
+
+    async def receipts(self, room_id: str, moved: dict[str, str]) -> None:
+        await self._to_owner(
+            {
+                "type": "room.receipts",
+                "room_id": room_id,
+                "receipts": self.receipt_view(room_id, moved),
+            }
+        )
+
+    async def ended(self, reason: str) -> None:
+        await self._to_all({"type": "session.ended", "reason": reason})
+
+    # -- what pages ask -------------------------------------------------------------------------
+
+    def names(self, room_id: str, user_ids: list[str]) -> list[str]:
+        members = self.session.members(room_id)
+        return [member_display_name(u, members) for u in user_ids]
+
+    def receipt_view(
+        self, room_id: str, receipts: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Who has read up to which event (others only), for pages to place small avatars."""
+        session = self.session
+        if receipts is None:
+            receipts = {u: e for u, (e, _) in session.receipts.get(room_id, {}).items()}
+        members = session.members(room_id)
+        view = []
+        for user_id, event_id in receipts.items():
+            if user_id == session.user_id:
+                continue
+            name = member_display_name(user_id, members)
+            avatar = member_avatar(user_id, name, members)
+            view.append(
+                {
+                    "user_id": user_id,
+                    "event_id": event_id,
+                    "name": name,
+                    "src": avatar["src"],
+                    "initial": avatar["initial"],
+                    "colour": avatar["colour"],
+                }
+            )
+        return view
+
+    def _remember(self, room_id: str, payload: dict[str, Any]) -> None:
+        recent = self._recent.setdefault(room_id, deque())
+        recent.append(payload)
+        while len(recent) > RECENT_PER_ROOM:
+            self._floor[room_id] = recent.popleft()["pos"]
+
+    def replay(self, room_id: str, epoch: str, after: int) -> list[dict[str, Any]] | None:
+        """What a page rendered at position `after` missed; None when that cannot be known."""
+        if epoch != self.epoch or after < self._floor.get(room_id, 0):
+            return None
+        return [p for p in self._recent.get(room_id, ()) if p["pos"] > after]
+
+
+def of(session: MatrixSession) -> DevicePublisher:
+    """The publisher of a session (the one `registry` handed it)."""
+    publisher = session.publisher
+    assert isinstance(publisher, DevicePublisher)
+    return publisher

@@ -1,0 +1,117 @@
+"""The one place where typed errors become responses.
+
+Views let through what they do not handle themselves (a form shows a refused change beside
+the field instead):
+
+- `UnknownToken`: the homeserver ended the login. Its sync loop is stopped, the credential
+  forgotten, every open page of it told; an HTML page redirects to sign in again, a script's
+  request gets 401.
+- `PageError` (`RoomNotFound`, `NotInRoom`, …): a page that says what is wrong, with its
+  status (404 for a room that is not there or not joined).
+- any other `MatrixError`: the homeserver failed; a page (or text) with its sentence, 502.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth import alogout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
+
+from webclient.live.publisher import end_pages
+from webclient.matrix import errors, registry
+from webclient.matrix.models import Credential
+
+from .redirects import REASONS, login_url
+
+logger = logging.getLogger("webclient.web")
+
+
+class PageError(Exception):
+    """A page that cannot be shown, and why: rendered as `rooms/error.html`."""
+
+    status = 400
+    heading = _("Something went wrong")
+
+    def __init__(self, message: str = "", heading: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if heading is not None:
+            self.heading = heading
+        if status is not None:
+            self.status = status
+
+
+class RoomNotFound(PageError):
+    status = 404
+    heading = _("Room not found")
+
+
+class NotInRoom(PageError):
+    status = 404
+    heading = _("Not in this room")
+
+    def __init__(self, message: str = "", heading: str | None = None, status: int | None = None):
+        super().__init__(
+            message or _("You are not a member of this room, or it does not exist."),
+            heading,
+            status,
+        )
+
+
+def error_page(request: HttpRequest, heading: str, message: str, status: int) -> HttpResponse:
+    response = render(
+        request, "rooms/error.html", {"heading": heading, "message": message}, status=status
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+async def end_login(request: HttpRequest, reason: str = "revoked") -> None:
+    """Forget the request's login everywhere: its sync loop, its credential, its pages (the
+    session usually did this already when its own request met the dead token)."""
+    credential: Credential | None = getattr(request, "credential", None)
+    if credential is not None:
+        await registry.stop(credential.pk)
+        await Credential.objects.filter(pk=credential.pk).adelete()
+        await end_pages(credential.pk, reason)
+    await alogout(request)
+
+
+async def respond(request: HttpRequest, exc: Exception, *, fragment: bool = False) -> HttpResponse:
+    """The response for an error a view let through; anything else is raised again."""
+    if isinstance(exc, errors.UnknownToken):
+        logger.info("the homeserver ended a login (%s)", exc.errcode)
+        await end_login(request)
+        if wants_json(request):
+            return JsonResponse(
+                {"ok": False, "error": str(REASONS["revoked"]), "retry": False}, status=401
+            )
+        if fragment:
+            return HttpResponse(exc.message, status=401, content_type="text/plain; charset=utf-8")
+        return HttpResponseRedirect(login_url("revoked", request.get_full_path()))
+    if isinstance(exc, PageError):
+        if wants_json(request):
+            return JsonResponse({"ok": False, "error": exc.message}, status=exc.status)
+        if fragment:
+            return HttpResponse(
+                exc.message, status=exc.status, content_type="text/plain; charset=utf-8"
+            )
+        return error_page(request, str(exc.heading), exc.message, exc.status)
+    if isinstance(exc, errors.MatrixError):
+        status = 429 if exc.is_rate_limit else 502
+        if wants_json(request):
+            return JsonResponse({"ok": False, "error": exc.message, "retry": True}, status=status)
+        if fragment:
+            return HttpResponse(
+                exc.message, status=status, content_type="text/plain; charset=utf-8"
+            )
+        return error_page(request, str(_("The homeserver could not do that")), exc.message, status)
+    raise exc
