@@ -183,6 +183,13 @@ class HomeserverApi:
     async def register(self, body: dict[str, Any]) -> dict[str, Any] | Challenge:
         return await self.request("POST", "/register", body=body, uia=True)
 
+    async def register_guest(
+        self, body: dict[str, Any], *, action: str | None = None
+    ) -> dict[str, Any]:
+        return await self.request(
+            "POST", "/register", query={"kind": "guest"}, body=body, action=action
+        )
+
     async def register_available(self, username: str) -> dict[str, Any]:
         return await self.request("GET", "/register/available", query={"username": username})
 

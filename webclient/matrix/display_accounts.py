@@ -17,11 +17,11 @@ from weakref import WeakKeyDictionary
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from webclient.accounts.automation import hs_request
-from webclient.matrix import auth, errors
-from webclient.matrix.models import Credential
+from . import auth, errors
+from .api import HomeserverApi
+from .models import Credential
 
-logger = logging.getLogger("webclient.rooms")
+logger = logging.getLogger("webclient.matrix")
 
 DISPLAY_OWNER = "webclient:embed-display"
 GUEST_OWNER = "webclient:embed-guest"
@@ -117,13 +117,10 @@ async def _guest_credential(homeserver: str) -> Credential:
     if credential is not None:
         return credential
     try:
-        _, answer = await hs_request(
-            homeserver,
-            "POST",
-            "/register?kind=guest",
-            body={"initial_device_display_name": GUEST_DEVICE_NAME},
-            action="Joining as a guest",
-        )
+        async with HomeserverApi(homeserver) as api:
+            answer = await api.register_guest(
+                {"initial_device_display_name": GUEST_DEVICE_NAME}, action="Joining as a guest"
+            )
     except errors.MatrixError as exc:
         if exc.errcode == "M_GUEST_ACCESS_FORBIDDEN" or exc.status == 403:
             raise errors.MatrixError(

@@ -30,20 +30,18 @@ is for. The token is shown once; it is stored encrypted (`AutomationDevice`) onl
 
 from __future__ import annotations
 
-import json
 import logging
 import unicodedata
 from typing import Any
 
-import aiohttp
-from django.conf import settings
+from . import errors
+from .api import HomeserverApi
+from .auth import logout, password_body
+from .models import AutomationDevice, Credential
+from .uia import Challenge
 
-from webclient.matrix import errors
-from webclient.matrix.models import AutomationDevice, Credential
+logger = logging.getLogger("webclient.matrix")
 
-logger = logging.getLogger("webclient.accounts")
-
-CLIENT = "/_matrix/client/v3"
 PASSWORD = "m.login.password"  # noqa: S105 - the UIA stage name
 VERIFY_DEVICE_NAME = "webclient (password check)"
 AUTOMATION_PREFIX = "automation: "
@@ -62,75 +60,6 @@ NO_DEVICE_LOGIN = (
 
 class PasswordNotChecked(errors.MatrixError):
     """The password could not be checked at all (not: it was wrong)."""
-
-
-async def hs_request(
-    homeserver: str,
-    method: str,
-    path: str,
-    *,
-    token: str | None = None,
-    body: dict[str, Any] | None = None,
-    uia: bool = False,
-    action: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """One client-server API call: (status, JSON body).
-
-    Errors raise `MatrixError`, except, with `uia`, a 401 that carries UIA `flows` (the
-    homeserver asking for, or rejecting, an authentication stage): that is returned.
-    """
-    url = homeserver.rstrip("/") + CLIENT + path
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    timeout = aiohttp.ClientTimeout(total=settings.MATRIX_REQUEST_TIMEOUT)
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as http,
-            http.request(
-                method,
-                url,
-                data=json.dumps(body) if body is not None else None,
-                headers=headers,
-                allow_redirects=False,
-            ) as response,
-        ):
-            status = response.status
-            try:
-                payload = await response.json(content_type=None)
-            except ValueError:
-                payload = None
-    except TimeoutError as exc:
-        raise errors.unreachable(homeserver, "timed out") from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise errors.unreachable(homeserver, exc.os_error.strerror or "connection refused") from exc
-    except aiohttp.ClientError as exc:
-        raise errors.unreachable(homeserver, type(exc).__name__) from exc
-    if not isinstance(payload, dict):
-        if status < 400:
-            raise errors.not_matrix(homeserver)
-        payload = {}
-    if status < 400 or (uia and status == 401 and isinstance(payload.get("flows"), list)):
-        return status, payload
-    raise errors.from_response(
-        payload.get("errcode"),
-        status,
-        payload.get("error") if isinstance(payload.get("error"), str) else None,
-        payload.get("retry_after_ms") if isinstance(payload.get("retry_after_ms"), int) else None,
-        action=action,
-    )
-
-
-def _password_identifier(user_id: str, password: str) -> dict[str, Any]:
-    return {
-        "type": PASSWORD,
-        "identifier": {"type": "m.id.user", "user": user_id},
-        "password": password,
-    }
-
-
-def _offers_password(flows: list[Any]) -> bool:
-    return any(isinstance(flow, dict) and flow.get("stages") == [PASSWORD] for flow in flows)
 
 
 def _wrong_password(exc: errors.MatrixError | None = None) -> errors.MatrixError:
@@ -152,62 +81,49 @@ async def verify_password(credential: Credential, password: str) -> None:
     """Return when the homeserver confirms `password` for the credential's account.
 
     Raises `MatrixError`: `M_FORBIDDEN` for a wrong password, `PasswordNotChecked` when it
-    cannot be checked, a rate limit, an unknown (revoked) session token, or an unreachable
-    homeserver. See the module docstring for how.
+    cannot be checked, a rate limit, or an unreachable homeserver; `UnknownToken` when the
+    session's token is dead. See the module docstring for how.
     """
-    homeserver, token = credential.homeserver, credential.access_token
     body: dict[str, Any] = {"devices": []}
     action = "Checking the password"
-    try:
-        status, probe = await hs_request(
-            homeserver, "POST", "/delete_devices", token=token, body=body, uia=True, action=action
-        )
-        if status != 401:
-            # UIA was skipped (a recent one still counts): check with a throw-away login.
-            await _verify_by_login(credential, password)
-            return
-        if not _offers_password(probe["flows"]):
-            raise PasswordNotChecked(UNCHECKABLE, errcode="W_NO_PASSWORD")
-        auth = _password_identifier(credential.user_id, password)
-        if isinstance(probe.get("session"), str):
-            auth["session"] = probe["session"]
-        status, answer = await hs_request(
-            homeserver,
-            "POST",
-            "/delete_devices",
-            token=token,
-            body={**body, "auth": auth},
-            uia=True,
-            action=action,
-        )
-    except errors.MatrixError as exc:
-        if exc.is_rate_limit:
+    async with HomeserverApi(credential.homeserver, credential.access_token) as api:
+        try:
+            probe = await api.delete_devices(body, action=action)
+            if not isinstance(probe, Challenge):
+                # UIA was skipped (a recent one still counts): check with a throw-away login.
+                await _verify_by_login(credential, password)
+                return
+            if not any(flow == [PASSWORD] for flow in probe.flows):
+                raise PasswordNotChecked(UNCHECKABLE, errcode="W_NO_PASSWORD")
+            auth = password_body(credential.user_id, password)
+            del auth["initial_device_display_name"]
+            if probe.session:
+                auth["session"] = probe.session
+            answer = await api.delete_devices({**body, "auth": auth}, action=action)
+        except errors.RateLimited as exc:
             raise _rate_limited(exc) from exc
-        if exc.errcode == "M_FORBIDDEN" and not exc.is_unknown_token:
+        except errors.Forbidden as exc:
             raise _wrong_password(exc) from exc
-        raise
-    if status == 401:
-        completed = answer.get("completed") or []
-        if PASSWORD not in completed:
-            raise _wrong_password()
-        # The password stage passed but the homeserver wants more (not expected for an
-        # empty deletion): the password itself was right.
+    if isinstance(answer, Challenge) and PASSWORD not in answer.completed:
+        raise _wrong_password()
+    # (A challenge with the password stage completed wants more than a password, which is
+    # not expected for an empty deletion: the password itself was right.)
     logger.info("password of %s confirmed through UIA", credential.user_id)
 
 
 async def _login(homeserver: str, user_id: str, password: str, device_name: str) -> dict[str, Any]:
-    body = {**_password_identifier(user_id, password), "initial_device_display_name": device_name}
-    try:
-        _, answer = await hs_request(homeserver, "POST", "/login", body=body, action=None)
-    except errors.MatrixError as exc:
-        if exc.errcode == "M_FORBIDDEN":
+    async with HomeserverApi(homeserver) as api:
+        try:
+            answer = await api.login(password_body(user_id, password, device_name))
+        except errors.Forbidden as exc:
             raise _wrong_password(exc) from exc
-        if exc.is_rate_limit:
+        except errors.RateLimited as exc:
             raise _rate_limited(exc) from exc
-        if exc.errcode in {"M_UNKNOWN", "M_UNRECOGNIZED"} and exc.status in {400, 404}:
-            # "Unknown login type": the homeserver offers no password login.
-            raise PasswordNotChecked(NO_DEVICE_LOGIN, errcode="W_NO_PASSWORD") from exc
-        raise
+        except errors.MatrixError as exc:
+            if exc.errcode in {"M_UNKNOWN", "M_UNRECOGNIZED"} and exc.status in {400, 404}:
+                # "Unknown login type": the homeserver offers no password login.
+                raise PasswordNotChecked(NO_DEVICE_LOGIN, errcode="W_NO_PASSWORD") from exc
+            raise
     if not isinstance(answer.get("access_token"), str) or not isinstance(
         answer.get("device_id"), str
     ):
@@ -215,21 +131,10 @@ async def _login(homeserver: str, user_id: str, password: str, device_name: str)
     return answer
 
 
-async def _logout(homeserver: str, token: str) -> bool:
-    """Log a token out (the homeserver deletes its device); False if it was already dead."""
-    try:
-        await hs_request(homeserver, "POST", "/logout", token=token, body={})
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return False
-        raise
-    return True
-
-
 async def _verify_by_login(credential: Credential, password: str) -> None:
     answer = await _login(credential.homeserver, credential.user_id, password, VERIFY_DEVICE_NAME)
     logger.info("password of %s confirmed by a throw-away login", credential.user_id)
-    await _logout(credential.homeserver, answer["access_token"])
+    await logout(credential.homeserver, answer["access_token"])
 
 
 def clean_name(value: str) -> str:
@@ -249,7 +154,7 @@ async def create_device(
     token = answer["access_token"]
     if answer.get("user_id") not in (None, credential.user_id):
         # Not expected: the homeserver signed in someone else. Do not keep that.
-        await _logout(credential.homeserver, token)
+        await logout(credential.homeserver, token)
         raise errors.MatrixError("The homeserver signed in a different account.")
     device = AutomationDevice(
         owner_id=credential.owner_id,
@@ -267,7 +172,7 @@ async def create_device(
 async def revoke_device(device: AutomationDevice) -> bool:
     """Log the device's token out, which deletes the device on the homeserver, and forget it.
     False when the homeserver no longer knew the token (removed elsewhere)."""
-    revoked = await _logout(device.homeserver, device.access_token)
+    revoked = await logout(device.homeserver, device.access_token)
     await device.adelete()
     logger.info("revoked automation device %s of %s", device.device_id, device.user_id)
     return revoked
@@ -285,12 +190,9 @@ def devices_of(credential: Credential):  # noqa: ANN201 - a QuerySet
 async def live_device_ids(credential: Credential) -> set[str] | None:
     """The account's device IDs on the homeserver (`GET /devices`); None if unknown."""
     try:
-        _, answer = await hs_request(
-            credential.homeserver, "GET", "/devices", token=credential.access_token
-        )
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            raise
+        async with HomeserverApi(credential.homeserver, credential.access_token) as api:
+            answer = await api.devices()
+    except errors.MatrixError:
         return None
     devices = answer.get("devices")
     if not isinstance(devices, list):
@@ -303,11 +205,6 @@ async def sign_in_device(credential: Credential, password: str, device_name: str
     the homeserver's `/login` answer, checked to be the same account."""
     answer = await _login(credential.homeserver, credential.user_id, password, device_name)
     if answer.get("user_id") not in (None, credential.user_id):
-        await _logout(credential.homeserver, answer["access_token"])
+        await logout(credential.homeserver, answer["access_token"])
         raise errors.MatrixError("The homeserver signed in a different account.")
     return answer
-
-
-async def sign_out_token(homeserver: str, token: str) -> bool:
-    """Log a token out (deleting its device); False when it was already dead."""
-    return await _logout(homeserver, token)
