@@ -7,7 +7,6 @@ through `/.well-known/matrix/client`; whatever we end up with must answer `/vers
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -15,9 +14,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from . import errors
-
-# A server name: hostname, IPv4 or [IPv6], with an optional port (spec: "Server name").
-SERVER_NAME_RE = re.compile(r"^(?:[A-Za-z0-9.-]{1,255}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
+from .names import SERVER_NAME_RE
 
 
 def server_name_of(user_id: str) -> str | None:

@@ -174,6 +174,22 @@ def member_display_names(members: Mapping[str, Mapping[str, object]]) -> dict[st
     return result
 
 
+MAX_USER_ID_LENGTH = 255
+# The spec's user ID grammar, with the historical localpart characters (any printable ASCII
+# except ":") that older accounts still have; the server name is checked separately.
+_USER_ID = re.compile(r"^@([!-9;-~]+):(\S+)$")
+# A server name: a hostname, IPv4 or [IPv6] literal, and an optional port.
+SERVER_NAME_RE = re.compile(r"^(?:[A-Za-z0-9.-]{1,255}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
+
+
+def valid_user_id(value: str) -> bool:
+    """Whether `value` looks like `@localpart:server` (what the homeserver could invite)."""
+    if len(value.encode("utf-8")) > MAX_USER_ID_LENGTH:
+        return False
+    match = _USER_ID.match(value)
+    return bool(match) and SERVER_NAME_RE.match(match.group(2)) is not None
+
+
 def is_valid_room_alias(alias: object) -> bool:
     """Whether ``alias`` is usable as a room name (``#localpart:server``, <= 255 bytes)."""
     return (

@@ -1,14 +1,12 @@
-"""Files from the composer: checked against the homeserver's limit, uploaded, then sent as the
-right kind of message with the `info` other clients need to show it."""
+"""Files from forms (the composer, avatars): checked against the homeserver's limit, uploaded,
+and described the way other clients need to show them (`message_for_file`)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
-from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
@@ -17,7 +15,7 @@ from webclient.matrix import errors
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.markdown import render_markdown
 
-logger = logging.getLogger("webclient.rooms")
+logger = logging.getLogger("webclient.web")
 
 CONFIG_CACHE_SECONDS = 3600
 
@@ -29,7 +27,7 @@ async def upload_limit(session: MatrixSession) -> int | None:
     if cached is not None:
         return cached or None
     try:
-        config = await session.api("GET", "/media/config", prefix="/_matrix/client/v1")
+        config = await session.api.media_config()
     except errors.MatrixError as exc:
         logger.info("no media config from %s: %s", session.homeserver, exc)
         return None
@@ -46,7 +44,7 @@ def too_large_message(size: int, limit: int) -> str:
     )
 
 
-def _image_size(uploaded: UploadedFile) -> tuple[int, int] | None:
+def image_size(uploaded: UploadedFile) -> tuple[int, int] | None:
     try:
         from PIL import Image
 
@@ -66,7 +64,7 @@ def message_for_file(uploaded: UploadedFile, content_uri: str, caption: str = ""
     msgtype = {"image": "m.image", "video": "m.video", "audio": "m.audio"}.get(major, "m.file")
     name = uploaded.name or "file"
     info: dict[str, Any] = {"mimetype": mimetype, "size": uploaded.size}
-    if msgtype == "m.image" and (dims := _image_size(uploaded)):
+    if msgtype == "m.image" and (dims := image_size(uploaded)):
         info["w"], info["h"] = dims
     content: dict[str, Any] = {"msgtype": msgtype, "body": name, "url": content_uri, "info": info}
     caption = caption.strip()
@@ -81,51 +79,23 @@ def message_for_file(uploaded: UploadedFile, content_uri: str, caption: str = ""
 
 
 async def upload(session: MatrixSession, uploaded: UploadedFile) -> str:
-    """Upload to the media repository; returns the `mxc://` URI."""
+    """Upload to the media repository (after checking the homeserver's size limit); returns
+    the `mxc://` URI."""
     limit = await upload_limit(session)
     if limit and uploaded.size > limit:
         raise errors.MatrixError(too_large_message(uploaded.size, limit), errcode="M_TOO_LARGE")
-    url = f"{session.homeserver}/_matrix/media/v3/upload?filename={quote(uploaded.name or 'file')}"
-    headers = {
-        "Authorization": f"Bearer {session.client.access_token}",
-        "Content-Type": uploaded.content_type or "application/octet-stream",
-        "Content-Length": str(uploaded.size),
-    }
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=settings.MATRIX_REQUEST_TIMEOUT, sock_read=300
-    )
-    uploaded.seek(0)
 
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
+        uploaded.seek(0)
         for chunk in uploaded.chunks(256 * 1024):
             yield chunk
 
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as http,
-            http.post(url, data=chunks(), headers=headers) as response,
-        ):
-            try:
-                payload = await response.json(content_type=None)
-            except ValueError:
-                payload = {}
-            if response.status == 413 and not payload.get("errcode"):
-                # A proxy in front of the homeserver refused the size without a Matrix error.
-                raise errors.MatrixError(
-                    too_large_message(uploaded.size, limit)
-                    if limit
-                    else "This file is too large for the homeserver.",
-                    errcode="M_TOO_LARGE",
-                    status=413,
-                )
-            if response.status >= 400 or "content_uri" not in payload:
-                raise errors.from_response(
-                    payload.get("errcode"),
-                    response.status,
-                    payload.get("error"),
-                    payload.get("retry_after_ms"),
-                    action="Uploading the file",
-                )
-            return payload["content_uri"]
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise errors.unreachable(session.homeserver, type(exc).__name__) from exc
+    return await session.api.upload(
+        chunks(),
+        size=uploaded.size,
+        content_type=uploaded.content_type or "application/octet-stream",
+        filename=uploaded.name or "file",
+        too_large=too_large_message(uploaded.size, limit)
+        if limit
+        else "This file is too large for the homeserver.",
+    )
