@@ -390,7 +390,7 @@ async def test_settings_need_sign_in(async_client):
 
 
 def test_uia_challenge_reading():
-    from webclient.accounts import uia
+    from webclient.matrix import uia
 
     sso_only = uia.Challenge.from_payload(
         {"flows": [{"stages": ["m.login.sso"]}], "session": "abc", "params": {}}

@@ -24,11 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.synapse_fixtures import MatrixAPIError, matrix_api
-from webclient.accounts.current import REASONS, SESSION_KEY
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 from webclient.matrix import discovery, errors, registry, tokens
-from webclient.matrix.client import DEVICE_NAME
-from webclient.matrix.models import Credential
+from webclient.matrix.auth import DEVICE_NAME
+from webclient.matrix.models import SESSION_KEY, Credential
+from webclient.web.redirects import REASONS
 
 WRONG_CREDENTIALS = "Wrong username or password."
 BAD_TOKEN = "The homeserver does not accept this access token."

@@ -25,9 +25,10 @@ import pytest
 from django.urls import reverse
 
 from tests.synapse_fixtures import MatrixAPIError, matrix_api
-from webclient.accounts import automation, snippets
 from webclient.demo.homeserver import LocalSynapse
+from webclient.matrix import devices as automation
 from webclient.matrix.models import AutomationDevice, Credential
+from webclient.web import snippets
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,5 @@
-"""Creating an account (webclient/accounts/register.py) against real Synapse homeservers.
+"""Creating an account (webclient/accounts/registration.py and webclient/matrix/registration.py)
+against real Synapse homeservers.
 
 This module starts its own private homeservers, each configured for one kind of sign-up:
 
@@ -31,12 +32,13 @@ import pytest
 from django.test import AsyncClient
 
 from tests.synapse_fixtures import MatrixAPIError, matrix_api
-from webclient.accounts import register
-from webclient.accounts.current import SESSION_KEY
+from webclient.accounts import registration as register_page
+from webclient.accounts.forms import MISMATCH
 from webclient.demo.homeserver import LocalSynapse, matrix_request
+from webclient.matrix import registration as register
 from webclient.matrix import registry, tokens
-from webclient.matrix.client import DEVICE_NAME
-from webclient.matrix.models import Credential
+from webclient.matrix.auth import DEVICE_NAME
+from webclient.matrix.models import SESSION_KEY, Credential
 
 WHOAMI = "/_matrix/client/v3/account/whoami"
 OPEN = {"enable_registration": True, "enable_registration_without_verification": True}
@@ -193,7 +195,7 @@ async def assert_signed_in(client, hs: LocalSynapse, localpart: str, password: s
     assert device["display_name"] == DEVICE_NAME
     session = await client.asession()
     assert await session.aget(SESSION_KEY) == credential.pk
-    assert await session.aget(register.PENDING_KEY) is None
+    assert await session.aget(register_page.PENDING_KEY) is None
     assert registry.running(credential.pk) is not None, "no sync loop was started"
     rooms = await client.get("/rooms/")
     assert rooms.status_code == 200
@@ -208,7 +210,7 @@ async def assert_nothing_stored(client) -> None:
     assert not await Credential.objects.aexists()
     session = await client.asession()
     assert await session.aget(SESSION_KEY) is None
-    assert await session.aget(register.PENDING_KEY) is None
+    assert await session.aget(register_page.PENDING_KEY) is None
 
 
 # -- the form ----------------------------------------------------------------------------------
@@ -303,7 +305,7 @@ async def test_passwords_differ(async_client, open_hs):
         async_client, open_hs.url, localpart, "first password", confirm="second password"
     )
     assert response.status_code == 400
-    assert register_error(response) == register.MISMATCH
+    assert register_error(response) == MISMATCH
     html = response.content.decode()
     assert "first password" not in html and "second password" not in html
     assert input_value(html, "username") == localpart
@@ -419,14 +421,14 @@ async def test_terms_must_be_accepted(async_client, terms_hs):
     # Nothing exists yet, and the password waits only encrypted in the server-side session.
     assert is_available(terms_hs, localpart)
     session = await async_client.asession()
-    pending = await session.aget(register.PENDING_KEY)
+    pending = await session.aget(register_page.PENDING_KEY)
     assert pending["username"] == localpart
     assert password not in str(pending)
     assert tokens.decrypt(pending["password"]) == password
 
     refused = await async_client.post("/register/", {"step": "terms"})
     assert refused.status_code == 400
-    assert register_error(refused) == register.ACCEPT_ALL
+    assert register_error(refused) == register_page.ACCEPT_ALL
     assert 'id="register-terms-form"' in refused.content.decode()
     assert is_available(terms_hs, localpart)
 
@@ -458,7 +460,7 @@ async def test_terms_cancelled(async_client, terms_hs):
     # Accepting after cancelling finds nothing to go on with.
     late = await async_client.post("/register/", {"step": "terms", "accept": "privacy_policy"})
     assert late.status_code == 400
-    assert register_error(late) == register.EXPIRED
+    assert register_error(late) == register_page.EXPIRED
     assert is_available(terms_hs, localpart)
 
 
@@ -467,13 +469,13 @@ async def test_terms_left_too_long(async_client, terms_hs):
     response = await submit(async_client, terms_hs.url, new_name("slow"))
     assert response.status_code == 200, register_error(response)
     session = await async_client.asession()
-    pending = await session.aget(register.PENDING_KEY)
+    pending = await session.aget(register_page.PENDING_KEY)
     pending["expires"] = 0
-    await session.aset(register.PENDING_KEY, pending)
+    await session.aset(register_page.PENDING_KEY, pending)
     await session.asave()
     late = await async_client.post("/register/", {"step": "terms", "accept": "privacy_policy"})
     assert late.status_code == 400
-    assert register_error(late) == register.EXPIRED
+    assert register_error(late) == register_page.EXPIRED
     await assert_nothing_stored(async_client)
 
 

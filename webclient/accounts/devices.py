@@ -9,23 +9,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
+from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
 
-from webclient.matrix import errors, registry
+from webclient.matrix import errors, uia
 from webclient.matrix.session import MatrixSession
-from webclient.rooms.views import _ended
-
-from . import uia
-from .current import matrix_login_required
+from webclient.web.forms import FormPage
+from webclient.web.rooms import session_of
 
 #: Synapse refuses longer device names (`MAX_DEVICE_DISPLAY_NAME_LEN`).
 MAX_DEVICE_NAME = 100
+NOT_YOUR_PASSWORD = "That is not your password. No device was signed out."  # noqa: S105
 
 
 def _device_row(device: dict[str, Any], own_device_id: str) -> dict[str, Any]:
@@ -50,7 +47,7 @@ def _device_row(device: dict[str, Any], own_device_id: str) -> dict[str, Any]:
 
 async def list_devices(session: MatrixSession) -> list[dict[str, Any]]:
     """This device first, then the others, most recently seen first."""
-    answer = await session.api("GET", "/devices", action="Loading your devices")
+    answer = await session.api.devices(action="Loading your devices")
     raw = answer.get("devices") if isinstance(answer.get("devices"), list) else []
     rows = [_device_row(d, session.device_id or "") for d in raw if isinstance(d, dict)]
     rows = [row for row in rows if row["device_id"]]
@@ -59,138 +56,119 @@ async def list_devices(session: MatrixSession) -> list[dict[str, Any]]:
     return rows
 
 
-async def _page(
-    request: HttpRequest,
-    session: MatrixSession,
-    *,
-    rename_value: str | None = None,
-    rename_error: str = "",
-    signout_error: str = "",
-    selected: list[str] | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    context: dict[str, Any] = {
-        "credential": request.credential,
-        "rename_error": rename_error,
-        "signout_error": signout_error,
-        "selected": selected or [],
-        "max_device_name": MAX_DEVICE_NAME,
-        "this_device_id": session.device_id,
-    }
-    try:
-        rows = await list_devices(session)
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
-        context.update({"load_error": exc.message, "this_device": None, "others": []})
-        return render(request, "accounts/devices.html", context, status=502)
-    this = next((row for row in rows if row["is_this"]), None)
-    context.update(
-        {
-            "this_device": this,
-            "others": [row for row in rows if not row["is_this"]],
-            "rename_value": rename_value
-            if rename_value is not None
-            else (this["display_name"] if this else ""),
-        }
-    )
-    return render(request, "accounts/devices.html", context, status=status)
-
-
-@require_http_methods(["GET", "POST"])
-@matrix_login_required
-async def devices_view(request: HttpRequest) -> HttpResponse:
-    session = await registry.session_for(request.credential)
-    if request.method == "GET":
-        return await _page(request, session)
-    form = request.POST.get("form", "")
-    if form == "rename":
-        return await _rename(request, session)
-    if form == "signout":
-        return await _sign_out_others(request, session)
-    return await _page(request, session, signout_error="Unknown form.", status=400)
-
-
-async def _rename(request: HttpRequest, session: MatrixSession) -> HttpResponse:
+class RenameForm(forms.Form):
     """Rename this device (only this one: the form names no device)."""
-    value = request.POST.get("display_name", "")[:1000]
-    name = value.strip()
-    problem = ""
-    if not name:
-        problem = "Enter a name for this device."
-    elif len(name) > MAX_DEVICE_NAME:
-        problem = f"A device name can be at most {MAX_DEVICE_NAME} characters long."
-    if problem:
-        return await _page(request, session, rename_value=value, rename_error=problem, status=400)
-    try:
-        await session.api(
-            "PUT",
-            f"/devices/{quote(session.device_id or '', safe='')}",
-            body={"display_name": name},
-            action="Renaming this device",
-        )
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
-        return await _page(
-            request, session, rename_value=value, rename_error=exc.message, status=400
-        )
-    messages.success(request, f"This device is now called “{name}”.")
-    return HttpResponseRedirect(reverse("accounts:devices"))
 
-
-async def _sign_out_others(request: HttpRequest, session: MatrixSession) -> HttpResponse:
-    password = request.POST.get("password", "")
-    everyone = request.POST.get("scope") == "all"
-    chosen = [d for d in request.POST.getlist("device") if d and d != session.device_id]
-    try:
-        known = await list_devices(session)
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
-        return await _page(request, session, signout_error=exc.message, status=502)
-    others = [row["device_id"] for row in known if not row["is_this"]]
-    if everyone:
-        targets = others
-    else:
-        # Only devices the account has now (a stale page may name one already gone).
-        targets = [device_id for device_id in others if device_id in set(chosen)]
-    problem = ""
-    if not targets:
-        problem = (
-            "There are no other devices to sign out."
-            if everyone or not others
-            else "Choose the devices to sign out."
-        )
-    elif not password:
-        problem = "Enter your password to confirm."
-    if problem:
-        return await _page(request, session, signout_error=problem, selected=chosen, status=400)
-    try:
-        await uia.with_password(
-            session,
-            "POST",
-            "/delete_devices",
-            {"devices": targets},
-            password,
-            action="Signing out devices",
-        )
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
-        message = exc.message
-        if exc.errcode == uia.WRONG_PASSWORD:
-            message = "That is not your password. No device was signed out."
-        return await _page(
-            request,
-            session,
-            signout_error=message,
-            selected=chosen,
-            status=429 if exc.is_rate_limit else 400,
-        )
-    count = len(targets)
-    messages.success(
-        request,
-        f"Signed out {count} device{'s' if count != 1 else ''}: {', '.join(targets)}.",
+    display_name = forms.CharField(
+        max_length=MAX_DEVICE_NAME,
+        error_messages={
+            "required": "Enter a name for this device.",
+            "max_length": f"A device name can be at most {MAX_DEVICE_NAME} characters long.",
+        },
     )
-    return HttpResponseRedirect(reverse("accounts:devices"))
+
+
+class SignOutForm(forms.Form):
+    """Other devices to sign out (`scope=all`: every one), confirmed with the password. What
+    is missing is said once the device list is known (`DevicesPage.sign_out`)."""
+
+    device = forms.Field(required=False, widget=forms.MultipleHiddenInput)
+    scope = forms.CharField(required=False)
+    password = forms.CharField(required=False, strip=False)
+
+
+class DevicesPage(FormPage):
+    template_name = "accounts/devices.html"
+    forms = {"rename": RenameForm, "signout": SignOutForm}  # noqa: RUF012 - FormPage's declaration
+
+    #: Set when the homeserver would not list the devices: the page then answers 502.
+    load_failed = False
+
+    async def context(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
+        session = await session_of(request)
+        context: dict[str, Any] = {
+            "max_device_name": MAX_DEVICE_NAME,
+            "this_device_id": session.device_id,
+        }
+        try:
+            rows = await list_devices(session)
+        except errors.MatrixError as exc:
+            self.load_failed = True
+            context.update({"load_error": exc.message, "this_device": None, "others": []})
+            return context
+        context["this_device"] = next((row for row in rows if row["is_this"]), None)
+        context["others"] = [row for row in rows if not row["is_this"]]
+        return context
+
+    def initial(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
+        if name == "rename":
+            this = context.get("this_device")
+            return {"display_name": this["display_name"] if this else ""}
+        return {"device": []}
+
+    async def page(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        response = await super().page(request, **kwargs)
+        if self.load_failed:
+            response.status_code = 502
+        return response
+
+    async def submit(
+        self, request: HttpRequest, name: str, form: forms.Form, **kwargs: Any
+    ) -> HttpResponse:
+        session = await session_of(request)
+        if name == "rename":
+            new_name = form.cleaned_data["display_name"]
+            await session.api.rename_device(
+                session.device_id or "", new_name, action="Renaming this device"
+            )
+            messages.success(request, f"This device is now called “{new_name}”.")
+            return self.done(reverse("accounts:devices"))
+        return await self.sign_out(request, session, form)
+
+    async def sign_out(
+        self, request: HttpRequest, session: MatrixSession, form: forms.Form
+    ) -> HttpResponse:
+        data = form.cleaned_data
+        everyone = data["scope"] == "all"
+        chosen = {d for d in data["device"] if d and d != session.device_id}
+        try:
+            known = await list_devices(session)
+        except errors.MatrixError:
+            self.load_failed = True
+            raise
+        others = [row["device_id"] for row in known if not row["is_this"]]
+        # Only devices the account has now (a stale page may name one already gone).
+        targets = others if everyone else [device_id for device_id in others if device_id in chosen]
+        problem = ""
+        if not targets:
+            problem = (
+                "There are no other devices to sign out."
+                if everyone or not others
+                else "Choose the devices to sign out."
+            )
+        elif not data["password"]:
+            problem = "Enter your password to confirm."
+        if problem:
+            form.add_error(None, problem)
+            return await self.page(request, bound={"signout": form}, status=400)
+        try:
+            await uia.with_password(
+                session.api,
+                session.user_id,
+                session.api.delete_devices,
+                {"devices": targets},
+                data["password"],
+                action="Signing out devices",
+            )
+        except errors.MatrixError as exc:
+            if exc.errcode == uia.WRONG_PASSWORD:
+                raise errors.MatrixError(
+                    NOT_YOUR_PASSWORD, errcode=exc.errcode, status=exc.status
+                ) from exc
+            raise
+        count = len(targets)
+        messages.success(
+            request,
+            f"Signed out {count} device{'s' if count != 1 else ''}: {', '.join(targets)}.",
+        )
+        return self.done(reverse("accounts:devices"))

@@ -12,6 +12,9 @@ access token with `m.login.token`. Three rules keep that safe:
   from the request; nothing in the query chooses it.
 - Where the browser lands afterwards is the `next` checked at `start` with
   `url_has_allowed_host_and_scheme`; anything off-site becomes the room list.
+
+What the homeserver offers and where its redirect lives is `matrix.sso`; the login token is
+exchanged by `matrix.auth.sso_login`. These are the pages.
 """
 
 from __future__ import annotations
@@ -20,13 +23,10 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 import time
-from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-import aiohttp
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
@@ -37,10 +37,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from webclient.matrix import auth, discovery, errors
-from webclient.matrix.client import DEVICE_NAME
+from webclient.matrix.sso import IdentityProvider, identity_providers, redirect_url
+from webclient.web.redirects import login_url
 
-from .current import credential_for, login_url
-from .views import _end_credential, _safe_next, _start_session
+from .logins import replace_login, safe_next
 
 logger = logging.getLogger("webclient.accounts")
 
@@ -53,110 +53,6 @@ MAX_PENDING = 5
 # is kept briefly, and a slow homeserver must not hold up the page.
 CACHE_SECONDS = 60
 PAGE_CHECK_TIMEOUT = 3.0
-# Spec: an identity provider's `id` is 1-255 characters from this set.
-IDP_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,255}$")
-
-
-@dataclass(frozen=True)
-class IdentityProvider:
-    id: str
-    name: str
-
-
-def _parse_providers(body: object) -> list[IdentityProvider] | None:
-    """The identity providers of an `m.login.sso` flow in a `GET /login` answer, or None when
-    the homeserver offers no single sign-on. An empty list means SSO without named providers
-    (the homeserver picks or asks)."""
-    flows = body.get("flows") if isinstance(body, dict) else None
-    if not isinstance(flows, list):
-        return None
-    sso = next((f for f in flows if isinstance(f, dict) and f.get("type") == "m.login.sso"), None)
-    if sso is None:
-        return None
-    found: list[IdentityProvider] = []
-    raw = sso.get("identity_providers")
-    for item in raw if isinstance(raw, list) else []:
-        if not isinstance(item, dict):
-            continue
-        idp_id, name = item.get("id"), item.get("name")
-        if not isinstance(idp_id, str) or not IDP_ID_RE.fullmatch(idp_id):
-            continue
-        if not isinstance(name, str) or not name.strip():
-            name = idp_id
-        found.append(IdentityProvider(idp_id, name.strip()[:100]))
-    return found
-
-
-async def identity_providers(homeserver: str) -> list[IdentityProvider] | None:
-    """Ask a (resolved) homeserver whether it offers SSO, and through which providers."""
-    url = f"{homeserver}/_matrix/client/v3/login"
-    try:
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=settings.MATRIX_REQUEST_TIMEOUT)
-        ) as session:
-            async with session.get(url) as resp:
-                try:
-                    body = await resp.json(content_type=None)
-                except ValueError:
-                    body = None
-                if resp.status != 200:
-                    body = body if isinstance(body, dict) else {}
-                    raise errors.from_response(body.get("errcode"), resp.status, body.get("error"))
-    except TimeoutError as exc:
-        raise errors.unreachable(homeserver, _("timed out")) from exc
-    except aiohttp.ClientError as exc:
-        raise errors.unreachable(homeserver, type(exc).__name__) from exc
-    return _parse_providers(body)
-
-
-async def login_with_token(homeserver: str, login_token: str) -> auth.LoginResult:
-    """`POST /login` with `m.login.token`: the homeserver creates a new device for us."""
-    url = f"{homeserver}/_matrix/client/v3/login"
-    payload = {
-        "type": "m.login.token",
-        "token": login_token,
-        "initial_device_display_name": DEVICE_NAME,
-    }
-    try:
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=settings.MATRIX_REQUEST_TIMEOUT)
-        ) as session:
-            async with session.post(url, json=payload) as resp:
-                try:
-                    body = await resp.json(content_type=None)
-                except ValueError:
-                    body = None
-                status = resp.status
-    except TimeoutError as exc:
-        raise errors.unreachable(homeserver, _("timed out")) from exc
-    except aiohttp.ClientError as exc:
-        raise errors.unreachable(homeserver, type(exc).__name__) from exc
-    body = body if isinstance(body, dict) else {}
-    if status != 200:
-        if status in {401, 403} or body.get("errcode") == "M_FORBIDDEN":
-            raise errors.MatrixError(
-                _(
-                    "The homeserver did not accept the single sign-on result (it may have "
-                    "expired or been used already). Sign in again."
-                ),
-                errcode=body.get("errcode"),
-                status=status,
-            )
-        raise errors.from_response(
-            body.get("errcode"),
-            status,
-            body.get("error"),
-            body.get("retry_after_ms"),
-            action=_("Single sign-on"),
-        )
-    user_id, device_id, token = body.get("user_id"), body.get("device_id"), body.get("access_token")
-    if not all(isinstance(v, str) and v for v in (user_id, device_id, token)):
-        raise errors.MatrixError(
-            _("The homeserver's answer to the single sign-on was incomplete."),
-            errcode="W_BAD_LOGIN_RESPONSE",
-            status=status,
-        )
-    return auth.LoginResult(homeserver, user_id, device_id, token)
 
 
 async def _checked_homeserver(value: str) -> tuple[str, list[IdentityProvider] | None]:
@@ -220,7 +116,7 @@ FROM_ANOTHER_SITE = {"cross-site", "same-site"}
 
 @require_GET
 async def start_view(request: HttpRequest) -> HttpResponse:
-    next_url = _safe_next(request, request.GET.get("next"))
+    next_url = safe_next(request, request.GET.get("next"))
     value = request.GET.get("homeserver", "").strip()[:500] or settings.MATRIX_HOMESERVER
     idp = request.GET.get("idp", "")
     try:
@@ -255,11 +151,8 @@ async def start_view(request: HttpRequest) -> HttpResponse:
     # Our callback, fixed: the homeserver appends `loginToken` to it.
     callback = request.build_absolute_uri(reverse("accounts:sso_callback"))
     callback += "?" + urlencode({"state": state})
-    path = "/_matrix/client/v3/login/sso/redirect"
-    if idp:
-        path += "/" + quote(idp, safe="")
     logger.info("single sign-on started on %s (idp %s)", homeserver, idp or "-")
-    return HttpResponseRedirect(f"{homeserver}{path}?{urlencode({'redirectUrl': callback})}")
+    return HttpResponseRedirect(redirect_url(homeserver, callback, idp))
 
 
 async def _take_pending(request: HttpRequest, state: str) -> dict | None:
@@ -292,14 +185,12 @@ async def callback_view(request: HttpRequest) -> HttpResponse:
                 "browser, or was already used. Nothing was signed in; start again."
             ),
         )
-    next_url = _safe_next(request, entry.get("next"))
+    next_url = safe_next(request, entry.get("next"))
     if not login_token:
         return _fail(request, _("The homeserver did not send a login token."), next_url)
     try:
-        result = await login_with_token(entry["homeserver"], login_token)
+        result = await auth.sso_login(entry["homeserver"], login_token)
     except errors.MatrixError as exc:
         return _fail(request, exc.message, next_url)
-    if previous := await credential_for(request.session):
-        await _end_credential(request, previous)
-    await _start_session(request, result, owns_device=True)
+    await replace_login(request, result, owns_device=True)
     return HttpResponseRedirect(next_url)

@@ -37,6 +37,8 @@ class Challenge:
     completed: list[str] = field(default_factory=list)
     errcode: str | None = None
     error: str | None = None
+    #: The stages' parameters (`m.login.terms` policies, for registration).
+    params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Challenge | None:
@@ -58,6 +60,7 @@ class Challenge:
             else [],
             errcode=payload.get("errcode") if isinstance(payload.get("errcode"), str) else None,
             error=payload.get("error") if isinstance(payload.get("error"), str) else None,
+            params=payload["params"] if isinstance(payload.get("params"), dict) else {},
         )
 
     def remaining(self, flow: list[str]) -> list[str]:

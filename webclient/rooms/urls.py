@@ -1,7 +1,5 @@
 from django.urls import path
 
-from webclient.accounts.advanced import integrations_view
-
 from . import (
     actions,
     embed,
@@ -14,6 +12,7 @@ from . import (
     spaces,
     views,
 )
+from .integrations import integrations_view
 
 app_name = "rooms"
 
