@@ -22,12 +22,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from webclient.accounts.current import REASONS, SESSION_KEY
 
 from tests.synapse_fixtures import MatrixAPIError, matrix_api
-from webclient.accounts.current import REASONS, SESSION_KEY
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 from webclient.matrix import discovery, errors, registry, tokens
-from webclient.matrix.client import DEVICE_NAME
+from webclient.matrix.auth import DEVICE_NAME
 from webclient.matrix.models import Credential
 
 WRONG_CREDENTIALS = "Wrong username or password."

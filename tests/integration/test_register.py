@@ -29,13 +29,13 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from django.test import AsyncClient
+from webclient.accounts.current import SESSION_KEY
 
 from tests.synapse_fixtures import MatrixAPIError, matrix_api
 from webclient.accounts import register
-from webclient.accounts.current import SESSION_KEY
 from webclient.demo.homeserver import LocalSynapse, matrix_request
 from webclient.matrix import registry, tokens
-from webclient.matrix.client import DEVICE_NAME
+from webclient.matrix.auth import DEVICE_NAME
 from webclient.matrix.models import Credential
 
 WHOAMI = "/_matrix/client/v3/account/whoami"

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from django.conf import settings
 
-from . import errors
+from . import errors, media
 from .uia import Challenge
 
 CLIENT = "/_matrix/client"
@@ -510,6 +510,41 @@ class HomeserverApi:
 
     # -- media -------------------------------------------------------------------------------------
 
+    async def open_media(
+        self, server_name: str, media_id: str, *, thumbnail: dict[str, str] | None = None
+    ) -> MediaStream:
+        """Start downloading content (or a thumbnail, with its `width`/`height`/`method`) by
+        authenticated media; the caller streams `chunks()` and must `close()`. Raises
+        `MatrixError` (typed by status) when the homeserver does not answer 200."""
+        if not media.valid_parts(server_name, media_id):
+            # Checked, so the parts go into the path as they are (a port's colon included).
+            raise errors.NotFound("Not a media address.", errcode="M_NOT_FOUND", status=404)
+        kind = "thumbnail" if thumbnail is not None else "download"
+        url = f"{self.base_url}{CLIENT}/v1/media/{kind}/{server_name}/{media_id}"
+        http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=settings.MATRIX_REQUEST_TIMEOUT, sock_read=120
+            )
+        )
+        headers = self._headers(None)
+        # The bytes as stored: aiohttp would undo a compression a reverse proxy in front of
+        # the homeserver adds, and the upstream length would then be wrong.
+        headers["Accept-Encoding"] = "identity"
+        try:
+            # The spec lets servers redirect downloads (307/308).
+            response = await http.get(
+                url, params=thumbnail or {}, headers=headers, allow_redirects=True
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await http.close()
+            raise errors.unreachable(self.base_url, type(exc).__name__) from exc
+        stream = MediaStream(response, http)
+        if response.status != 200:
+            status = response.status
+            await stream.close()
+            raise errors.from_response(None, status)
+        return stream
+
     async def media_config(self) -> dict[str, Any]:
         return await self.request("GET", "/media/config", version="v1")
 
@@ -556,6 +591,29 @@ class HomeserverApi:
                 errcode, status, _text(payload.get("error")), retry_ms, action="Uploading the file"
             )
         return payload["content_uri"]
+
+
+class MediaStream:
+    """Content coming from the media repository, passed on chunk by chunk."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, response: aiohttp.ClientResponse, http: aiohttp.ClientSession) -> None:
+        self.status = response.status
+        self.headers = response.headers
+        self._response = response
+        self._http = http
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(self.CHUNK):
+                yield chunk
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        self._response.release()
+        await self._http.close()
 
 
 def new_txn_id(prefix: str = "wc", size: int = 12) -> str:
