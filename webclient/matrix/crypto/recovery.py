@@ -150,19 +150,21 @@ def key_from_user_input(
     `check`, the result is compared with the description's `iv`/`mac` check value (when it
     has one; without one the spec says to assume the key is right).
 
-    Raises `InvalidRecoveryKey` ("This is not a recovery key…") when it is neither,
+    Raises `InvalidRecoveryKey` when it is neither ("This is not a recovery key.", or what is
+    wrong with it when it is shaped like one: a typo, a missing part, a stray character),
     `WrongRecoveryKey` when a valid recovery key belongs to another key, `WrongPassphrase`
     when a passphrase gives the wrong key.
     """
-    from .secret_storage import check_key  # secret_storage imports nothing from here
+    from .secret_storage import check_key  # here, not at the top: it imports this module
 
     try:
         key = decode_recovery_key(text)
     except InvalidRecoveryKey as not_a_key:
         passphrase_info = key_description.get("passphrase")
         if not passphrase_info:
-            detail = _reason(not_a_key) if _looks_like_recovery_key(text) else ""
-            raise InvalidRecoveryKey(f"This is not a recovery key. {detail}".strip()) from not_a_key
+            if _looks_like_recovery_key(text):
+                raise  # a mistyped recovery key: say what is wrong with it
+            raise InvalidRecoveryKey("This is not a recovery key.") from not_a_key
         key = passphrase_to_key(text, passphrase_info)
         if check and not check_key(key, key_description):
             if _looks_like_recovery_key(text):
@@ -179,12 +181,3 @@ def key_from_user_input(
             "one that was replaced)."
         )
     return key
-
-
-def _reason(error: InvalidRecoveryKey) -> str:
-    message = str(error)
-    prefix = "This is not a recovery key"
-    if message.startswith(prefix):
-        message = message[len(prefix) :].lstrip(":. ")
-        message = message[:1].upper() + message[1:] if message else ""
-    return message
