@@ -17,10 +17,13 @@ from webclient.matrix.crypto.errors import (
 from webclient.matrix.crypto.recovery import (
     decode_recovery_key,
     encode_recovery_key,
-    key_from_user_input,
     passphrase_to_key,
 )
-from webclient.matrix.crypto.secret_storage import AES_HMAC_SHA2, new_key_description
+from webclient.matrix.crypto.secret_storage import (
+    AES_HMAC_SHA2,
+    key_from_user_input,
+    new_key_description,
+)
 
 # matrix-rust-sdk crates/matrix-sdk-crypto/src/backups/keys/decryption.rs (TEST_KEY,
 # base58_decoding); the same key is BACKUP_DECRYPTION_KEY_BASE58/_BASE64 in matrix-js-sdk

@@ -15,7 +15,7 @@ from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
 
 from webclient.matrix.crypto.errors import MalformedData, UnsupportedAlgorithm, WrongRecoveryKey
-from webclient.matrix.crypto.recovery import decode_recovery_key, key_from_user_input
+from webclient.matrix.crypto.recovery import decode_recovery_key
 from webclient.matrix.crypto.secret_storage import (
     AES_HMAC_SHA2,
     CROSS_SIGNING_MASTER,
@@ -24,6 +24,7 @@ from webclient.matrix.crypto.secret_storage import (
     decrypt_stored_secret,
     encrypt_secret,
     encrypt_stored_secret,
+    key_from_user_input,
     new_key_description,
     new_passphrase_info,
 )

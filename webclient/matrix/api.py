@@ -18,6 +18,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,9 +26,9 @@ import aiohttp
 from django.conf import settings
 
 from . import errors, media
-from .uia import Challenge
 
 CLIENT = "/_matrix/client"
+PASSWORD_STAGE = "m.login.password"  # noqa: S105 - the UIA stage name
 #: How long a session waits out rate limits in all before it gives up on a request.
 SESSION_RATE_LIMIT_BUDGET = 60.0
 #: What a rate-limited answer without `retry_after_ms` or `Retry-After` waits.
@@ -37,6 +38,54 @@ DEFAULT_RETRY_MS = 2000
 def q(value: str) -> str:
     """One path segment (room IDs, event IDs, user IDs and aliases carry `!$@#:/`)."""
     return quote(value, safe="")
+
+
+@dataclass
+class Challenge:
+    """A 401 answer that asks for (more) authentication."""
+
+    session: str | None
+    flows: list[list[str]]
+    completed: list[str] = field(default_factory=list)
+    errcode: str | None = None
+    error: str | None = None
+    #: The stages' parameters (`m.login.terms` policies, for registration).
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Challenge | None:
+        flows = payload.get("flows")
+        if not isinstance(flows, list):
+            return None
+        stages = [
+            [s for s in flow["stages"] if isinstance(s, str)]
+            for flow in flows
+            if isinstance(flow, dict) and isinstance(flow.get("stages"), list)
+        ]
+        completed = payload.get("completed")
+        session = payload.get("session")
+        return cls(
+            session=session if isinstance(session, str) else None,
+            flows=stages,
+            completed=[s for s in completed if isinstance(s, str)]
+            if isinstance(completed, list)
+            else [],
+            errcode=payload.get("errcode") if isinstance(payload.get("errcode"), str) else None,
+            error=payload.get("error") if isinstance(payload.get("error"), str) else None,
+            params=payload["params"] if isinstance(payload.get("params"), dict) else {},
+        )
+
+    def remaining(self, flow: list[str]) -> list[str]:
+        return [stage for stage in flow if stage not in self.completed]
+
+    @property
+    def password_is_enough(self) -> bool:
+        """Whether some flow needs nothing but the password (what this client can ask for)."""
+        return any(self.remaining(flow) == [PASSWORD_STAGE] for flow in self.flows)
+
+    def stages_text(self) -> str:
+        options = sorted({" then ".join(self.remaining(flow)) for flow in self.flows if flow})
+        return "; or ".join(options) or "none"
 
 
 def _retry_after(payload: dict[str, Any], headers: Any) -> int | None:

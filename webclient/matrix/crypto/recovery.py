@@ -6,8 +6,9 @@ hand, so decoding ignores all whitespace and says *what* is wrong (a typo caught
 byte, a missing chunk, a character base58 does not use) rather than just "invalid".
 
 A passphrase becomes the key through PBKDF2-HMAC-SHA-512 with the salt and iteration count of
-the key description's `passphrase` object. `key_from_user_input` decides which of the two a
-person typed, the way Element's "Enter your Security Phrase or Security Key" box does.
+the key description's `passphrase` object. `secret_storage.key_from_user_input` decides
+which of the two a person typed, the way Element's "Enter your Security Phrase or
+Security Key" box does.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from .errors import (
     InvalidRecoveryKey,
     MalformedData,
     UnsupportedAlgorithm,
-    WrongPassphrase,
-    WrongRecoveryKey,
 )
 
 PREFIX = b"\x8b\x01"
@@ -133,51 +132,8 @@ def passphrase_to_key(passphrase: str, passphrase_info: Mapping[str, Any]) -> by
     return kdf.derive(passphrase.encode("utf-8"))
 
 
-def _looks_like_recovery_key(text: str) -> bool:
+def looks_like_recovery_key(text: str) -> bool:
     """Roughly a recovery key's length and alphabet (allowing a couple of typos)."""
     compact = "".join(text.split())
     strays = sum(char not in BASE58_ALPHABET for char in compact)
     return 40 <= len(compact) <= 56 and strays <= 2
-
-
-def key_from_user_input(
-    text: str, key_description: Mapping[str, Any], *, check: bool = True
-) -> bytes:
-    """The 32-byte secret storage key from what a person typed: a recovery key or a passphrase.
-
-    A string that decodes as a valid recovery key is taken as one; otherwise, if the key
-    description has `passphrase` parameters, the string is taken as the passphrase. With
-    `check`, the result is compared with the description's `iv`/`mac` check value (when it
-    has one; without one the spec says to assume the key is right).
-
-    Raises `InvalidRecoveryKey` when it is neither ("This is not a recovery key.", or what is
-    wrong with it when it is shaped like one: a typo, a missing part, a stray character),
-    `WrongRecoveryKey` when a valid recovery key belongs to another key, `WrongPassphrase`
-    when a passphrase gives the wrong key.
-    """
-    from .secret_storage import check_key  # here, not at the top: it imports this module
-
-    try:
-        key = decode_recovery_key(text)
-    except InvalidRecoveryKey as not_a_key:
-        passphrase_info = key_description.get("passphrase")
-        if not passphrase_info:
-            if _looks_like_recovery_key(text):
-                raise  # a mistyped recovery key: say what is wrong with it
-            raise InvalidRecoveryKey("This is not a recovery key.") from not_a_key
-        key = passphrase_to_key(text, passphrase_info)
-        if check and not check_key(key, key_description):
-            if _looks_like_recovery_key(text):
-                # Most likely a mistyped recovery key rather than a wrong passphrase.
-                raise not_a_key
-            raise WrongPassphrase(
-                "That passphrase is not the one for this secret storage. Check it, or use "
-                "the recovery key."
-            ) from None
-        return key
-    if check and not check_key(key, key_description):
-        raise WrongRecoveryKey(
-            "This recovery key is valid but belongs to another secret storage key (perhaps "
-            "one that was replaced)."
-        )
-    return key

@@ -17,8 +17,14 @@ from typing import Any
 
 from ._aes import aes_ctr, hkdf_sha256, hmac_sha256, new_iv, same_bytes
 from .encoding import decode_base64, encode_base64
-from .errors import MalformedData, UnsupportedAlgorithm, WrongRecoveryKey
-from .recovery import PBKDF2
+from .errors import (
+    InvalidRecoveryKey,
+    MalformedData,
+    UnsupportedAlgorithm,
+    WrongPassphrase,
+    WrongRecoveryKey,
+)
+from .recovery import PBKDF2, decode_recovery_key, looks_like_recovery_key, passphrase_to_key
 
 AES_HMAC_SHA2 = "m.secret_storage.v1.aes-hmac-sha2"
 DEFAULT_KEY_EVENT = "m.secret_storage.default_key"
@@ -159,3 +165,44 @@ def decrypt_stored_secret(name: str, content: Mapping[str, Any], key_id: str, ke
     if not isinstance(entry, Mapping):
         raise MalformedData(f"The secret {name} is not stored under the key {key_id}.")
     return decrypt_secret(name, entry, key)
+
+
+def key_from_user_input(
+    text: str, key_description: Mapping[str, Any], *, check: bool = True
+) -> bytes:
+    """The 32-byte secret storage key from what a person typed: a recovery key or a passphrase.
+
+    A string that decodes as a valid recovery key is taken as one; otherwise, if the key
+    description has `passphrase` parameters, the string is taken as the passphrase. With
+    `check`, the result is compared with the description's `iv`/`mac` check value (when it
+    has one; without one the spec says to assume the key is right).
+
+    Raises `InvalidRecoveryKey` when it is neither ("This is not a recovery key.", or what is
+    wrong with it when it is shaped like one: a typo, a missing part, a stray character),
+    `WrongRecoveryKey` when a valid recovery key belongs to another key, `WrongPassphrase`
+    when a passphrase gives the wrong key.
+    """
+    try:
+        key = decode_recovery_key(text)
+    except InvalidRecoveryKey as not_a_key:
+        passphrase_info = key_description.get("passphrase")
+        if not passphrase_info:
+            if looks_like_recovery_key(text):
+                raise  # a mistyped recovery key: say what is wrong with it
+            raise InvalidRecoveryKey("This is not a recovery key.") from not_a_key
+        key = passphrase_to_key(text, passphrase_info)
+        if check and not check_key(key, key_description):
+            if looks_like_recovery_key(text):
+                # Most likely a mistyped recovery key rather than a wrong passphrase.
+                raise not_a_key
+            raise WrongPassphrase(
+                "That passphrase is not the one for this secret storage. Check it, or use "
+                "the recovery key."
+            ) from None
+        return key
+    if check and not check_key(key, key_description):
+        raise WrongRecoveryKey(
+            "This recovery key is valid but belongs to another secret storage key (perhaps "
+            "one that was replaced)."
+        )
+    return key
