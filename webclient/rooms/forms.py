@@ -207,3 +207,88 @@ class JoinForm(forms.Form):
             )
         data["identifier"], data["via"] = parsed
         return data
+
+
+#: Canonical JSON integers (spec: power levels are integers in this range).
+MAX_LEVEL = 2**53 - 1
+
+
+def parse_level(choice: str, custom: str) -> int | None:
+    """A power level from the picker: a preset's number, or the custom number."""
+    text = custom if choice == "custom" else choice
+    try:
+        value = int(text.strip())
+    except (AttributeError, ValueError):
+        return None
+    return value if -MAX_LEVEL <= value <= MAX_LEVEL else None
+
+
+class PowerLevelForm(forms.Form):
+    """A member's power level: `user`, and `level` (a preset number or "custom" with
+    `custom_level`)."""
+
+    user = forms.CharField(required=False, max_length=300)
+    level = forms.CharField(required=False, max_length=30)
+    custom_level = forms.CharField(required=False, max_length=30)
+
+    def clean_user(self) -> str:
+        user_id = self.cleaned_data["user"]
+        if not valid_user_id(user_id):
+            raise forms.ValidationError(_("Type the member's user ID, such as @alice:example.org."))
+        return user_id
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "user" in data:
+            new = parse_level(data.get("level", ""), data.get("custom_level", ""))
+            if new is None:
+                raise forms.ValidationError(
+                    _("A power level is a whole number, such as 0, 50 or 100.")
+                )
+            data["new_level"] = new
+        return data
+
+
+class RoomAvatarForm(forms.Form):
+    """`action=upload` with a picture in `avatar`, or `action=remove`."""
+
+    action = forms.CharField(required=False)
+    avatar = forms.FileField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("action") == "remove":
+            return data
+        uploaded = data.get("avatar")
+        if uploaded is None or not uploaded.size:
+            raise forms.ValidationError(_("Choose a picture to upload."))
+        if picture_type(uploaded) is None:
+            raise forms.ValidationError(
+                _("That file is not a picture this client accepts (JPEG, PNG, GIF or WebP).")
+            )
+        return data
+
+
+#: Pictures a browser shows and that cannot carry script (no SVG), by Pillow's format name.
+AVATAR_FORMATS = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+}
+
+
+def picture_type(uploaded: Any) -> str | None:
+    """The MIME type of an accepted picture (by its content, not its name), else None."""
+    try:
+        from PIL import Image
+
+        uploaded.seek(0)
+        with Image.open(uploaded) as image:
+            kind = image.format
+            image.verify()
+    except Exception:
+        return None
+    finally:
+        uploaded.seek(0)
+    return AVATAR_FORMATS.get(kind or "")

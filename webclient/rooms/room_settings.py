@@ -26,7 +26,6 @@ from urllib.parse import quote, urlencode
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -34,7 +33,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from webclient.matrix import errors
-from webclient.matrix.names import is_valid_room_alias, valid_user_id
+from webclient.matrix.names import is_valid_room_alias
 from webclient.matrix.power import creators_outrank, level, power_of
 from webclient.matrix.roomstate import RoomSummary
 from webclient.matrix.session import MatrixSession
@@ -46,20 +45,20 @@ from webclient.web.middleware import embed_origins
 from webclient.web.rooms import ROOM_SYNC_WAIT, RoomAccess, access_room
 from webclient.web.uploads import image_size, upload
 
-from .forms import MAX_ALIAS, MAX_NAME, MAX_TOPIC, own_server, parse_localpart
+from .forms import (
+    MAX_ALIAS,
+    MAX_NAME,
+    MAX_TOPIC,
+    PowerLevelForm,
+    RoomAvatarForm,
+    own_server,
+    parse_localpart,
+    picture_type,
+)
 
 logger = logging.getLogger("webclient.rooms")
 
 AVATAR_SIZE = 96
-#: Pictures a browser shows and that cannot carry script (no SVG), by Pillow's format name.
-AVATAR_FORMATS = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "GIF": "image/gif",
-    "WEBP": "image/webp",
-}
-#: Canonical JSON integers (spec: power levels are integers in this range).
-MAX_LEVEL = 2**53 - 1
 #: How many joined members the "set a level" field suggests.
 MAX_SUGGESTED = 500
 LEVEL_PRESETS = [(0, "Default"), (50, "Moderator"), (100, "Admin")]
@@ -348,29 +347,16 @@ def _refused(request: HttpRequest, room: str, field: str, message: str, values=N
     )
 
 
-def picture_type(uploaded: UploadedFile) -> str | None:
-    """The MIME type of an accepted picture (by its content, not its name), else None."""
-    try:
-        from PIL import Image
-
-        uploaded.seek(0)
-        with Image.open(uploaded) as image:
-            kind = image.format
-            image.verify()
-    except Exception:
-        return None
-    finally:
-        uploaded.seek(0)
-    return AVATAR_FORMATS.get(kind or "")
-
-
 @require_POST
 @matrix_login_required
 async def avatar_view(request: HttpRequest, room: str) -> HttpResponse:
     """`action=upload` with a picture in `avatar`, or `action=remove`."""
+    form = RoomAvatarForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return await _refused(request, room, "avatar", first_error(form))
     found = await _joined(request, room)
     session, room_id = found.session, found.room_id
-    if request.POST.get("action") == "remove":
+    if form.cleaned_data["action"] == "remove":
         try:
             await session.api.put_state(
                 room_id, "m.room.avatar", {}, action="Removing the room's avatar"
@@ -380,17 +366,8 @@ async def avatar_view(request: HttpRequest, room: str) -> HttpResponse:
         await session.wait_until(room_id, lambda s: s is None or not s.avatar_url, ROOM_SYNC_WAIT)
         messages.success(request, "Room avatar removed.")
         return HttpResponseRedirect(_settings_url(room))
-    uploaded = request.FILES.get("avatar")
-    if uploaded is None or not uploaded.size:
-        return await _refused(request, room, "avatar", "Choose a picture to upload.")
+    uploaded = form.cleaned_data["avatar"]
     mimetype = picture_type(uploaded)
-    if mimetype is None:
-        return await _refused(
-            request,
-            room,
-            "avatar",
-            "That file is not a picture this client accepts (JPEG, PNG, GIF or WebP).",
-        )
     uploaded.content_type = mimetype
     info: dict[str, Any] = {"mimetype": mimetype, "size": uploaded.size}
     if dims := image_size(uploaded):
@@ -563,16 +540,6 @@ async def access_view(request: HttpRequest, room: str) -> HttpResponse:
     return HttpResponseRedirect(_settings_url(room))
 
 
-def parse_level(choice: str, custom: str) -> int | None:
-    """A power level from the picker: a preset's number, or the custom number."""
-    text = custom if choice == "custom" else choice
-    try:
-        value = int(text.strip())
-    except (AttributeError, ValueError):
-        return None
-    return value if -MAX_LEVEL <= value <= MAX_LEVEL else None
-
-
 def check_level_change(
     actor: str,
     target: str,
@@ -601,23 +568,15 @@ def check_level_change(
 @matrix_login_required
 async def power_view(request: HttpRequest, room: str) -> HttpResponse:
     """`user`, and `level` (a preset number or "custom" with `custom_level`)."""
-    user_id = request.POST.get("user", "").strip()[:300]
-    choice = request.POST.get("level", "")[:30]
-    custom = request.POST.get("custom_level", "")[:30]
-    kept = {"power_user": user_id, "power_level": choice, "power_custom": custom}
-    if not valid_user_id(user_id):
-        return await _refused(
-            request,
-            room,
-            "power",
-            "Type the member's user ID, such as @alice:example.org.",
-            kept,
-        )
-    new = parse_level(choice, custom)
-    if new is None:
-        return await _refused(
-            request, room, "power", "A power level is a whole number, such as 0, 50 or 100.", kept
-        )
+    form = PowerLevelForm(request.POST)
+    kept = {
+        "power_user": request.POST.get("user", "").strip()[:300],
+        "power_level": request.POST.get("level", "")[:30],
+        "power_custom": request.POST.get("custom_level", "")[:30],
+    }
+    if not form.is_valid():
+        return await _refused(request, room, "power", first_error(form), kept)
+    user_id, new = form.cleaned_data["user"], form.cleaned_data["new_level"]
     found = await _joined(request, room)
     session, room_id = found.session, found.room_id
     try:
