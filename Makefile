@@ -17,6 +17,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-demo
 
+# The js peers of the end-to-end encryption tests (tests/peers): matrix-js-sdk in Node 20+.
+JS_PEER := tests/peers/js
+
+$(JS_PEER)/node_modules/.installed: $(JS_PEER)/package.json $(JS_PEER)/package-lock.json
+	npm ci --prefix $(JS_PEER) --no-audit --no-fund
+	touch $@
+
 serve: $(VENV)/.installed-demo
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python -m webclient.demo.serve
@@ -30,7 +37,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(VENV)/.installed-test chromium lint
+test: $(VENV)/.installed-test $(JS_PEER)/node_modules/.installed chromium lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test chromium

@@ -18,7 +18,7 @@ import pytest
 
 os.environ.setdefault("WEBCLIENT_DATA_DIR", tempfile.mkdtemp(prefix="webclient-test-"))
 
-pytest_plugins = ["tests.synapse_fixtures"]
+pytest_plugins = ["tests.synapse_fixtures", "tests.peers.jspeer"]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

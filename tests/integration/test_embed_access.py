@@ -26,7 +26,7 @@ from tests.integration.test_live import (
 from tests.integration.test_media import image_bytes, read_all, send_content, upload_raw
 from tests.synapse_fixtures import matrix_api
 from webclient.asgi import application
-from webclient.middleware import EMBED_COOKIE
+from webclient.web.middleware import EMBED_COOKIE
 
 db = pytest.mark.django_db(transaction=True)
 CS = "/_matrix/client/v3"

@@ -32,9 +32,8 @@ from tests.synapse_fixtures import MatrixAPIError
 from webclient.asgi import application
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 from webclient.matrix import registry
-from webclient.matrix.models import Credential
+from webclient.matrix.models import Credential, KioskLink
 from webclient.rooms.kiosk import revoke
-from webclient.rooms.models import KioskLink
 
 db = pytest.mark.django_db(transaction=True)
 

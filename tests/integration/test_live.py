@@ -26,6 +26,7 @@ from django.urls import reverse
 from tests.synapse_fixtures import matrix_api
 from webclient.asgi import application
 from webclient.demo.homeserver import LocalSynapse
+from webclient.live import publisher
 from webclient.matrix import registry
 from webclient.matrix.models import Credential
 from webclient.matrix.session import MatrixSession
@@ -239,7 +240,7 @@ async def test_room_socket_gets_rendered_events(async_client, synapse, make_user
     assert "live &lt;hello&gt; &amp; welcome" in item["html"]
     assert ">Bob Builder</span>" in item["html"]
     assert item["txn_id"] is None  # someone else's event: nothing to match locally
-    assert message["epoch"] == session.epoch
+    assert message["epoch"] == publisher.of(session).epoch
     assert isinstance(message["pos"], int) and message["pos"] > 0
     assert message["limited"] is False
     # A room page only hears about its own room, and never about the room list.
@@ -565,7 +566,7 @@ async def test_backoff_when_unreachable(failure):
     session.client.sync = counting_sync
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    await layer.group_add(session.group, channel)
+    await layer.group_add(publisher.of(session).group, channel)
     window = 8.0
     try:
         session.start()
@@ -573,7 +574,7 @@ async def test_backoff_when_unreachable(failure):
         await asyncio.sleep(window)
     finally:
         await session.stop()
-        await layer.group_discard(session.group, channel)
+        await layer.group_discard(publisher.of(session).group, channel)
 
     # 1 s, 2 s, 4 s between attempts: 4 in 8 s (a spinning loop would make thousands).
     assert 3 <= len(attempts) <= 5, attempts
@@ -581,7 +582,7 @@ async def test_backoff_when_unreachable(failure):
     for gap, expected in zip(gaps, [1, 2, 4, 8], strict=False):
         assert expected - 0.2 <= gap <= expected + 1, gaps
 
-    statuses = await drain_group(session.group, channel)
+    statuses = await drain_group(publisher.of(session).group, channel)
     if failure == "closed-port":
         assert statuses, "the pages must hear that the homeserver is unreachable"
         assert all(m["type"] == "session.status" for m in statuses)
@@ -653,7 +654,7 @@ async def test_replay_after_render(async_client, synapse, make_user, sockets):
     response = await async_client.get(reverse("rooms:room", args=[room]))
     assert response.status_code == 200
     epoch, pos = page_position(response.content.decode())
-    assert epoch == session.epoch
+    assert epoch == publisher.of(session).epoch
     assert pos >= 0
 
     # Events arrive after the page was rendered, before its socket connects.
@@ -661,7 +662,7 @@ async def test_replay_after_render(async_client, synapse, make_user, sockets):
     second = await send(synapse, bob, room, "missed two")
 
     def replayed_ids():
-        missed = session.replay(room, epoch, pos) or []
+        missed = publisher.of(session).replay(room, epoch, pos) or []
         ids = [e["event_id"] for payload in missed for e in payload["events"]]
         return ids if second in ids else None
 
@@ -678,7 +679,9 @@ async def test_replay_after_render(async_client, synapse, make_user, sockets):
     assert 'data-event-id="' in message["events"][-1]["html"]
 
     # A page rendered now has nothing to catch up on.
-    up_to_date = await sockets.connect(async_client, room=room, epoch=epoch, pos=session.position)
+    up_to_date = await sockets.connect(
+        async_client, room=room, epoch=epoch, pos=publisher.of(session).position
+    )
     assert (await up_to_date.receive_json_from(timeout=10))["type"] == "hello"
     assert await up_to_date.receive_nothing(timeout=0.5)
 
@@ -688,10 +691,12 @@ async def test_replay_after_render(async_client, synapse, make_user, sockets):
     assert await stale.receive_json_from(timeout=10) == {"type": "resync", "room_id": room}
 
     # The room list works the same way: a current position gets nothing, an old one the list.
-    current = await sockets.connect(async_client, epoch=session.epoch, pos=session.position)
+    current = await sockets.connect(
+        async_client, epoch=publisher.of(session).epoch, pos=publisher.of(session).position
+    )
     assert (await current.receive_json_from(timeout=10))["type"] == "hello"
     assert await current.receive_nothing(timeout=0.5)
-    old = await sockets.connect(async_client, epoch=session.epoch, pos=0)
+    old = await sockets.connect(async_client, epoch=publisher.of(session).epoch, pos=0)
     assert (await old.receive_json_from(timeout=10))["type"] == "hello"
     rooms = await old.receive_json_from(timeout=10)
     assert rooms["type"] == "rooms"

@@ -25,7 +25,7 @@ from django.urls import reverse
 from tests.integration.test_live import api, eventually, q, sign_in, synced_session
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.demo.homeserver import LocalSynapse
-from webclient.rooms.manage import parse_room_reference, parse_user_ids
+from webclient.rooms.forms import parse_room_reference, parse_user_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

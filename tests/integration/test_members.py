@@ -419,7 +419,8 @@ async def test_large_room_is_capped(async_client, synapse, make_user, monkeypatc
 
 
 def test_group_members_pieces():
-    from webclient.rooms.members import group_members, power_of, valid_user_id
+    from webclient.matrix.names import valid_user_id
+    from webclient.rooms.members import group_members, power_of
 
     def member(user_id: str, membership: str = "join", name: str | None = None) -> dict:
         return {

@@ -30,6 +30,7 @@ from tests.integration.test_live import (
     sign_in,
     synced_session,
 )
+from webclient.live import publisher
 
 
 @pytest.fixture
@@ -99,7 +100,9 @@ async def test_read_moves_receipt_marker_and_clears_counts(
     credential = await sign_in(async_client, synapse, alice)
     session = await synced_session(credential)
     room_socket = await sockets.connect(async_client, room=room)
-    list_socket = await sockets.connect(async_client, epoch=session.epoch, pos=session.position)
+    list_socket = await sockets.connect(
+        async_client, epoch=publisher.of(session).epoch, pos=publisher.of(session).position
+    )
 
     await send(synapse, bob, room, "one")
     await send(synapse, bob, room, "two")

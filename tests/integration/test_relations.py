@@ -20,6 +20,7 @@ from tests.integration.test_live import (
     sign_in,
     synced_session,
 )
+from webclient.live import publisher
 
 db = pytest.mark.django_db(transaction=True)
 # A reaction chip (every tile's action menu also offers a quick 👍, so match the chip).
@@ -60,7 +61,12 @@ async def setup(async_client, synapse, make_user, sockets):
     room = await shared_room(synapse, bob, me, name="Relations")
     credential = await sign_in(async_client, synapse, me)
     session = await synced_session(credential)
-    ws = await sockets.connect(async_client, room=room, epoch=session.epoch, pos=session.position)
+    ws = await sockets.connect(
+        async_client,
+        room=room,
+        epoch=publisher.of(session).epoch,
+        pos=publisher.of(session).position,
+    )
     assert ws.connected
     return me, bob, room, ws
 

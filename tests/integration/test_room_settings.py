@@ -20,7 +20,8 @@ from tests.integration.test_live import api, eventually, q, set_power, sign_in, 
 from tests.integration.test_manage_rooms import field_value, state, text_of, unique
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.matrix.power import power_of
-from webclient.rooms.room_settings import check_level_change, parse_level, parse_localpart
+from webclient.rooms.forms import parse_level, parse_localpart
+from webclient.rooms.room_settings import check_level_change
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

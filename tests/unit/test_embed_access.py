@@ -11,10 +11,9 @@ from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 
 from webclient import build
-from webclient.matrix.models import Credential
-from webclient.middleware import POLICY, embed_origins, policy_for
-from webclient.rooms import viewers
-from webclient.rooms.models import KioskLink
+from webclient.live import access as viewers
+from webclient.matrix.models import Credential, KioskLink
+from webclient.web.middleware import POLICY, embed_origins, policy_for
 
 db = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from channels.exceptions import ChannelFull
 
-from webclient.layers import FanoutInMemoryChannelLayer
+from webclient.live.layers import FanoutInMemoryChannelLayer
 
 
 async def test_group_messages_reach_every_member_in_order():

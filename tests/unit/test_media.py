@@ -1,5 +1,5 @@
 """Media without a homeserver: mxc parsing (webclient.matrix.media), the content of an uploaded
-file's message (webclient.rooms.uploads.message_for_file) and the tiles of media messages
+file's message (webclient.web.uploads.message_for_file) and the tiles of media messages
 (webclient.timeline.messages through the view models and templates).
 
 Events are written by strangers, so most of these check that a crafted value never reaches a
@@ -17,9 +17,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from webclient.matrix import media
-from webclient.rooms.uploads import message_for_file, too_large_message
 from webclient.timeline import viewmodels
 from webclient.timeline.render import render_event_uncached
+from webclient.web.uploads import message_for_file, too_large_message
 
 BOB = "@bob:example.org"
 MEMBERS = {BOB: {"displayname": "Bob", "membership": "join"}}

@@ -1,10 +1,10 @@
-"""Unit tests for webclient.timeline.names (spec: display names for users and rooms)."""
+"""Unit tests for webclient.matrix.names (spec: display names for users and rooms)."""
 
 from __future__ import annotations
 
 import pytest
 
-from webclient.timeline.names import (
+from webclient.matrix.names import (
     is_valid_room_alias,
     member_display_name,
     member_display_names,

@@ -1,6 +1,6 @@
 """The relations store: which tiles an event changes, and what each tile then shows."""
 
-from webclient.timeline.relations import RoomEvents, has_tile
+from webclient.matrix.relations import RoomEvents, has_tile
 
 ALICE, BOB = "@alice:example.org", "@bob:example.org"
 

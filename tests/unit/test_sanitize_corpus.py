@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from webclient.matrix.roomstate import RoomSummary
-from webclient.rooms.render import render_room_entry
 from webclient.timeline.messages import inline_media_url
 from webclient.timeline.render import render_event_uncached
+from webclient.timeline.roomlist import render_room_entry
 from webclient.timeline.sanitize import clean_html, plain_to_html
 
 CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "hostile_html.json"

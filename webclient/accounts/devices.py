@@ -150,7 +150,7 @@ class DevicesPage(FormPage):
             problem = "Enter your password to confirm."
         if problem:
             form.add_error(None, problem)
-            return await self.page(request, bound={"signout": form}, status=400)
+            return await self.refused(request, "signout", form)
         try:
             await uia.with_password(
                 session.api,

@@ -18,16 +18,17 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
 from django.conf import settings
 
-from . import errors
-from .uia import Challenge
+from . import errors, media
 
 CLIENT = "/_matrix/client"
+PASSWORD_STAGE = "m.login.password"  # noqa: S105 - the UIA stage name
 #: How long a session waits out rate limits in all before it gives up on a request.
 SESSION_RATE_LIMIT_BUDGET = 60.0
 #: What a rate-limited answer without `retry_after_ms` or `Retry-After` waits.
@@ -37,6 +38,54 @@ DEFAULT_RETRY_MS = 2000
 def q(value: str) -> str:
     """One path segment (room IDs, event IDs, user IDs and aliases carry `!$@#:/`)."""
     return quote(value, safe="")
+
+
+@dataclass
+class Challenge:
+    """A 401 answer that asks for (more) authentication."""
+
+    session: str | None
+    flows: list[list[str]]
+    completed: list[str] = field(default_factory=list)
+    errcode: str | None = None
+    error: str | None = None
+    #: The stages' parameters (`m.login.terms` policies, for registration).
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Challenge | None:
+        flows = payload.get("flows")
+        if not isinstance(flows, list):
+            return None
+        stages = [
+            [s for s in flow["stages"] if isinstance(s, str)]
+            for flow in flows
+            if isinstance(flow, dict) and isinstance(flow.get("stages"), list)
+        ]
+        completed = payload.get("completed")
+        session = payload.get("session")
+        return cls(
+            session=session if isinstance(session, str) else None,
+            flows=stages,
+            completed=[s for s in completed if isinstance(s, str)]
+            if isinstance(completed, list)
+            else [],
+            errcode=payload.get("errcode") if isinstance(payload.get("errcode"), str) else None,
+            error=payload.get("error") if isinstance(payload.get("error"), str) else None,
+            params=payload["params"] if isinstance(payload.get("params"), dict) else {},
+        )
+
+    def remaining(self, flow: list[str]) -> list[str]:
+        return [stage for stage in flow if stage not in self.completed]
+
+    @property
+    def password_is_enough(self) -> bool:
+        """Whether some flow needs nothing but the password (what this client can ask for)."""
+        return any(self.remaining(flow) == [PASSWORD_STAGE] for flow in self.flows)
+
+    def stages_text(self) -> str:
+        options = sorted({" then ".join(self.remaining(flow)) for flow in self.flows if flow})
+        return "; or ".join(options) or "none"
 
 
 def _retry_after(payload: dict[str, Any], headers: Any) -> int | None:
@@ -510,6 +559,41 @@ class HomeserverApi:
 
     # -- media -------------------------------------------------------------------------------------
 
+    async def open_media(
+        self, server_name: str, media_id: str, *, thumbnail: dict[str, str] | None = None
+    ) -> MediaStream:
+        """Start downloading content (or a thumbnail, with its `width`/`height`/`method`) by
+        authenticated media; the caller streams `chunks()` and must `close()`. Raises
+        `MatrixError` (typed by status) when the homeserver does not answer 200."""
+        if not media.valid_parts(server_name, media_id):
+            # Checked, so the parts go into the path as they are (a port's colon included).
+            raise errors.NotFound("Not a media address.", errcode="M_NOT_FOUND", status=404)
+        kind = "thumbnail" if thumbnail is not None else "download"
+        url = f"{self.base_url}{CLIENT}/v1/media/{kind}/{server_name}/{media_id}"
+        http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=settings.MATRIX_REQUEST_TIMEOUT, sock_read=120
+            )
+        )
+        headers = self._headers(None)
+        # The bytes as stored: aiohttp would undo a compression a reverse proxy in front of
+        # the homeserver adds, and the upstream length would then be wrong.
+        headers["Accept-Encoding"] = "identity"
+        try:
+            # The spec lets servers redirect downloads (307/308).
+            response = await http.get(
+                url, params=thumbnail or {}, headers=headers, allow_redirects=True
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await http.close()
+            raise errors.unreachable(self.base_url, type(exc).__name__) from exc
+        stream = MediaStream(response, http)
+        if response.status != 200:
+            status = response.status
+            await stream.close()
+            raise errors.from_response(None, status)
+        return stream
+
     async def media_config(self) -> dict[str, Any]:
         return await self.request("GET", "/media/config", version="v1")
 
@@ -556,6 +640,29 @@ class HomeserverApi:
                 errcode, status, _text(payload.get("error")), retry_ms, action="Uploading the file"
             )
         return payload["content_uri"]
+
+
+class MediaStream:
+    """Content coming from the media repository, passed on chunk by chunk."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, response: aiohttp.ClientResponse, http: aiohttp.ClientSession) -> None:
+        self.status = response.status
+        self.headers = response.headers
+        self._response = response
+        self._http = http
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(self.CHUNK):
+                yield chunk
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        self._response.release()
+        await self._http.close()
 
 
 def new_txn_id(prefix: str = "wc", size: int = 12) -> str:

@@ -30,9 +30,8 @@ from urllib.parse import urlsplit
 from cryptography.fernet import InvalidToken
 
 from . import discovery, errors, tokens
-from .api import HomeserverApi
+from .api import Challenge, HomeserverApi
 from .auth import DEVICE_NAME, LoginResult
-from .uia import Challenge
 
 DUMMY = "m.login.dummy"
 TOKEN = "m.login.registration_token"  # noqa: S105 - a stage name

@@ -12,68 +12,19 @@ and kept nowhere.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors
+from .api import PASSWORD_STAGE, Challenge, HomeserverApi
 
-if TYPE_CHECKING:
-    from .api import HomeserverApi
+__all__ = ["Challenge", "with_password", "unsupported", "wrong_password"]
 
-PASSWORD = "m.login.password"  # noqa: S105 - the stage name, not a password
+PASSWORD = PASSWORD_STAGE
 
 #: The `errcode` of the error raised for a wrong password (the homeserver's own code).
 WRONG_PASSWORD = "M_FORBIDDEN"  # noqa: S105 - an error code
 #: The `errcode` of the error raised when the homeserver wants more than a password.
 UNSUPPORTED = "W_UIA_UNSUPPORTED"
-
-
-@dataclass
-class Challenge:
-    """A 401 answer that asks for (more) authentication."""
-
-    session: str | None
-    flows: list[list[str]]
-    completed: list[str] = field(default_factory=list)
-    errcode: str | None = None
-    error: str | None = None
-    #: The stages' parameters (`m.login.terms` policies, for registration).
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Challenge | None:
-        flows = payload.get("flows")
-        if not isinstance(flows, list):
-            return None
-        stages = [
-            [s for s in flow["stages"] if isinstance(s, str)]
-            for flow in flows
-            if isinstance(flow, dict) and isinstance(flow.get("stages"), list)
-        ]
-        completed = payload.get("completed")
-        session = payload.get("session")
-        return cls(
-            session=session if isinstance(session, str) else None,
-            flows=stages,
-            completed=[s for s in completed if isinstance(s, str)]
-            if isinstance(completed, list)
-            else [],
-            errcode=payload.get("errcode") if isinstance(payload.get("errcode"), str) else None,
-            error=payload.get("error") if isinstance(payload.get("error"), str) else None,
-            params=payload["params"] if isinstance(payload.get("params"), dict) else {},
-        )
-
-    def remaining(self, flow: list[str]) -> list[str]:
-        return [stage for stage in flow if stage not in self.completed]
-
-    @property
-    def password_is_enough(self) -> bool:
-        """Whether some flow needs nothing but the password (what this client can ask for)."""
-        return any(self.remaining(flow) == [PASSWORD] for flow in self.flows)
-
-    def stages_text(self) -> str:
-        options = sorted({" then ".join(self.remaining(flow)) for flow in self.flows if flow})
-        return "; or ".join(options) or "none"
 
 
 def unsupported(challenge: Challenge, action: str) -> errors.MatrixError:

@@ -14,9 +14,7 @@ their own login (a shared account never posts for anonymous viewers).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
@@ -26,15 +24,18 @@ from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
 
-from webclient.accounts.current import SESSION_KEY
 from webclient.build import build_id
-from webclient.matrix import errors, registry
-from webclient.matrix.models import Credential
+from webclient.live import publisher
+from webclient.live.access import from_ticket, issue_ticket
+from webclient.matrix import display_accounts, errors, registry
+from webclient.matrix.api import new_txn_id
+from webclient.matrix.models import SESSION_KEY, Credential
 from webclient.matrix.session import MatrixSession
-from webclient.middleware import EMBED_COOKIE
+from webclient.web.middleware import EMBED_COOKIE
+from webclient.web.rooms import FIRST_SYNC_WAIT
 
-from . import embed_accounts, reader, viewers
-from .views import _new_txn_id, _resolve_room, _wait_synced
+from . import screens
+from .timeline_pages import screen_timeline
 
 logger = logging.getLogger("webclient.rooms")
 
@@ -56,11 +57,11 @@ async def _own_credential(request: HttpRequest) -> Credential | None:
 async def _joined(credential: Credential, room: str) -> tuple[MatrixSession, str] | None:
     session = await registry.session_for(credential)
     try:
-        room_id = await _resolve_room(session, room)
-    except errors.MatrixError:
+        room_id = await session.resolve(room)
+    except (errors.MatrixError, errors.UnknownToken):
         return None
-    await _wait_synced(session)
-    summary = session.rooms.rooms.get(room_id)
+    await session.wait_synced(FIRST_SYNC_WAIT)
+    summary = session.room(room_id)
     if summary is not None and summary.membership == "join":
         return session, room_id
     return None
@@ -68,31 +69,28 @@ async def _joined(credential: Credential, room: str) -> tuple[MatrixSession, str
 
 async def _as_guest(room: str) -> tuple[MatrixSession, str] | str:
     """Read through the guest account, joining the room if guests may; or why not."""
-    homeserver = settings.MATRIX_HOMESERVER or embed_accounts.display_homeserver()
+    homeserver = settings.MATRIX_HOMESERVER or display_accounts.display_homeserver()
     if not settings.EMBED_GUEST_ACCESS or not homeserver:
         return ""
     try:
-        credential = await embed_accounts.guest_credential(homeserver)
+        credential = await display_accounts.guest_credential(homeserver)
     except errors.MatrixError as exc:
         return exc.message
     if found := await _joined(credential, room):
         return found
     session = await registry.session_for(credential)
     try:
-        await session.api("POST", f"/join/{quote(room, safe='')}", body={}, action=None)
-        room_id = await _resolve_room(session, room)
+        await session.api.join(room)
+        room_id = await session.resolve(room)
     except errors.MatrixError as exc:
         logger.info("guest could not join %s: %s", room, exc)
         if exc.errcode in ("M_FORBIDDEN", "M_GUEST_ACCESS_FORBIDDEN"):
             return ""
         return exc.message
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + JOIN_WAIT
-    while loop.time() < deadline:
-        summary = session.rooms.rooms.get(room_id)
-        if summary is not None and summary.membership == "join":
-            return session, room_id
-        await asyncio.sleep(0.1)
+    if await session.wait_until(
+        room_id, lambda s: s is not None and s.membership == "join", JOIN_WAIT
+    ):
+        return session, room_id
     return "The room did not open in time. Reload to try again."
 
 
@@ -105,7 +103,7 @@ async def choose_reader(
         return *found, "own", own
     display = None
     try:
-        display = await embed_accounts.display_credential()
+        display = await display_accounts.display_credential()
     except errors.MatrixError as exc:
         logger.warning("embed display account unusable: %s", exc)
     if display and (found := await _joined(display, room)):
@@ -126,9 +124,10 @@ async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
         return render(request, "rooms/embed_unavailable.html", context, status=403)
     session, room_id, mode, credential = chosen
     can_send = mode == "own" and request.GET.get("composer") == "1"
-    ticket = viewers.issue_ticket(credential, room_id, mode, can_send=can_send)
+    ticket = issue_ticket(credential, room_id, mode, can_send=can_send)
     prefix = reverse("rooms:embed_ticket_root", args=[ticket])
     summary = session.rooms.rooms[room_id]
+    pages = publisher.of(session)
     context = {
         "credential": credential if mode == "own" else None,
         "viewer_id": credential.user_id if mode == "own" else "",
@@ -139,7 +138,7 @@ async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
         "timeline_url": prefix,
         "page_url": reverse("rooms:embed", args=[room]),
         "can_send": can_send,
-        "txn_id": _new_txn_id(),
+        "txn_id": new_txn_id(),
         "upload_limit": "",
         "max_tiles": settings.MAX_TILES,
         "parent_origins": " ".join(settings.EMBED_ALLOWED_ORIGINS),
@@ -149,7 +148,7 @@ async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
     }
     try:
         context.update(
-            await reader.timeline_context(
+            await screen_timeline(
                 session,
                 room_id,
                 prefix,
@@ -158,26 +157,26 @@ async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
             )
         )
     except errors.MatrixError as exc:
-        context.update({"timeline": [], "load_error": exc.message, "pos": -1})
+        context.update({"timeline": [], "load_error": exc.message, "epoch": pages.epoch, "pos": -1})
     return render(request, "rooms/embed.html", context)
 
 
 @require_GET
 async def embed_timeline(request: HttpRequest, ticket: str) -> HttpResponse:
-    access = await viewers.from_ticket(ticket)
+    access = await from_ticket(ticket)
     if access is None:
         return HttpResponse("This page has expired.", status=401, content_type="text/plain")
     session = await registry.session_for(access.credential)
-    return await reader.timeline_fragment(request, session, access.room_ids[0], access)
+    return await screens.timeline_fragment(request, session, access.room_ids[0], access)
 
 
 @require_GET
 async def embed_media(request: HttpRequest, ticket: str, server_name: str, media_id: str):  # noqa: ANN201
-    access = await viewers.from_ticket(ticket)
-    return await reader.media(request, access, server_name, media_id)
+    access = await from_ticket(ticket)
+    return await screens.media(request, access, server_name, media_id)
 
 
 @require_GET
 async def embed_thumbnail(request: HttpRequest, ticket: str, server_name: str, media_id: str):  # noqa: ANN201
-    access = await viewers.from_ticket(ticket)
-    return await reader.media(request, access, server_name, media_id, thumbnail=True)
+    access = await from_ticket(ticket)
+    return await screens.media(request, access, server_name, media_id, thumbnail=True)

@@ -20,15 +20,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from webclient.accounts import automation
-from webclient.accounts.current import matrix_login_required
 from webclient.build import build_id
-from webclient.matrix import errors, registry
-from webclient.matrix.models import Credential
+from webclient.live import publisher
+from webclient.live.access import from_kiosk_token
+from webclient.matrix import auth, devices, errors, registry
+from webclient.matrix.models import KIOSK_MAX_ROOMS, KIOSK_THEMES, Credential, KioskLink
+from webclient.web.auth import matrix_login_required
+from webclient.web.rooms import FIRST_SYNC_WAIT
 
-from . import reader, viewers
-from .models import MAX_ROOMS, THEMES, KioskLink
-from .views import _wait_synced
+from . import screens
+from .timeline_pages import screen_timeline
 
 logger = logging.getLogger("webclient.rooms")
 
@@ -50,15 +51,16 @@ def _revoked(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
-    access = await viewers.from_kiosk_token(token, seen=True)
+    access = await from_kiosk_token(token, seen=True)
     if access is None:
         return _revoked(request)
     link = access.kiosk
     assert link is not None
     session = await registry.session_for(access.credential)
-    await _wait_synced(session)
+    await session.wait_synced(FIRST_SYNC_WAIT)
+    pages = publisher.of(session)
     panels: list[dict[str, Any]] = []
-    position = session.position
+    position = pages.position
     for room_id in link.room_ids:
         summary = session.rooms.rooms.get(room_id)
         panel: dict[str, Any] = {
@@ -70,10 +72,10 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
             panel.update({"timeline": [], "load_error": "This room is no longer joined."})
         else:
             try:
-                panel.update(await reader.timeline_context(session, room_id, access.media_prefix))
+                panel.update(await screen_timeline(session, room_id, access.media_prefix))
+            except errors.UnknownToken:
+                return _revoked(request)
             except errors.MatrixError as exc:
-                if exc.is_unknown_token:
-                    return _revoked(request)
                 panel.update({"timeline": [], "load_error": exc.message})
         panel["timeline"] = [i for i in panel["timeline"] if i.get("event_id")]  # no divider
         panels.append(panel)
@@ -81,9 +83,9 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
         "link": link,
         "token": token,
         "panels": panels,
-        "epoch": session.epoch,
+        "epoch": pages.epoch,
         "pos": position,
-        "theme": link.theme if link.theme in THEMES else "dark",
+        "theme": link.theme if link.theme in KIOSK_THEMES else "dark",
         "scale_class": _scale_class(link.font_scale),
         "max_tiles": settings.KIOSK_MAX_TILES,
         "build": build_id(),
@@ -97,23 +99,23 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 async def kiosk_timeline(request: HttpRequest, token: str, room_id: str) -> HttpResponse:
-    access = await viewers.from_kiosk_token(token)
+    access = await from_kiosk_token(token)
     if access is None or room_id not in access.room_ids:
         return HttpResponse("This kiosk link was revoked.", status=404, content_type="text/plain")
     session = await registry.session_for(access.credential)
-    return await reader.timeline_fragment(request, session, room_id, access)
+    return await screens.timeline_fragment(request, session, room_id, access)
 
 
 @require_GET
 async def kiosk_media(request: HttpRequest, token: str, server_name: str, media_id: str):  # noqa: ANN201
-    access = await viewers.from_kiosk_token(token)
-    return await reader.media(request, access, server_name, media_id)
+    access = await from_kiosk_token(token)
+    return await screens.media(request, access, server_name, media_id)
 
 
 @require_GET
 async def kiosk_thumbnail(request: HttpRequest, token: str, server_name: str, media_id: str):  # noqa: ANN201
-    access = await viewers.from_kiosk_token(token)
-    return await reader.media(request, access, server_name, media_id, thumbnail=True)
+    access = await from_kiosk_token(token)
+    return await screens.media(request, access, server_name, media_id, thumbnail=True)
 
 
 # -- managing links (Settings → Kiosk screens) -----------------------------------------------
@@ -129,7 +131,7 @@ def links_of(credential: Credential):  # noqa: ANN201 - a QuerySet
 
 async def _joined_rooms(credential: Credential) -> list[tuple[str, str]]:
     session = await registry.session_for(credential)
-    await _wait_synced(session)
+    await session.wait_synced(FIRST_SYNC_WAIT)
     rooms = [
         (room_id, summary.display_name(session.user_id))
         for room_id, summary in session.rooms.rooms.items()
@@ -154,14 +156,14 @@ async def _page(request: HttpRequest, status: int = 200, **extra: Any) -> HttpRe
             for link in links
         ],
         "rooms": rooms,
-        "themes": THEMES,
+        "themes": KIOSK_THEMES,
         "scales": SCALES,
-        "max_rooms": MAX_ROOMS,
+        "max_rooms": KIOSK_MAX_ROOMS,
         "selected": request.POST.getlist("rooms") or request.GET.getlist("room"),
         "name": "",
         "theme": "dark",
         "scale": "1.5",
-        "name_max": automation.MAX_NAME_LENGTH,
+        "name_max": devices.MAX_NAME_LENGTH,
         **extra,
     }
     return render(request, "rooms/kiosk_links.html", context, status=status)
@@ -177,7 +179,7 @@ async def links_view(request: HttpRequest) -> HttpResponse:
 @matrix_login_required
 async def create_link_view(request: HttpRequest) -> HttpResponse:
     credential: Credential = request.credential
-    name = automation.clean_name(request.POST.get("name", ""))
+    name = devices.clean_name(request.POST.get("name", ""))
     password = request.POST.get("password", "")
     theme = request.POST.get("theme", "dark")
     scale = request.POST.get("scale", "1.5")
@@ -189,18 +191,18 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
         error = "Give the screen a name, such as “lobby”."
     elif not chosen:
         error = "Choose the room (or up to four rooms) to show."
-    elif len(chosen) > MAX_ROOMS:
-        error = f"A screen shows at most {MAX_ROOMS} rooms."
+    elif len(chosen) > KIOSK_MAX_ROOMS:
+        error = f"A screen shows at most {KIOSK_MAX_ROOMS} rooms."
     elif any(room_id not in joined for room_id in chosen):
         error = "You can only show rooms you have joined."
-    elif theme not in THEMES or scale not in SCALES:
+    elif theme not in KIOSK_THEMES or scale not in SCALES:
         error = "Choose a theme and a text size from the lists."
     elif not password:
         error = "Enter your account password: the screen gets its own device."
     if error:
         return await _page(request, status=400, create_error=error, **keep)
     try:
-        answer = await automation.sign_in_device(credential, password, DEVICE_PREFIX + name)
+        answer = await devices.sign_in_device(credential, password, DEVICE_PREFIX + name)
     except errors.MatrixError as exc:
         return await _page(request, status=400, create_error=exc.message, **keep)
     display = Credential(
@@ -231,12 +233,12 @@ async def revoke(link: KioskLink) -> None:
     credential = link.credential
     await registry.stop(credential.pk)
     try:
-        await automation.sign_out_token(credential.homeserver, credential.access_token)
+        await auth.logout(credential.homeserver, credential.access_token)
     except errors.MatrixError as exc:
         logger.warning("kiosk device %s not signed out: %s", credential.device_id, exc)
-    groups = credential.groups
+    credential_id = credential.pk
     await credential.adelete()  # the link goes with it
-    await registry.end_pages(groups, "revoked")
+    await publisher.end_pages(credential_id, "revoked")
 
 
 @require_POST

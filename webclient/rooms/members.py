@@ -9,10 +9,8 @@ later outrank everyone without being listed there.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -20,24 +18,19 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from webclient.accounts.current import matrix_login_required
 from webclient.matrix import errors, power
-from webclient.matrix.discovery import SERVER_NAME_RE
+from webclient.matrix.names import member_display_names, valid_user_id
 from webclient.matrix.power import ADMIN_LEVEL, power_of
-from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import member_avatar
-from webclient.matrix.names import member_display_names
+from webclient.web.auth import matrix_login_required
+from webclient.web.rooms import access_room
 
-from .views import _ended, joined_room
+from .forms import UserIdForm
+from .membership import unknown_users
 
 #: Rows shown at most; bigger rooms show the counts and a note.
 MAX_SHOWN = 500
 MODERATOR_LEVEL = 50
-MAX_USER_ID_LENGTH = 255
-
-# The spec's user ID grammar, with the historical localpart characters (any printable ASCII
-# except ":") that older accounts still have; the server name is checked separately.
-_USER_ID = re.compile(r"^@([!-9;-~]+):(\S+)$")
 
 
 @dataclass
@@ -50,14 +43,6 @@ class Group:
     @property
     def count(self) -> int:
         return len(self.rows) + self.hidden
-
-
-def valid_user_id(value: str) -> bool:
-    """Whether `value` looks like `@localpart:server` (what the homeserver could invite)."""
-    if len(value.encode("utf-8")) > MAX_USER_ID_LENGTH:
-        return False
-    match = _USER_ID.match(value)
-    return bool(match) and SERVER_NAME_RE.match(match.group(2)) is not None
 
 
 def group_members(
@@ -128,50 +113,6 @@ def group_members(
     return [group for group in groups.values() if group.count], members
 
 
-async def _state(session: MatrixSession, room_id: str, event_type: str) -> dict[str, Any] | None:
-    """A state event's content, or None when the room has none of that type."""
-    try:
-        return await session.api(
-            "GET",
-            f"/rooms/{quote(room_id, safe='')}/state/{quote(event_type, safe='')}/",
-            action="Loading the room's settings",
-        )
-    except errors.MatrixError as exc:
-        if exc.errcode == "M_NOT_FOUND":
-            return None
-        raise
-
-
-async def _create_event(session: MatrixSession, room_id: str) -> dict[str, Any] | None:
-    """The whole `m.room.create` event (its sender is the creator); None if unavailable."""
-    try:
-        return await session.api(
-            "GET",
-            f"/rooms/{quote(room_id, safe='')}/state/m.room.create/",
-            query={"format": "event"},
-            action="Loading the room's settings",
-        )
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            raise
-        return None
-
-
-async def _user_exists(session: MatrixSession, user_id: str) -> bool:
-    """False only when the homeserver says the user has no profile (404): Synapse accepts an
-    invite for a local user who does not exist. Anything else (profiles restricted to shared
-    rooms, a remote server that cannot be reached) is left for the invite itself to answer."""
-    try:
-        await session.api(
-            "GET", f"/profile/{quote(user_id, safe='')}", action=f"Looking up {user_id}"
-        )
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            raise
-        return exc.status != 404
-    return True
-
-
 async def _members_page(
     request: HttpRequest,
     room: str,
@@ -180,35 +121,26 @@ async def _members_page(
     invite_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    found = await joined_room(request, room)
-    if isinstance(found, HttpResponse):
-        return found
-    session, room_id, summary = found
+    found = await access_room(request, room)
+    session, room_id = found.session, found.room_id
     context: dict[str, Any] = {
-        "credential": request.credential,
         "room_id": room_id,
-        "room_name": summary.display_name(session.user_id),
+        "room_name": found.name,
         "invite_value": invite_value,
         "invite_error": invite_error,
         "max_shown": MAX_SHOWN,
     }
     try:
-        answer, levels, create = await asyncio.gather(
-            session.api(
-                "GET",
-                f"/rooms/{quote(room_id, safe='')}/members",
-                query={"not_membership": "leave"},
-                action="Loading the members",
+        chunk, levels, create = await asyncio.gather(
+            session.api.members(room_id, not_membership="leave", action="Loading the members"),
+            session.api.state_or_none(
+                room_id, "m.room.power_levels", action="Loading the room's settings"
             ),
-            _state(session, room_id, "m.room.power_levels"),
-            _create_event(session, room_id),
+            session.create_event(room_id),
         )
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         context.update({"load_error": exc.message, "groups": []})
         return render(request, "rooms/members.html", context, status=502)
-    chunk = answer.get("chunk") if isinstance(answer.get("chunk"), list) else []
     groups, members = group_members(chunk, levels, create)
     own_power = power_of(session.user_id, levels, create)
     invite_power = power.level((levels or {}).get("invite"), 0)
@@ -241,11 +173,11 @@ async def members_view(request: HttpRequest, room: str) -> HttpResponse:
 async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
     """The invite form: the typed user ID is kept when it is malformed or refused."""
     value = request.POST.get("user_id", "")[:1000]
-    user_id = value.strip()
-    found = await joined_room(request, room)
-    if isinstance(found, HttpResponse):
-        return found
-    session, room_id, summary = found
+    form = UserIdForm(request.POST)
+    form.is_valid()
+    user_id = form.cleaned_data.get("user_id", "")
+    found = await access_room(request, room)
+    session, room_id = found.session, found.room_id
     if not valid_user_id(user_id):
         message = (
             "Enter the full Matrix ID of the person to invite, like @alice:example.org."
@@ -257,7 +189,7 @@ async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
             request, room, invite_value=value, invite_error=message, status=400
         )
     try:
-        if not await _user_exists(session, user_id):
+        if await unknown_users(session, [user_id]):
             return await _members_page(
                 request,
                 room,
@@ -266,15 +198,8 @@ async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
                 "that ID. Check it for typos.",
                 status=400,
             )
-        await session.api(
-            "POST",
-            f"/rooms/{quote(room_id, safe='')}/invite",
-            body={"user_id": user_id},
-            action=f"Inviting {user_id}",
-        )
+        await session.api.invite(room_id, user_id, action=f"Inviting {user_id}")
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         return await _members_page(
             request, room, invite_value=value, invite_error=exc.message, status=400
         )

@@ -1,4 +1,5 @@
-"""Room settings beyond the name and topic (`/rooms/<room>/settings/`, see manage.py):
+"""A room's settings page (`/rooms/<room>/settings/`): its ID, version and share link, its
+name and topic, how to embed it, leaving (a confirmation) and, once left, forgetting; and:
 
 - `settings/avatar/`: upload a picture (JPEG, PNG, GIF or WebP, checked with Pillow) as the
   room's `m.room.avatar`, or remove it;
@@ -20,47 +21,44 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from webclient.accounts.current import matrix_login_required
 from webclient.matrix import errors
+from webclient.matrix.names import is_valid_room_alias
 from webclient.matrix.power import creators_outrank, level, power_of
 from webclient.matrix.roomstate import RoomSummary
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import avatar
-from webclient.matrix.names import is_valid_room_alias
+from webclient.web.auth import matrix_login_required
+from webclient.web.errors import NotInRoom
+from webclient.web.forms import first_error
+from webclient.web.middleware import embed_origins
+from webclient.web.rooms import ROOM_SYNC_WAIT, RoomAccess, access_room
+from webclient.web.uploads import image_size, upload
 
-from . import uploads
-from .manage import (
-    _ALIAS_LOCALPART,
-    _needed_for,
-    _settings_page,
-    _summary_or_error,
-    _wait_for,
+from .forms import (
+    MAX_ALIAS,
+    MAX_NAME,
+    MAX_TOPIC,
+    PowerLevelForm,
+    RoomAvatarForm,
     own_server,
+    parse_localpart,
+    picture_type,
 )
-from .members import _create_event, _state, valid_user_id
-from .views import _ended
 
 logger = logging.getLogger("webclient.rooms")
 
 AVATAR_SIZE = 96
-#: Pictures a browser shows and that cannot carry script (no SVG), by Pillow's format name.
-AVATAR_FORMATS = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "GIF": "image/gif",
-    "WEBP": "image/webp",
-}
-MAX_ALIAS = 255
-#: Canonical JSON integers (spec: power levels are integers in this range).
-MAX_LEVEL = 2**53 - 1
 #: How many joined members the "set a level" field suggests.
 MAX_SUGGESTED = 500
 LEVEL_PRESETS = [(0, "Default"), (50, "Moderator"), (100, "Admin")]
@@ -103,10 +101,6 @@ ACCESS_FIELDS: dict[str, tuple[str, str, dict[str, str], str, str]] = {
 }
 
 
-def _q(value: str) -> str:
-    return quote(value, safe="")
-
-
 def _settings_url(room: str) -> str:
     return reverse("rooms:settings", args=[room])
 
@@ -125,6 +119,21 @@ def join_rule_choices(room_version: str, current: str) -> list[tuple[str, str]]:
     if current and current not in dict(choices):
         choices.append((current, OTHER_JOIN_RULES.get(current, current)))
     return choices
+
+
+def _state(session: MatrixSession, room_id: str, event_type: str):  # noqa: ANN202
+    """A state event's content, or None when the room has none of that type."""
+    return session.api.state_or_none(room_id, event_type, action="Loading the room's settings")
+
+
+def _needed_for(levels: dict[str, Any] | None, event_type: str) -> int:
+    """The power level needed to send a state event of `event_type`."""
+    if levels is None:
+        return 0  # without a power levels event, anyone may send state (spec)
+    events = levels.get("events") if isinstance(levels.get("events"), dict) else {}
+    if event_type in events:
+        return level(events[event_type], 50)
+    return level(levels.get("state_default"), 50)
 
 
 def _creators(create: dict[str, Any] | None) -> list[str]:
@@ -152,27 +161,17 @@ def _needs(levels: dict[str, Any] | None, event_type: str, own: float) -> dict[s
 async def _local_aliases(session: MatrixSession, room_id: str) -> tuple[list[str], str]:
     """(the homeserver's local addresses of the room, a problem loading them or "")."""
     try:
-        answer = await session.api(
-            "GET", f"/rooms/{_q(room_id)}/aliases", action="Loading the room's addresses"
-        )
+        found = await session.api.local_aliases(room_id, action="Loading the room's addresses")
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            raise
         return [], exc.message
-    found = answer.get("aliases")
-    return sorted(a for a in found if isinstance(a, str)) if isinstance(found, list) else [], ""
+    return sorted(found), ""
 
 
 async def _joined_names(session: MatrixSession, room_id: str) -> dict[str, str]:
     """Joined members' display names (user ID when none); {} when the server says no."""
     try:
-        answer = await session.api("GET", f"/rooms/{_q(room_id)}/joined_members")
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            raise
-        return {}
-    joined = answer.get("joined")
-    if not isinstance(joined, dict):
+        joined = await session.api.joined_members(room_id)
+    except errors.MatrixError:
         return {}
     names = {}
     for user_id, profile in joined.items():
@@ -209,7 +208,7 @@ async def settings_context(
     values: dict[str, str] | None = None,
     field_errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """What templates/rooms/_settings_advanced.html needs (called by manage._settings_page)."""
+    """What templates/rooms/_settings_advanced.html needs (called by `settings_page`)."""
     values = values or {}
     field_errors = field_errors or {}
     own = power_of(session.user_id, levels, create)
@@ -333,107 +332,56 @@ async def settings_context(
 # -- the forms ---------------------------------------------------------------------------------
 
 
-async def _joined(request: HttpRequest, room: str):
-    """(session, room ID, summary) for a joined room, or the response to send instead."""
-    found = await _summary_or_error(request, room)
-    if isinstance(found, HttpResponse):
-        return found
-    session, room_id, summary = found
-    if summary is None or summary.membership != "join":
-        return HttpResponseRedirect(_settings_url(room))
-    return session, room_id, summary
+async def _joined(request: HttpRequest, room: str) -> RoomAccess:
+    """A room the user has joined; `NotInRoom` otherwise (its settings page then says what
+    is left to do)."""
+    found = await access_room(request, room, membership=None)
+    if found.summary is None or found.summary.membership != "join":
+        raise NotInRoom()
+    return found
 
 
 def _refused(request: HttpRequest, room: str, field: str, message: str, values=None):
-    return _settings_page(
+    return settings_page(
         request, room, values=values or {}, field_errors={field: message}, status=400
     )
-
-
-async def _put_state(
-    session: MatrixSession, room_id: str, event_type: str, content: dict[str, Any], action: str
-) -> None:
-    await session.api(
-        "PUT",
-        f"/rooms/{_q(room_id)}/state/{_q(event_type)}/",
-        body=content,
-        action=action,
-    )
-
-
-def picture_type(uploaded: UploadedFile) -> str | None:
-    """The MIME type of an accepted picture (by its content, not its name), else None."""
-    try:
-        from PIL import Image
-
-        uploaded.seek(0)
-        with Image.open(uploaded) as image:
-            kind = image.format
-            image.verify()
-    except Exception:
-        return None
-    finally:
-        uploaded.seek(0)
-    return AVATAR_FORMATS.get(kind or "")
 
 
 @require_POST
 @matrix_login_required
 async def avatar_view(request: HttpRequest, room: str) -> HttpResponse:
     """`action=upload` with a picture in `avatar`, or `action=remove`."""
+    form = RoomAvatarForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return await _refused(request, room, "avatar", first_error(form))
     found = await _joined(request, room)
-    if isinstance(found, HttpResponse):
-        return found
-    session, room_id, summary = found
-    if request.POST.get("action") == "remove":
+    session, room_id = found.session, found.room_id
+    if form.cleaned_data["action"] == "remove":
         try:
-            await _put_state(session, room_id, "m.room.avatar", {}, "Removing the room's avatar")
+            await session.api.put_state(
+                room_id, "m.room.avatar", {}, action="Removing the room's avatar"
+            )
         except errors.MatrixError as exc:
-            if exc.is_unknown_token:
-                return _ended(request)
             return await _refused(request, room, "avatar", exc.message)
-        await _wait_for(session, lambda s: s is None or not s.avatar_url, room_id)
+        await session.wait_until(room_id, lambda s: s is None or not s.avatar_url, ROOM_SYNC_WAIT)
         messages.success(request, "Room avatar removed.")
         return HttpResponseRedirect(_settings_url(room))
-    uploaded = request.FILES.get("avatar")
-    if uploaded is None or not uploaded.size:
-        return await _refused(request, room, "avatar", "Choose a picture to upload.")
+    uploaded = form.cleaned_data["avatar"]
     mimetype = picture_type(uploaded)
-    if mimetype is None:
-        return await _refused(
-            request,
-            room,
-            "avatar",
-            "That file is not a picture this client accepts (JPEG, PNG, GIF or WebP).",
-        )
     uploaded.content_type = mimetype
     info: dict[str, Any] = {"mimetype": mimetype, "size": uploaded.size}
-    if dims := uploads._image_size(uploaded):
+    if dims := image_size(uploaded):
         info["w"], info["h"] = dims
     try:
-        mxc = await uploads.upload(session, uploaded)
-        await _put_state(
-            session, room_id, "m.room.avatar", {"url": mxc, "info": info}, "Changing the avatar"
+        mxc = await upload(session, uploaded)
+        await session.api.put_state(
+            room_id, "m.room.avatar", {"url": mxc, "info": info}, action="Changing the avatar"
         )
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         return await _refused(request, room, "avatar", exc.message)
-    await _wait_for(session, lambda s: s is None or s.avatar_url == mxc, room_id)
+    await session.wait_until(room_id, lambda s: s is None or s.avatar_url == mxc, ROOM_SYNC_WAIT)
     messages.success(request, "Room avatar changed.")
     return HttpResponseRedirect(_settings_url(room))
-
-
-def parse_localpart(text: str, server: str) -> str | None:
-    """The address's local part from `name`, `#name` or `#name:server` (this server), else None."""
-    text = text.strip().lstrip("#")
-    if server and text.endswith(f":{server}"):
-        text = text[: -len(server) - 1]
-    if not text or not _ALIAS_LOCALPART.match(text):
-        return None
-    if len(f"#{text}:{server}".encode()) > MAX_ALIAS:
-        return None
-    return text
 
 
 async def _set_canonical(
@@ -449,7 +397,7 @@ async def _set_canonical(
     else:
         content.pop("alias", None)
     content["alt_aliases"] = published
-    await _put_state(session, room_id, "m.room.canonical_alias", content, action)
+    await session.api.put_state(room_id, "m.room.canonical_alias", content, action=action)
     return main, published
 
 
@@ -459,9 +407,7 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
     """`action=add` with `localpart`; `main`, `publish`, `unpublish` or `delete` with `alias`
     (`main` with an empty alias: no main address)."""
     found = await _joined(request, room)
-    if isinstance(found, HttpResponse):
-        return found
-    session, room_id, summary = found
+    session, room_id = found.session, found.room_id
     action = request.POST.get("action", "")
     server = own_server(session.user_id)
     if action == "add":
@@ -479,15 +425,8 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
             )
         alias = f"#{localpart}:{server}"
         try:
-            await session.api(
-                "PUT",
-                f"/directory/room/{_q(alias)}",
-                body={"room_id": room_id},
-                action="Adding the address",
-            )
+            await session.api.add_alias(alias, room_id, action="Adding the address")
         except errors.MatrixError as exc:
-            if exc.is_unknown_token:
-                return _ended(request)
             if exc.status == 409 or exc.errcode == "M_ROOM_IN_USE":
                 message = f"The address {alias} is already taken. Choose another one."
             else:
@@ -512,9 +451,7 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
                     "addresses",
                     f"Only {alias.rsplit(':', 1)[-1]} can remove {alias}.",
                 )
-            await session.api(
-                "DELETE", f"/directory/room/{_q(alias)}", action="Removing the address"
-            )
+            await session.api.remove_alias(alias, action="Removing the address")
             done = f"Removed the address {alias}."
         elif action == "main":
             await _set_canonical(
@@ -544,8 +481,6 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
             )
             done = f"{alias} is no longer published."
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         return await _refused(request, room, "addresses", exc.message)
     if action in ("main", "unpublish", "delete"):
         # The room's name may come from its main address: let the sync loop catch up.
@@ -555,7 +490,9 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
             pass  # done all the same; the page will say what it can
         else:
             wanted = canonical_parts(canonical)[0] or None
-            await _wait_for(session, lambda s: s is None or s.canonical_alias == wanted, room_id)
+            await session.wait_until(
+                room_id, lambda s: s is None or s.canonical_alias == wanted, ROOM_SYNC_WAIT
+            )
     messages.success(request, done)
     return HttpResponseRedirect(_settings_url(room))
 
@@ -571,20 +508,16 @@ async def access_view(request: HttpRequest, room: str) -> HttpResponse:
     value = request.POST.get(field, "")[:100]
     kept = {field: value}
     found = await _joined(request, room)
-    if isinstance(found, HttpResponse):
-        return found
-    session, room_id, summary = found
+    session, room_id = found.session, found.room_id
     try:
         content = dict(await _state(session, room_id, event_type) or {})
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         return await _refused(request, room, field, exc.message, kept)
     if content.get(key) == value:
         messages.info(request, f"Nothing to change: {what} stays as it was.")
         return HttpResponseRedirect(_settings_url(room))
     if field == "join_rule":
-        create = await _create_event(session, room_id)
+        create = await session.create_event(room_id)
         version = str(((create or {}).get("content") or {}).get("room_version", "1"))
         allowed = dict(join_rule_choices(version, ""))
         if value not in allowed:
@@ -599,24 +532,12 @@ async def access_view(request: HttpRequest, room: str) -> HttpResponse:
     else:
         content[key] = value
     try:
-        await _put_state(session, room_id, event_type, content, f"Changing {what}")
+        await session.api.put_state(room_id, event_type, content, action=f"Changing {what}")
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         return await _refused(request, room, field, exc.message, kept)
     label = (JOIN_RULES if field == "join_rule" else choices)[value]
     messages.success(request, f"Changed {what}: {label}.")
     return HttpResponseRedirect(_settings_url(room))
-
-
-def parse_level(choice: str, custom: str) -> int | None:
-    """A power level from the picker: a preset's number, or the custom number."""
-    text = custom if choice == "custom" else choice
-    try:
-        value = int(text.strip())
-    except (AttributeError, ValueError):
-        return None
-    return value if -MAX_LEVEL <= value <= MAX_LEVEL else None
 
 
 def check_level_change(
@@ -647,34 +568,22 @@ def check_level_change(
 @matrix_login_required
 async def power_view(request: HttpRequest, room: str) -> HttpResponse:
     """`user`, and `level` (a preset number or "custom" with `custom_level`)."""
-    user_id = request.POST.get("user", "").strip()[:300]
-    choice = request.POST.get("level", "")[:30]
-    custom = request.POST.get("custom_level", "")[:30]
-    kept = {"power_user": user_id, "power_level": choice, "power_custom": custom}
-    if not valid_user_id(user_id):
-        return await _refused(
-            request,
-            room,
-            "power",
-            "Type the member's user ID, such as @alice:example.org.",
-            kept,
-        )
-    new = parse_level(choice, custom)
-    if new is None:
-        return await _refused(
-            request, room, "power", "A power level is a whole number, such as 0, 50 or 100.", kept
-        )
+    form = PowerLevelForm(request.POST)
+    kept = {
+        "power_user": request.POST.get("user", "").strip()[:300],
+        "power_level": request.POST.get("level", "")[:30],
+        "power_custom": request.POST.get("custom_level", "")[:30],
+    }
+    if not form.is_valid():
+        return await _refused(request, room, "power", first_error(form), kept)
+    user_id, new = form.cleaned_data["user"], form.cleaned_data["new_level"]
     found = await _joined(request, room)
-    if isinstance(found, HttpResponse):
-        return found
-    session, room_id, summary = found
+    session, room_id = found.session, found.room_id
     try:
         levels, create = await asyncio.gather(
-            _state(session, room_id, "m.room.power_levels"), _create_event(session, room_id)
+            _state(session, room_id, "m.room.power_levels"), session.create_event(room_id)
         )
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         return await _refused(request, room, "power", exc.message, kept)
     problem = check_level_change(session.user_id, user_id, new, levels, create)
     if problem:
@@ -692,15 +601,187 @@ async def power_view(request: HttpRequest, room: str) -> HttpResponse:
         return HttpResponseRedirect(_settings_url(room))
     content["users"] = users
     try:
-        await _put_state(
-            session, room_id, "m.room.power_levels", content, f"Changing {user_id}'s power level"
+        await session.api.put_state(
+            room_id, "m.room.power_levels", content, action=f"Changing {user_id}'s power level"
         )
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         return await _refused(request, room, "power", exc.message, kept)
-    await _wait_for(
-        session, lambda s: s is None or (s.power_levels or {}).get("users") == users, room_id
+    await session.wait_until(
+        room_id, lambda s: s is None or (s.power_levels or {}).get("users") == users, ROOM_SYNC_WAIT
     )
     messages.success(request, f"{user_id} now has power level {new}.")
+    return HttpResponseRedirect(_settings_url(room))
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+
+async def left_membership(session: MatrixSession, room_id: str) -> str | None:
+    """Our membership of a room the sync no longer lists ("leave", "ban"), or None."""
+    try:
+        content = await session.api.get_state(room_id, "m.room.member", session.user_id)
+    except errors.MatrixError:
+        return None
+    membership = content.get("membership")
+    return membership if membership in ("leave", "ban") else None
+
+
+async def left_room_name(session: MatrixSession, room_id: str) -> str:
+    try:
+        content = await session.api.get_state(room_id, "m.room.name")
+    except errors.MatrixError:
+        return room_id
+    name = content.get("name")
+    return name.strip() if isinstance(name, str) and name.strip() else room_id
+
+
+def _embed_context(request: HttpRequest, room_id: str) -> dict[str, Any]:
+    """What "Embed this room" (rooms/_settings_embed.html) needs to write its snippet."""
+    return {
+        "embed_url": request.build_absolute_uri(reverse("rooms:embed", args=[room_id])),
+        "origins": embed_origins(),
+        "display": bool(settings.EMBED_DISPLAY_ACCESS_TOKEN),
+        "cross_site_cookie": settings.EMBED_CROSS_SITE_COOKIE,
+    }
+
+
+async def settings_page(
+    request: HttpRequest,
+    room: str,
+    *,
+    mode: str = "settings",
+    values: dict[str, str] | None = None,
+    field_errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The settings page (`mode` "settings"), the leave confirmation ("leave"), or, for a
+    room the user has left, what remains: its name and Forget ("left")."""
+    found = await access_room(request, room, membership=None)
+    session, room_id, summary = found.session, found.room_id, found.summary
+    context: dict[str, Any] = {
+        "room_id": room_id,
+        "field_errors": field_errors or {},
+        "error": (field_errors or {}).get("forget", ""),
+    }
+    if summary is not None and summary.membership == "invite":
+        return HttpResponseRedirect(reverse("rooms:invitation", args=[room_id]))
+    if summary is None:
+        membership = await left_membership(session, room_id)
+        if membership is None:
+            raise NotInRoom()
+        context.update(
+            {
+                "mode": "left",
+                "membership": membership,
+                "room_name": await left_room_name(session, room_id),
+            }
+        )
+        return render(request, "rooms/settings.html", context, status=status)
+    try:
+        levels, create, join_rules = await asyncio.gather(
+            _state(session, room_id, "m.room.power_levels"),
+            session.create_event(room_id),
+            _state(session, room_id, "m.room.join_rules"),
+        )
+    except errors.MatrixError as exc:
+        levels, create, join_rules = None, None, None
+        context["load_error"] = exc.message
+    create_content = (create or {}).get("content") or {}
+    own_power = power_of(session.user_id, levels, create)
+    join_rule = (join_rules or {}).get("join_rule", "invite")
+    alone = summary.joined_count <= 1 and not summary.invited_count
+    server = own_server(session.user_id)
+    share = summary.canonical_alias or room_id
+    share_link = f"https://matrix.to/#/{quote(share, safe='!#:@')}"
+    if not summary.canonical_alias and server:
+        share_link += "?" + urlencode({"via": server})
+    shown = values or {}
+    successor = summary.tombstone_replacement
+    context.update(
+        {
+            "mode": mode,
+            "room_name": found.name,
+            "room_version": str(create_content.get("room_version", "1")),
+            "alias": summary.canonical_alias or "",
+            "share_link": share_link,
+            "join_rule": join_rule if isinstance(join_rule, str) else "invite",
+            "tombstone": successor or "",
+            "tombstone_joined": bool(
+                successor and (s := session.room(successor)) and s.membership == "join"
+            ),
+            "tombstone_via": server,
+            "name_value": shown.get("name", summary.name or ""),
+            "topic_value": shown.get("topic", summary.topic or ""),
+            "may_name": own_power >= _needed_for(levels, "m.room.name"),
+            "may_topic": own_power >= _needed_for(levels, "m.room.topic"),
+            "need_name": _needed_for(levels, "m.room.name"),
+            "need_topic": _needed_for(levels, "m.room.topic"),
+            "own_power": "creator" if own_power == float("inf") else int(own_power),
+            "alone": alone,
+            "max_name": MAX_NAME,
+            "max_topic": MAX_TOPIC,
+        }
+    )
+    if mode == "settings":
+        context["embed"] = _embed_context(request, room_id)
+    if mode == "settings" and "load_error" not in context:
+        try:
+            context.update(
+                await settings_context(
+                    session, room_id, summary, levels, create, values, field_errors
+                )
+            )
+        except errors.MatrixError as exc:
+            context["load_error"] = exc.message
+    return render(request, "rooms/settings.html", context, status=status)
+
+
+class NameTopicForm(forms.Form):
+    field = forms.ChoiceField(choices=[("name", "name"), ("topic", "topic")])
+    name = forms.CharField(required=False, max_length=MAX_TOPIC * 2, strip=False)
+    topic = forms.CharField(required=False, max_length=MAX_TOPIC * 2, strip=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        field = data.get("field")
+        if field:
+            value = (data.get(field) or "").strip()
+            limit = MAX_NAME if field == "name" else MAX_TOPIC
+            if len(value) > limit:
+                self.add_error(
+                    field,
+                    _("That is too long (at most %(n)d characters).") % {"n": limit},
+                )
+            data["value"] = value
+        return data
+
+
+@matrix_login_required
+async def settings_view(request: HttpRequest, room: str) -> HttpResponse:
+    """The room's settings; POST changes its name (`field=name`) or topic (`field=topic`)."""
+    if request.method != "POST":
+        return await settings_page(request, room)
+    form = NameTopicForm(request.POST)
+    if not form.is_valid() and "field" in form.errors:
+        return HttpResponseRedirect(_settings_url(room))
+    field = request.POST["field"]
+    typed = request.POST.get(field, "")[: MAX_TOPIC * 2]
+    if not form.is_valid():
+        return await _refused(request, room, field, first_error(form), {field: typed})
+    found = await access_room(request, room, membership=None)
+    session, room_id, summary = found.session, found.room_id, found.summary
+    if summary is None or summary.membership != "join":
+        return await settings_page(request, room)
+    value = form.cleaned_data["value"]
+    try:
+        await session.api.put_state(
+            room_id, f"m.room.{field}", {field: value}, action=f"Changing the room's {field}"
+        )
+    except errors.MatrixError as exc:
+        return await _refused(request, room, field, exc.message, {field: typed})
+    wanted = value or None
+    await session.wait_until(
+        room_id, lambda s: s is None or getattr(s, field) == wanted, ROOM_SYNC_WAIT
+    )
+    messages.success(request, f"Room {field} changed." if wanted else f"Room {field} removed.")
     return HttpResponseRedirect(_settings_url(room))

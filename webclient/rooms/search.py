@@ -11,19 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from webclient.accounts.current import matrix_login_required
-from webclient.matrix import errors, registry
+from webclient.matrix import errors
+from webclient.matrix.relations import REPLACE, relation_target, relation_type, tile_ids
 from webclient.matrix.session import MatrixSession
-from webclient.matrix.relations import REPLACE, relation_target, relation_type
-from webclient.timeline.render import for_viewer, render_tiles, tile_ids
-
-from .views import _ended, _wait_synced, joined_room
+from webclient.timeline.render import for_viewer, render_tiles
+from webclient.web.auth import matrix_login_required
+from webclient.web.rooms import FIRST_SYNC_WAIT, access_room, session_of
 
 MAX_QUERY = 500  # characters; longer searches are refused before asking the homeserver
 CONTEXT_EVENTS = 1  # events shown before and after each result
@@ -60,12 +59,8 @@ async def search_events(
     }
     if room_id:
         criteria["filter"] = {"rooms": [room_id]}
-    answer = await session.api(
-        "POST",
-        "/search",
-        query={"next_batch": next_batch} if next_batch else None,
-        body={"search_categories": {"room_events": criteria}},
-        action="Searching",
+    answer = await session.api.search(
+        {"search_categories": {"room_events": criteria}}, next_batch, action="Searching"
     )
     categories = answer.get("search_categories")
     room_events = categories.get("room_events") if isinstance(categories, dict) else None
@@ -78,16 +73,9 @@ async def _ensure_event(session: MatrixSession, room_id: str, event_id: str) -> 
     if event_id in store:
         return True
     try:
-        event = await session.api(
-            "GET",
-            f"/rooms/{quote(room_id, safe='')}/event/{quote(event_id, safe='')}",
-            action="Loading a message",
-        )
-    except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            raise
+        await session.event(room_id, event_id)
+    except errors.MatrixError:
         return False
-    store.add(event)
     return event_id in store
 
 
@@ -181,7 +169,6 @@ async def _search_page(
     shown = _shown(request)
     action = reverse("rooms:room_search", args=[room_id]) if room_id else reverse("rooms:search")
     context: dict[str, Any] = {
-        "credential": request.credential,
         "q": term,
         "room_id": room_id,
         "room_name": room_name,
@@ -209,8 +196,6 @@ async def _search_page(
         answer = await search_events(session, term, room_id=room_id, next_batch=next_batch)
         results = await build_results(session, _dicts(answer.get("results")), room_id)
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         context["error"] = exc.message
         return render(request, "rooms/search.html", context, status=502)
     count = answer.get("count")
@@ -236,20 +221,15 @@ async def _search_page(
 @matrix_login_required
 async def search_view(request: HttpRequest) -> HttpResponse:
     """`/search/?q=`: messages in every joined room."""
-    session = await registry.session_for(request.credential)
-    ready = await _wait_synced(session)
+    session = await session_of(request)
+    ready = await session.wait_synced(FIRST_SYNC_WAIT)
     if session.closed and not ready:
-        return _ended(request)
+        raise errors.UnknownToken()
     return await _search_page(request, session, room_id=None)
 
 
 @matrix_login_required
 async def room_search_view(request: HttpRequest, room: str) -> HttpResponse:
     """`/rooms/<room>/search/?q=`: messages in one room."""
-    found = await joined_room(request, room)
-    if isinstance(found, HttpResponse):
-        return found
-    session, room_id, summary = found
-    return await _search_page(
-        request, session, room_id=room_id, room_name=summary.display_name(session.user_id)
-    )
+    found = await access_room(request, room)
+    return await _search_page(request, found.session, room_id=found.room_id, room_name=found.name)

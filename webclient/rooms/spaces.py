@@ -12,7 +12,7 @@ The room list's grouping itself is `RoomList.sections` (webclient/matrix/roomsta
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -20,25 +20,19 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from webclient.accounts.current import matrix_login_required
-from webclient.matrix import errors, registry
-from webclient.matrix.discovery import SERVER_NAME_RE
+from webclient.matrix import errors
+from webclient.matrix.names import SERVER_NAME_RE, is_valid_room_alias
 from webclient.matrix.roomstate import RoomSummary
 from webclient.matrix.session import MatrixSession
-from webclient.matrix.names import is_valid_room_alias
-
-from .manage import _wait_for
-from .views import _ended, _error, _resolve_room, _wait_synced
+from webclient.web.auth import matrix_login_required
+from webclient.web.errors import PageError
+from webclient.web.rooms import FIRST_SYNC_WAIT, ROOM_SYNC_WAIT, access_room, session_of
 
 #: Rooms asked for per page of a space (Synapse gives at most 50 children per space anyway).
 SPACE_PAGE = 50
 #: The tags the room page toggles, and what their buttons say.
 TAGS = {"m.favourite": "Favourite", "m.lowpriority": "Low priority"}
 MAX_TEXT = {"name": 200, "topic": 1000}
-
-
-def _q(value: str) -> str:
-    return quote(value, safe="")
 
 
 def _text(room: dict[str, Any], key: str) -> str:
@@ -119,33 +113,27 @@ def _entry(
 
 @matrix_login_required
 async def space_view(request: HttpRequest, space: str) -> HttpResponse:
-    session = await registry.session_for(request.credential)
+    session = await session_of(request)
     page_token = request.GET.get("from", "")[:500]
     try:
-        space_id = await _resolve_room(session, space)
-        await _wait_synced(session)
+        space_id = await session.resolve(space)
+        await session.wait_synced(FIRST_SYNC_WAIT)
         query = {"max_depth": "1", "limit": str(SPACE_PAGE)}
         if page_token:
             query["from"] = page_token
-        answer = await session.api(
-            "GET",
-            f"/rooms/{_q(space_id)}/hierarchy",
-            query=query,
-            prefix="/_matrix/client/v1",
-            action="Loading the rooms of the space",
+        answer = await session.api.hierarchy(
+            space_id, query, action="Loading the rooms of the space"
         )
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
         if exc.errcode == "M_FORBIDDEN" or exc.status == 403:
             message = (
                 "You cannot see the rooms of this space: it is private and you are not in it, "
                 f"or it does not exist. {exc.message}"
             )
-            return _error(request, "Space not available", message, 403)
+            raise PageError(message, "Space not available", 403) from exc
         if exc.status == 404 or exc.errcode == "M_NOT_FOUND":
-            return _error(request, "Space not found", exc.message, 404)
-        return _error(request, "Could not load the space", exc.message, 502)
+            raise PageError(exc.message, "Space not found", 404) from exc
+        raise PageError(exc.message, "Could not load the space", 502) from exc
 
     rooms = [r for r in answer.get("rooms") or [] if isinstance(r, dict)]
     own = next((r for r in rooms if r.get("room_id") == space_id), None)
@@ -170,7 +158,6 @@ async def space_view(request: HttpRequest, space: str) -> HttpResponse:
         name = (own and (_text(own, "name") or own.get("canonical_alias"))) or space_id
     next_batch = answer.get("next_batch")
     context = {
-        "credential": request.credential,
         "space_id": space_id,
         "space_name": name,
         "space_topic": _text(own, "topic") if own else "",
@@ -201,32 +188,26 @@ async def tags_view(request: HttpRequest, room: str) -> HttpResponse:
     tag = request.POST.get("tag", "")
     on = request.POST.get("on") == "1"
     if tag not in TAGS:
-        return _error(request, "Unknown tag", "Only favourite and low priority can be set.", 400)
-    session = await registry.session_for(request.credential)
+        raise PageError("Only favourite and low priority can be set.", "Unknown tag", 400)
+    found = await access_room(request, room)
+    session, room_id, summary = found.session, found.room_id, found.summary
+    assert summary is not None
+    me = session.user_id
     try:
-        room_id = await _resolve_room(session, room)
-        await _wait_synced(session)
-        summary = session.rooms.rooms.get(room_id)
-        if summary is None or summary.membership != "join":
-            message = "You are not a member of this room, or it does not exist."
-            return _error(request, "Not in this room", message, 404)
-        base = f"/user/{_q(session.user_id)}/rooms/{_q(room_id)}/tags/"
         if on:
-            await session.api("PUT", base + _q(tag), body={}, action="Tagging the room")
+            await session.api.add_tag(me, room_id, tag, action="Tagging the room")
             for other in TAGS:
                 if other != tag and other in summary.tags:
-                    await session.api("DELETE", base + _q(other), action="Tagging the room")
+                    await session.api.remove_tag(me, room_id, other, action="Tagging the room")
         else:
-            await session.api("DELETE", base + _q(tag), action="Untagging the room")
+            await session.api.remove_tag(me, room_id, tag, action="Untagging the room")
     except errors.MatrixError as exc:
-        if exc.is_unknown_token:
-            return _ended(request)
-        return _error(request, "Could not change the room's tags", exc.message, 502)
+        raise PageError(exc.message, "Could not change the room's tags", 502) from exc
     # The page we go back to should already show the change (both tags, when one went).
     wanted = {tag: on} | ({other: False for other in TAGS if other != tag} if on else {})
 
     def done(summary: RoomSummary | None) -> bool:
         return summary is None or all((t in summary.tags) == v for t, v in wanted.items())
 
-    await _wait_for(session, done, room_id)
+    await session.wait_until(room_id, done, ROOM_SYNC_WAIT)
     return HttpResponseRedirect(_next_url(request, room_id))

@@ -1,39 +1,39 @@
 from django.urls import path
 
 from . import (
-    actions,
+    composing,
     embed,
     kiosk,
-    manage,
     members,
+    membership,
     moderation,
+    reading,
     room_settings,
     search,
     spaces,
-    views,
 )
 from .integrations import integrations_view
 
 app_name = "rooms"
 
 urlpatterns = [
-    path("rooms/", views.room_list, name="list"),
+    path("rooms/", reading.room_list, name="list"),
     path("search/", search.search_view, name="search"),
     path("spaces/<str:space>/", spaces.space_view, name="space"),
     # Before rooms/<room>/: these words are not room IDs or aliases.
-    path("rooms/new/", manage.create_view, name="create"),
-    path("rooms/dm/", manage.dm_view, name="dm"),
-    path("rooms/join/", manage.join_view, name="join"),
-    path("rooms/directory/", manage.directory_view, name="directory"),
-    path("rooms/<str:room>/", views.room_view, name="room"),
-    path("rooms/<str:room>/timeline/", views.room_timeline, name="timeline"),
-    path("rooms/<str:room>/send/", views.send_view, name="send"),
+    path("rooms/new/", membership.CreateRoomPage.as_view(), name="create"),
+    path("rooms/dm/", membership.dm_view, name="dm"),
+    path("rooms/join/", membership.join_view, name="join"),
+    path("rooms/directory/", membership.directory_view, name="directory"),
+    path("rooms/<str:room>/", reading.room_view, name="room"),
+    path("rooms/<str:room>/timeline/", reading.room_timeline, name="timeline"),
+    path("rooms/<str:room>/send/", composing.send_view, name="send"),
     path("rooms/<str:room>/search/", search.room_search_view, name="room_search"),
     path("rooms/<str:room>/members/", members.members_view, name="members"),
     path("rooms/<str:room>/members/invite/", members.invite_view, name="invite"),
     path("rooms/<str:room>/integrations/", integrations_view, name="integrations"),
-    path("rooms/<str:room>/invite/", manage.invitation_view, name="invitation"),
-    path("rooms/<str:room>/settings/", manage.settings_view, name="settings"),
+    path("rooms/<str:room>/invite/", membership.invitation_view, name="invitation"),
+    path("rooms/<str:room>/settings/", room_settings.settings_view, name="settings"),
     path("rooms/<str:room>/settings/avatar/", room_settings.avatar_view, name="settings_avatar"),
     path(
         "rooms/<str:room>/settings/addresses/",
@@ -43,14 +43,14 @@ urlpatterns = [
     path("rooms/<str:room>/settings/access/", room_settings.access_view, name="settings_access"),
     path("rooms/<str:room>/settings/power/", room_settings.power_view, name="settings_power"),
     path("rooms/<str:room>/tags/", spaces.tags_view, name="tags"),
-    path("rooms/<str:room>/leave/", manage.leave_view, name="leave"),
-    path("rooms/<str:room>/forget/", manage.forget_view, name="forget"),
-    path("rooms/<str:room>/thread/<str:root_id>/", views.thread_view, name="thread"),
-    path("rooms/<str:room>/event/<str:event_id>/", views.event_view, name="event"),
+    path("rooms/<str:room>/leave/", membership.leave_view, name="leave"),
+    path("rooms/<str:room>/forget/", membership.forget_view, name="forget"),
+    path("rooms/<str:room>/thread/<str:root_id>/", reading.thread_view, name="thread"),
+    path("rooms/<str:room>/event/<str:event_id>/", reading.event_view, name="event"),
     path("rooms/<str:room>/people/<str:user_id>/", moderation.person_view, name="person"),
-    path("rooms/<str:room>/event/<str:event_id>/react/", actions.react_view, name="react"),
-    path("rooms/<str:room>/event/<str:event_id>/edit/", actions.edit_view, name="edit"),
-    path("rooms/<str:room>/event/<str:event_id>/delete/", actions.redact_view, name="redact"),
+    path("rooms/<str:room>/event/<str:event_id>/react/", composing.react_view, name="react"),
+    path("rooms/<str:room>/event/<str:event_id>/edit/", composing.edit_view, name="edit"),
+    path("rooms/<str:room>/event/<str:event_id>/delete/", composing.redact_view, name="redact"),
     # Embedding: the page, and what its ticket opens (timeline fragments, media).
     path("embed/<str:room>/", embed.embed_view, name="embed"),
     path("embed/t/<str:ticket>/", embed.embed_timeline, name="embed_ticket_root"),
@@ -81,5 +81,5 @@ urlpatterns = [
     path("settings/kiosks/new/", kiosk.create_link_view, name="create_kiosk_link"),
     path("settings/kiosks/<int:pk>/revoke/", kiosk.revoke_link_view, name="revoke_kiosk_link"),
     # The websocket lives at this path (routing.py); over plain HTTP it only says so.
-    path("ws/", views.socket_over_http, name="socket"),
+    path("ws/", reading.socket_over_http, name="socket"),
 ]

@@ -50,6 +50,10 @@ class FormPage(View):
         """The page's data (from the homeserver); `kwargs` are the URL's."""
         return {}
 
+    def form_kwargs(self, request: HttpRequest, name: str) -> dict[str, Any]:
+        """Extra arguments for form `name` (what its checks need, e.g. the user's server)."""
+        return {}
+
     def initial(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
         """What form `name` shows before anything is typed."""
         return {}
@@ -68,7 +72,7 @@ class FormPage(View):
         name = request.POST.get("form", "") if len(self.forms) > 1 else next(iter(self.forms))
         if name not in self.forms:
             return await self.page(request, status=400, unknown_form=True, **kwargs)
-        form = self.forms[name](request.POST, request.FILES)
+        form = self.forms[name](request.POST, request.FILES, **self.form_kwargs(request, name))
         if form.is_valid():
             try:
                 return await self.submit(request, name, form, **kwargs)
@@ -77,6 +81,13 @@ class FormPage(View):
                 status = 429 if exc.is_rate_limit else 400
         else:
             status = 400
+        return await self.refused(request, name, form, status, **kwargs)
+
+    async def refused(
+        self, request: HttpRequest, name: str, form: forms.Form, status: int = 400, **kwargs: Any
+    ) -> HttpResponse:
+        """The page again, with form `name` as submitted and its errors (for `submit` too,
+        when the homeserver's refusal belongs beside one field)."""
         return await self.page(request, bound={name: form}, status=status, **kwargs)
 
     async def page(
@@ -91,7 +102,8 @@ class FormPage(View):
         context = await self.context(request, **kwargs)
         bound = bound or {}
         context["forms"] = {
-            name: bound.get(name) or form_class(initial=self.initial(name, context))
+            name: bound.get(name)
+            or form_class(initial=self.initial(name, context), **self.form_kwargs(request, name))
             for name, form_class in self.forms.items()
         }
         context["form_errors"] = {name: first_error(form) for name, form in bound.items()}

@@ -1,0 +1,185 @@
+"""Writing in a room without JavaScript (with it, the same actions go over the websocket):
+the composer's form (text, a reply, a thread message, or a file with a caption), and a small
+page per message action (react, edit, delete), since the shared tile fragments cannot carry
+a per-session CSRF token and link here instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from webclient.live import actions
+from webclient.matrix import errors
+from webclient.matrix.api import new_txn_id
+from webclient.matrix.names import member_display_name
+from webclient.matrix.roomstate import message_preview
+from webclient.web.auth import matrix_login_required
+from webclient.web.errors import wants_json
+from webclient.web.rooms import session_of
+from webclient.web.uploads import message_for_file, upload
+
+from .reading import room_page, thread_page
+
+MAX_KEY = 64
+
+
+def _txn_id(value: str, prefix: str = "wc") -> str:
+    """The page's transaction ID when it is one; a new one otherwise."""
+    return value if value.isalnum() and len(value) <= 64 else new_txn_id(prefix)
+
+
+class SendForm(forms.Form):
+    body = forms.CharField(required=False, strip=False)
+    txn_id = forms.CharField(required=False)
+    reply_to = forms.CharField(required=False)
+    thread_id = forms.CharField(required=False)
+    file = forms.FileField(required=False)
+
+
+@require_POST
+@matrix_login_required
+async def send_view(request: HttpRequest, room: str) -> HttpResponse:
+    """The composer's form: text, or a file with an optional caption.
+
+    Without JavaScript it answers with the room page (or the error and the draft kept); the
+    upload script asks for JSON instead.
+    """
+    form = SendForm(request.POST, request.FILES)
+    form.is_valid()  # every field is optional: what is there is cleaned
+    data = form.cleaned_data
+    body, uploaded = data.get("body") or "", data.get("file")
+    reply_to, thread_id = data.get("reply_to") or "", data.get("thread_id") or ""
+    txn_id = _txn_id(data.get("txn_id") or "")
+    if not body.strip() and uploaded is None:
+        if wants_json(request):
+            return JsonResponse({"ok": False, "error": _("Nothing to send.")}, status=400)
+        return HttpResponseRedirect(reverse("rooms:room", args=[room]))
+    session = await session_of(request)
+    try:
+        room_id = await session.resolve(room)
+        if uploaded is not None:
+            content_uri = await upload(session, uploaded)
+            content = message_for_file(uploaded, content_uri, caption=body)
+            event_id = await session.send_message(room_id, content, txn_id)
+        else:
+            event_id = await actions.send_text(
+                session,
+                room_id,
+                body,
+                txn_id,
+                reply_to=reply_to or None,
+                thread_id=thread_id or None,
+            )
+    except errors.MatrixError as exc:
+        if wants_json(request):
+            status = 413 if exc.errcode == "M_TOO_LARGE" else 400
+            return JsonResponse({"ok": False, "error": exc.message, "retry": True}, status=status)
+        # Same transaction ID on the re-rendered form: sending again cannot post twice.
+        error = _("Not sent: %(error)s") % {"error": exc.message}
+        if thread_id:
+            return await thread_page(
+                request, room, thread_id, draft=body, send_error=error, txn_id=txn_id
+            )
+        return await room_page(
+            request,
+            room,
+            draft=body,
+            send_error=error,
+            txn_id=txn_id,
+            reply_to=reply_to or None,
+        )
+    if wants_json(request):
+        return JsonResponse({"ok": True, "event_id": event_id, "txn_id": txn_id})
+    if thread_id:
+        return HttpResponseRedirect(reverse("rooms:thread", args=[room, thread_id]) + "#composer")
+    return HttpResponseRedirect(reverse("rooms:room", args=[room]) + "#composer")
+
+
+# -- message actions without JavaScript --------------------------------------------------------
+
+
+async def _action_page(
+    request: HttpRequest, room_id: str, event_id: str, action: str, **extra: Any
+) -> HttpResponse:
+    session = await session_of(request)
+    context: dict[str, Any] = {"room_id": room_id, "event_id": event_id, "action": action, **extra}
+    try:
+        event = await session.event(room_id, event_id)
+        sender = str(event.get("sender", ""))
+        content = event.get("content") if isinstance(event.get("content"), dict) else {}
+        name = member_display_name(sender, session.members(room_id))
+        context["sender_name"] = name
+        context["preview"] = message_preview(content, name)[:300]
+    except errors.MatrixError as exc:
+        context.setdefault("error", exc.message)
+    status = 400 if context.get("error") else 200
+    return render(request, "rooms/action.html", context, status=status)
+
+
+def _back(room_id: str) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("rooms:room", args=[room_id]) + "#composer")
+
+
+@matrix_login_required
+async def react_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    key = (request.POST.get("key") or request.GET.get("key") or "").strip()[:MAX_KEY]
+    if request.method != "POST" or not key:
+        return await _action_page(request, room, event_id, "react", key=key or "👍")
+    session = await session_of(request)
+    try:
+        await session.toggle_reaction(room, event_id, key)
+    except errors.MatrixError as exc:
+        return await _action_page(request, room, event_id, "react", key=key, error=exc.message)
+    return _back(room)
+
+
+@matrix_login_required
+async def edit_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    session = await session_of(request)
+    if request.method != "POST":
+        try:
+            text = await actions.editable_text(session, room, event_id)
+        except errors.MatrixError as exc:
+            return await _action_page(request, room, event_id, "edit", error=exc.message)
+        if wants_json(request):
+            return JsonResponse({"body": text})
+        return await _action_page(
+            request, room, event_id, "edit", body=text, txn_id=new_txn_id("wce", 10)
+        )
+    body = request.POST.get("body", "")
+    txn_id = _txn_id(request.POST.get("txn_id", ""), "wce")
+    if not body.strip():
+        return await _action_page(
+            request,
+            room,
+            event_id,
+            "edit",
+            body=body,
+            txn_id=txn_id,
+            error=_("An edit cannot be empty; delete the message instead."),
+        )
+    try:
+        await actions.edit(session, room, event_id, body, txn_id)
+    except errors.MatrixError as exc:
+        return await _action_page(
+            request, room, event_id, "edit", body=body, txn_id=txn_id, error=exc.message
+        )
+    return _back(room)
+
+
+@matrix_login_required
+async def redact_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    if request.method != "POST":
+        return await _action_page(request, room, event_id, "delete")
+    session = await session_of(request)
+    try:
+        await actions.redact(session, room, event_id, request.POST.get("reason", "")[:500])
+    except errors.MatrixError as exc:
+        return await _action_page(request, room, event_id, "delete", error=exc.message)
+    return _back(room)

@@ -1,0 +1,188 @@
+"""Reading rooms: the room list, a room's page, a permalink, a thread, and the timeline
+fragments scripts fetch. Rendered on the server; live updates come over the websocket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from webclient.live import publisher
+from webclient.matrix import errors, power
+from webclient.matrix.api import new_txn_id
+from webclient.matrix.names import member_display_name
+from webclient.matrix.relations import tile_ids
+from webclient.timeline.render import for_viewer, render_tiles
+from webclient.timeline.roomlist import render_room_sections
+from webclient.timeline.sanitize import plain_to_html
+from webclient.web.auth import matrix_login_required
+from webclient.web.errors import NotInRoom, PageError
+from webclient.web.rooms import FIRST_SYNC_WAIT, RoomAccess, access_room, session_of
+from webclient.web.uploads import upload_limit
+
+from .timeline_pages import composer_context, context_page, timeline_context
+
+
+@matrix_login_required
+async def room_list(request: HttpRequest) -> HttpResponse:
+    session = await session_of(request)
+    pages = publisher.of(session)
+    position = pages.position
+    ready = await session.wait_synced(FIRST_SYNC_WAIT)
+    if session.closed and not ready:
+        raise errors.UnknownToken()
+    context = {
+        "unread_total": session.unread_total(),
+        "sections": render_room_sections(session.rooms, session.user_id),
+        "has_rooms": bool(session.rooms.rooms),
+        "ready": ready,
+        "epoch": pages.epoch,
+        "pos": position,
+    }
+    return render(request, "rooms/list.html", context)
+
+
+async def room_page(
+    request: HttpRequest,
+    room: str,
+    *,
+    draft: str = "",
+    send_error: str = "",
+    txn_id: str = "",
+    reply_to: str | None = None,
+    event_id: str | None = None,
+) -> HttpResponse:
+    """The room's page (or, with `event_id`, the room around that event); after a failed
+    send without JavaScript, the same page with the draft kept and the error shown."""
+    found = await access_room(request, room, membership=None)
+    session, room_id, summary = found.session, found.room_id, found.summary
+    if summary is not None and summary.membership == "invite":
+        return HttpResponseRedirect(reverse("rooms:invitation", args=[room_id]))
+    if summary is None or summary.membership != "join":
+        raise NotInRoom()
+    levels, create = await session.power_levels(room_id)
+    context: dict[str, Any] = {
+        "room_id": room_id,
+        "room_name": found.name,
+        "own_name": member_display_name(session.user_id, summary.members),
+        "joined_count": summary.joined_count,
+        "room_tags": summary.tags,
+        "topic_html": plain_to_html(summary.topic) if summary.topic else "",
+        "draft": draft,
+        "send_error": send_error,
+        "txn_id": txn_id or new_txn_id(),
+        "upload_limit": await upload_limit(session) or "",
+        "max_tiles": settings.MAX_TILES,
+        "can_redact": power.can(levels, create, session.user_id, "redact"),
+    }
+    try:
+        if event_id:
+            context.update(await context_page(session, room_id, event_id))
+        else:
+            context.update(
+                await timeline_context(
+                    session, room_id, request.GET.get("from"), after=request.GET.get("after")
+                )
+            )
+        context.update(
+            await composer_context(session, room_id, reply_to or request.GET.get("reply_to"))
+        )
+    except errors.MatrixError as exc:
+        if event_id and exc.errcode == "M_NOT_FOUND":
+            raise PageError(exc.message, _("Message not found"), 404) from exc
+        context.update(
+            {
+                "timeline": [],
+                "load_error": exc.message,
+                "epoch": publisher.of(session).epoch,
+                "pos": -1,
+            }
+        )
+    return render(request, "rooms/room.html", context, status=400 if send_error else 200)
+
+
+@matrix_login_required
+async def room_view(request: HttpRequest, room: str) -> HttpResponse:
+    return await room_page(request, room)
+
+
+@matrix_login_required
+async def event_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    """A permalink: the room around one event, highlighted, with history both ways."""
+    return await room_page(request, room, event_id=event_id)
+
+
+@matrix_login_required(fragment=True)
+async def room_timeline(request: HttpRequest, room: str) -> HttpResponse:
+    """Just the timeline: a page that catches up after its socket missed events, or that
+    loads older (`?from=`) or newer (`?after=`) history while scrolling."""
+    session = await session_of(request)
+    room_id = await session.resolve(room)
+    context = await timeline_context(
+        session, room_id, request.GET.get("from"), after=request.GET.get("after")
+    )
+    context["room_id"] = room_id
+    return render(request, "rooms/_timeline.html", context)
+
+
+async def thread_page(
+    request: HttpRequest,
+    room: str,
+    root_id: str,
+    *,
+    draft: str = "",
+    send_error: str = "",
+    txn_id: str = "",
+) -> HttpResponse:
+    """A thread: its root and its messages, with a composer that posts into it."""
+    found: RoomAccess = await access_room(request, room)
+    session, room_id = found.session, found.room_id
+    pages = publisher.of(session)
+    position = pages.position
+    try:
+        root = await session.event(room_id, root_id)
+        page = await session.api.relations(
+            room_id,
+            root_id,
+            "m.thread",
+            query={"limit": "100", "dir": "b"},
+            action=_("Loading the thread"),
+        )
+    except errors.MatrixError as exc:
+        raise PageError(exc.message, _("Thread not found"), 404) from exc
+    store = session.timeline(room_id)
+    replies = [e for e in reversed(page.get("chunk") or []) if isinstance(e, dict)]
+    store.add_all(replies)
+    ids = [root.get("event_id", root_id)] + tile_ids(replies)
+    await session.fetch_missing_replies(room_id, ids)
+    items = for_viewer(render_tiles(store, ids, session.members(room_id)), session.user_id)
+    assert found.summary is not None
+    context = {
+        "room_id": room_id,
+        "thread_root": root_id,
+        "room_name": found.name,
+        "own_name": member_display_name(session.user_id, found.summary.members),
+        "timeline": items,
+        "epoch": pages.epoch,
+        "pos": position,
+        "draft": draft,
+        "send_error": send_error,
+        "txn_id": txn_id or new_txn_id(),
+        "upload_limit": "",
+    }
+    return render(request, "rooms/thread.html", context, status=400 if send_error else 200)
+
+
+@matrix_login_required
+async def thread_view(request: HttpRequest, room: str, root_id: str) -> HttpResponse:
+    return await thread_page(request, room, root_id)
+
+
+async def socket_over_http(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(
+        "This address is a websocket.", status=426, headers={"Upgrade": "websocket"}
+    )

@@ -1,0 +1,49 @@
+"""What embeds and kiosk screens share: their timeline fragment (for catching up after a
+reconnect and for scrolling back) and media, read through an `Access` (an embed ticket or a
+kiosk link) instead of the session cookie."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from webclient.live.access import Access
+from webclient.matrix import errors
+from webclient.matrix.session import MatrixSession
+from webclient.web.media_proxy import serve_download, serve_thumbnail
+
+from .timeline_pages import screen_timeline
+
+
+async def timeline_fragment(
+    request: HttpRequest, session: MatrixSession, room_id: str, access: Access
+) -> HttpResponse:
+    """`#timeline` alone, with media pointed at the access's own address."""
+    try:
+        context = await screen_timeline(
+            session,
+            room_id,
+            access.media_prefix,
+            from_token=request.GET.get("from"),
+            after=request.GET.get("after"),
+        )
+    except errors.MatrixError as exc:
+        return HttpResponse(exc.message, status=502, content_type="text/plain; charset=utf-8")
+    except errors.UnknownToken as exc:
+        return HttpResponse(exc.message, status=401, content_type="text/plain; charset=utf-8")
+    context["room_id"] = room_id
+    return render(request, "rooms/_timeline.html", context)
+
+
+async def media(
+    request: HttpRequest,
+    access: Access | None,
+    server_name: str,
+    media_id: str,
+    *,
+    thumbnail: bool = False,
+) -> HttpResponse:
+    """The media proxy through an embed's or kiosk's credential (the placeholder when the
+    ticket or link is no longer valid)."""
+    serve = serve_thumbnail if thumbnail else serve_download
+    return await serve(request, access.credential if access else None, server_name, media_id)
