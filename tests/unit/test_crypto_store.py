@@ -24,6 +24,7 @@ from webclient.matrix.crypto.store import (
     FileDatabase,
     LeaseNotHeld,
     StaleFencingToken,
+    StoreDeleted,
     StoreKeys,
     decrypt_secret,
     encrypt_secret,
@@ -334,6 +335,23 @@ def test_delete_store_removes_the_file(store_dir):
     crypto.delete_store(ALICE, "ALICEDEV")  # nothing there: fine
 
 
+def test_a_store_deleted_while_open_refuses_writes(store_dir):
+    """Sign-out while the device's session still runs: its writes fail loudly instead of
+    going to a file nobody will read (the PostgreSQL store finds its rows gone)."""
+    running = open_store(ALICE, "ALICEDEV")
+    Olm(ALICE, "ALICEDEV", running)
+    crypto.delete_store(ALICE, "ALICEDEV")
+    with pytest.raises(StoreDeleted, match="was deleted"):
+        running.save_sync_token("t")
+    with pytest.raises(StoreDeleted):
+        running.load_account()
+    running.close()
+    # Signing in again later starts a new store.
+    again = open_store(ALICE, "ALICEDEV")
+    assert again.load_account() is None
+    again.close()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_deleting_a_credential_deletes_its_store(store_dir, django_user_model):
     from webclient.matrix.models import Credential
@@ -435,3 +453,43 @@ async def test_local_lease_reports_a_refused_renewal():
     backend._leases.pop("dev-refused")  # taken away behind its back
     await asyncio.sleep(0.3)
     assert lost == [lease] and not lease.held
+
+
+async def test_the_lease_backend_follows_the_settings(settings, monkeypatch):
+    from webclient.matrix.crypto import lease as lease_module
+
+    settings.REDIS_URL = ""
+    assert isinstance(lease_module.default_backend(), LocalLeaseBackend)
+    assert lease_module.default_backend() is lease_module.default_backend()  # one per loop
+    lease_module._backends.clear()
+    monkeypatch.setattr(crypto, "uses_postgres", lambda: True)
+    assert isinstance(lease_module.default_backend(), lease_module.PostgresLeaseBackend)
+    lease_module._backends.clear()
+    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    backend = lease_module.default_backend()
+    assert isinstance(backend, lease_module.RedisLeaseBackend)  # Redis wins over PostgreSQL
+    await backend.close()
+    lease_module._backends.clear()
+    assert DeviceLease("k").ttl == settings.CRYPTO_LEASE_TTL
+    assert DeviceLease("k").owner_id == lease_module.process_owner_id()
+
+
+def test_postgres_conninfo_from_django_settings():
+    conninfo = crypto.postgres_conninfo(
+        {
+            "NAME": "webclient",
+            "USER": "app",
+            "PASSWORD": "pw",
+            "HOST": "db.internal",
+            "PORT": 5433,
+            "OPTIONS": {"sslmode": "require", "server_side_binding": True},
+        }
+    )
+    assert crypto.psycopg.conninfo.conninfo_to_dict(conninfo) == {
+        "dbname": "webclient",
+        "user": "app",
+        "password": "pw",
+        "host": "db.internal",
+        "port": "5433",
+        "sslmode": "require",
+    }

@@ -283,19 +283,14 @@ def store_file(user_id: str, device_id: str, directory: Path | None = None) -> P
     return Path(directory or settings.CRYPTO_STORE_DIR) / f"{digest}.sqlite3"
 
 
-# Options Django's PostgreSQL backend takes that are not libpq connection parameters.
-_DJANGO_ONLY_OPTIONS = {
-    "isolation_level",
-    "server_side_binding",
-    "pool",
-    "assume_role",
-    "cursor_factory",
-    "prepare_threshold",
-}
+@cache
+def _libpq_parameters() -> frozenset[str]:
+    return frozenset(option.keyword.decode() for option in psycopg.pq.Conninfo.get_defaults())
 
 
 def postgres_conninfo(db: dict[str, Any]) -> str:
-    """A libpq connection string for a Django `DATABASES` entry."""
+    """A libpq connection string for a Django `DATABASES` entry (its OPTIONS that are not
+    libpq parameters, such as `server_side_binding`, are Django's own and left out)."""
     params: dict[str, Any] = {
         "dbname": db.get("NAME") or "",
         "user": db.get("USER") or "",
@@ -304,7 +299,7 @@ def postgres_conninfo(db: dict[str, Any]) -> str:
         "port": str(db.get("PORT") or ""),
     }
     for name, value in (db.get("OPTIONS") or {}).items():
-        if name not in _DJANGO_ONLY_OPTIONS and isinstance(value, str | int):
+        if name in _libpq_parameters() and isinstance(value, str | int):
             params[name] = value
     return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v != ""})
 
@@ -374,6 +369,7 @@ class FileDatabase(StoreDatabase):
         self.path = Path(path)
         self.location = str(self.path)
         self._connection: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
         self._lock = threading.RLock()
 
     def _connect(self) -> sqlite3.Connection:
@@ -414,10 +410,22 @@ class FileDatabase(StoreDatabase):
             connection.close()
             raise
         self._connection = connection
+        self._identity = self._file_identity()
         return connection
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (info.st_dev, info.st_ino)
 
     def run(self, fn: Callable[[Cursor], T], write: bool) -> T:
         with self._lock:
+            if self._connection is not None and self._file_identity() != self._identity:
+                # Deleted (signed out) while open: the connection would go on writing to a
+                # file nobody will ever read.
+                raise StoreDeleted(f"The crypto store {self.path} was deleted")
             connection = self._connect()
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
@@ -1069,7 +1077,6 @@ class StoreFactory:
         self.database = database
         self.keys = keys
         self.store_path = str(settings.CRYPTO_STORE_DIR)
-        self.stores: list[CryptoStore] = []
 
     def __call__(
         self,
@@ -1079,16 +1086,9 @@ class StoreFactory:
         pickle_key: str = "",
         store_name: str = "",
     ) -> CryptoStore:
-        store = CryptoStore(
-            user_id,
-            device_id,
-            store_path,
-            backend=self.database,
-            fence=self.lease,
-            keys=self.keys,
+        return CryptoStore(
+            user_id, device_id, store_path, backend=self.database, fence=self.lease, keys=self.keys
         )
-        self.stores.append(store)
-        return store
 
 
 def store_factory(
