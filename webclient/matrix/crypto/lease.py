@@ -330,6 +330,8 @@ class DeviceLease:
         die. True once held (also when it already was)."""
         if self.held:
             return True
+        # An earlier acquisition that expired is over for good: only a new token counts.
+        self._active = False
         self._stop_renewing()
         give_up = time.monotonic() + max(0.0, wait)
         while True:

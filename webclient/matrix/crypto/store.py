@@ -26,8 +26,14 @@ and under the row lock of the device's account row, that no newer token has clai
 since (`UPDATE ... SET fence = token WHERE fence <= token`). A holder whose lease has expired
 locally is refused before it even writes (`LeaseNotHeld`); one that has been overtaken by a
 newer holder is refused by the database (`StaleFencingToken`); one whose store was deleted
-(sign-out) gets `StoreDeleted`. On the embedded default the lease is process-local (one
-process serves everything), and the same check runs in the file.
+(sign-out) gets `StoreDeleted`. A newer holder claims the store before it loads anything, so
+whatever an older holder wrote before that claim is what the newer one loads.
+
+On the embedded default the lease is process-local (`lease.LocalLeaseBackend`): one process
+serves everything, and the same fence check runs in the file, guarding against stale holders
+inside the process. A second process on the same data directory would need a shared lease
+(REDIS_URL); without one, that is not a supported configuration (nor is it for the in-memory
+channel layer).
 
 Deleting a `Credential` deletes its device's store once the deletion commits (see
 `forget_credential`, connected in `matrix.models`), unless another credential of this client
