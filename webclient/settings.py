@@ -62,6 +62,17 @@ MATRIX_SESSION_PUBLISHER = "webclient.live.publisher.DevicePublisher"
 # Key for encrypting access tokens at rest; derived from SECRET_KEY when not set.
 TOKEN_ENCRYPTION_KEY = os.environ.get("TOKEN_ENCRYPTION_KEY", "")
 
+# End-to-end encryption: one crypto store per Matrix device (see matrix/crypto/store.py).
+# The key its olm pickles and stored secrets are encrypted with: any long random string; a
+# key derived from SECRET_KEY when not set. A store cannot be read with another key.
+CRYPTO_STORE_KEY = os.environ.get("CRYPTO_STORE_KEY", "")
+# Where the stores are kept as files, one per device, when the database is not PostgreSQL
+# (with PostgreSQL they are rows in the shared database).
+CRYPTO_STORE_DIR = Path(os.environ.get("CRYPTO_STORE_DIR", DATA_DIR / "crypto")).resolve()
+# Seconds a process's claim on a device's encryption lasts unless renewed (every third of
+# it): a device whose process died is taken over by another after this long.
+CRYPTO_LEASE_TTL = float(os.environ.get("CRYPTO_LEASE_TTL", "10"))
+
 # Embedding (/embed/<room>/) and kiosk screens (/kiosk/<token>/); see README "Embedding".
 # Origins (scheme://host[:port]) whose pages may frame /embed/ pages; every other page of
 # the client stays unframeable. Empty: nobody may frame anything.

@@ -8,6 +8,8 @@ import secrets
 from django.conf import settings
 from django.core import signing
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 from . import tokens
 
@@ -149,3 +151,153 @@ async def credential_for(session) -> Credential | None:  # noqa: ANN001 - a Sess
     if not credential_id:
         return None
     return await Credential.objects.filter(pk=credential_id).afirst()
+
+
+# -- end-to-end encryption: the crypto store of each device in the shared database -----------
+#
+# Used when the database is PostgreSQL (webclient.matrix.crypto.store): nio calls its store
+# synchronously from inside async code, so these tables are read and written with psycopg
+# directly, never through the ORM. The models exist for the migrations (the schema) and for
+# operators. On the embedded default each device's store is a SQLite file with the same
+# tables instead, and these stay empty. Pickles are encrypted (CRYPTO_STORE_KEY).
+
+
+class CryptoAccount(models.Model):
+    """The olm account of one Matrix device, and the fencing token of its last writer."""
+
+    user_id = models.TextField()
+    device_id = models.TextField()
+    # vodozemac pickle, encrypted with the store key; null until nio first saves it.
+    account = models.BinaryField(null=True)
+    shared = models.BooleanField(default=False)
+    # The newest lease fencing token that wrote here: writes with an older one are refused.
+    fence = models.BigIntegerField(default=0)
+    # Tells a wrong store key from a corrupt store (not the key, nor anything derived from it
+    # that decrypts anything).
+    key_check = models.TextField()
+    sync_token = models.TextField(default="")
+
+    class Meta:
+        db_table = "matrix_crypto_account"
+        constraints = [
+            models.UniqueConstraint(fields=["user_id", "device_id"], name="crypto_account_device")
+        ]
+
+
+class CryptoOlmSession(models.Model):
+    account = models.ForeignKey(CryptoAccount, on_delete=models.CASCADE)
+    session_id = models.TextField()
+    sender_key = models.TextField()
+    session = models.BinaryField()
+    creation_time = models.FloatField()
+    use_time = models.FloatField()
+
+    class Meta:
+        db_table = "matrix_crypto_olm_session"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "session_id"], name="crypto_olm_session")
+        ]
+
+
+class CryptoGroupSession(models.Model):
+    """An inbound megolm session (a room key)."""
+
+    account = models.ForeignKey(CryptoAccount, on_delete=models.CASCADE)
+    room_id = models.TextField()
+    sender_key = models.TextField()
+    session_id = models.TextField()
+    signing_key = models.TextField()
+    session = models.BinaryField()
+    # JSON list of curve25519 keys the key was forwarded through.
+    forwarding_chain = models.TextField(default="[]")
+
+    class Meta:
+        db_table = "matrix_crypto_group_session"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "room_id", "sender_key", "session_id"],
+                name="crypto_group_session",
+            )
+        ]
+
+
+class CryptoDevice(models.Model):
+    """Another device's public keys as this device knows them, and how far it trusts it."""
+
+    account = models.ForeignKey(CryptoAccount, on_delete=models.CASCADE)
+    user_id = models.TextField()
+    device_id = models.TextField()
+    display_name = models.TextField(default="")
+    deleted = models.BooleanField(default=False)
+    # JSON object: key type (ed25519, curve25519) -> key.
+    keys = models.TextField(default="{}")
+    # nio's TrustState: 0 unset, 1 verified, 2 blacklisted, 3 ignored.
+    trust_state = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "matrix_crypto_device"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "user_id", "device_id"], name="crypto_device"
+            )
+        ]
+
+
+class CryptoEncryptedRoom(models.Model):
+    account = models.ForeignKey(CryptoAccount, on_delete=models.CASCADE)
+    room_id = models.TextField()
+
+    class Meta:
+        db_table = "matrix_crypto_encrypted_room"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "room_id"], name="crypto_encrypted_room")
+        ]
+
+
+class CryptoKeyRequest(models.Model):
+    """A room key request this device sent and has not seen answered."""
+
+    account = models.ForeignKey(CryptoAccount, on_delete=models.CASCADE)
+    request_id = models.TextField()
+    session_id = models.TextField()
+    room_id = models.TextField()
+    algorithm = models.TextField()
+
+    class Meta:
+        db_table = "matrix_crypto_key_request"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "request_id"], name="crypto_key_request")
+        ]
+
+
+class CryptoSecret(models.Model):
+    """A secret the device keeps (a cross-signing private key, the backup key), encrypted."""
+
+    account = models.ForeignKey(CryptoAccount, on_delete=models.CASCADE)
+    name = models.TextField()
+    value = models.TextField()
+
+    class Meta:
+        db_table = "matrix_crypto_secret"
+        constraints = [models.UniqueConstraint(fields=["account", "name"], name="crypto_secret")]
+
+
+class CryptoLease(models.Model):
+    """Which process drives a device's encryption, when leases are kept in PostgreSQL (no
+    REDIS_URL). `token` only ever grows: it is the fencing token of the newest holder."""
+
+    device_key = models.TextField(primary_key=True)
+    owner = models.TextField()
+    token = models.BigIntegerField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "matrix_crypto_lease"
+
+
+@receiver(post_delete, sender=Credential)
+def _delete_crypto_store(sender, instance: Credential, **kwargs) -> None:
+    """Signing out (or a revoked token) deletes the device's crypto store, once committed."""
+    from .crypto.store import forget_credential
+
+    forget_credential(instance)

@@ -4,7 +4,9 @@ nio (with vodozemac) does olm, megolm and SAS. These modules add what it lacks, 
 over plain JSON-shaped data with no network, database or Django: canonical JSON and signing
 (`signing`), recovery keys and passphrases (`recovery`), secret storage (`secret_storage`),
 cross-signing (`cross_signing`), server-side key backup (`backup`), room key export files
-(`key_export`) and streaming attachment encryption (`attachments`). Failures are the typed
+(`key_export`) and streaming attachment encryption (`attachments`); and where a device's
+crypto lives: its store (`store`, encrypted at rest) and the lease that lets one process at
+a time drive it (`lease`). Failures are the typed
 exceptions of `errors`, with a sentence a person can act on.
 """
 
