@@ -8,8 +8,6 @@ import secrets
 from django.conf import settings
 from django.core import signing
 from django.db import models
-from django.db.models.signals import post_delete
-from django.dispatch import receiver
 
 from . import tokens
 
@@ -293,11 +291,3 @@ class CryptoLease(models.Model):
 
     class Meta:
         db_table = "matrix_crypto_lease"
-
-
-@receiver(post_delete, sender=Credential)
-def _delete_crypto_store(sender, instance: Credential, **kwargs) -> None:
-    """Signing out (or a revoked token) deletes the device's crypto store, once committed."""
-    from .crypto.store import forget_credential
-
-    forget_credential(instance)

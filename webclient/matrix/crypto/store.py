@@ -36,7 +36,7 @@ inside the process. A second process on the same data directory would need a sha
 channel layer).
 
 Deleting a `Credential` deletes its device's store once the deletion commits (see
-`forget_credential`, connected in `matrix.models`), unless another credential of this client
+`forget_credential`, connected in `matrix.signals`), unless another credential of this client
 is the same Matrix device.
 """
 
