@@ -59,6 +59,12 @@ MAX_TILES = int(os.environ.get("MAX_TILES", "300"))
 TIMELINE_PAGE_SIZE = int(os.environ.get("TIMELINE_PAGE_SIZE", "50"))
 # What a device's sync loop hands its news to (renders once, fans out to open pages).
 MATRIX_SESSION_PUBLISHER = "webclient.live.publisher.DevicePublisher"
+# End-to-end encryption: devices of this client decrypt and encrypt (on the server, like
+# Pantalaimon; see README "Encryption"). Off: encrypted rooms show "Encrypted message".
+E2E_ENABLED = _env_bool("E2E_ENABLED", True)
+# The spec's advice since v1.18 (MSC4153): room keys go only to devices their owner
+# cross-signed; other devices get `m.room_key.withheld`. True: to every device.
+E2E_SHARE_WITH_UNSIGNED_DEVICES = _env_bool("E2E_SHARE_WITH_UNSIGNED_DEVICES", False)
 # Key for encrypting access tokens at rest; derived from SECRET_KEY when not set.
 TOKEN_ENCRYPTION_KEY = os.environ.get("TOKEN_ENCRYPTION_KEY", "")
 
@@ -161,11 +167,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Encrypts what goes through Redis between processes; derived from SECRET_KEY when not set.
+CHANNEL_LAYER_KEY = os.environ.get("CHANNEL_LAYER_KEY", "") or f"channel-layer:{SECRET_KEY}"
 if REDIS_URL := os.environ.get("REDIS_URL", "").strip():
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "capacity": 1000,
+                "expiry": 60,
+                # Pushes carry rendered (decrypted) messages: never in the clear in Redis.
+                "symmetric_encryption_keys": [CHANNEL_LAYER_KEY],
+            },
         }
     }
 else:

@@ -28,7 +28,7 @@ from webclient.asgi import application
 from webclient.demo.homeserver import LocalSynapse
 from webclient.live import publisher
 from webclient.matrix import registry
-from webclient.matrix.models import Credential
+from webclient.matrix.models import Credential, load_snapshot
 from webclient.matrix.session import MatrixSession
 
 CLIENT = "/_matrix/client/v3"
@@ -468,8 +468,9 @@ async def test_resume_from_stored_sync_token(async_client, synapse, make_user, s
     await credential.arefresh_from_db()
     token = credential.sync_token
     assert token
-    assert room in credential.rooms_snapshot["rooms"]
-    assert credential.rooms_snapshot["rooms"][room]["name"] == "Remembered Room"
+    snapshot = load_snapshot(credential.rooms_snapshot)
+    assert room in snapshot["rooms"]
+    assert snapshot["rooms"][room]["name"] == "Remembered Room"
 
     await asyncio.sleep(1.5)  # let the cut-off long-poll reach the log
     total, incremental = sync_count(synapse, alice), synapse.count_requests("since=", alice.user_id)

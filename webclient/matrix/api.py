@@ -521,6 +521,73 @@ class HomeserverApi:
         query = {"next_batch": next_batch} if next_batch else None
         return await self.request("POST", "/search", query=query, body=body, action=action)
 
+    # -- end-to-end encryption: keys, cross-signing, backups, to-device ---------------------
+
+    async def keys_query(self, user_ids: list[str]) -> dict[str, Any]:
+        """Device keys and cross-signing keys of users (`POST /keys/query`)."""
+        body = {"device_keys": {user_id: [] for user_id in user_ids}, "timeout": 10000}
+        return await self.request("POST", "/keys/query", body=body)
+
+    async def upload_signatures(self, body: dict[str, Any], *, action: str | None = None) -> dict:
+        """`POST /keys/signatures/upload`: cross-signing signatures of devices or keys."""
+        answer = await self.request("POST", "/keys/signatures/upload", body=body, action=action)
+        failures = answer.get("failures")
+        if isinstance(failures, dict) and failures:
+            raise errors.MatrixError(
+                f"{action or 'Uploading signatures'}: the homeserver refused a signature "
+                f"({json.dumps(failures)[:300]})."
+            )
+        return answer
+
+    async def upload_cross_signing_keys(
+        self, body: dict[str, Any], *, action: str | None = None
+    ) -> dict[str, Any] | Challenge:
+        """`POST /keys/device_signing/upload` (user-interactive authentication)."""
+        return await self.request(
+            "POST", "/keys/device_signing/upload", body=body, action=action, uia=True
+        )
+
+    async def send_to_device(
+        self, event_type: str, messages: dict[str, dict[str, Any]], txn_id: str
+    ) -> None:
+        """`PUT /sendToDevice/{type}/{txnId}`: {user: {device: content}}."""
+        await self.request(
+            "PUT",
+            f"/sendToDevice/{q(event_type)}/{q(txn_id)}",
+            body={"messages": messages},
+        )
+
+    async def backup_version(self, version: str | None = None) -> dict[str, Any]:
+        """The current (or a given) key backup version; `NotFound` when there is none."""
+        path = "/room_keys/version" + (f"/{q(version)}" if version else "")
+        return await self.request("GET", path)
+
+    async def create_backup_version(self, algorithm: str, auth_data: dict[str, Any]) -> str:
+        answer = await self.request(
+            "POST",
+            "/room_keys/version",
+            body={"algorithm": algorithm, "auth_data": auth_data},
+            action="Creating the key backup",
+        )
+        return str(answer.get("version", ""))
+
+    async def backup_keys(
+        self, version: str, room_id: str | None = None, session_id: str | None = None
+    ) -> dict[str, Any]:
+        """Backed-up room keys: all, one room's, or one session's."""
+        path = "/room_keys/keys"
+        if room_id:
+            path += f"/{q(room_id)}"
+            if session_id:
+                path += f"/{q(session_id)}"
+        return await self.request("GET", path, query={"version": version})
+
+    async def put_backup_keys(self, version: str, rooms: dict[str, Any]) -> dict[str, Any]:
+        """Add sessions to the backup: {"rooms": {room: {"sessions": {id: KeyBackupData}}}}."""
+        return await self.request(
+            "PUT", "/room_keys/keys", query={"version": version}, body={"rooms": rooms}
+        )
+
     # -- addresses and the directory -------------------------------------------------------------
 
     async def resolve_alias(self, alias: str, *, action: str | None = None) -> str:

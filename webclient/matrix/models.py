@@ -143,6 +143,29 @@ class KioskLink(models.Model):
         return link
 
 
+def seal_snapshot(snapshot: dict) -> dict:
+    """The room list as stored: encrypted, since its previews may be decrypted messages."""
+    import json
+
+    return {"sealed": tokens.encrypt(json.dumps(snapshot))}
+
+
+def load_snapshot(stored: object) -> dict:
+    """The room list from what `seal_snapshot` stored (or an older plain one)."""
+    import json
+
+    from cryptography.fernet import InvalidToken
+
+    if not isinstance(stored, dict):
+        return {}
+    if "sealed" not in stored:
+        return stored
+    try:
+        return json.loads(tokens.decrypt(str(stored["sealed"])))
+    except (InvalidToken, ValueError):
+        return {}
+
+
 async def credential_for(session) -> Credential | None:  # noqa: ANN001 - a SessionBase
     """The login a browser session (Django's, of a page or a websocket) is signed in with."""
     credential_id = await session.aget(SESSION_KEY)

@@ -20,6 +20,23 @@ from . import errors
 T = TypeVar("T")
 
 
+class SessionClient(AsyncClient):
+    """nio's client, but the events of a sync stay as the homeserver sent them.
+
+    nio would decrypt timeline events inside `sync()` and keep only the clear event (losing
+    the encrypted envelope's `unsigned` and who sent it from which device); the session
+    decrypts the spec's JSON itself (`encryption.DeviceCrypto.decrypt`), the same way for a
+    sync and for a page of history. To-device events (room keys) are still nio's."""
+
+    def _handle_timeline_event(self, event, room_id, room, encrypted_rooms):  # noqa: ANN001, ANN202
+        from nio import MegolmEvent
+
+        if isinstance(event, MegolmEvent):
+            encrypted_rooms.add(room_id)
+            return None
+        return super()._handle_timeline_event(event, room_id, room, encrypted_rooms)
+
+
 def make_client(
     homeserver: str,
     user_id: str = "",
@@ -31,9 +48,10 @@ def make_client(
         max_timeouts=0,
         request_timeout=settings.MATRIX_REQUEST_TIMEOUT,
         store_sync_tokens=False,
+        # Turned on (with the device's store) by `encryption.DeviceCrypto.open`.
         encryption_enabled=False,
     )
-    client = AsyncClient(homeserver, user_id, device_id=device_id, config=config)
+    client = SessionClient(homeserver, user_id, device_id=device_id, config=config)
     if access_token:
         client.access_token = access_token
     return client

@@ -95,8 +95,12 @@ class TileState:
         return str(self.event.get("event_id", ""))
 
     def cache_key(self) -> str:
+        e2e = self.event.get("webclient_e2e")
         parts = [
             self.event_id,
+            str(self.event.get("type", "")),
+            # Encrypted: whether it is decrypted yet (or why not), and the sender's shield.
+            repr(sorted(e2e.items())) if isinstance(e2e, dict) else "",
             str(self.event.get("unsigned", {}).get("webclient_edit", ""))
             if isinstance(self.event.get("unsigned"), dict)
             else "",
@@ -165,7 +169,8 @@ class RoomEvents:
                 self.reactions.setdefault(target, {}).setdefault(key, {})[sender] = event_id
                 self.reaction_of[event_id] = (target, key, sender)
                 changed.add(target)
-        elif rel == REPLACE and target:
+        elif rel == REPLACE and target and etype != "m.room.encrypted":
+            # (An edit still waiting for its key changes nothing until it is decrypted.)
             current = self.edits.get(target)
             if current is None or _order(event) > _order(current):
                 self.edits[target] = event

@@ -25,7 +25,8 @@ from nio import SyncResponse
 
 from . import errors
 from .api import SESSION_RATE_LIMIT_BUDGET, HomeserverApi, new_txn_id
-from .models import Credential
+from .encryption import DeviceCrypto
+from .models import Credential, load_snapshot, seal_snapshot
 from .nioclient import call, check, make_client
 from .relations import RoomEvents, reply_target
 from .roomstate import RoomList, RoomSummary
@@ -106,7 +107,7 @@ class MatrixSession:
             credential.homeserver, credential.user_id, credential.device_id, access_token
         )
         self.sync_token: str | None = credential.sync_token or None
-        self.rooms = RoomList.from_dict(credential.rooms_snapshot or {})
+        self.rooms = RoomList.from_dict(load_snapshot(credential.rooms_snapshot))
         self.status = "starting"
         self.status_message = ""
         self.viewers = 0
@@ -125,6 +126,9 @@ class MatrixSession:
         self._task: asyncio.Task[None] | None = None
         self._idle: asyncio.TimerHandle | None = None
         self.publisher = publisher(self, credential)
+        # End-to-end encryption (opened when the loop starts: it takes the device's lease).
+        self.crypto: DeviceCrypto | None = DeviceCrypto(self) if settings.E2E_ENABLED else None
+        self._side_tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -183,6 +187,8 @@ class MatrixSession:
                 pass
         await self.client.close()
         await self.api.close()
+        if self.crypto is not None:
+            await self.crypto.close()
 
     async def wait_synced(self, timeout: float) -> bool:
         """Whether the room list is known (a first sync done, or a stored one) in time."""
@@ -208,6 +214,10 @@ class MatrixSession:
     # -- the sync loop ----------------------------------------------------------------------
 
     async def _run(self) -> None:
+        if self.crypto is not None and not await self.crypto.open():
+            logger.warning(
+                "device %s: no end-to-end encryption: %s", self.credential_id, self.crypto.problem
+            )
         backoff = 1.0
         while not self.closed:
             first = self.sync_token is None
@@ -270,6 +280,10 @@ class MatrixSession:
             self.status, self.status_message = "live", ""
             await self.publisher.status("live", "", None)
         rooms_json = rooms_to_json(response.rooms)
+        if self.crypto is not None:
+            for room_id, joined in rooms_json.get("join", {}).items():
+                timeline = joined.get("timeline") or {}
+                timeline["events"] = self.decrypt_all(room_id, timeline.get("events", []))
         counts = {
             rid: (r.notification_count, r.highlight_count) for rid, r in self.rooms.rooms.items()
         }
@@ -308,11 +322,78 @@ class MatrixSession:
             )
         if changed:
             await self.publisher.rooms_changed(changed)
+        if self.crypto is not None:
+            healed = await self.crypto.after_sync(response)
+            if healed:
+                await self.heal(healed)
+            if not first:
+                for room_id, joined in rooms_json.get("join", {}).items():
+                    self._fire(
+                        self.crypto.ask_for_keys(
+                            room_id, joined.get("timeline", {}).get("events", [])
+                        )
+                    )
         self.sync_token = response.next_batch
         await Credential.objects.filter(pk=self.credential_id).aupdate(
-            sync_token=self.sync_token, rooms_snapshot=self.rooms.to_dict()
+            sync_token=self.sync_token, rooms_snapshot=seal_snapshot(self.rooms.to_dict())
         )
         self.synced.set()
+
+    def _fire(self, coroutine: Any) -> None:
+        """Work nobody waits for (asking for keys); kept referenced until done."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    # -- encryption ---------------------------------------------------------------------------
+
+    def decrypt_all(self, room_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Events as pages show them: encrypted ones decrypted (or described as waiting for
+        their key). An event this session already decrypted is taken from its store."""
+        if self.crypto is None:
+            return events
+        store = self.timeline(room_id)
+        shown = []
+        for event in events:
+            if isinstance(event, dict) and event.get("type") == "m.room.encrypted":
+                known = store.get(str(event.get("event_id", "")))
+                if (
+                    known is not None
+                    and "webclient_e2e" in known
+                    and "utd" not in known["webclient_e2e"]
+                ):
+                    shown.append(known)
+                    continue
+                event = self.crypto.decrypt(room_id, event)
+            shown.append(event)
+        return shown
+
+    async def heal(self, sessions: set[tuple[str, str]]) -> None:
+        """Room keys arrived (from a sender, another device or the backup): decrypt the events
+        that waited for them, and re-render their tiles on every open page."""
+        assert self.crypto is not None
+        by_room: dict[str, set[str]] = {}
+        for room_id, session_id in sessions:
+            by_room.setdefault(room_id, set()).add(session_id)
+        for room_id, session_ids in by_room.items():
+            store = self.timeline(room_id)
+            changed: set[str] = set()
+            for event_id, event in list(store.events.items()):
+                e2e = event.get("webclient_e2e")
+                if not isinstance(e2e, dict) or "utd" not in e2e:
+                    continue
+                if e2e.get("session_id") not in session_ids:
+                    continue
+                envelope = {k: v for k, v in event.items() if k != "webclient_e2e"}
+                fresh = self.crypto.decrypt(room_id, envelope)
+                if fresh.get("webclient_e2e") == e2e:
+                    continue
+                changed |= store.add(fresh)
+                changed.add(event_id)
+            if changed:
+                await self.publisher.room_events(
+                    room_id, [], changed, limited=False, prev_batch=None
+                )
 
     async def _ephemeral(self, room_id: str, joined: dict[str, Any], publish: bool) -> None:
         """Typing and read receipts: kept per room, published when they change."""
@@ -402,6 +483,7 @@ class MatrixSession:
         event = store.get(event_id)
         if event is None:
             event = await self.api.event(room_id, event_id, action="Loading the message")
+            event = self.decrypt_all(room_id, [event])[0]
             store.add(event)
         return event
 
@@ -420,7 +502,7 @@ class MatrixSession:
                 event = await self.api.event(room_id, target)
             except errors.MatrixError:
                 continue
-            store.add(event)
+            store.add(self.decrypt_all(room_id, [event])[0])
 
     async def messages(
         self, room_id: str, *, from_token: str | None, limit: int, direction: str = "b"
@@ -431,8 +513,13 @@ class MatrixSession:
         if from_token:
             query["from"] = from_token
         page = await self.api.messages(room_id, query, action="Loading messages")
-        chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
+        chunk = self.decrypt_all(
+            room_id, [e for e in page.get("chunk") or [] if isinstance(e, dict)]
+        )
+        page["chunk"] = chunk
         self.timeline(room_id).add_all(reversed(chunk) if direction == "b" else chunk)
+        if self.crypto is not None:
+            self._fire(self.crypto.ask_for_keys(room_id, chunk))
         return page
 
     async def fully_read_marker(self, room_id: str) -> str | None:
@@ -500,14 +587,45 @@ class MatrixSession:
     async def send_message(
         self, room_id: str, content: dict[str, Any], txn_id: str, event_type: str = "m.room.message"
     ) -> str:
-        """Send with the caller's transaction ID, so a retry can never post twice.
+        """Send with the caller's transaction ID, so a retry can never post twice; in an
+        encrypted room, encrypted (or not at all).
 
         Rate limits are waited out (up to a minute in all), like every session request."""
+        crypto = self.crypto
+        encrypted = crypto is not None and crypto.room_encrypted(room_id)
+        summary = self.room(room_id)
+        if summary is not None and summary.encrypted and not encrypted:
+            raise errors.MatrixError(
+                "This room is encrypted and this device cannot encrypt"
+                + (f": {crypto.problem}" if crypto is not None and crypto.problem else ".")
+                + " Nothing was sent.",
+                errcode="W_CANNOT_ENCRYPT",
+            )
+        new_session = False
+        if crypto is not None and crypto.ready:
+            crypto.nio_room(room_id)  # nio wants to know every room it sends to
+        if encrypted:
+            assert crypto is not None
+            if not crypto.ready:
+                raise errors.MatrixError(
+                    f"This room is encrypted and this device cannot encrypt: {crypto.problem} "
+                    "Nothing was sent.",
+                    errcode="W_CANNOT_ENCRYPT",
+                )
+            await crypto.prepare_room(room_id)
+            olm = self.client.olm
+            new_session = olm is not None and olm.should_share_group_session(room_id)
         waited = 0.0
         while True:
             try:
                 response = await call(
-                    self.client.room_send(room_id, event_type, content, tx_id=txn_id),
+                    self.client.room_send(
+                        room_id,
+                        event_type,
+                        content,
+                        tx_id=txn_id,
+                        ignore_unverified_devices=True,
+                    ),
                     self.homeserver,
                 )
             except errors.UnknownToken:
@@ -520,6 +638,8 @@ class MatrixSession:
                 waited += wait
                 await asyncio.sleep(wait)
                 continue
+            if new_session and crypto is not None:
+                self._fire(crypto.tell_withheld(room_id))
             return response.event_id
 
     async def redact(self, room_id: str, event_id: str, reason: str = "") -> None:

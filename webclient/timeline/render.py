@@ -19,7 +19,7 @@ from . import viewmodels
 
 logger = logging.getLogger("webclient.timeline")
 
-RENDER_VERSION = "4"
+RENDER_VERSION = "5"
 CACHE_SECONDS = 60 * 60 * 24
 
 

@@ -68,6 +68,8 @@ class EventView:
     mentions: list[str] = field(default_factory=list)
     room_id: str = ""
     avatar: dict[str, Any] | None = None
+    # End-to-end encryption: a warning about the sender's device (Element's shields).
+    shield: dict[str, str] | None = None
 
     @property
     def ts_ms(self) -> int:
@@ -223,6 +225,48 @@ def _state_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | 
     return None
 
 
+#: Why an encrypted message cannot be read (`matrix.encryption` says which), in words.
+UTD_TEXT = {
+    "waiting": _(
+        "Waiting for the key from this message's sender. It will appear here when it arrives."
+    ),
+    "withheld": _("The sender did not share the key for this message with this device"),
+    "unavailable": _("Encrypted message: this device cannot decrypt messages."),
+    "error": _("This message could not be decrypted"),
+}
+SHIELD_TEXT = {
+    "unverified_device": _("Encrypted by a device not verified by its owner."),
+    "unknown_device": _("Encrypted by an unknown or deleted device."),
+    "unauthenticated": _(
+        "The authenticity of this encrypted message can't be guaranteed on this device."
+    ),
+    "identity_changed": _("The sender's identity changed."),
+}
+
+
+def undecryptable(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What an encrypted event's tile says: waiting for its key, withheld (and why), or not
+    decryptable here at all."""
+    e2e = event.get("webclient_e2e")
+    why = e2e.get("utd") if isinstance(e2e, dict) else "unavailable"
+    text = str(UTD_TEXT.get(why, UTD_TEXT["unavailable"]))
+    detail = e2e.get("detail") if isinstance(e2e, dict) else ""
+    if why in ("withheld", "error") and detail:
+        text = f"{text}: {detail}"
+    elif why in ("withheld", "error"):
+        text = f"{text}."
+    return {"utd": why or "unavailable", "utd_text": text}
+
+
+def shield_of(event: Mapping[str, Any]) -> dict[str, str] | None:
+    """The warning a decrypted event carries about its sender's device, if any."""
+    e2e = event.get("webclient_e2e")
+    kind = e2e.get("shield") if isinstance(e2e, dict) else None
+    if not kind or kind not in SHIELD_TEXT:
+        return None
+    return {"kind": kind, "text": str(SHIELD_TEXT[kind])}
+
+
 def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | None:
     """The view model of an event, or None for events that get no tile of their own."""
     event_id = _str(event.get("event_id"))
@@ -301,7 +345,13 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
             **base, template="events/sticker.html", kind="message", css="sticker", extra=extra
         )
     if etype == "m.room.encrypted":
-        return EventView(**base, template="events/encrypted.html", kind="message", css="encrypted")
+        return EventView(
+            **base,
+            template="events/encrypted.html",
+            kind="message",
+            css=f"encrypted utd-{undecryptable(event)['utd']}",
+            extra=undecryptable(event),
+        )
     if "state_key" in event:
         text = _state_text(event, members)
         if text is None:
@@ -371,6 +421,7 @@ def build_tile(tile: TileState, members: Mapping[str, dict], room_id: str = "") 
     view.room_id = room_id
     if view.kind == "message":
         view.avatar = member_avatar(view.sender, view.sender_name, members)
+        view.shield = shield_of(tile.event)
     content = tile.event.get("content") if isinstance(tile.event.get("content"), dict) else {}
     view.edited = tile.edited
     view.thread_root = thread_root(tile.event) or ""
