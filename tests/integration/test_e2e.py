@@ -64,3 +64,60 @@ async def _page_until(async_client, room_id: str, text: str, timeout: float = 20
             assert text in page, page[-3000:]
             return page
         await asyncio.sleep(0.5)
+
+
+@db
+async def test_recovery_key_verifies_this_device_and_restores_history(
+    async_client, synapse, make_user, js_peer
+):
+    """Alice uses Element (a js-sdk device with cross-signing, secret storage and backup)
+    and signs in here too: her recovery key cross-signs this device, history from before it
+    existed comes back from the backup, and Bob (keys only to signed devices) reaches her."""
+    from webclient.matrix import device_trust
+
+    alice_user = make_user("alice", displayname="Alice")
+    bob_user = make_user("bob", displayname="Bob")
+    alice_js = await js_peer(alice_user, bootstrap=True, only_signed_devices=True)
+    bob = await js_peer(bob_user, bootstrap=True, only_signed_devices=True)
+    room_id = (await alice_js.call("create_room", encrypted=True, invite=[bob.user_id]))[
+        "room_id"
+    ]
+    await bob.call("wait_invite", room_id=room_id)
+    await bob.call("join", room_id=room_id)
+    await alice_js.call("send_text", room_id=room_id, body="said before the new device")
+    await alice_js.call("backup_info", wait_for_keys=1, timeout_ms=25000, timeout=35)
+
+    credential = await sign_in(async_client, synapse, alice_user)
+    session = await synced_session(credential)
+    assert session.crypto is not None and session.crypto.ready
+    await eventually(lambda: (s := session.room(room_id)) is not None and s.encrypted, timeout=20)
+    before = await device_trust.state(session)
+    assert before.enabled and not before.cross_signed and before.account_has_cross_signing
+
+    # A wrong key changes nothing and says so.
+    with pytest.raises(Exception) as wrong:
+        await device_trust.verify_with_recovery_key(
+            session, "EsTc 1234 5678 9abc defg hijk lmno pqrs tuvw xyzA BCDE FGHJ KLMN"
+        )
+    assert "Nothing was changed" in str(wrong.value)
+    assert not (await device_trust.state(session)).cross_signed
+
+    done = await device_trust.verify_with_recovery_key(session, alice_js.recovery_key)
+    assert done["restored"] >= 1 and done["backup_version"]
+    after = await device_trust.state(session)
+    assert after.cross_signed and after.backup_on
+    page = await _page_until(async_client, room_id, "said before the new device")
+    assert "Waiting for the key" not in page
+
+    # Element's devices see this one as signed by its owner, and Bob now shares keys with it.
+    status = await bob.call(
+        "device_status",
+        user_id=alice_user.user_id,
+        device_id=credential.device_id,
+        wait_for="signed_by_owner",
+        timeout_ms=15000,
+        timeout=25,
+    )
+    assert status["signed_by_owner"]
+    await bob.call("send_text", room_id=room_id, body="only for signed devices")
+    await _page_until(async_client, room_id, "only for signed devices", timeout=30)

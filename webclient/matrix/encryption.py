@@ -89,9 +89,7 @@ class Identity:
 
     @property
     def master_key(self) -> str | None:
-        return cross_signing.cross_signing_public_key(
-            cross_signing.master_key_of(self.query, self.user_id)
-        )
+        return cross_signing.master_key_of(self.query, self.user_id)
 
 
 class DeviceCrypto:
@@ -132,9 +130,7 @@ class DeviceCrypto:
             return False
         factory = store_factory(lease=self.lease)
         client = self.client
-        client.config = dataclasses.replace(
-            client.config, store=factory, encryption_enabled=True
-        )
+        client.config = dataclasses.replace(client.config, store=factory, encryption_enabled=True)
         client.store_path = factory.store_path
         try:
             await asyncio.to_thread(

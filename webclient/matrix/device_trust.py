@@ -1,0 +1,288 @@
+"""Becoming a verified device: with the account's recovery key (or passphrase), or by
+setting up cross-signing for an account that has none; and the device's encryption state.
+
+With a recovery key, as Element does: read the default secret storage key's description,
+turn what the person typed into the key (checked against the description), decrypt the
+self-signing key and the backup key from the account data, check them against what the
+homeserver publishes, sign this device with the self-signing key, keep the backup key (in the
+device's store, encrypted at rest), restore the room keys from the backup and from then on
+back up the keys this device receives. The recovery key is used in memory and forgotten: it
+is never stored, logged or shown again.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.utils.translation import gettext as _
+
+from . import errors, uia
+from .crypto import backup as key_backup
+from .crypto import cross_signing, secret_storage, signing
+from .crypto.errors import CryptoError
+from .crypto.recovery import encode_recovery_key
+from .encryption import BACKUP_ALGORITHM, STATE_BACKUP_VERSION, DeviceCrypto
+
+if TYPE_CHECKING:
+    from .session import MatrixSession
+
+logger = logging.getLogger("webclient.matrix.encryption")
+
+NO_SECRET_STORAGE = "W_NO_SECRET_STORAGE"  # noqa: S105 - an error code
+NOT_READY = "W_E2E_NOT_READY"
+
+
+@dataclass
+class EncryptionState:
+    """What the encryption settings page shows about this device."""
+
+    enabled: bool
+    problem: str
+    device_id: str
+    identity_key: str
+    cross_signed: bool
+    account_has_cross_signing: bool
+    backup_version: str
+    backup_on: bool
+    room_keys: int
+
+
+def _crypto(session: MatrixSession) -> DeviceCrypto:
+    crypto = session.crypto
+    if crypto is None or not crypto.ready:
+        problem = crypto.problem if crypto is not None else _("Encryption is turned off here.")
+        raise errors.MatrixError(
+            _("This device cannot use encryption: %(problem)s") % {"problem": problem},
+            errcode=NOT_READY,
+        )
+    return crypto
+
+
+async def state(session: MatrixSession) -> EncryptionState:
+    crypto = session.crypto
+    if crypto is None or not crypto.ready:
+        return EncryptionState(
+            enabled=False,
+            problem=crypto.problem if crypto is not None else "",
+            device_id=session.device_id or "",
+            identity_key="",
+            cross_signed=False,
+            account_has_cross_signing=False,
+            backup_version="",
+            backup_on=False,
+            room_keys=0,
+        )
+    identity = await crypto.identity(session.user_id, refresh=True)
+    backup = crypto.backup_key()
+    olm = crypto.client.olm
+    assert olm is not None
+    return EncryptionState(
+        enabled=True,
+        problem=crypto.problem,
+        device_id=crypto.device_id,
+        identity_key=olm.account.identity_keys["ed25519"],
+        cross_signed=identity.device_cross_signed(crypto.device_id),
+        account_has_cross_signing=identity.master_key is not None,
+        backup_version=backup[0] if backup else "",
+        backup_on=backup is not None,
+        room_keys=crypto.key_count(),
+    )
+
+
+def _crypto_error(exc: CryptoError) -> errors.MatrixError:
+    """A recovery key problem in words, with nothing changed."""
+    return errors.MatrixError(
+        _("%(problem)s Nothing was changed.") % {"problem": str(exc)}, errcode="W_RECOVERY_KEY"
+    )
+
+
+async def _account_data(session: MatrixSession, event_type: str) -> dict[str, Any] | None:
+    try:
+        return await session.api.account_data(session.user_id, event_type)
+    except errors.NotFound:
+        return None
+
+
+async def verify_with_recovery_key(session: MatrixSession, typed: str) -> dict[str, Any]:
+    """Sign this device with the account's self-signing key from secret storage, and take
+    up the key backup. Returns what was done: {"restored": room keys from the backup,
+    "backup_version"}. A wrong key raises `MatrixError` and changes nothing."""
+    crypto = _crypto(session)
+    default = await _account_data(session, secret_storage.DEFAULT_KEY_EVENT)
+    key_id = default.get("key") if default else None
+    if not isinstance(key_id, str):
+        raise errors.MatrixError(
+            _(
+                "This account has no recovery key yet (no secret storage). Set up "
+                "cross-signing below, or verify with another device."
+            ),
+            errcode=NO_SECRET_STORAGE,
+        )
+    description = await _account_data(session, secret_storage.KEY_EVENT_PREFIX + key_id)
+    if description is None:
+        raise errors.MatrixError(
+            _("The account's secret storage key is missing its description."),
+            errcode=NO_SECRET_STORAGE,
+        )
+    try:
+        key = secret_storage.key_from_user_input(typed, description)
+        secrets_found = {}
+        for name in (
+            secret_storage.CROSS_SIGNING_SELF_SIGNING,
+            secret_storage.CROSS_SIGNING_USER_SIGNING,
+            secret_storage.CROSS_SIGNING_MASTER,
+            secret_storage.MEGOLM_BACKUP,
+        ):
+            content = await _account_data(session, name)
+            if content is not None:
+                try:
+                    secrets_found[name] = secret_storage.decrypt_stored_secret(
+                        name, content, key_id, key
+                    )
+                except CryptoError:
+                    if name == secret_storage.CROSS_SIGNING_SELF_SIGNING:
+                        raise
+        if secret_storage.CROSS_SIGNING_SELF_SIGNING not in secrets_found:
+            raise errors.MatrixError(
+                _("The account's secret storage holds no self-signing key to verify with."),
+                errcode=NO_SECRET_STORAGE,
+            )
+    except CryptoError as exc:
+        raise _crypto_error(exc) from exc
+    finally:
+        del typed
+    await sign_own_device(session, secrets_found[secret_storage.CROSS_SIGNING_SELF_SIGNING])
+    for name, value in secrets_found.items():
+        if name != secret_storage.MEGOLM_BACKUP:
+            crypto.store.save_secret(name, value.encode())
+    restored, version = 0, ""
+    if backup_secret := secrets_found.get(secret_storage.MEGOLM_BACKUP):
+        version = await take_up_backup(session, backup_secret)
+        restored = await crypto.restore_from_backup()
+        healed = set(crypto._new_sessions)
+        crypto._new_sessions.clear()
+        if healed:
+            await session.heal(healed)
+        await crypto.back_up_keys()
+    logger.info("device %s verified with the recovery key", crypto.device_id)
+    return {"restored": restored, "backup_version": version}
+
+
+async def sign_own_device(session: MatrixSession, self_signing_secret: str) -> None:
+    """Sign this device's keys with the self-signing key (checked against the published one)."""
+    crypto = _crypto(session)
+    identity = await crypto.identity(session.user_id, refresh=True)
+    published = cross_signing.self_signing_key_of(identity.query, session.user_id)
+    try:
+        private = cross_signing.private_key_from_secret(self_signing_secret)
+    except CryptoError as exc:
+        raise _crypto_error(exc) from exc
+    if not published or not cross_signing.private_key_matches(private, published):
+        raise errors.MatrixError(
+            _(
+                "The self-signing key in secret storage is not the one the homeserver "
+                "publishes (the account's cross-signing was reset). Nothing was changed."
+            ),
+            errcode="W_STALE_SECRET",
+        )
+    device_keys = (
+        identity.query.get("device_keys", {}).get(session.user_id, {}).get(crypto.device_id)
+    )
+    if not isinstance(device_keys, dict):
+        # Keys not uploaded yet: upload them first (nio does on the next sync).
+        raise errors.MatrixError(
+            _("This device's keys are not on the homeserver yet. Try again in a moment."),
+            errcode="W_NO_DEVICE_KEYS",
+        )
+    signed = cross_signing.sign_device(device_keys, session.user_id, private)
+    await session.api.upload_signatures(
+        cross_signing.build_signatures_upload(signed), action=_("Verifying this device")
+    )
+    await crypto.identity(session.user_id, refresh=True)
+
+
+async def take_up_backup(session: MatrixSession, backup_secret: str) -> str:
+    """Keep the backup's private key (checked against the current backup version); its
+    version."""
+    crypto = _crypto(session)
+    try:
+        private = key_backup.backup_key_from_secret(backup_secret)
+    except CryptoError as exc:
+        raise _crypto_error(exc) from exc
+    try:
+        version = await session.api.backup_version()
+    except errors.NotFound:
+        return ""
+    if version.get("algorithm") != BACKUP_ALGORITHM or not key_backup.key_matches_backup(
+        private, version.get("auth_data") or {}
+    ):
+        logger.info("the backup key in secret storage is for another backup version")
+        return ""
+    number = str(version.get("version", ""))
+    crypto.store.save_secret(secret_storage.MEGOLM_BACKUP, private)
+    crypto.store.save_secret(STATE_BACKUP_VERSION, number.encode())
+    return number
+
+
+async def set_up_cross_signing(session: MatrixSession, password: str) -> str:
+    """For an account without cross-signing: make its keys (uploaded with the password),
+    secret storage with a new recovery key, and a key backup; sign this device. Returns the
+    recovery key, to be shown once."""
+    crypto = _crypto(session)
+    identity = await crypto.identity(session.user_id, refresh=True)
+    if identity.master_key is not None:
+        raise errors.MatrixError(
+            _(
+                "This account already has cross-signing: verify this device with its "
+                "recovery key or from another device."
+            ),
+            errcode="W_HAS_CROSS_SIGNING",
+        )
+    olm = crypto.client.olm
+    assert olm is not None
+    keys = cross_signing.CrossSigningKeys.generate()
+    body = cross_signing.build_device_signing_upload(
+        session.user_id, keys, device_id=crypto.device_id, device_signer=olm.account.sign
+    )
+    action = _("Setting up cross-signing")
+    await uia.with_password(
+        session.api,
+        session.user_id,
+        session.api.upload_cross_signing_keys,
+        body,
+        password,
+        action=action,
+    )
+    # Secret storage: a new key, the cross-signing secrets and the backup key under it.
+    storage_key = secrets.token_bytes(32)
+    key_id, description = secret_storage.new_key_description(storage_key, name="webclient")
+    api, me = session.api, session.user_id
+    await api.set_account_data(me, secret_storage.KEY_EVENT_PREFIX + key_id, description)
+    backup_key = key_backup.new_backup_key()
+    auth_data = signing.sign_json(
+        key_backup.new_auth_data(backup_key),
+        me,
+        signing.ed25519_key_id(keys.master_public),
+        keys.master,
+    )
+    version = await api.create_backup_version(BACKUP_ALGORITHM, auth_data)
+    stored = {
+        **keys.secrets(),
+        secret_storage.MEGOLM_BACKUP: key_backup.backup_key_to_secret(backup_key),
+    }
+    for name, value in stored.items():
+        await api.set_account_data(
+            me, name, secret_storage.encrypt_stored_secret(name, value, {key_id: storage_key})
+        )
+    await api.set_account_data(me, secret_storage.DEFAULT_KEY_EVENT, {"key": key_id})
+    for name, value in keys.secrets().items():
+        crypto.store.save_secret(name, value.encode())
+    crypto.store.save_secret(secret_storage.MEGOLM_BACKUP, backup_key)
+    crypto.store.save_secret(STATE_BACKUP_VERSION, version.encode())
+    await sign_own_device(session, keys.secrets()[secret_storage.CROSS_SIGNING_SELF_SIGNING])
+    await crypto.back_up_keys()
+    logger.info("cross-signing set up for %s from device %s", me, crypto.device_id)
+    return encode_recovery_key(storage_key)
