@@ -21,9 +21,7 @@ async def _join_encrypted_room(session, bob, alice_user) -> str:
     await eventually(lambda: session.room(room_id) is not None, timeout=20)
     await session.api.join(room_id)
     await eventually(
-        lambda: (s := session.room(room_id)) is not None
-        and s.membership == "join"
-        and s.encrypted,
+        lambda: (s := session.room(room_id)) is not None and s.membership == "join" and s.encrypted,
         timeout=20,
     )
     return room_id
@@ -79,9 +77,7 @@ async def test_recovery_key_verifies_this_device_and_restores_history(
     bob_user = make_user("bob", displayname="Bob")
     alice_js = await js_peer(alice_user, bootstrap=True, only_signed_devices=True)
     bob = await js_peer(bob_user, bootstrap=True, only_signed_devices=True)
-    room_id = (await alice_js.call("create_room", encrypted=True, invite=[bob.user_id]))[
-        "room_id"
-    ]
+    room_id = (await alice_js.call("create_room", encrypted=True, invite=[bob.user_id]))["room_id"]
     await bob.call("wait_invite", room_id=room_id)
     await bob.call("join", room_id=room_id)
     await alice_js.call("send_text", room_id=room_id, body="said before the new device")
@@ -121,3 +117,59 @@ async def test_recovery_key_verifies_this_device_and_restores_history(
     assert status["signed_by_owner"]
     await bob.call("send_text", room_id=room_id, body="only for signed devices")
     await _page_until(async_client, room_id, "only for signed devices", timeout=30)
+
+
+@db
+async def test_encryption_page_recovery_form_and_key_files(
+    async_client, synapse, make_user, js_peer
+):
+    """Settings → Encryption: the state, a wrong recovery key refused with nothing changed,
+    the right one verifying the device; room keys exported and imported in Element's format."""
+    alice_user = make_user("alice", displayname="Alice")
+    alice_js = await js_peer(alice_user, bootstrap=True)
+    credential = await sign_in(async_client, synapse, alice_user)
+    session = await synced_session(credential)
+    await eventually(lambda: session.crypto is not None and session.crypto.ready, timeout=10)
+
+    page = (await async_client.get("/settings/encryption/")).content.decode()
+    assert "This client decrypts on its server" in page
+    assert 'id="recovery-form"' in page and 'name="recovery_key"' in page
+    assert 'data-verified="false"' in page
+
+    wrong = await async_client.post(
+        "/settings/encryption/", {"form": "recovery", "recovery_key": "not a key"}
+    )
+    assert wrong.status_code == 400
+    assert "Nothing was changed" in wrong.content.decode() or "not a recovery key" in (
+        wrong.content.decode()
+    )
+    assert "no-store" in wrong["Cache-Control"]
+
+    right = await async_client.post(
+        "/settings/encryption/", {"form": "recovery", "recovery_key": alice_js.recovery_key}
+    )
+    assert right.status_code == 302
+    page = (await async_client.get("/settings/encryption/")).content.decode()
+    assert 'data-verified="true"' in page and 'data-backup="on"' in page
+    assert alice_js.recovery_key not in page
+
+    # Export, then import into the same device: the file is Element's format and opens.
+    exported = await async_client.post(
+        "/settings/encryption/",
+        {"form": "export", "passphrase": "pass phrase", "passphrase_again": "pass phrase"},
+    )
+    assert exported.status_code == 200
+    text = exported.content.decode()
+    assert text.startswith("-----BEGIN MEGOLM SESSION DATA-----")
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    wrong_pass = await async_client.post(
+        "/settings/encryption/",
+        {
+            "form": "import",
+            "passphrase": "another",
+            "key_file": SimpleUploadedFile("keys.txt", text.encode()),
+        },
+    )
+    assert wrong_pass.status_code == 400
+    assert "No keys were imported" in wrong_pass.content.decode()

@@ -1,6 +1,17 @@
 from django.urls import path
 
-from . import advanced, automation, devices, password, people, profile, registration, signin, sso
+from . import (
+    advanced,
+    automation,
+    devices,
+    encryption,
+    password,
+    people,
+    profile,
+    registration,
+    signin,
+    sso,
+)
 
 app_name = "accounts"
 
@@ -13,6 +24,7 @@ urlpatterns = [
     path("settings/profile/", profile.ProfilePage.as_view(), name="profile"),
     path("settings/password/", password.PasswordPage.as_view(), name="password"),
     path("settings/devices/", devices.DevicesPage.as_view(), name="devices"),
+    path("settings/encryption/", encryption.EncryptionPage.as_view(), name="encryption"),
     path("users/<str:user_id>/", people.user_view, name="user"),
     path("settings/advanced/", advanced.advanced_view, name="advanced"),
     path("settings/advanced/reveal/", advanced.reveal_view, name="reveal_token"),

@@ -286,3 +286,78 @@ async def set_up_cross_signing(session: MatrixSession, password: str) -> str:
     await crypto.back_up_keys()
     logger.info("cross-signing set up for %s from device %s", me, crypto.device_id)
     return encode_recovery_key(storage_key)
+
+
+# -- room key files (Element's export format) --------------------------------------------------
+
+#: Marks, in a session's forwarding chain, a key imported from a file: not authenticated by
+#: its sender, like a key from the backup.
+FROM_FILE = "webclient:import"
+
+
+def export_room_keys(session: MatrixSession, passphrase: str) -> str:
+    """Every room key this device holds, as Element's passphrase-encrypted export file."""
+    from .crypto import key_export
+    from .encryption import MEGOLM, _all_group_sessions
+
+    crypto = _crypto(session)
+    olm = crypto.client.olm
+    assert olm is not None
+    exported = [
+        {
+            "algorithm": MEGOLM,
+            "room_id": group.room_id,
+            "sender_key": group.sender_key,
+            "session_id": group.id,
+            "session_key": group.export_session(group.first_known_index),
+            "sender_claimed_keys": {"ed25519": group.ed25519},
+            "forwarding_curve25519_key_chain": [
+                key for key in group.forwarding_chain if not key.startswith("webclient:")
+            ],
+        }
+        for groups in _all_group_sessions(olm)
+        for group in groups
+    ]
+    return key_export.export_keys(exported, passphrase)
+
+
+async def import_room_keys(session: MatrixSession, text: str, passphrase: str) -> int:
+    """Add the room keys of an export file (Element's format); how many were new. Events
+    waiting for them are decrypted on every open page."""
+    from nio.crypto import InboundGroupSession
+
+    from .crypto import key_export
+
+    crypto = _crypto(session)
+    olm = crypto.client.olm
+    assert olm is not None
+    try:
+        sessions = key_export.import_keys(text, passphrase)
+    except CryptoError as exc:
+        raise errors.MatrixError(
+            _("%(problem)s No keys were imported.") % {"problem": str(exc)},
+            errcode="W_KEY_FILE",
+        ) from exc
+    added = 0
+    for item in sessions:
+        try:
+            group = InboundGroupSession.import_session(
+                item["session_key"],
+                item["sender_claimed_keys"]["ed25519"],
+                item["sender_key"],
+                item["room_id"],
+                [*item.get("forwarding_curve25519_key_chain", []), FROM_FILE],
+            )
+        except (KeyError, TypeError, ValueError, Exception) as exc:  # noqa: BLE001
+            logger.info("a room key of the file could not be read: %s", type(exc).__name__)
+            continue
+        if olm.inbound_group_store.add(group):
+            crypto.store.save_inbound_group_session(group)
+            crypto._new_sessions.add((group.room_id, group.id))
+            added += 1
+    healed = set(crypto._new_sessions)
+    crypto._new_sessions.clear()
+    if healed:
+        await session.heal(healed)
+        await crypto.back_up_keys()
+    return added

@@ -321,6 +321,7 @@ class DeviceCrypto:
             megolm.room_id or "", megolm.sender_key, megolm.session_id
         )
         if group is not None and group.forwarding_chain:
+            # Forwarded by another device, restored from the backup or a file.
             described["shield"] = "unauthenticated"
             return described
         device = self._device_by_key(megolm.sender, megolm.sender_key)
@@ -600,7 +601,9 @@ class DeviceCrypto:
                     "algorithm": MEGOLM,
                     "sender_key": session.sender_key,
                     "sender_claimed_keys": {"ed25519": session.ed25519},
-                    "forwarding_curve25519_key_chain": list(session.forwarding_chain),
+                    "forwarding_curve25519_key_chain": [
+                        key for key in session.forwarding_chain if not key.startswith("webclient:")
+                    ],
                     "session_key": session.export_session(session.first_known_index),
                 }
                 rooms.setdefault(session.room_id, {"sessions": {}})["sessions"][session.id] = (
