@@ -173,3 +173,58 @@ async def test_encryption_page_recovery_form_and_key_files(
     )
     assert wrong_pass.status_code == 400
     assert "No keys were imported" in wrong_pass.content.decode()
+
+
+@db
+async def test_encrypted_attachments_both_ways(async_client, synapse, make_user, js_peer):
+    """Files in an encrypted room: the js-sdk's encrypted upload opens through the media
+    proxy (decrypted, hash checked), and this client's upload is encrypted (no `url`, a
+    `file` with key and hash) and opens in the js-sdk."""
+    import base64
+    import re
+    from urllib.parse import quote
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    alice = make_user("alice", displayname="Alice")
+    bob = await js_peer(make_user("bob", displayname="Bob"), bootstrap=True)
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    room_id = await _join_encrypted_room(session, bob, alice)
+    await asyncio.sleep(1)
+
+    data = bytes(range(256)) * 300  # 76.8 kB, not a picture: served as a download
+    sent = await bob.call(
+        "send_file",
+        room_id=room_id,
+        name="report.bin",
+        mimetype="application/octet-stream",
+        data_base64=base64.b64encode(data).decode(),
+    )
+    page = await _page_until(async_client, room_id, "report.bin")
+    match = re.search(r'href="(/media/e/[^"]+)"', page)
+    assert match, page[-2000:]
+    url = match.group(1).replace("&amp;", "&")
+    assert quote(sent["event_id"], safe="") in url
+    response = await async_client.get(url)
+    assert response.status_code == 200
+    body = b"".join([chunk async for chunk in response.streaming_content])
+    assert body == data
+    assert response["Content-Type"] == "application/octet-stream"
+    assert "attachment" in response["Content-Disposition"]
+    # The address names the event, never the key.
+    assert sent["file"]["key"]["k"] not in url
+
+    upload = SimpleUploadedFile("notes.txt", b"secret notes\n" * 100, content_type="text/plain")
+    answer = await async_client.post(
+        f"/rooms/{room_id}/send/",
+        {"body": "", "txn_id": new_txn_id(), "file": upload},
+        headers={"accept": "application/json"},
+    )
+    assert answer.status_code == 200, answer.content
+    event_id = answer.json()["event_id"]
+    seen = await bob.wait_message(room_id, event_id=event_id, timeout=20)
+    content = seen["content"]
+    assert "url" not in content and content["file"]["url"].startswith("mxc://")
+    opened = await bob.call("download_decrypted", file=content["file"])
+    assert base64.b64decode(opened["data_base64"]) == b"secret notes\n" * 100

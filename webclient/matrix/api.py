@@ -675,7 +675,9 @@ class HomeserverApi:
     ) -> str:
         """Stream a file to the media repository; its `mxc://` URI. `too_large` is what a
         bare 413 from a proxy in front of the homeserver means to the person."""
-        url = f"{self.base_url}/_matrix/media/v3/upload?{urlencode({'filename': filename})}"
+        url = f"{self.base_url}/_matrix/media/v3/upload"
+        if filename:
+            url += "?" + urlencode({"filename": filename})
         headers = self._headers(content_type)
         headers["Content-Length"] = str(size)
         timeout = aiohttp.ClientTimeout(

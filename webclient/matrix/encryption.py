@@ -308,6 +308,7 @@ class DeviceCrypto:
             "type": clear.get("type"),
             "content": content,
             "unsigned": unsigned,
+            "room_id": room_id,
             "webclient_e2e": self.trust(megolm),
         }
         return event

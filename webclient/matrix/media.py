@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.urls import reverse
 
@@ -107,6 +107,24 @@ def thumbnail_url(mxc: object, width: int, height: int, method: str = "scale") -
         return None
     url = reverse("media:thumbnail", args=[parsed.server_name, parsed.media_id])
     return f"{url}?width={int(width)}&height={int(height)}&method={method}"
+
+
+def encrypted_url(
+    file: object, room_id: str, event_id: str, filename: str | None = None, thumbnail: bool = False
+) -> str | None:
+    """Our URL for an encrypted attachment (`file` is its EncryptedFile). The URL names the
+    event, not the key: the proxy finds the key in the (decrypted) event on the server, so no
+    key ever appears in an address, a log or the browser's history."""
+    parsed = parse_mxc(file.get("url") if isinstance(file, dict) else None)
+    if parsed is None or not room_id or not event_id:
+        return None
+    url = reverse("media:encrypted", args=[parsed.server_name, parsed.media_id])
+    params = {"room": room_id, "event": event_id}
+    if thumbnail:
+        params["thumbnail"] = "1"
+    if filename:
+        params["filename"] = filename[:255]
+    return f"{url}?{urlencode(params)}"
 
 
 def is_inline(content_type: str) -> bool:

@@ -22,7 +22,7 @@ from webclient.matrix.roomstate import message_preview
 from webclient.web.auth import matrix_login_required
 from webclient.web.errors import wants_json
 from webclient.web.rooms import session_of
-from webclient.web.uploads import message_for_file, upload
+from webclient.web.uploads import message_for_file, upload_to_room
 
 from .reading import room_page, thread_page
 
@@ -64,8 +64,8 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
     try:
         room_id = await session.resolve(room)
         if uploaded is not None:
-            content_uri = await upload(session, uploaded)
-            content = message_for_file(uploaded, content_uri, caption=body)
+            content_uri, encrypted = await upload_to_room(session, room_id, uploaded)
+            content = message_for_file(uploaded, content_uri, caption=body, encrypted=encrypted)
             event_id = await session.send_message(room_id, content, txn_id)
         else:
             event_id = await actions.send_text(

@@ -180,3 +180,9 @@ async def embed_media(request: HttpRequest, ticket: str, server_name: str, media
 async def embed_thumbnail(request: HttpRequest, ticket: str, server_name: str, media_id: str):  # noqa: ANN201
     access = await from_ticket(ticket)
     return await screens.media(request, access, server_name, media_id, thumbnail=True)
+
+
+@require_GET
+async def embed_encrypted(request: HttpRequest, ticket: str, server_name: str, media_id: str):  # noqa: ANN201
+    access = await from_ticket(ticket)
+    return await screens.media(request, access, server_name, media_id, encrypted=True)

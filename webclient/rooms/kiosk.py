@@ -251,3 +251,9 @@ async def revoke_link_view(request: HttpRequest, pk: int) -> HttpResponse:
         await revoke(link)
         messages.success(request, f"Kiosk link “{link.name}” revoked; its screens now say so.")
     return HttpResponseRedirect(reverse("rooms:kiosk_links"))
+
+
+@require_GET
+async def kiosk_encrypted(request: HttpRequest, token: str, server_name: str, media_id: str):  # noqa: ANN201
+    access = await from_kiosk_token(token)
+    return await screens.media(request, access, server_name, media_id, encrypted=True)

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from webclient.live.access import Access
 from webclient.matrix import errors
 from webclient.matrix.session import MatrixSession
-from webclient.web.media_proxy import serve_download, serve_thumbnail
+from webclient.web.media_proxy import serve_download, serve_encrypted, serve_thumbnail
 
 from .timeline_pages import screen_timeline
 
@@ -42,8 +42,11 @@ async def media(
     media_id: str,
     *,
     thumbnail: bool = False,
+    encrypted: bool = False,
 ) -> HttpResponse:
     """The media proxy through an embed's or kiosk's credential (the placeholder when the
     ticket or link is no longer valid)."""
-    serve = serve_thumbnail if thumbnail else serve_download
+    if encrypted and access is not None and request.GET.get("room") not in access.room_ids:
+        access = None  # a screen opens only its own rooms' attachments
+    serve = serve_encrypted if encrypted else serve_thumbnail if thumbnail else serve_download
     return await serve(request, access.credential if access else None, server_name, media_id)

@@ -55,6 +55,11 @@ urlpatterns = [
     path("embed/<str:room>/", embed.embed_view, name="embed"),
     path("embed/t/<str:ticket>/", embed.embed_timeline, name="embed_ticket_root"),
     path(
+        "embed/t/<str:ticket>/media/e/<str:server_name>/<str:media_id>/",
+        embed.embed_encrypted,
+        name="embed_encrypted",
+    ),
+    path(
         "embed/t/<str:ticket>/media/<str:server_name>/<str:media_id>/",
         embed.embed_media,
         name="embed_media",
@@ -67,6 +72,11 @@ urlpatterns = [
     # Kiosk screens, and their links in the settings.
     path("kiosk/<str:token>/", kiosk.kiosk_view, name="kiosk"),
     path("kiosk/<str:token>/timeline/<str:room_id>/", kiosk.kiosk_timeline, name="kiosk_timeline"),
+    path(
+        "kiosk/<str:token>/media/e/<str:server_name>/<str:media_id>/",
+        kiosk.kiosk_encrypted,
+        name="kiosk_encrypted",
+    ),
     path(
         "kiosk/<str:token>/media/<str:server_name>/<str:media_id>/",
         kiosk.kiosk_media,

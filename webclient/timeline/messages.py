@@ -57,13 +57,28 @@ def file_name(content: Mapping[str, Any]) -> str:
     return _str(content.get("filename")) or _str(content.get("body")) or "file"
 
 
-def media_extra(msgtype: str, content: Mapping[str, Any]) -> dict[str, Any] | None:
+def media_extra(
+    msgtype: str, content: Mapping[str, Any], event: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
     """Template data for a media message, or None when it cannot be shown (then the plain
-    body is the fallback)."""
+    body is the fallback). An encrypted attachment (`file`) is served through the proxy by
+    its event (`event`'s `room_id` and `event_id`), which decrypts it on the way."""
     info = content.get("info") if isinstance(content.get("info"), dict) else {}
-    if "file" in content and "url" not in content:
-        return {"encrypted_attachment": True, "name": file_name(content)}
-    url = media.download_url(content.get("url"), file_name(content))
+    encrypted = "file" in content and "url" not in content
+    if encrypted:
+        room_id = _str((event or {}).get("room_id"))
+        event_id = _str((event or {}).get("event_id"))
+        url = media.encrypted_url(content.get("file"), room_id, event_id, file_name(content))
+        if url is None:
+            return {"encrypted_attachment": True, "name": file_name(content)}
+        full = media.encrypted_url(content.get("file"), room_id, event_id)
+        small = (
+            media.encrypted_url(info.get("thumbnail_file"), room_id, event_id, thumbnail=True)
+            if isinstance(info.get("thumbnail_file"), dict)
+            else None
+        )
+    else:
+        url = media.download_url(content.get("url"), file_name(content))
     if url is None:
         return None
     extra: dict[str, Any] = {
@@ -82,15 +97,22 @@ def media_extra(msgtype: str, content: Mapping[str, Any]) -> dict[str, Any] | No
         # thumbnail of the homeserver's (the full file is a click away).
         animated = extra["mimetype"] in ("image/gif", "image/webp", "image/apng")
         fits = dims is not None and (width, height) == dims
-        extra["src"] = (
-            media.download_url(source)
-            if animated or fits
-            else media.thumbnail_url(source, box[0], box[1], "scale")
-        )
+        if encrypted:
+            extra["src"] = full if animated or fits or not small else small
+        else:
+            extra["src"] = (
+                media.download_url(source)
+                if animated or fits
+                else media.thumbnail_url(source, box[0], box[1], "scale")
+            )
         extra["width"], extra["height"] = dims if dims else (None, None)
         extra["alt"] = _str(content.get("body")) or extra["name"]
     elif msgtype == "m.video":
-        extra["poster"] = media.thumbnail_url(info.get("thumbnail_url"), *MAX_THUMB) or ""
+        extra["poster"] = (
+            (small or "")
+            if encrypted
+            else media.thumbnail_url(info.get("thumbnail_url"), *MAX_THUMB) or ""
+        )
         dims = fit(_int(info.get("w")), _int(info.get("h")), MAX_THUMB)
         extra["width"], extra["height"] = dims if dims else (None, None)
     return extra

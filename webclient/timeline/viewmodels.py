@@ -305,7 +305,7 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
                 body_html=message_body_html(content),
             )
         if msgtype in MEDIA_MSGTYPES:
-            extra = media_extra(msgtype, content)
+            extra = media_extra(msgtype, content, event)
             if extra is not None:
                 return EventView(
                     **base,
@@ -332,7 +332,7 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
             body_html=plain_to_html(body) if body else "",
         )
     if etype == "m.sticker":
-        extra = media_extra("m.sticker", content)
+        extra = media_extra("m.sticker", content, event)
         if extra is None:
             return EventView(
                 **base,

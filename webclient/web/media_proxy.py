@@ -4,13 +4,16 @@ signed-in one, or an embed's or kiosk screen's), served so it can never run scri
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from email.message import Message
 from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from webclient.matrix import errors, media
+from webclient.matrix import errors, media, registry
 from webclient.matrix.api import HomeserverApi
+from webclient.matrix.crypto.attachments import AttachmentDecryptor
+from webclient.matrix.crypto.errors import CryptoError
 from webclient.matrix.models import Credential
 
 logger = logging.getLogger("webclient.web")
@@ -129,3 +132,67 @@ async def serve_thumbnail(
         method = "scale"
     params = {"width": str(width), "height": str(height), "method": method}
     return await _proxy(request, server_name, media_id, credential, thumbnail=params)
+
+
+async def serve_encrypted(
+    request: HttpRequest, credential: Credential | None, server_name: str, media_id: str
+) -> HttpResponse:
+    """An encrypted attachment, decrypted as it streams. `?room=&event=` name the message
+    that carries it; its `file` object (and key) is taken from that event as the credential's
+    session decrypted it, and must name this very media. The SHA-256 of what the homeserver
+    sends is checked at the end: a mismatch aborts the response (the browser sees a broken
+    download, never a complete wrong file)."""
+    if credential is None:
+        return _placeholder(403, "not signed in")
+    room_id, event_id = request.GET.get("room", ""), request.GET.get("event", "")
+    if not media.valid_parts(server_name, media_id) or not room_id or not event_id:
+        return _placeholder(404, "invalid media address")
+    session = await registry.session_for(credential)
+    try:
+        event = await session.event(room_id, event_id)
+    except (errors.MatrixError, errors.UnknownToken):
+        return _placeholder(404, "not found")
+    content = event.get("content") if isinstance(event.get("content"), dict) else {}
+    info = content.get("info") if isinstance(content.get("info"), dict) else {}
+    file = info.get("thumbnail_file") if request.GET.get("thumbnail") else content.get("file")
+    wanted = f"mxc://{server_name}/{media_id}"
+    if not isinstance(file, dict) or file.get("url") != wanted:
+        return _placeholder(404, "not found")
+    try:
+        decryptor = AttachmentDecryptor(file)
+    except CryptoError:
+        return _placeholder(404, "unreadable")
+    api = HomeserverApi(credential.homeserver, credential.access_token)
+    try:
+        upstream = await api.open_media(server_name, media_id)
+    except errors.MatrixError as exc:
+        logger.info("encrypted media fetch failed: %s", exc)
+        return _placeholder(404 if exc.status in (401, 403, 404) else 502, "unavailable")
+
+    async def body() -> AsyncIterator[bytes]:
+        async for chunk in upstream.chunks():
+            yield decryptor.update(chunk)
+        try:
+            decryptor.finalize()
+        except CryptoError as exc:
+            logger.warning("an encrypted attachment failed its hash check")
+            raise ConnectionAbortedError("attachment hash mismatch") from exc
+
+    meta = info.get("thumbnail_info") if request.GET.get("thumbnail") else info
+    mimetype = (meta or {}).get("mimetype") if isinstance(meta, dict) else None
+    content_type = mimetype if isinstance(mimetype, str) else "application/octet-stream"
+    inline = media.is_inline(content_type)
+    if not inline:
+        content_type = "application/octet-stream"
+    response = StreamingHttpResponse(body(), content_type=content_type)
+    _secure(response)
+    filename = request.GET.get("filename") or None
+    response.headers["Content-Disposition"] = _disposition(
+        "inline" if inline else "attachment", filename
+    )
+    if (length := upstream.headers.get("Content-Length")) and upstream.headers.get(
+        "Content-Encoding", "identity"
+    ).strip().lower() == "identity":
+        response.headers["Content-Length"] = length  # AES-CTR keeps the length
+    response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response

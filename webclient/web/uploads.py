@@ -3,8 +3,9 @@ and described the way other clients need to show them (`message_for_file`)."""
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from django.core.cache import cache
@@ -12,6 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
 from webclient.matrix import errors
+from webclient.matrix.crypto.attachments import AttachmentEncryptor
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.markdown import render_markdown
 
@@ -57,8 +59,16 @@ def image_size(uploaded: UploadedFile) -> tuple[int, int] | None:
         uploaded.seek(0)
 
 
-def message_for_file(uploaded: UploadedFile, content_uri: str, caption: str = "") -> dict[str, Any]:
-    """The `m.room.message` content for an uploaded file (spec: m.image, m.video, …)."""
+def message_for_file(
+    uploaded: UploadedFile,
+    content_uri: str | None,
+    caption: str = "",
+    *,
+    encrypted: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `m.room.message` content for an uploaded file (spec: m.image, m.video, …): its
+    `url`, or in an encrypted room its `file` (and `info.thumbnail_file`), from
+    `upload_to_room`."""
     mimetype = (uploaded.content_type or "application/octet-stream").split(";")[0].strip()
     major = mimetype.split("/", 1)[0]
     msgtype = {"image": "m.image", "video": "m.video", "audio": "m.audio"}.get(major, "m.file")
@@ -66,7 +76,14 @@ def message_for_file(uploaded: UploadedFile, content_uri: str, caption: str = ""
     info: dict[str, Any] = {"mimetype": mimetype, "size": uploaded.size}
     if msgtype == "m.image" and (dims := image_size(uploaded)):
         info["w"], info["h"] = dims
-    content: dict[str, Any] = {"msgtype": msgtype, "body": name, "url": content_uri, "info": info}
+    content: dict[str, Any] = {"msgtype": msgtype, "body": name, "info": info}
+    if encrypted is not None:
+        content["file"] = encrypted["file"]
+        if "thumbnail_file" in encrypted:
+            info["thumbnail_file"] = encrypted["thumbnail_file"]
+            info["thumbnail_info"] = encrypted["thumbnail_info"]
+    else:
+        content["url"] = content_uri
     caption = caption.strip()
     if caption:
         # Spec (v1.10 captions): `filename` present and different from `body` → body is a caption.
@@ -99,3 +116,80 @@ async def upload(session: MatrixSession, uploaded: UploadedFile) -> str:
         if limit
         else "This file is too large for the homeserver.",
     )
+
+
+THUMBNAIL_BOX = (800, 600)
+
+
+def _thumbnail(uploaded: UploadedFile) -> tuple[bytes, dict[str, Any]] | None:
+    """A smaller copy of a large picture (an encrypted room's homeserver cannot make one)."""
+    try:
+        from PIL import Image
+
+        uploaded.seek(0)
+        with Image.open(uploaded) as image:
+            if image.width <= THUMBNAIL_BOX[0] and image.height <= THUMBNAIL_BOX[1]:
+                return None
+            image.thumbnail(THUMBNAIL_BOX)
+            kind = "PNG" if image.mode in ("RGBA", "LA", "P") else "JPEG"
+            if kind == "JPEG" and image.mode != "RGB":
+                image = image.convert("RGB")
+            out = io.BytesIO()
+            image.save(out, kind)
+            data = out.getvalue()
+            info = {
+                "w": image.width,
+                "h": image.height,
+                "mimetype": f"image/{kind.lower()}",
+                "size": len(data),
+            }
+            return data, info
+    except Exception:
+        return None
+    finally:
+        uploaded.seek(0)
+
+
+async def _upload_encrypted(
+    session: MatrixSession, chunks: Iterable[bytes], size: int, limit: int | None
+) -> dict[str, Any]:
+    """Encrypt as it streams to the media repository (as `application/octet-stream`, with no
+    file name: the homeserver learns nothing of what it holds); the `file` object."""
+    encryptor = AttachmentEncryptor()
+
+    async def encrypted() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield encryptor.update(chunk)
+
+    mxc = await session.api.upload(
+        encrypted(),
+        size=size,
+        content_type="application/octet-stream",
+        filename="",
+        too_large=too_large_message(size, limit)
+        if limit
+        else "This file is too large for the homeserver.",
+    )
+    return encryptor.finalize(url=mxc)
+
+
+async def upload_to_room(
+    session: MatrixSession, room_id: str, uploaded: UploadedFile
+) -> tuple[str | None, dict[str, Any] | None]:
+    """Upload a file for a message in `room_id`: (its `mxc://` URI, None) in a clear room;
+    in an encrypted one (None, {"file": …}, with an encrypted thumbnail of a large picture)."""
+    crypto = session.crypto
+    if crypto is None or not crypto.room_encrypted(room_id):
+        return await upload(session, uploaded), None
+    limit = await upload_limit(session)
+    if limit and uploaded.size > limit:
+        raise errors.MatrixError(too_large_message(uploaded.size, limit), errcode="M_TOO_LARGE")
+    uploaded.seek(0)
+    result: dict[str, Any] = {
+        "file": await _upload_encrypted(session, uploaded.chunks(256 * 1024), uploaded.size, limit)
+    }
+    if (uploaded.content_type or "").startswith("image/") and (thumbnail := _thumbnail(uploaded)):
+        data, info = thumbnail
+        result["thumbnail_file"] = await _upload_encrypted(session, [data], len(data), limit)
+        result["thumbnail_info"] = info
+    return None, result
