@@ -88,6 +88,9 @@ EMBED_ALLOWED_ORIGINS = _env_list("EMBED_ALLOWED_ORIGINS")
 # (MATRIX_HOMESERVER when not set). Empty: no display account.
 EMBED_DISPLAY_ACCESS_TOKEN = os.environ.get("EMBED_DISPLAY_ACCESS_TOKEN", "").strip()
 EMBED_DISPLAY_HOMESERVER = os.environ.get("EMBED_DISPLAY_HOMESERVER", "").strip()
+# The display account's recovery key, when its cross-signing was set up elsewhere: its device
+# verifies itself with it, to be given keys in encrypted rooms (see README "Encryption").
+EMBED_DISPLAY_RECOVERY_KEY = os.environ.get("EMBED_DISPLAY_RECOVERY_KEY", "").strip()
 # Let anonymous embed viewers read rooms that allow Matrix guests, through one guest account
 # of MATRIX_HOMESERVER (or the display account's homeserver).
 EMBED_GUEST_ACCESS = _env_bool("EMBED_GUEST_ACCESS", True)

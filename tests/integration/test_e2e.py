@@ -228,3 +228,49 @@ async def test_encrypted_attachments_both_ways(async_client, synapse, make_user,
     assert "url" not in content and content["file"]["url"].startswith("mxc://")
     opened = await bob.call("download_decrypted", file=content["file"])
     assert base64.b64decode(opened["data_base64"]) == b"secret notes\n" * 100
+
+
+@db
+async def test_kiosk_of_an_encrypted_room(async_client, synapse, make_user, js_peer):
+    """A kiosk link made with the recovery key gets a verified device of its own: Element
+    (sharing keys only with verified devices) reaches it, and the screen shows the room's
+    encrypted messages; a wrong recovery key makes no link and leaves no device behind."""
+    alice_user = make_user("alice", displayname="Alice")
+    alice_js = await js_peer(alice_user, bootstrap=True, only_signed_devices=True)
+    room_id = (await alice_js.call("create_room", encrypted=True, name="Lobby"))["room_id"]
+    credential = await sign_in(async_client, synapse, alice_user)
+    session = await synced_session(credential)
+    await eventually(lambda: (s := session.room(room_id)) is not None and s.encrypted, timeout=20)
+
+    form = {
+        "name": "lobby",
+        "rooms": [room_id],
+        "theme": "dark",
+        "scale": "1.5",
+        "password": alice_user.password,
+    }
+    refused = await async_client.post(
+        "/settings/kiosks/new/",
+        {**form, "recovery_key": "EsTc 1234 5678 9abc defg hijk lmno pqrs tuvw xyzA BCDE FGHJ"},
+    )
+    assert refused.status_code == 400
+    devices = await alice_js.call("devices", user_id=alice_user.user_id)
+    assert not any(d != alice_js.device_id for d in devices if d != credential.device_id)
+
+    made = await async_client.post(
+        "/settings/kiosks/new/", {**form, "recovery_key": alice_js.recovery_key}
+    )
+    assert made.status_code == 200, made.content.decode()[-2000:]
+    page = made.content.decode()
+    import re
+
+    token = re.search(r"/kiosk/([^/\"<]+)/", page).group(1)
+    await alice_js.call("send_text", room_id=room_id, body="visitors welcome")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        screen = (await async_client.get(f"/kiosk/{token}/")).content.decode()
+        if "visitors welcome" in screen or loop.time() > deadline:
+            break
+        await asyncio.sleep(1)
+    assert "visitors welcome" in screen, screen[-2000:]

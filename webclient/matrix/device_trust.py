@@ -12,6 +12,7 @@ is never stored, logged or shown again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -169,6 +170,30 @@ async def verify_with_recovery_key(session: MatrixSession, typed: str) -> dict[s
         await crypto.back_up_keys()
     logger.info("device %s verified with the recovery key", crypto.device_id)
     return {"restored": restored, "backup_version": version}
+
+
+async def verify_new_device(session: MatrixSession, typed: str, timeout: float = 30.0) -> None:
+    """Verify a device that was just signed in (a kiosk screen's) with the recovery key, once
+    its encryption is up and its keys are on the homeserver."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while session.crypto is not None and not session.crypto.ready and not session.closed:
+        if loop.time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    crypto = _crypto(session)
+    while True:
+        identity = await crypto.identity(session.user_id, refresh=True)
+        own = identity.query.get("device_keys", {}).get(session.user_id, {})
+        if crypto.device_id in own:
+            break
+        if loop.time() > deadline:
+            raise errors.MatrixError(
+                _("The new device's keys did not reach the homeserver in time."),
+                errcode="W_NO_DEVICE_KEYS",
+            )
+        await asyncio.sleep(0.5)
+    await verify_with_recovery_key(session, typed)
 
 
 async def sign_own_device(session: MatrixSession, self_signing_secret: str) -> None:
@@ -361,3 +386,35 @@ async def import_room_keys(session: MatrixSession, text: str, passphrase: str) -
         await session.heal(healed)
         await crypto.back_up_keys()
     return added
+
+
+async def trust_display_device(session: MatrixSession, recovery_key: str = "") -> bool:
+    """The embeds' display account verifies its own device on first use, so senders who share
+    keys only with verified devices reach it: with `recovery_key` (EMBED_DISPLAY_RECOVERY_KEY)
+    when the account has cross-signing; by setting cross-signing up when it has none (the
+    homeserver lets an account's first cross-signing keys in without a password; the keys stay
+    in this device's store and no recovery key is kept); with the self-signing key this
+    device kept from that. True when the device is cross-signed."""
+    crypto = session.crypto
+    if crypto is None or not crypto.ready:
+        return False
+    if await crypto.own_device_cross_signed():
+        return True
+    identity = await crypto.identity(session.user_id, refresh=True)
+    try:
+        if recovery_key and identity.master_key is not None:
+            await verify_new_device(session, recovery_key)
+        elif identity.master_key is None:
+            await set_up_cross_signing(session, password="")
+        elif held := crypto.store.load_secret(secret_storage.CROSS_SIGNING_SELF_SIGNING):
+            await sign_own_device(session, held.decode())
+        else:
+            logger.warning(
+                "the display account's device is not verified: its cross-signing was set up "
+                "elsewhere; set EMBED_DISPLAY_RECOVERY_KEY"
+            )
+            return False
+    except errors.MatrixError as exc:
+        logger.warning("the display account's device could not be verified: %s", exc)
+        return False
+    return await crypto.own_device_cross_signed()

@@ -14,6 +14,7 @@ their own login (a shared account never posts for anonymous viewers).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from django.views.decorators.http import require_GET
 from webclient.build import build_id
 from webclient.live import publisher
 from webclient.live.access import from_ticket, issue_ticket
-from webclient.matrix import display_accounts, errors, registry
+from webclient.matrix import device_trust, display_accounts, errors, registry
 from webclient.matrix.api import new_txn_id
 from webclient.matrix.models import SESSION_KEY, Credential
 from webclient.matrix.session import MatrixSession
@@ -94,6 +95,21 @@ async def _as_guest(room: str) -> tuple[MatrixSession, str] | str:
     return "The room did not open in time. Reload to try again."
 
 
+_trusting: set[int] = set()
+
+
+def _trust_display(session: MatrixSession) -> None:
+    """Once per session: the display account's device verifies itself (in the background,
+    so the first embed is not held up)."""
+    if session.credential_id in _trusting or session.crypto is None:
+        return
+    _trusting.add(session.credential_id)
+    task = asyncio.get_running_loop().create_task(
+        device_trust.trust_display_device(session, settings.EMBED_DISPLAY_RECOVERY_KEY)
+    )
+    task.add_done_callback(lambda _: _trusting.discard(session.credential_id))
+
+
 async def choose_reader(
     request: HttpRequest, room: str
 ) -> tuple[MatrixSession, str, str, Credential] | str:
@@ -107,6 +123,7 @@ async def choose_reader(
     except errors.MatrixError as exc:
         logger.warning("embed display account unusable: %s", exc)
     if display and (found := await _joined(display, room)):
+        _trust_display(found[0])
         return *found, "display", display
     guest = await _as_guest(room)
     if isinstance(guest, tuple):

@@ -18,12 +18,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from webclient.build import build_id
 from webclient.live import publisher
 from webclient.live.access import from_kiosk_token
-from webclient.matrix import auth, devices, errors, registry
+from webclient.matrix import auth, device_trust, devices, errors, registry
 from webclient.matrix.models import KIOSK_MAX_ROOMS, KIOSK_THEMES, Credential, KioskLink
 from webclient.web.auth import matrix_login_required
 from webclient.web.rooms import FIRST_SYNC_WAIT
@@ -177,6 +178,7 @@ async def links_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @matrix_login_required
+@sensitive_post_parameters("password", "recovery_key")
 async def create_link_view(request: HttpRequest) -> HttpResponse:
     credential: Credential = request.credential
     name = devices.clean_name(request.POST.get("name", ""))
@@ -214,6 +216,17 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
     )
     display.access_token = answer["access_token"]
     await display.asave()
+    if recovery_key := request.POST.get("recovery_key", "").strip()[:1024]:
+        # Encrypted rooms: the screen's device is verified now, or the link is not made.
+        try:
+            await device_trust.verify_new_device(await registry.session_for(display), recovery_key)
+        except errors.MatrixError as exc:
+            await registry.stop(display.pk)
+            try:
+                await auth.logout(display.homeserver, display.access_token)
+            finally:
+                await display.adelete()
+            return await _page(request, status=400, create_error=exc.message, **keep)
     link = await KioskLink.objects.acreate(
         owner_id=credential.owner_id,
         credential=display,

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -51,6 +52,12 @@ from .forms import (
 from .room_settings import left_room_name, settings_page
 
 DIRECTORY_PAGE = 20
+#: What makes a new room encrypted (megolm, the algorithm every client speaks).
+ENCRYPTION_STATE = {
+    "type": "m.room.encryption",
+    "state_key": "",
+    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+}
 
 
 def _room_url(room_id: str) -> str:
@@ -139,6 +146,8 @@ class CreateRoomPage(FormPage):
             body["room_alias_name"] = data["alias"]
         if data["invite"]:
             body["invite"] = data["invite"]
+        if not public and settings.E2E_ENABLED:
+            body["initial_state"] = [ENCRYPTION_STATE]  # private rooms encrypted, as Element
         session = await session_of(request)
         if unknown := await unknown_users(session, data["invite"]):
             form.add_error(
@@ -257,8 +266,12 @@ async def dm_view(request: HttpRequest) -> HttpResponse:
         room_id = directs.existing_dm(session, await directs.direct_map(session), user_id)
         if room_id:
             return HttpResponseRedirect(_room_url(room_id))
+        dm: dict[str, Any] = {"is_direct": True, "preset": "trusted_private_chat"}
+        dm["invite"] = [user_id]
+        if settings.E2E_ENABLED:
+            dm["initial_state"] = [ENCRYPTION_STATE]  # new DMs are encrypted, as in Element
         room_id = await session.api.create_room(
-            {"is_direct": True, "preset": "trusted_private_chat", "invite": [user_id]},
+            dm,
             action=_("Starting a chat with %(id)s") % {"id": user_id},
         )
     except errors.MatrixError as exc:
