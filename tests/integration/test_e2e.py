@@ -274,3 +274,28 @@ async def test_kiosk_of_an_encrypted_room(async_client, synapse, make_user, js_p
             break
         await asyncio.sleep(1)
     assert "visitors welcome" in screen, screen[-2000:]
+
+
+@db
+async def test_shield_on_messages_from_a_device_its_owner_did_not_verify(
+    async_client, synapse, make_user, js_peer
+):
+    """Bob writes from a device that is not cross-signed (no bootstrap): his messages carry
+    Element's warning; a cross-signed device's messages carry none."""
+    alice = make_user("alice", displayname="Alice")
+    bob_user = make_user("bob", displayname="Bob")
+    signed = await js_peer(bob_user, bootstrap=True)
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    room_id = await _join_encrypted_room(session, signed, alice)
+    unsigned = await js_peer(bob_user, name="bob-unsigned")
+    await asyncio.sleep(1)
+    await signed.call("send_text", room_id=room_id, body="from the verified device")
+    await unsigned.call("send_text", room_id=room_id, body="from the other device")
+    page = await _page_until(async_client, room_id, "from the other device")
+    tiles = page.split('<article class="event')
+    verified = next(t for t in tiles if "from the verified device" in t)
+    other = next(t for t in tiles if "from the other device" in t)
+    assert "data-shield" not in verified
+    assert 'data-shield="unverified_device"' in other
+    assert "Encrypted by a device not verified by its owner." in other

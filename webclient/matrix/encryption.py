@@ -28,6 +28,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -111,6 +112,8 @@ class DeviceCrypto:
         self._new_sessions: set[tuple[str, str]] = set()
         self._unknown_olm: list[dict[str, Any]] = []
         self._backup_task: asyncio.Task[int] | None = None
+        self._rotation: dict[str, tuple[float, int]] = {}
+        self._pinned: dict[str, str] = {}
         # Per room: the devices that get no key for its current session (told after a send).
         self._withheld_devices: dict[str, dict[str, dict[str, Any]]] = {}
         # Verification and secret handlers (to-device), set by `verification.py`.
@@ -333,12 +336,31 @@ class DeviceCrypto:
         if megolm.sender == self.user_id and device.id == self.device_id:
             return described
         identity = self.identities.get(megolm.sender)
-        if identity is None:
+        if identity is None or not identity.query:
             self._want_identity(megolm.sender)
             return described
         if not identity.device_cross_signed(device.id):
             described["shield"] = "unverified_device"
+        elif self.identity_changed(megolm.sender, identity):
+            described["shield"] = "identity_changed"
         return described
+
+    def identity_changed(self, user_id: str, identity: Identity) -> bool:
+        """Whether the user's master key is not the one first seen (trust on first use, as
+        Element pins identities); the first one seen is pinned."""
+        master = identity.master_key
+        if master is None or user_id == self.user_id:
+            return False
+        name = f"webclient.pinned:{user_id}"
+        pinned = self._pinned.get(user_id)
+        if pinned is None:
+            stored = self.store.load_secret(name)
+            pinned = stored.decode() if stored else None
+            if pinned is None:
+                self.store.save_secret(name, master.encode())
+                pinned = master
+            self._pinned[user_id] = pinned
+        return pinned != master
 
     def _device_by_key(self, user_id: str, sender_key: str) -> OlmDevice | None:
         olm = self.client.olm
@@ -383,6 +405,23 @@ class DeviceCrypto:
                 logger.info("asking other devices for a room key failed: %s", exc)
 
     # -- trust -------------------------------------------------------------------------------
+
+    async def know_senders(self, events: Iterable[dict[str, Any]]) -> None:
+        """Fetch the cross-signing keys of the senders of encrypted events not known yet, so
+        their messages carry the right shield from the first render."""
+        if not self.ready:
+            return
+        wanted = {
+            str(e.get("sender"))
+            for e in events
+            if isinstance(e, dict) and e.get("type") == "m.room.encrypted" and e.get("sender")
+        }
+        unknown = [u for u in wanted if u not in self.identities or not self.identities[u].query]
+        if unknown:
+            try:
+                await self.identities_of(unknown)
+            except errors.MatrixError as exc:
+                logger.info("querying senders' keys failed: %s", exc)
 
     def _want_identity(self, user_id: str) -> None:
         """Fetch a user's cross-signing keys soon (for shields rendered later)."""
@@ -433,6 +472,31 @@ class DeviceCrypto:
             client.encrypted_rooms.add(room_id)
         return room
 
+    async def rotation(self, room_id: str) -> tuple[float, int]:
+        """(seconds, messages) after which the room's outbound session is replaced, as its
+        `m.room.encryption` says (Element's defaults: a week, 100 messages)."""
+        if room_id not in self._rotation:
+            content = await self.session.api.state_or_none(room_id, "m.room.encryption") or {}
+            period = content.get("rotation_period_ms")
+            count = content.get("rotation_period_msgs")
+            self._rotation[room_id] = (
+                period / 1000 if isinstance(period, int) and period > 0 else 7 * 24 * 3600.0,
+                count if isinstance(count, int) and count > 0 else 100,
+            )
+        return self._rotation[room_id]
+
+    async def rotate_if_due(self, room_id: str) -> None:
+        """Drop the room's outbound session when the room's rotation limits say so (nio only
+        knows its own defaults), so the next send starts and shares a new one."""
+        olm = self.client.olm
+        outbound = olm.outbound_group_sessions.get(room_id) if olm is not None else None
+        if outbound is None:
+            return
+        seconds, messages = await self.rotation(room_id)
+        age = (datetime.now() - outbound.creation_time).total_seconds()
+        if outbound.message_count >= messages or age >= seconds:
+            del olm.outbound_group_sessions[room_id]
+
     async def prepare_room(self, room_id: str) -> bool:
         """Before sending in an encrypted room: mark every member device by cross-signing
         (verified when its owner signed it, else blacklisted, unless unsigned devices get
@@ -442,6 +506,7 @@ class DeviceCrypto:
         olm = client.olm
         if olm is None or not room.encrypted:
             return True
+        await self.rotate_if_due(room_id)
         if not room.members_synced:
             await call(client.joined_members(room_id), self.session.homeserver)
         if client.should_query_keys:

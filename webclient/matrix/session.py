@@ -281,7 +281,14 @@ class MatrixSession:
             await self.publisher.status("live", "", None)
         rooms_json = rooms_to_json(response.rooms)
         if self.crypto is not None:
-            for room_id, joined in rooms_json.get("join", {}).items():
+            joined_rooms = rooms_json.get("join", {})
+            if not first:
+                await self.crypto.know_senders(
+                    e
+                    for j in joined_rooms.values()
+                    for e in j.get("timeline", {}).get("events", [])
+                )
+            for room_id, joined in joined_rooms.items():
                 timeline = joined.get("timeline") or {}
                 timeline["events"] = self.decrypt_all(room_id, timeline.get("events", []))
         counts = {
