@@ -238,3 +238,24 @@ async def test_a_verified_client_cross_signs_a_new_element_device_and_shares_its
     while not (await new.call("crypto_status"))["cross_signing_ready"]:
         assert loop.time() < deadline, "the new Element device did not get the secrets"
         await asyncio.sleep(0.5)
+
+
+@db
+async def test_element_cancelling_ends_the_verification_here(
+    async_client, synapse, make_user, js_peer
+):
+    alice, element, credential, session = await _new_device_and_element(
+        async_client, synapse, make_user, js_peer
+    )
+    asked = await element.call("request_verification", user_id=alice.user_id)
+    transaction_id = asked["transaction_id"]
+    await _page_until(async_client, f'data-transaction="{transaction_id}"')
+    await _post(async_client, "accept", transaction_id)
+    await element.next_event("verification_phase", where=lambda e: e["phase"] == "Ready")
+    await element.call("cancel_verification", transaction_id=transaction_id)
+    page = await _page_until(async_client, 'data-phase="cancelled"')
+    assert "Cancelled: The other device cancelled the verification." in page
+    # A button of the ended verification says so instead of doing anything.
+    response = await async_client.post(VERIFY, {"form": "start", "transaction_id": transaction_id})
+    assert response.status_code == 400
+    assert "This verification has already ended." in response.content.decode()

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
-from webclient.matrix import device_trust, errors, verification
+from webclient.matrix import errors, verification
 from webclient.web.forms import FormPage
 from webclient.web.rooms import session_of
 
@@ -54,11 +54,22 @@ class VerifyPage(FormPage):
 
     async def context(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
         session = await session_of(request)
-        state = await device_trust.state(session)
         try:
             verifications = verification.of(session)
-        except errors.MatrixError:
-            verifications = None
+        except errors.MatrixError as exc:
+            verifications, problem = None, exc.message
+        else:
+            problem = ""
+        # The page reloads every 2 s while a verification runs: the cached keys do (they are
+        # asked again when the device list changes), no keys query per reload.
+        crypto = session.crypto
+        state = {
+            "enabled": verifications is not None,
+            "problem": problem,
+            "cross_signed": verifications is not None
+            and crypto is not None
+            and (await crypto.identity(session.user_id)).device_cross_signed(crypto.device_id),
+        }
         shown = verifications.shown() if verifications is not None else []
         return {
             "state": state,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import vodozemac
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from . import errors
 from .api import new_txn_id
@@ -73,17 +74,21 @@ KEEP_FINISHED = 600.0
 
 #: Cancel codes in words (the spec's list and SAS's own).
 CANCEL_WORDS = {
-    "m.user": "The verification was cancelled.",
-    "m.timeout": "The verification timed out.",
-    "m.unknown_transaction": "The other device did not know this verification.",
-    "m.unknown_method": "The two devices have no way of verifying in common.",
-    "m.unexpected_message": "A device sent a message out of order.",
-    "m.key_mismatch": "The keys did not match: the other device may not be what it says.",
-    "m.user_mismatch": "The other device does not belong to whom it should.",
-    "m.invalid_message": "A device sent a message that could not be read.",
-    "m.accepted": "Another of your devices answered the request.",
-    "m.mismatched_commitment": "The other device's key did not match what it committed to.",
-    "m.mismatched_sas": "The emoji did not match.",
+    "m.user": gettext_noop("The verification was cancelled."),
+    "m.timeout": gettext_noop("The verification timed out."),
+    "m.unknown_transaction": gettext_noop("The other device did not know this verification."),
+    "m.unknown_method": gettext_noop("The two devices have no way of verifying in common."),
+    "m.unexpected_message": gettext_noop("A device sent a message out of order."),
+    "m.key_mismatch": gettext_noop(
+        "The keys did not match: the other device may not be what it says."
+    ),
+    "m.user_mismatch": gettext_noop("The other device does not belong to whom it should."),
+    "m.invalid_message": gettext_noop("A device sent a message that could not be read."),
+    "m.accepted": gettext_noop("Another of your devices answered the request."),
+    "m.mismatched_commitment": gettext_noop(
+        "The other device's key did not match what it committed to."
+    ),
+    "m.mismatched_sas": gettext_noop("The emoji did not match."),
 }
 
 
@@ -151,7 +156,7 @@ class Verification:
 
     @property
     def cancel_text(self) -> str:
-        words = CANCEL_WORDS.get(self.cancel_code, "The verification was cancelled.")
+        words = CANCEL_WORDS.get(self.cancel_code, CANCEL_WORDS["m.user"])
         if self.cancel_code == "m.user":
             words = (
                 _("You cancelled the verification.")
