@@ -11,6 +11,7 @@ from . import (
     registration,
     signin,
     sso,
+    verification,
 )
 
 app_name = "accounts"
@@ -25,6 +26,7 @@ urlpatterns = [
     path("settings/password/", password.PasswordPage.as_view(), name="password"),
     path("settings/devices/", devices.DevicesPage.as_view(), name="devices"),
     path("settings/encryption/", encryption.EncryptionPage.as_view(), name="encryption"),
+    path("settings/encryption/verify/", verification.VerifyPage.as_view(), name="verify"),
     path("users/<str:user_id>/", people.user_view, name="user"),
     path("settings/advanced/", advanced.advanced_view, name="advanced"),
     path("settings/advanced/reveal/", advanced.reveal_view, name="reveal_token"),

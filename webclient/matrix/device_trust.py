@@ -162,12 +162,7 @@ async def verify_with_recovery_key(session: MatrixSession, typed: str) -> dict[s
     restored, version = 0, ""
     if backup_secret := secrets_found.get(secret_storage.MEGOLM_BACKUP):
         version = await take_up_backup(session, backup_secret)
-        restored = await crypto.restore_from_backup()
-        healed = set(crypto._new_sessions)
-        crypto._new_sessions.clear()
-        if healed:
-            await session.heal(healed)
-        await crypto.back_up_keys()
+        restored = await restore_backup(session)
     logger.info("device %s verified with the recovery key", crypto.device_id)
     return {"restored": restored, "backup_version": version}
 
@@ -250,6 +245,20 @@ async def take_up_backup(session: MatrixSession, backup_secret: str) -> str:
     crypto.store.save_secret(secret_storage.MEGOLM_BACKUP, private)
     crypto.store.save_secret(STATE_BACKUP_VERSION, number.encode())
     return number
+
+
+async def restore_backup(session: MatrixSession) -> int:
+    """After taking up the backup: import its room keys, decrypt the events that waited for
+    them on every open page, and back up what this device has that the backup lacks. How
+    many keys were new."""
+    crypto = _crypto(session)
+    restored = await crypto.restore_from_backup()
+    healed = set(crypto._new_sessions)
+    crypto._new_sessions.clear()
+    if healed:
+        await session.heal(healed)
+    await crypto.back_up_keys()
+    return restored
 
 
 async def set_up_cross_signing(session: MatrixSession, password: str) -> str:

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.dispatch import Signal
 from nio import (
     AsyncClient,
     EncryptionError,
@@ -76,6 +77,10 @@ UTD_WITHHELD = "withheld"
 UTD_UNAVAILABLE = "unavailable"
 UTD_ERROR = "error"
 
+#: Sent (`crypto=`) once a device's encryption is open: `signals.py` hangs the verification
+#: handlers (`verification.py`) on it, which this module does not import.
+opened = Signal()
+
 
 @dataclass
 class Identity:
@@ -118,6 +123,8 @@ class DeviceCrypto:
         self._withheld_devices: dict[str, dict[str, dict[str, Any]]] = {}
         # Verification and secret handlers (to-device), set by `verification.py`.
         self.to_device_handlers: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
+        # The device's `verification.Verifications` (SAS in progress, secrets asked for).
+        self.verifications: Any = None
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -159,6 +166,7 @@ class DeviceCrypto:
 
         olm._handle_olm_event = handle  # type: ignore[method-assign]
         self.ready = True
+        opened.send(sender=DeviceCrypto, crypto=self)
         return True
 
     async def close(self) -> None:
