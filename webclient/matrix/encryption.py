@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.dispatch import Signal
@@ -52,8 +52,21 @@ from .crypto.store import CryptoStore, device_key, store_factory
 from .nioclient import call
 from .relations import is_redacted
 
-if TYPE_CHECKING:
-    from .session import MatrixSession
+
+class Session(Protocol):
+    """What encryption needs of its `session.MatrixSession` (named here, not imported: the
+    session imports this module)."""
+
+    user_id: str
+    device_id: str | None
+    homeserver: str
+    client: AsyncClient
+    api: Any
+
+    def room(self, room_id: str) -> Any: ...
+
+    async def stop(self) -> None: ...
+
 
 logger = logging.getLogger("webclient.matrix.encryption")
 
@@ -101,7 +114,7 @@ class Identity:
 class DeviceCrypto:
     """The encryption of one Matrix device, for its `MatrixSession`."""
 
-    def __init__(self, session: MatrixSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.user_id = session.user_id
         self.device_id = session.device_id or ""
