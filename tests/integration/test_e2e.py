@@ -4,6 +4,7 @@ in an encrypted room with a user of this client, real Synapse, both directions."
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 import pytest
 
@@ -299,3 +300,125 @@ async def test_shield_on_messages_from_a_device_its_owner_did_not_verify(
     assert "data-shield" not in verified
     assert 'data-shield="unverified_device"' in other
     assert "Encrypted by a device not verified by its owner." in other
+
+
+@db
+async def test_keys_survive_a_restart_of_the_session(async_client, synapse, make_user, js_peer):
+    """The device's crypto store outlives its session: after a restart the same identity is
+    back, old messages still decrypt (from the stored room keys, without asking anyone), and
+    sending still works."""
+    from webclient.matrix import registry
+
+    alice = make_user("alice", displayname="Alice")
+    bob = await js_peer(make_user("bob", displayname="Bob"), bootstrap=True)
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    room_id = await _join_encrypted_room(session, bob, alice)
+    await asyncio.sleep(1)
+    await bob.call("send_text", room_id=room_id, body="remember me")
+    await _page_until(async_client, room_id, "remember me")
+    identity = session.client.olm.account.identity_keys["curve25519"]
+
+    await registry.stop(credential.pk)
+    assert session.closed
+    restarted = await registry.session_for(credential)
+    assert restarted is not session
+    await eventually(lambda: restarted.crypto is not None and restarted.crypto.ready, timeout=15)
+    assert restarted.client.olm.account.identity_keys["curve25519"] == identity
+    page = await _page_until(async_client, room_id, "remember me")
+    assert "Waiting for the key" not in page
+    event_id = await actions.send_text(restarted, room_id, "still here", new_txn_id())
+    seen = await bob.wait_message(room_id, event_id=event_id, timeout=20)
+    assert seen["decrypted"] and seen["content"]["body"] == "still here"
+
+
+@db
+async def test_embed_display_account_verifies_its_own_device(
+    async_client, synapse, make_user, js_peer, settings
+):
+    """The embeds' display account, new to cross-signing, sets it up on first use: Element
+    users who share keys only with verified devices then reach it, and the embed shows their
+    encrypted messages."""
+    from webclient.matrix import display_accounts
+
+    display = make_user("display", displayname="Lobby screen")
+    alice_js = await js_peer(make_user("alice"), bootstrap=True, only_signed_devices=True)
+    room_id = (
+        await alice_js.call("create_room", encrypted=True, invite=[display.user_id], name="News")
+    )["room_id"]
+    settings.EMBED_DISPLAY_ACCESS_TOKEN = display.access_token
+    settings.EMBED_DISPLAY_HOMESERVER = synapse.url
+    settings.EMBED_GUEST_ACCESS = False
+    display_accounts._display_ids.clear()
+    from tests.synapse_fixtures import matrix_api
+
+    matrix_api(
+        synapse.url,
+        display.access_token,
+        "POST",
+        f"/_matrix/client/v3/join/{quote(room_id, safe='')}",
+        {},
+    )
+    first = await async_client.get(f"/embed/{room_id}/")
+    assert first.status_code == 200
+    credential = await display_accounts.display_credential()
+    session = await synced_session(credential)
+    await eventually(lambda: session.crypto is not None and session.crypto.ready, timeout=15)
+
+    async def signed() -> bool:
+        return await session.crypto.own_device_cross_signed()
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not await signed():
+        assert loop.time() < deadline, "the display account's device was not cross-signed"
+        await asyncio.sleep(0.5)
+    await alice_js.call(
+        "device_status",
+        user_id=display.user_id,
+        device_id=credential.device_id,
+        wait_for="signed_by_owner",
+        timeout_ms=15000,
+        timeout=25,
+    )
+    await alice_js.call("send_text", room_id=room_id, body="news for every desk")
+    deadline = loop.time() + 30
+    while True:
+        page = (await async_client.get(f"/embed/{room_id}/")).content.decode()
+        if "news for every desk" in page or loop.time() > deadline:
+            break
+        await asyncio.sleep(1)
+    assert "news for every desk" in page
+
+
+@db
+async def test_setting_up_cross_signing_shows_a_recovery_key_once(
+    async_client, synapse, make_user, js_peer
+):
+    """An account with no cross-signing sets it up on the encryption page (the password
+    confirms it): the recovery key is shown once, this device is verified, and Element (a new
+    js-sdk device) can verify itself with that key."""
+    import re
+
+    alice = make_user("alice", displayname="Alice")
+    await sign_in(async_client, synapse, alice)
+    page = (await async_client.get("/settings/encryption/")).content.decode()
+    assert 'id="setup-form"' in page
+    wrong = await async_client.post(
+        "/settings/encryption/", {"form": "setup", "password": "not the password"}
+    )
+    assert wrong.status_code == 400 and 'id="new-recovery-key"' not in wrong.content.decode()
+    done = await async_client.post(
+        "/settings/encryption/", {"form": "setup", "password": alice.password}
+    )
+    assert done.status_code == 200
+    shown = done.content.decode()
+    assert 'id="new-recovery-key"' in shown and "no-store" in done["Cache-Control"]
+    recovery_key = re.search(r'id="recovery-key-value">([^<]+)<', shown).group(1).strip()
+    assert 'data-verified="true"' in shown and 'data-backup="on"' in shown
+    again = (await async_client.get("/settings/encryption/")).content.decode()
+    assert recovery_key not in again
+
+    element = await js_peer(alice, name="alice-element")
+    status = await element.call("recover", recovery_key=recovery_key, timeout=60)
+    assert status["cross_signing_ready"]

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
-from webclient.matrix import device_trust, errors
+from webclient.matrix import device_trust, devices, errors
 from webclient.web.forms import FormPage
 from webclient.web.rooms import session_of
 
@@ -116,6 +116,9 @@ class EncryptionPage(FormPage):
             messages.success(request, text)
             return self.done(here)
         if name == "setup":
+            # Synapse takes an account's first cross-signing keys without asking who is there
+            # (MSC3967); this page asks all the same, as setting up identity deserves.
+            await devices.verify_password(request.credential, form.cleaned_data["password"])
             recovery_key = await device_trust.set_up_cross_signing(
                 session, form.cleaned_data["password"]
             )

@@ -64,6 +64,8 @@ def _crypto(session: MatrixSession) -> DeviceCrypto:
 
 async def state(session: MatrixSession) -> EncryptionState:
     crypto = session.crypto
+    if crypto is not None:
+        await crypto.wait_settled()
     if crypto is None or not crypto.ready:
         return EncryptionState(
             enabled=False,
@@ -93,6 +95,14 @@ async def state(session: MatrixSession) -> EncryptionState:
     )
 
 
+async def ready_crypto(session: MatrixSession) -> DeviceCrypto:
+    """The session's encryption, once it has opened (a session started a moment ago is still
+    taking its lease and loading its store)."""
+    if session.crypto is not None:
+        await session.crypto.wait_settled()
+    return _crypto(session)
+
+
 def _crypto_error(exc: CryptoError) -> errors.MatrixError:
     """A recovery key problem in words, with nothing changed."""
     return errors.MatrixError(
@@ -111,7 +121,7 @@ async def verify_with_recovery_key(session: MatrixSession, typed: str) -> dict[s
     """Sign this device with the account's self-signing key from secret storage, and take
     up the key backup. Returns what was done: {"restored": room keys from the backup,
     "backup_version"}. A wrong key raises `MatrixError` and changes nothing."""
-    crypto = _crypto(session)
+    crypto = await ready_crypto(session)
     default = await _account_data(session, secret_storage.DEFAULT_KEY_EVENT)
     key_id = default.get("key") if default else None
     if not isinstance(key_id, str):
@@ -176,7 +186,7 @@ async def verify_new_device(session: MatrixSession, typed: str, timeout: float =
         if loop.time() > deadline:
             break
         await asyncio.sleep(0.2)
-    crypto = _crypto(session)
+    crypto = await ready_crypto(session)
     while True:
         identity = await crypto.identity(session.user_id, refresh=True)
         own = identity.query.get("device_keys", {}).get(session.user_id, {})
@@ -193,7 +203,7 @@ async def verify_new_device(session: MatrixSession, typed: str, timeout: float =
 
 async def sign_own_device(session: MatrixSession, self_signing_secret: str) -> None:
     """Sign this device's keys with the self-signing key (checked against the published one)."""
-    crypto = _crypto(session)
+    crypto = await ready_crypto(session)
     identity = await crypto.identity(session.user_id, refresh=True)
     published = cross_signing.self_signing_key_of(identity.query, session.user_id)
     try:
@@ -227,7 +237,7 @@ async def sign_own_device(session: MatrixSession, self_signing_secret: str) -> N
 async def take_up_backup(session: MatrixSession, backup_secret: str) -> str:
     """Keep the backup's private key (checked against the current backup version); its
     version."""
-    crypto = _crypto(session)
+    crypto = await ready_crypto(session)
     try:
         private = key_backup.backup_key_from_secret(backup_secret)
     except CryptoError as exc:
@@ -251,7 +261,7 @@ async def restore_backup(session: MatrixSession) -> int:
     """After taking up the backup: import its room keys, decrypt the events that waited for
     them on every open page, and back up what this device has that the backup lacks. How
     many keys were new."""
-    crypto = _crypto(session)
+    crypto = await ready_crypto(session)
     restored = await crypto.restore_from_backup()
     healed = set(crypto._new_sessions)
     crypto._new_sessions.clear()
@@ -265,7 +275,7 @@ async def set_up_cross_signing(session: MatrixSession, password: str) -> str:
     """For an account without cross-signing: make its keys (uploaded with the password),
     secret storage with a new recovery key, and a key backup; sign this device. Returns the
     recovery key, to be shown once."""
-    crypto = _crypto(session)
+    crypto = await ready_crypto(session)
     identity = await crypto.identity(session.user_id, refresh=True)
     if identity.master_key is not None:
         raise errors.MatrixError(
@@ -279,7 +289,11 @@ async def set_up_cross_signing(session: MatrixSession, password: str) -> str:
     assert olm is not None
     keys = cross_signing.CrossSigningKeys.generate()
     body = cross_signing.build_device_signing_upload(
-        session.user_id, keys, device_id=crypto.device_id, device_signer=olm.account.sign
+        session.user_id,
+        keys,
+        device_id=crypto.device_id,
+        # nio's account signs text; canonical JSON is UTF-8.
+        device_signer=lambda message: olm.account.sign(message.decode()),
     )
     action = _("Setting up cross-signing")
     await uia.with_password(
@@ -362,7 +376,7 @@ async def import_room_keys(session: MatrixSession, text: str, passphrase: str) -
 
     from .crypto import key_export
 
-    crypto = _crypto(session)
+    crypto = await ready_crypto(session)
     olm = crypto.client.olm
     assert olm is not None
     try:

@@ -138,12 +138,28 @@ class DeviceCrypto:
         self.to_device_handlers: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
         # The device's `verification.Verifications` (SAS in progress, secrets asked for).
         self.verifications: Any = None
+        # Set once opening has succeeded or failed (pages opened meanwhile wait for it).
+        self.settled = asyncio.Event()
 
     # -- lifetime -------------------------------------------------------------------------
 
     async def open(self) -> bool:
         """Take the device's lease and load its olm account; False when another process
         drives this device's encryption or its store cannot be opened."""
+        try:
+            return await self._open()
+        finally:
+            self.settled.set()
+
+    async def wait_settled(self, timeout: float = 20.0) -> bool:
+        """Wait (briefly) until opening has succeeded or failed; whether it is ready."""
+        try:
+            await asyncio.wait_for(self.settled.wait(), timeout)
+        except TimeoutError:
+            pass
+        return self.ready
+
+    async def _open(self) -> bool:
         if not self.device_id:
             self.problem = "This login has no device ID, so it cannot encrypt."
             return False
