@@ -570,7 +570,7 @@ async def gzip_front(synapse):
     import aiohttp
     from aiohttp import web
 
-    from tests.conftest import free_port
+    from tests.server import free_port
 
     async def forward(request: web.Request) -> web.StreamResponse:
         headers = {}
