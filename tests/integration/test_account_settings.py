@@ -17,7 +17,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tests.integration.test_live import api, q, sign_in
+from tests.client_helpers import sign_in
+from tests.matrix_helpers import api, q
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.matrix.models import Credential
 

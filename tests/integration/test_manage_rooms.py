@@ -22,7 +22,8 @@ from urllib.parse import unquote
 import pytest
 from django.urls import reverse
 
-from tests.integration.test_live import api, eventually, q, sign_in, synced_session
+from tests.client_helpers import eventually, field_value, sign_in, synced_session, text_of
+from tests.matrix_helpers import api, q, state, unique
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.demo.homeserver import LocalSynapse
 from webclient.rooms.forms import parse_room_reference, parse_user_ids
@@ -47,18 +48,9 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSynapse]:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 async def create_room(hs, owner, **body) -> str:
     body.setdefault("preset", "private_chat")
     return (await api(hs, owner.access_token, "POST", "/createRoom", body))["room_id"]
-
-
-async def state(hs, reader, room_id: str, event_type: str, state_key: str = "") -> dict:
-    path = f"/rooms/{q(room_id)}/state/{q(event_type)}/{q(state_key)}"
-    return await api(hs, reader.access_token, "GET", path)
 
 
 async def membership(hs, reader, room_id: str, user) -> str | None:
@@ -94,18 +86,6 @@ def room_from_location(response) -> str:
     match = re.fullmatch(r"/rooms/([^/]+)/", response["Location"])
     assert match, response["Location"]
     return unquote(match.group(1))
-
-
-def text_of(page: str, element_id: str) -> str:
-    match = re.search(rf'id="{element_id}"[^>]*>(.*?)</', page, re.S)
-    assert match, f"no #{element_id} in the page"
-    return html.unescape(match.group(1)).strip()
-
-
-def field_value(page: str, element_id: str) -> str:
-    match = re.search(rf'<input [^>]*id="{element_id}"[^>]*value="([^"]*)"', page)
-    assert match, f"no #{element_id} field"
-    return html.unescape(match.group(1))
 
 
 async def list_page(async_client) -> str:

@@ -14,7 +14,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.integration.test_live import api, q, sign_in
+from tests.client_helpers import sign_in
+from tests.matrix_helpers import api, q
 from tests.synapse_fixtures import MatrixAPIError, matrix_api
 
 pytestmark = pytest.mark.django_db(transaction=True)

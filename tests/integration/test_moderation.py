@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_live import api, messages, q, send, sign_in, synced_session
+from tests.client_helpers import sign_in, synced_session
+from tests.matrix_helpers import api, messages, q, send
 from webclient.matrix import power
 
 db = pytest.mark.django_db(transaction=True)

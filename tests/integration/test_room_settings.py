@@ -16,8 +16,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from tests.integration.test_live import api, eventually, q, set_power, sign_in, synced_session
-from tests.integration.test_manage_rooms import field_value, state, text_of, unique
+from tests.client_helpers import eventually, field_value, sign_in, synced_session, text_of
+from tests.matrix_helpers import api, q, set_power, state, unique
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.matrix.power import power_of
 from webclient.rooms.forms import parse_level, parse_localpart
