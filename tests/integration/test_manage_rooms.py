@@ -26,7 +26,6 @@ from tests.client_helpers import eventually, field_value, sign_in, synced_sessio
 from tests.matrix_helpers import api, q, state, unique
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.demo.homeserver import LocalSynapse
-from webclient.rooms.forms import parse_room_reference, parse_user_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,41 +103,6 @@ def listed_invite(page: str, room_id: str) -> bool:
 
 def listed_at_all(page: str, room_id: str) -> bool:
     return f'data-room-entry="{html.escape(room_id)}"' in page
-
-
-# -- parsing -----------------------------------------------------------------------------------
-
-
-def test_parse_room_reference():
-    assert parse_room_reference(" #room:example.org ") == ("#room:example.org", [])
-    assert parse_room_reference("!abc:example.org") == ("!abc:example.org", [])
-    assert parse_room_reference("!opaqueV12id") == ("!opaqueV12id", [])
-    assert parse_room_reference("https://matrix.to/#/#room:example.org") == (
-        "#room:example.org",
-        [],
-    )
-    assert parse_room_reference("https://matrix.to/#/%23room%3Aexample.org") == (
-        "#room:example.org",
-        [],
-    )
-    assert parse_room_reference(
-        "https://matrix.to/#/!abc:example.org/$event?via=one.org&via=two.org&via=bad/server"
-    ) == ("!abc:example.org", ["one.org", "two.org"])
-    assert parse_room_reference("matrix:r/room:example.org") == ("#room:example.org", [])
-    assert parse_room_reference("matrix:roomid/abc:example.org?via=one.org&action=join") == (
-        "!abc:example.org",
-        ["one.org"],
-    )
-    for bad in ("", "room", "#nocolon", "@user:example.org", "https://matrix.to/#/@u:x.org"):
-        assert parse_room_reference(bad) is None, bad
-
-
-def test_parse_user_ids():
-    assert parse_user_ids("@a:x.org, @b:x.org  @a:x.org;@c:y.org") == (
-        ["@a:x.org", "@b:x.org", "@c:y.org"],
-        [],
-    )
-    assert parse_user_ids("@a:x.org bob @:x") == (["@a:x.org"], ["bob", "@:x"])
 
 
 # -- creating rooms ----------------------------------------------------------------------------
