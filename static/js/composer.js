@@ -1,111 +1,167 @@
 // The composer with JavaScript: Enter sends (Shift+Enter is a new line), a local echo shows
 // at once and is replaced by the real event; a failed send stays, marked, with Retry.
-(function () {
-  "use strict";
-  var form = document.getElementById("composer");
-  var timeline = document.getElementById("timeline");
-  var api = window.webclient;
-  if (!form || !timeline || !api || !api.send) return;
-  var textarea = form.querySelector("textarea[name=body]");
-  var sentEarlier = document.getElementById("send-error");
+// Exports newTxnId, makeEcho, markSent and markFailed for upload.js.
+import { send, resend, action, scrollToBottom } from "./live.js";
+import { on } from "./bus.js";
 
-  function newTxnId() {
-    var bytes = new Uint8Array(12);
-    crypto.getRandomValues(bytes);
-    return "wc" + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+var form = document.getElementById("composer");
+var timeline = document.getElementById("timeline");
+var textarea = form && form.querySelector("textarea[name=body]");
+var sentEarlier = document.getElementById("send-error");
+
+export function newTxnId() {
+  var bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return "wc" + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+}
+
+function echoFor(txn) {
+  return timeline.querySelector('[data-txn-id="' + CSS.escape(txn) + '"]');
+}
+
+export function makeEcho(txn, body) {
+  var article = document.createElement("article");
+  article.className = "event event-message pending";
+  article.dataset.txnId = txn;
+  article.dataset.sender = form.dataset.userId || "";
+  var meta = document.createElement("header");
+  meta.className = "event-meta";
+  var sender = document.createElement("span");
+  sender.className = "sender";
+  sender.textContent = form.dataset.userName || "You";
+  var state = document.createElement("span");
+  state.className = "send-state";
+  state.textContent = "Sending…";
+  meta.append(sender, " ", state);
+  var content = document.createElement("div");
+  content.className = "event-body";
+  content.textContent = body; // shown as typed; the server's rendering replaces it
+  article.append(meta, content);
+  return article;
+}
+
+var replyField = form && form.querySelector("[name=reply_to]");
+var threadField = form && form.querySelector("[name=thread_id]");
+var banner = document.getElementById("reply-banner");
+var editing = null; // event ID of the own message being edited
+
+function clearMode() {
+  editing = null;
+  if (replyField) replyField.value = "";
+  if (banner) banner.hidden = true;
+  form.classList.remove("editing");
+}
+
+function setBanner(label, name, preview) {
+  if (!banner) return;
+  banner.hidden = false;
+  banner.querySelector("span").firstChild.textContent = label + " ";
+  document.getElementById("reply-name").textContent = name;
+  document.getElementById("reply-preview").textContent = preview;
+}
+
+function submit(event) {
+  if (event) event.preventDefault();
+  var body = textarea.value;
+  if (!body.trim()) return;
+  var txn = newTxnId();
+  var extra = {};
+  if (editing) {
+    extra = { type: "edit", event_id: editing };
+  } else {
+    if (replyField && replyField.value) extra.reply_to = replyField.value;
+    if (threadField && threadField.value) extra.thread_id = threadField.value;
+    timeline.appendChild(makeEcho(txn, body));
+    scrollToBottom();
   }
+  textarea.value = "";
+  clearMode();
+  if (sentEarlier) { sentEarlier.remove(); sentEarlier = null; }
+  send(txn, body, extra);
+}
 
-  function echoFor(txn) {
-    return timeline.querySelector('[data-txn-id="' + CSS.escape(txn) + '"]');
+function tileOf(element) { return element.closest("[data-event-id]"); }
+
+function startReply(tile) {
+  clearMode();
+  if (!replyField) return;
+  replyField.value = tile.dataset.eventId;
+  var sender = tile.querySelector(".sender");
+  var body = tile.querySelector(".event-body");
+  setBanner("Replying to", sender ? sender.textContent : "", body ? body.textContent.trim().slice(0, 120) : "");
+  textarea.focus();
+}
+
+function startEdit(tile, link) {
+  clearMode();
+  fetch(link.href, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+    .then(function (data) {
+      editing = tile.dataset.eventId;
+      form.classList.add("editing");
+      textarea.value = data.body;
+      setBanner("Editing", "your message", "");
+      textarea.focus();
+    })
+    .catch(function () { location.assign(link.href); });
+}
+
+export function markSent(txn, eventId) {
+  var echo = echoFor(txn);
+  if (!echo) return;
+  echo.classList.remove("failed");
+  echo.classList.add("sent");
+  var state = echo.querySelector(".send-state");
+  if (state) state.textContent = "Sent";
+  if (eventId) echo.dataset.pendingEventId = eventId;
+}
+
+// retryFn: how to try again (an upload re-uploads); by default the text is sent again.
+export function markFailed(txn, error, canRetry, retryFn) {
+  var echo = echoFor(txn);
+  if (!echo) {
+    // An edit has no echo of its own: say it here.
+    var note = document.createElement("p");
+    note.className = "error";
+    note.setAttribute("role", "alert");
+    note.textContent = "Not sent: " + error;
+    form.insertBefore(note, form.firstChild);
+    setTimeout(function () { note.remove(); }, 10000);
+    return;
   }
-
-  function makeEcho(txn, body) {
-    var article = document.createElement("article");
-    article.className = "event event-message pending";
-    article.dataset.txnId = txn;
-    article.dataset.sender = form.dataset.userId || "";
-    var meta = document.createElement("header");
-    meta.className = "event-meta";
-    var sender = document.createElement("span");
-    sender.className = "sender";
-    sender.textContent = form.dataset.userName || "You";
-    var state = document.createElement("span");
-    state.className = "send-state";
-    state.textContent = "Sending…";
-    meta.append(sender, " ", state);
-    var content = document.createElement("div");
-    content.className = "event-body";
-    content.textContent = body; // shown as typed; the server's rendering replaces it
-    article.append(meta, content);
-    return article;
+  var old = echo.querySelectorAll(".send-state button");
+  old.forEach(function (b) { b.remove(); });
+  echo.classList.add("failed");
+  var state = echo.querySelector(".send-state");
+  state.textContent = "Not sent: " + error + " ";
+  state.setAttribute("role", "alert");
+  var body = echo.querySelector(".event-body").textContent;
+  if (canRetry) {
+    var retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "retry";
+    retry.textContent = "Retry";
+    retry.addEventListener("click", function () {
+      echo.classList.remove("failed");
+      state.textContent = "Sending…";
+      state.removeAttribute("role");
+      if (retryFn) retryFn();
+      else resend(txn, body); // the same transaction ID: never posted twice
+    });
+    state.appendChild(retry);
   }
+  var discard = document.createElement("button");
+  discard.type = "button";
+  discard.className = "discard";
+  discard.textContent = "Delete";
+  discard.addEventListener("click", function () {
+    if (!textarea.value && !echo.classList.contains("upload")) textarea.value = body;
+    echo.remove();
+  });
+  state.appendChild(discard);
+}
 
-  var replyField = form.querySelector("[name=reply_to]");
-  var threadField = form.querySelector("[name=thread_id]");
-  var banner = document.getElementById("reply-banner");
-  var editing = null; // event ID of the own message being edited
-
-  function clearMode() {
-    editing = null;
-    if (replyField) replyField.value = "";
-    if (banner) banner.hidden = true;
-    form.classList.remove("editing");
-  }
-
-  function setBanner(label, name, preview) {
-    if (!banner) return;
-    banner.hidden = false;
-    banner.querySelector("span").firstChild.textContent = label + " ";
-    document.getElementById("reply-name").textContent = name;
-    document.getElementById("reply-preview").textContent = preview;
-  }
-
-  function submit(event) {
-    if (event) event.preventDefault();
-    var body = textarea.value;
-    if (!body.trim()) return;
-    var txn = newTxnId();
-    var extra = {};
-    if (editing) {
-      extra = { type: "edit", event_id: editing };
-    } else {
-      if (replyField && replyField.value) extra.reply_to = replyField.value;
-      if (threadField && threadField.value) extra.thread_id = threadField.value;
-      timeline.appendChild(makeEcho(txn, body));
-      api.scrollToBottom();
-    }
-    textarea.value = "";
-    clearMode();
-    if (sentEarlier) { sentEarlier.remove(); sentEarlier = null; }
-    api.send(txn, body, extra);
-  }
-
-  function tileOf(element) { return element.closest("[data-event-id]"); }
-
-  function startReply(tile) {
-    clearMode();
-    if (!replyField) return;
-    replyField.value = tile.dataset.eventId;
-    var sender = tile.querySelector(".sender");
-    var body = tile.querySelector(".event-body");
-    setBanner("Replying to", sender ? sender.textContent : "", body ? body.textContent.trim().slice(0, 120) : "");
-    textarea.focus();
-  }
-
-  function startEdit(tile, link) {
-    clearMode();
-    fetch(link.href, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
-      .then(function (data) {
-        editing = tile.dataset.eventId;
-        form.classList.add("editing");
-        textarea.value = data.body;
-        setBanner("Editing", "your message", "");
-        textarea.focus();
-      })
-      .catch(function () { location.assign(link.href); });
-  }
-
+function start() {
   timeline.addEventListener("click", function (event) {
     var link = event.target.closest("a, .reply-quote, span[data-mx-spoiler]");
     if (!link) return;
@@ -123,7 +179,7 @@
     var actions = link.closest(".event-actions");
     if (link.matches(".reaction, .action-react")) {
       event.preventDefault();
-      if (!api.action({ type: "react", event_id: tile.dataset.eventId, key: link.dataset.key })) location.assign(link.href);
+      if (!action({ type: "react", event_id: tile.dataset.eventId, key: link.dataset.key })) location.assign(link.href);
     } else if (link.matches(".action-reply")) {
       event.preventDefault();
       startReply(tile);
@@ -133,7 +189,7 @@
     } else if (link.matches(".action-delete")) {
       event.preventDefault();
       if (window.confirm("Delete this message?")) {
-        if (!api.action({ type: "redact", event_id: tile.dataset.eventId })) location.assign(link.href);
+        if (!action({ type: "redact", event_id: tile.dataset.eventId })) location.assign(link.href);
       }
     }
     if (actions) actions.open = false;
@@ -145,64 +201,6 @@
     if (editing) textarea.value = "";
     clearMode();
   });
-
-  api.onSent = function (txn, eventId) {
-    var echo = echoFor(txn);
-    if (!echo) return;
-    echo.classList.remove("failed");
-    echo.classList.add("sent");
-    var state = echo.querySelector(".send-state");
-    if (state) state.textContent = "Sent";
-    if (eventId) echo.dataset.pendingEventId = eventId;
-  };
-
-  api.makeEcho = makeEcho;
-  api.newTxnId = newTxnId;
-
-  // retryFn: how to try again (an upload re-uploads); by default the text is sent again.
-  api.onSendFailed = function (txn, error, canRetry, retryFn) {
-    var echo = echoFor(txn);
-    if (!echo) {
-      // An edit has no echo of its own: say it here.
-      var note = document.createElement("p");
-      note.className = "error";
-      note.setAttribute("role", "alert");
-      note.textContent = "Not sent: " + error;
-      form.insertBefore(note, form.firstChild);
-      setTimeout(function () { note.remove(); }, 10000);
-      return;
-    }
-    var old = echo.querySelectorAll(".send-state button");
-    old.forEach(function (b) { b.remove(); });
-    echo.classList.add("failed");
-    var state = echo.querySelector(".send-state");
-    state.textContent = "Not sent: " + error + " ";
-    state.setAttribute("role", "alert");
-    var body = echo.querySelector(".event-body").textContent;
-    if (canRetry) {
-      var retry = document.createElement("button");
-      retry.type = "button";
-      retry.className = "retry";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", function () {
-        echo.classList.remove("failed");
-        state.textContent = "Sending…";
-        state.removeAttribute("role");
-        if (retryFn) retryFn();
-        else api.resend(txn, body); // the same transaction ID: never posted twice
-      });
-      state.appendChild(retry);
-    }
-    var discard = document.createElement("button");
-    discard.type = "button";
-    discard.className = "discard";
-    discard.textContent = "Delete";
-    discard.addEventListener("click", function () {
-      if (!textarea.value && !echo.classList.contains("upload")) textarea.value = body;
-      echo.remove();
-    });
-    state.appendChild(discard);
-  };
 
   form.addEventListener("submit", submit);
   textarea.addEventListener("keydown", function (event) {
@@ -220,4 +218,9 @@
       }
     }
   });
-})();
+
+  on("sent", function (message) { markSent(message.txn_id, message.event_id); });
+  on("send_failed", function (message) { markFailed(message.txn_id, message.error, message.retry); });
+}
+
+if (form && timeline) start();

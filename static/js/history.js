@@ -2,177 +2,173 @@
 // down after a permalink loads newer ones; chunks far off-screen are dropped and load again
 // on the way back, so the page holds a bounded number of tiles however far one scrolls.
 // A gap left by a limited sync fills itself. matrix.to links to rooms and events open here.
-(function () {
-  "use strict";
-  var root = document.getElementById("room");
-  var timeline = document.getElementById("timeline");
-  var api = window.webclient || {};
-  if (!root || !timeline || !root.dataset.timelineUrl || !window.fetch) return;
-  var MAX_TILES = Number(root.dataset.maxTiles || 300);
-  var EDGE = 400; // px from an end at which the next chunk loads
-  var busy = false;
+import { personalise, scrollToBottom } from "./live.js";
+import { on, emit } from "./bus.js";
 
-  function tiles(scope) { return (scope || timeline).querySelectorAll(".event[data-event-id]"); }
-  function chunks() { return timeline.querySelectorAll(":scope > .chunk"); }
+var root = document.getElementById("room");
+var timeline = document.getElementById("timeline");
+var MAX_TILES = Number((root && root.dataset.maxTiles) || 300);
+var EDGE = 400; // px from an end at which the next chunk loads
+var busy = false;
 
-  function fetchChunk(query) {
-    return fetch(root.dataset.timelineUrl + "?" + query, { credentials: "same-origin" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.text();
-      })
-      .then(function (html) {
-        var template = document.createElement("template");
-        template.innerHTML = html;
-        var chunk = template.content.querySelector("#timeline > .chunk");
-        // Drop what the page already shows (pages overlap at their edges).
-        tiles(chunk).forEach(function (tile) {
-          if (timeline.querySelector('[data-event-id="' + CSS.escape(tile.dataset.eventId) + '"]')) tile.remove();
-        });
-        tiles(chunk).forEach(function (tile) { if (api.personalise) api.personalise(tile, {}); });
-        return chunk;
+function tiles(scope) { return (scope || timeline).querySelectorAll(".event[data-event-id]"); }
+function chunks() { return timeline.querySelectorAll(":scope > .chunk"); }
+
+function fetchChunk(query) {
+  return fetch(root.dataset.timelineUrl + "?" + query, { credentials: "same-origin" })
+    .then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.text();
+    })
+    .then(function (html) {
+      var template = document.createElement("template");
+      template.innerHTML = html;
+      var chunk = template.content.querySelector("#timeline > .chunk");
+      // Drop what the page already shows (pages overlap at their edges).
+      tiles(chunk).forEach(function (tile) {
+        if (timeline.querySelector('[data-event-id="' + CSS.escape(tile.dataset.eventId) + '"]')) tile.remove();
       });
-  }
+      tiles(chunk).forEach(function (tile) { personalise(tile, {}); });
+      return chunk;
+    });
+}
 
-  function setToken(name, value) {
-    if (value) timeline.dataset[name] = value;
-    else delete timeline.dataset[name];
-  }
+function setToken(name, value) {
+  if (value) timeline.dataset[name] = value;
+  else delete timeline.dataset[name];
+}
 
-  function loadOlder() {
-    var token = timeline.dataset.older;
-    if (!token || busy) return;
-    busy = true;
-    fetchChunk("from=" + encodeURIComponent(token))
-      .then(function (chunk) {
-        var height = timeline.scrollHeight;
-        var top = timeline.scrollTop;
-        timeline.insertBefore(chunk, timeline.firstElementChild);
-        timeline.scrollTop = top + (timeline.scrollHeight - height);
-        setToken("older", chunk.dataset.prev);
-        trim("bottom");
-        if (api.handlers && api.handlers.inserted) api.handlers.inserted();
-      })
-      .catch(function () { /* try again on the next scroll */ })
-      .then(function () { busy = false; });
-  }
+function loadOlder() {
+  var token = timeline.dataset.older;
+  if (!token || busy) return;
+  busy = true;
+  fetchChunk("from=" + encodeURIComponent(token))
+    .then(function (chunk) {
+      var height = timeline.scrollHeight;
+      var top = timeline.scrollTop;
+      timeline.insertBefore(chunk, timeline.firstElementChild);
+      timeline.scrollTop = top + (timeline.scrollHeight - height);
+      setToken("older", chunk.dataset.prev);
+      trim("bottom");
+      emit("inserted");
+    })
+    .catch(function () { /* try again on the next scroll */ })
+    .then(function () { busy = false; });
+}
 
-  function loadNewer() {
-    var token = timeline.dataset.newer;
-    if (!token || busy) return;
-    busy = true;
-    fetchChunk("after=" + encodeURIComponent(token))
-      .then(function (chunk) {
-        timeline.insertBefore(chunk, timeline.querySelector(":scope > .event.pending"));
-        // No next token: this was the newest page, and live events flow again.
-        setToken("newer", chunk.dataset.next || "");
-        trim("top");
-        if (api.handlers && api.handlers.inserted) api.handlers.inserted();
-      })
-      .catch(function () { /* try again on the next scroll */ })
-      .then(function () { busy = false; });
-  }
+function loadNewer() {
+  var token = timeline.dataset.newer;
+  if (!token || busy) return;
+  busy = true;
+  fetchChunk("after=" + encodeURIComponent(token))
+    .then(function (chunk) {
+      timeline.insertBefore(chunk, timeline.querySelector(":scope > .event.pending"));
+      // No next token: this was the newest page, and live events flow again.
+      setToken("newer", chunk.dataset.next || "");
+      trim("top");
+      emit("inserted");
+    })
+    .catch(function () { /* try again on the next scroll */ })
+    .then(function () { busy = false; });
+}
 
-  // Keep at most MAX_TILES: drop whole chunks from the far end, keeping the token that
-  // loads them again.
-  function trim(side) {
-    var list = chunks();
-    while (tiles().length > MAX_TILES && list.length > 1) {
-      if (side === "top") {
-        var first = list[0];
-        var height = timeline.scrollHeight;
-        var top = timeline.scrollTop;
-        first.remove();
-        timeline.scrollTop = top - (height - timeline.scrollHeight);
-        list = chunks();
-        setToken("older", list[0].dataset.prev);
-      } else {
-        var last = list[list.length - 1];
-        // Anything after the last chunk (live tiles) goes with it.
-        while (timeline.lastElementChild && timeline.lastElementChild !== last) {
-          if (timeline.lastElementChild.classList.contains("pending")) break;
-          timeline.lastElementChild.remove();
-        }
-        last.remove();
-        list = chunks();
-        // A live chunk knows no token after it: then what loads the dropped chunk again is
-        // the token before that chunk.
-        var next = list[list.length - 1].dataset.next || last.dataset.prev;
-        setToken("newer", next || "");
+// Keep at most MAX_TILES: drop whole chunks from the far end, keeping the token that
+// loads them again.
+function trim(side) {
+  var list = chunks();
+  while (tiles().length > MAX_TILES && list.length > 1) {
+    if (side === "top") {
+      var first = list[0];
+      var height = timeline.scrollHeight;
+      var top = timeline.scrollTop;
+      first.remove();
+      timeline.scrollTop = top - (height - timeline.scrollHeight);
+      list = chunks();
+      setToken("older", list[0].dataset.prev);
+    } else {
+      var last = list[list.length - 1];
+      // Anything after the last chunk (live tiles) goes with it.
+      while (timeline.lastElementChild && timeline.lastElementChild !== last) {
+        if (timeline.lastElementChild.classList.contains("pending")) break;
+        timeline.lastElementChild.remove();
       }
+      last.remove();
+      list = chunks();
+      // A live chunk knows no token after it: then what loads the dropped chunk again is
+      // the token before that chunk.
+      var next = list[list.length - 1].dataset.next || last.dataset.prev;
+      setToken("newer", next || "");
     }
   }
-  api.trim = trim;
+}
 
-  // -- gaps: a limited sync skipped events between the page and the new chunk ------------
-  function fillGap(gap, chunk) {
-    var token = gap.dataset.from;
-    if (!token || gap.dataset.busy) return;
-    gap.dataset.busy = "1";
-    gap.textContent = "Loading missed messages…";
-    fetch(root.dataset.timelineUrl + "?from=" + encodeURIComponent(token), { credentials: "same-origin" })
-      .then(function (response) { if (!response.ok) throw new Error(); return response.text(); })
-      .then(function (html) {
-        var template = document.createElement("template");
-        template.innerHTML = html;
-        var filler = template.content.querySelector("#timeline > .chunk");
-        var found = false;
-        tiles(filler).forEach(function (tile) {
-          if (timeline.querySelector('[data-event-id="' + CSS.escape(tile.dataset.eventId) + '"]')) {
-            found = true; // reached what the page already had: the gap is closed
-            tile.remove();
-          } else if (api.personalise) api.personalise(tile, {});
-        });
-        filler.classList.add("filled");
-        timeline.insertBefore(filler, chunk);
-        delete gap.dataset.busy;
-        if (found || !filler.dataset.prev) gap.remove();
-        else {
-          // Still more missing: keep the marker above what was just filled in.
-          gap.dataset.from = filler.dataset.prev;
-          timeline.insertBefore(gap, filler);
-          gap.textContent = "Load more missed messages";
-          fillGap(gap, filler);
-        }
-      })
-      .catch(function () {
-        delete gap.dataset.busy;
-        gap.textContent = "Some messages could not be loaded. Click to try again.";
+// -- gaps: a limited sync skipped events between the page and the new chunk ------------
+function fillGap(gap, chunk) {
+  var token = gap.dataset.from;
+  if (!token || gap.dataset.busy) return;
+  gap.dataset.busy = "1";
+  gap.textContent = "Loading missed messages…";
+  fetch(root.dataset.timelineUrl + "?from=" + encodeURIComponent(token), { credentials: "same-origin" })
+    .then(function (response) { if (!response.ok) throw new Error(); return response.text(); })
+    .then(function (html) {
+      var template = document.createElement("template");
+      template.innerHTML = html;
+      var filler = template.content.querySelector("#timeline > .chunk");
+      var found = false;
+      tiles(filler).forEach(function (tile) {
+        if (timeline.querySelector('[data-event-id="' + CSS.escape(tile.dataset.eventId) + '"]')) {
+          found = true; // reached what the page already had: the gap is closed
+          tile.remove();
+        } else personalise(tile, {});
       });
-  }
-  if (api.handlers) {
-    api.handlers.gap = function (chunk) {
-      if (!chunk.dataset.prev) return;
-      var gap = document.createElement("button");
-      gap.type = "button";
-      gap.className = "gap";
-      gap.dataset.from = chunk.dataset.prev;
-      gap.addEventListener("click", function () { fillGap(gap, gap.nextElementSibling || chunk); });
-      timeline.insertBefore(gap, chunk);
-      fillGap(gap, chunk);
-    };
-  }
-
-  // -- scrolling ------------------------------------------------------------------------
-  var queued = false;
-  function onScroll() {
-    if (queued) return;
-    queued = true;
-    requestAnimationFrame(function () {
-      queued = false;
-      if (timeline.scrollTop < EDGE) loadOlder();
-      if (timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < EDGE) loadNewer();
+      filler.classList.add("filled");
+      timeline.insertBefore(filler, chunk);
+      delete gap.dataset.busy;
+      if (found || !filler.dataset.prev) gap.remove();
+      else {
+        // Still more missing: keep the marker above what was just filled in.
+        gap.dataset.from = filler.dataset.prev;
+        timeline.insertBefore(gap, filler);
+        gap.textContent = "Load more missed messages";
+        fillGap(gap, filler);
+      }
+    })
+    .catch(function () {
+      delete gap.dataset.busy;
+      gap.textContent = "Some messages could not be loaded. Click to try again.";
     });
-  }
+}
+
+// -- scrolling ------------------------------------------------------------------------
+var queued = false;
+function onScroll() {
+  if (queued) return;
+  queued = true;
+  requestAnimationFrame(function () {
+    queued = false;
+    if (timeline.scrollTop < EDGE) loadOlder();
+    if (timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < EDGE) loadNewer();
+  });
+}
+
+function start() {
+  // A limited sync left events out before the new chunk: a marker that fills itself.
+  on("gap", function (chunk) {
+    if (!chunk.dataset.prev) return;
+    var gap = document.createElement("button");
+    gap.type = "button";
+    gap.className = "gap";
+    gap.dataset.from = chunk.dataset.prev;
+    gap.addEventListener("click", function () { fillGap(gap, gap.nextElementSibling || chunk); });
+    timeline.insertBefore(gap, chunk);
+    fillGap(gap, chunk);
+  });
+
   timeline.addEventListener("scroll", onScroll, { passive: true });
   // Live events at the bottom of a long-open page (a kiosk) push old chunks out.
-  var before = api.handlers && api.handlers.inserted;
-  if (api.handlers) {
-    api.handlers.inserted = function () {
-      if (!timeline.dataset.newer) trim("top");
-      if (before) before();
-    };
-  }
+  on("inserted", function () {
+    if (!timeline.dataset.newer) trim("top");
+  });
 
   // The older/newer links are for pages without JavaScript.
   ["older-link", "newer-link"].forEach(function (id) {
@@ -200,6 +196,8 @@
     location.assign(url);
   });
 
-  if (!timeline.dataset.highlight && api.scrollToBottom) api.scrollToBottom();
+  if (!timeline.dataset.highlight) scrollToBottom();
   onScroll();
-})();
+}
+
+if (root && timeline && root.dataset.timelineUrl && window.fetch) start();

@@ -1,359 +1,326 @@
-// Live updates for the room list and room pages: one websocket, HTML fragments rendered on
-// the server, inserted as they come. Reconnects with backoff and catches up from the last
-// position it saw. Exposes window.webclient.send for composer.js.
-(function () {
-  "use strict";
-  var root = document.getElementById("room") || document.getElementById("room-list");
-  if (!root || !("WebSocket" in window)) return;
+// Live updates for the room list, room, thread and embed pages: HTML fragments rendered on
+// the server come over the page's socket (socket.js, which reconnects and catches up from
+// the last position seen) and are inserted as they come.
+// Exports send/resend/action (composer.js, presence.js), personalise and scrollToBottom
+// (history.js, composer.js, upload.js). Frames for other features go out on the bus:
+// typing, receipts, unread, notify, sent, send_failed; after new tiles, "gap" (a limited
+// sync; when nobody listens the timeline is fetched afresh) and "inserted".
+import { connect } from "./socket.js";
+import { emit } from "./bus.js";
 
-  var roomId = root.dataset.roomId || "";
-  var timeline = document.getElementById("timeline");
-  var statusEl = document.getElementById("connection-status");
-  var state = timeline || root;
-  var epoch = state.dataset.epoch || "";
-  var pos = Number(state.dataset.pos || "-1");
-  var socket = null;
-  var backoff = 1000;
-  var finished = false;
-  var unacked = {}; // txn_id -> body, sends not yet confirmed by the server
-  var api = (window.webclient = window.webclient || {});
+var root = document.getElementById("room") || document.getElementById("room-list");
+var timeline = document.getElementById("timeline");
+var statusEl = document.getElementById("connection-status");
+var conn = null; // the socket, once started
+var unacked = {}; // txn_id -> body, sends not yet confirmed by the server
+var lastExtra = {};
 
-  function byAttr(name, value) {
-    return document.querySelector("[" + name + '="' + CSS.escape(value) + '"]');
+function fragment(html) {
+  var template = document.createElement("template");
+  template.innerHTML = html.trim();
+  return template.content.firstElementChild;
+}
+
+function setStatus(text, kind) {
+  if (!statusEl) return;
+  statusEl.textContent = text || "";
+  statusEl.hidden = !text;
+  statusEl.dataset.state = kind || "";
+}
+
+function nearBottom() {
+  var box = document.scrollingElement;
+  var scroller = timeline && timeline.scrollHeight > timeline.clientHeight ? timeline : box;
+  return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+}
+
+export function scrollToBottom() {
+  if (!timeline) return;
+  timeline.scrollTop = timeline.scrollHeight;
+  if (window.parent !== window) {
+    // In a frame (an embed): scrollIntoView would also scroll the page around the frame,
+    // pulling an intranet page to the chat at every new message.
+    var doc = document.scrollingElement;
+    if (doc) doc.scrollTop = doc.scrollHeight;
+    return;
   }
+  var last = timeline.lastElementChild;
+  if (last && last.scrollIntoView) last.scrollIntoView({ block: "end" });
+}
 
-  function fragment(html) {
-    var template = document.createElement("template");
-    template.innerHTML = html.trim();
-    return template.content.firstElementChild;
+var me = (root && root.dataset.userId) || "";
+var threadRoot = (root && root.dataset.threadRoot) || "";
+
+// The per-viewer touch on shared fragments: own messages and mentions of this user.
+export function personalise(node, item) {
+  if (item.sender === me || node.dataset.sender === me) node.classList.add("mine");
+  var mentions = (node.dataset.mentions || "").split(" ");
+  if (me && mentions.indexOf(me) >= 0) node.classList.add("mentions-me");
+  node.querySelectorAll(".reaction").forEach(function (chip) {
+    if ((chip.dataset.senders || "").split(" ").indexOf(me) >= 0) chip.classList.add("mine");
+  });
+  return node;
+}
+
+// A thread page shows its root and the thread's messages; the room page everything else.
+function belongsHere(item) {
+  if (threadRoot) return item.event_id === threadRoot || item.thread_id === threadRoot;
+  return !item.thread_id;
+}
+
+function insertEvent(item, chunk) {
+  var echo = item.txn_id && timeline.querySelector('[data-txn-id="' + CSS.escape(item.txn_id) + '"]');
+  if (!item.html) {
+    if (echo) echo.remove();
+    return;
   }
-
-  function setStatus(text, kind) {
-    if (!statusEl) return;
-    statusEl.textContent = text || "";
-    statusEl.hidden = !text;
-    statusEl.dataset.state = kind || "";
+  if (item.txn_id) delete unacked[item.txn_id];
+  var existing = timeline.querySelector('[data-event-id="' + CSS.escape(item.event_id) + '"]');
+  if (item.replace) {
+    // An edit, reaction, redaction or thread reply changed a tile already on the page.
+    if (existing) existing.replaceWith(personalise(fragment(item.html), item));
+    return;
   }
-
-  function nearBottom() {
-    var box = document.scrollingElement;
-    var scroller = timeline && timeline.scrollHeight > timeline.clientHeight ? timeline : box;
-    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+  if (!belongsHere(item)) {
+    if (echo) echo.remove();
+    return;
   }
+  var node = personalise(fragment(item.html), item);
+  if (echo) {
+    echo.replaceWith(node);
+    return;
+  }
+  if (existing) return;
+  chunk.appendChild(node);
+}
 
-  function scrollToBottom() {
-    if (!timeline) return;
-    timeline.scrollTop = timeline.scrollHeight;
-    if (window.parent !== window) {
-      // In a frame (an embed): scrollIntoView would also scroll the page around the frame,
-      // pulling an intranet page to the chat at every new message.
-      var doc = document.scrollingElement;
-      if (doc) doc.scrollTop = doc.scrollHeight;
-      return;
+function onEvents(message) {
+  var stick = nearBottom();
+  // A page showing older history (a permalink, or scrolled far back) is not at the live
+  // end: it only takes changes to tiles it shows, and loads newer ones as it scrolls.
+  var detached = !!timeline.dataset.newer;
+  // New tiles of one sync go into a chunk that knows the token before it, so it can be
+  // dropped when far off-screen and loaded again, and a gap before it can be filled.
+  var chunk = document.createElement("div");
+  chunk.className = "chunk live";
+  if (message.prev_batch) chunk.dataset.prev = message.prev_batch;
+  message.events.forEach(function (item) {
+    if (detached && !item.replace) return;
+    insertEvent(item, chunk);
+  });
+  if (chunk.children.length) {
+    // Local echoes stay at the bottom until the server confirms them.
+    timeline.insertBefore(chunk, timeline.querySelector(":scope > .event.pending"));
+    if (message.limited) {
+      if (!emit("gap", chunk)) resync();
     }
-    var last = timeline.lastElementChild;
-    if (last && last.scrollIntoView) last.scrollIntoView({ block: "end" });
   }
-  api.scrollToBottom = scrollToBottom;
+  emit("inserted");
+  conn.seen(message.epoch, message.pos);
+  if (stick && !detached) scrollToBottom();
+}
 
-  var me = root.dataset.userId || "";
-  var threadRoot = root.dataset.threadRoot || "";
+// The room list is grouped into sections (invites, favourites, DMs, one per space, rooms,
+// low priority). Each update carries the shells of every section in order, the section
+// of its room and the order of all listed rooms.
+function section(list, key) {
+  return list.querySelector(':scope > [data-section="' + CSS.escape(key) + '"]');
+}
 
-  // The per-viewer touch on shared fragments: own messages and mentions of this user.
-  function personalise(node, item) {
-    if (item.sender === me || node.dataset.sender === me) node.classList.add("mine");
-    var mentions = (node.dataset.mentions || "").split(" ");
-    if (me && mentions.indexOf(me) >= 0) node.classList.add("mentions-me");
-    node.querySelectorAll(".reaction").forEach(function (chip) {
-      if ((chip.dataset.senders || "").split(" ").indexOf(me) >= 0) chip.classList.add("mine");
+function onRoom(message) {
+  var list = document.getElementById("rooms");
+  if (!list) return;
+  var keep = {};
+  (message.sections || []).forEach(function (shell) {
+    keep[shell.key] = true;
+    var fresh = fragment(shell.html);
+    var current = section(list, shell.key);
+    if (!current) current = fresh;
+    else {
+      // A space may have been renamed: take the new heading.
+      current.replaceChild(fresh.firstElementChild, current.firstElementChild);
+      current.setAttribute("aria-label", fresh.getAttribute("aria-label") || "");
+    }
+    list.appendChild(current);
+  });
+  if (message.sections) {
+    Array.prototype.slice.call(list.children).forEach(function (child) {
+      if (child.dataset.section && !keep[child.dataset.section]) child.remove();
     });
-    return node;
   }
-  api.personalise = personalise;
+  var old = list.querySelector('[data-room-entry="' + CSS.escape(message.room_id) + '"]');
+  if (old) old.remove();
+  var target = message.section ? section(list, message.section) : null;
+  var into = target ? target.querySelector("ul") : list.querySelector("ul");
+  if (message.html && into) into.appendChild(fragment(message.html));
+  message.order.forEach(function (id) {
+    var entry = list.querySelector('[data-room-entry="' + CSS.escape(id) + '"]');
+    if (entry) entry.parentNode.appendChild(entry);
+  });
+  var loading = document.getElementById("rooms-loading");
+  if (loading) loading.remove();
+  var empty = document.getElementById("rooms-empty");
+  if (empty && list.querySelector("[data-room-entry], [data-section]")) empty.remove();
+}
 
-  // A thread page shows its root and the thread's messages; the room page everything else.
-  function belongsHere(item) {
-    if (threadRoot) return item.event_id === threadRoot || item.thread_id === threadRoot;
-    return !item.thread_id;
-  }
+function onRooms(message) {
+  var list = document.getElementById("rooms");
+  if (!list) return;
+  // Each entry is a whole section with its rooms.
+  list.innerHTML = message.entries.join("");
+  var loading = document.getElementById("rooms-loading");
+  if (loading) loading.remove();
+}
 
-  function insertEvent(item, chunk) {
-    var echo = item.txn_id && timeline.querySelector('[data-txn-id="' + CSS.escape(item.txn_id) + '"]');
-    if (!item.html) {
-      if (echo) echo.remove();
-      return;
-    }
-    if (item.txn_id) delete unacked[item.txn_id];
-    var existing = timeline.querySelector('[data-event-id="' + CSS.escape(item.event_id) + '"]');
-    if (item.replace) {
-      // An edit, reaction, redaction or thread reply changed a tile already on the page.
-      if (existing) existing.replaceWith(personalise(fragment(item.html), item));
-      return;
-    }
-    if (!belongsHere(item)) {
-      if (echo) echo.remove();
-      return;
-    }
-    var node = personalise(fragment(item.html), item);
-    if (echo) {
-      echo.replaceWith(node);
-      return;
-    }
-    if (existing) return;
-    chunk.appendChild(node);
-  }
-
-  if (timeline) timeline.querySelectorAll(".event").forEach(function (node) { personalise(node, {}); });
-
-  api.handlers = api.handlers || {};
-
-  function onEvents(message) {
-    var stick = nearBottom();
-    // A page showing older history (a permalink, or scrolled far back) is not at the live
-    // end: it only takes changes to tiles it shows, and loads newer ones as it scrolls.
-    var detached = !!timeline.dataset.newer;
-    // New tiles of one sync go into a chunk that knows the token before it, so it can be
-    // dropped when far off-screen and loaded again, and a gap before it can be filled.
-    var chunk = document.createElement("div");
-    chunk.className = "chunk live";
-    if (message.prev_batch) chunk.dataset.prev = message.prev_batch;
-    message.events.forEach(function (item) {
-      if (detached && !item.replace) return;
-      insertEvent(item, chunk);
-    });
-    if (chunk.children.length) {
-      // Local echoes stay at the bottom until the server confirms them.
-      timeline.insertBefore(chunk, timeline.querySelector(":scope > .event.pending"));
-      if (message.limited) {
-        if (api.handlers.gap) api.handlers.gap(chunk);
-        else resync();
-      }
-    }
-    if (api.handlers.inserted) api.handlers.inserted();
-    epoch = message.epoch;
-    pos = message.pos;
-    if (stick && !detached) scrollToBottom();
-  }
-
-  // The room list is grouped into sections (invites, favourites, DMs, one per space, rooms,
-  // low priority). Each update carries the shells of every section in order, the section
-  // of its room and the order of all listed rooms.
-  function section(list, key) {
-    return list.querySelector(':scope > [data-section="' + CSS.escape(key) + '"]');
-  }
-
-  function onRoom(message) {
-    var list = document.getElementById("rooms");
-    if (!list) return;
-    var keep = {};
-    (message.sections || []).forEach(function (shell) {
-      keep[shell.key] = true;
-      var fresh = fragment(shell.html);
-      var current = section(list, shell.key);
-      if (!current) current = fresh;
-      else {
-        // A space may have been renamed: take the new heading.
-        current.replaceChild(fresh.firstElementChild, current.firstElementChild);
-        current.setAttribute("aria-label", fresh.getAttribute("aria-label") || "");
-      }
-      list.appendChild(current);
-    });
-    if (message.sections) {
-      Array.prototype.slice.call(list.children).forEach(function (child) {
-        if (child.dataset.section && !keep[child.dataset.section]) child.remove();
+// Fetch the newest timeline afresh (after a gap or a server restart), keeping local
+// echoes and anything newer that arrived meanwhile.
+var resyncing = false;
+function resync() {
+  if (!timeline || !root.dataset.timelineUrl || resyncing) return;
+  resyncing = true;
+  fetch(root.dataset.timelineUrl, { credentials: "same-origin" })
+    .then(function (response) {
+      if (response.status === 401) { location.reload(); throw new Error("signed out"); }
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.text();
+    })
+    .then(function (html) {
+      var wrap = fragment(html);
+      var fresh = wrap.querySelector("#timeline");
+      var seen = {};
+      fresh.querySelectorAll("[data-event-id]").forEach(function (n) { seen[n.dataset.eventId] = true; });
+      var lastTs = 0;
+      fresh.querySelectorAll("[data-ts]").forEach(function (n) { lastTs = Math.max(lastTs, Number(n.dataset.ts)); });
+      var keep = [];
+      timeline.querySelectorAll(".event").forEach(function (n) {
+        if (n.classList.contains("pending")) keep.push(n);
+        else if (n.dataset.eventId && !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) >= lastTs) keep.push(n);
       });
-    }
-    var old = list.querySelector('[data-room-entry="' + CSS.escape(message.room_id) + '"]');
-    if (old) old.remove();
-    var target = message.section ? section(list, message.section) : null;
-    var into = target ? target.querySelector("ul") : list.querySelector("ul");
-    if (message.html && into) into.appendChild(fragment(message.html));
-    message.order.forEach(function (id) {
-      var entry = list.querySelector('[data-room-entry="' + CSS.escape(id) + '"]');
-      if (entry) entry.parentNode.appendChild(entry);
-    });
-    var loading = document.getElementById("rooms-loading");
-    if (loading) loading.remove();
-    var empty = document.getElementById("rooms-empty");
-    if (empty && list.querySelector("[data-room-entry], [data-section]")) empty.remove();
-  }
+      var stick = nearBottom();
+      timeline.replaceChildren.apply(timeline, Array.prototype.slice.call(fresh.children).concat(keep));
+      ["older", "newer"].forEach(function (key) {
+        if (fresh.dataset[key]) timeline.dataset[key] = fresh.dataset[key];
+        else delete timeline.dataset[key];
+      });
+      conn.seen(fresh.dataset.epoch, fresh.dataset.pos);
+      if (stick) scrollToBottom();
+    })
+    .catch(function () { setStatus("Could not load the latest messages; retrying…", "offline"); setTimeout(resync, 5000); })
+    .then(function () { resyncing = false; });
+}
 
-  function onRooms(message) {
-    var list = document.getElementById("rooms");
-    if (!list) return;
-    // Each entry is a whole section with its rooms.
-    list.innerHTML = message.entries.join("");
-    var loading = document.getElementById("rooms-loading");
-    if (loading) loading.remove();
+// The room was renamed or its topic changed (or the page was rendered before the sync
+// that carried them): text only, never HTML.
+function onHeader(message) {
+  var name = document.getElementById("room-name");
+  if (name && !root.dataset.threadRoot) {
+    var old = name.textContent;
+    name.textContent = message.name;
+    document.title = document.title.replace(old, message.name);
   }
-
-  // Fetch the newest timeline afresh (after a gap or a server restart), keeping local
-  // echoes and anything newer that arrived meanwhile.
-  var resyncing = false;
-  function resync() {
-    if (!timeline || !root.dataset.timelineUrl || resyncing) return;
-    resyncing = true;
-    fetch(root.dataset.timelineUrl, { credentials: "same-origin" })
-      .then(function (response) {
-        if (response.status === 401) { location.reload(); throw new Error("signed out"); }
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.text();
-      })
-      .then(function (html) {
-        var wrap = fragment(html);
-        var fresh = wrap.querySelector("#timeline");
-        var seen = {};
-        fresh.querySelectorAll("[data-event-id]").forEach(function (n) { seen[n.dataset.eventId] = true; });
-        var lastTs = 0;
-        fresh.querySelectorAll("[data-ts]").forEach(function (n) { lastTs = Math.max(lastTs, Number(n.dataset.ts)); });
-        var keep = [];
-        timeline.querySelectorAll(".event").forEach(function (n) {
-          if (n.classList.contains("pending")) keep.push(n);
-          else if (n.dataset.eventId && !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) >= lastTs) keep.push(n);
-        });
-        var stick = nearBottom();
-        timeline.replaceChildren.apply(timeline, Array.prototype.slice.call(fresh.children).concat(keep));
-        ["older", "newer"].forEach(function (key) {
-          if (fresh.dataset[key]) timeline.dataset[key] = fresh.dataset[key];
-          else delete timeline.dataset[key];
-        });
-        if (Number(fresh.dataset.pos) > pos || fresh.dataset.epoch !== epoch) {
-          epoch = fresh.dataset.epoch;
-          pos = Number(fresh.dataset.pos);
-        }
-        if (stick) scrollToBottom();
-      })
-      .catch(function () { setStatus("Could not load the latest messages; retrying…", "offline"); setTimeout(resync, 5000); })
-      .then(function () { resyncing = false; });
+  var topic = document.getElementById("room-topic");
+  if (topic && message.topic) topic.textContent = message.topic;
+  else if (topic) topic.remove();
+  else if (message.topic && name) {
+    topic = document.createElement("p");
+    topic.className = "room-topic";
+    topic.id = "room-topic";
+    topic.textContent = message.topic;
+    name.insertAdjacentElement("afterend", topic);
   }
+}
 
-  // The room was renamed or its topic changed (or the page was rendered before the sync
-  // that carried them): text only, never HTML.
-  function onHeader(message) {
-    var name = document.getElementById("room-name");
-    if (name && !root.dataset.threadRoot) {
-      var old = name.textContent;
-      name.textContent = message.name;
-      document.title = document.title.replace(old, message.name);
-    }
-    var topic = document.getElementById("room-topic");
-    if (topic && message.topic) topic.textContent = message.topic;
-    else if (topic) topic.remove();
-    else if (message.topic && name) {
-      topic = document.createElement("p");
-      topic.className = "room-topic";
-      topic.id = "room-topic";
-      topic.textContent = message.topic;
-      name.insertAdjacentElement("afterend", topic);
-    }
+function handle(message) {
+  switch (message.type) {
+    case "events": return onEvents(message);
+    case "room": return onRoom(message);
+    case "rooms": return onRooms(message);
+    case "resync": return resync();
+    case "status":
+      return setStatus(message.state === "live" ? "" : message.message, message.state);
+    case "logout": // terminal: socket.js reconnects no more
+      location.assign(message.url);
+      return;
+    case "sent":
+    case "send_failed":
+      delete unacked[message.txn_id];
+      emit(message.type, message);
+      return;
+    case "typing":
+    case "receipts":
+    case "unread":
+    case "notify":
+      emit(message.type, message);
+      return;
+    case "header":
+      return onHeader(message);
+    case "reload": // terminal too
+      // The page's ticket expired or its login ended: a reload gets a fresh one.
+      setTimeout(function () { location.reload(); }, 1000);
+      return;
+    case "action_failed":
+      setStatus(message.error, "error");
+      setTimeout(function () { setStatus(""); }, 8000);
+      return;
   }
+}
 
-  function handle(message) {
-    switch (message.type) {
-      case "events": return onEvents(message);
-      case "room": return onRoom(message);
-      case "rooms": return onRooms(message);
-      case "resync": return resync();
-      case "status":
-        return setStatus(message.state === "live" ? "" : message.message, message.state);
-      case "logout":
-        finished = true;
-        location.assign(message.url);
-        return;
-      case "sent":
-        delete unacked[message.txn_id];
-        if (api.onSent) api.onSent(message.txn_id, message.event_id);
-        return;
-      case "send_failed":
-        delete unacked[message.txn_id];
-        if (api.onSendFailed) api.onSendFailed(message.txn_id, message.error, message.retry);
-        return;
-      case "typing":
-      case "receipts":
-      case "unread":
-      case "notify":
-        if (api.handlers[message.type]) api.handlers[message.type](message);
-        return;
-      case "header":
-        return onHeader(message);
-      case "hello":
-        // Long-lived pages (embeds) reload after the server was upgraded.
-        if (root.dataset.build && message.build && message.build !== root.dataset.build) {
-          finished = true;
-          location.reload();
-        }
-        return;
-      case "reload":
-        // The page's ticket expired or its login ended: a reload gets a fresh one.
-        finished = true;
-        setTimeout(function () { location.reload(); }, 1000);
-        return;
-      case "action_failed":
-        setStatus(message.error, "error");
-        setTimeout(function () { setStatus(""); }, 8000);
-        return;
-    }
-  }
+function transmit(txn, pending) {
+  var message = { type: "send", txn_id: txn, body: pending.body };
+  Object.keys(pending.extra).forEach(function (k) { message[k] = pending.extra[k]; });
+  action(message);
+}
 
-  function connect() {
-    var scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    var query = new URLSearchParams({ room: roomId, epoch: epoch, pos: String(pos) });
-    // An embed page reads through a signed ticket instead of the session cookie.
-    if (root.dataset.wsTicket) query.set("ticket", root.dataset.wsTicket);
-    socket = new WebSocket(scheme + "//" + location.host + root.dataset.wsUrl + "?" + query);
-    socket.onopen = function () {
-      backoff = 1000;
-      setStatus("");
-      root.dataset.live = "true";
-      // Whatever was not confirmed goes again with its own transaction ID: the homeserver
-      // posts it at most once.
-      Object.keys(unacked).forEach(function (txn) { transmit(txn, unacked[txn]); });
-    };
-    socket.onmessage = function (event) { handle(JSON.parse(event.data)); };
-    socket.onclose = function () {
-      root.dataset.live = "false";
-      if (finished) return;
-      setStatus("Connection lost. Reconnecting…", "offline");
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 30000);
-    };
-  }
+// extra: {reply_to, thread_id} for a send; {type: "edit", event_id} for an edit.
+export function send(txn, body, extra) {
+  unacked[txn] = { body: body, extra: extra || {} };
+  lastExtra[txn] = extra || {};
+  transmit(txn, unacked[txn]);
+}
 
-  function transmit(txn, pending) {
-    if (socket && socket.readyState === WebSocket.OPEN) {
-      var message = { type: "send", txn_id: txn, body: pending.body };
-      Object.keys(pending.extra).forEach(function (k) { message[k] = pending.extra[k]; });
-      socket.send(JSON.stringify(message));
-    }
-  }
+export function resend(txn, body) {
+  send(txn, body, lastExtra[txn]);
+}
 
-  // extra: {reply_to, thread_id} for a send; {type: "edit", event_id} for an edit.
-  api.send = function (txn, body, extra) {
-    unacked[txn] = { body: body, extra: extra || {} };
-    lastExtra[txn] = extra || {};
-    transmit(txn, unacked[txn]);
-  };
-  var lastExtra = {};
-  api.resend = function (txn, body) {
-    api.send(txn, body, lastExtra[txn]);
-  };
-  api.action = function (message) {
-    if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify(message));
-      return true;
-    }
-    return false;
-  };
-  api.hasUnsent = function () { return Object.keys(unacked).length > 0; };
+// Any other frame to the server (react, redact, typing, read); false while offline.
+export function action(message) {
+  return conn ? conn.send(message) : false;
+}
+
+function hasUnsent() { return Object.keys(unacked).length > 0; }
+
+function start() {
+  if (timeline) timeline.querySelectorAll(".event").forEach(function (node) { personalise(node, {}); });
+  // tests/browser/test_embed.py scrolls an embed to its end through this; nothing else
+  // reads it.
+  window.webclient = { scrollToBottom: scrollToBottom };
 
   window.addEventListener("beforeunload", function (event) {
-    if (api.hasUnsent() || document.querySelector(".event.failed")) {
+    if (hasUnsent() || document.querySelector(".event.failed")) {
       event.preventDefault();
       event.returnValue = "";
     }
   });
-  window.addEventListener("pagehide", function () { finished = true; });
 
   if (timeline) scrollToBottom();
-  connect();
-})();
+  var state = timeline || root;
+  var params = { room: root.dataset.roomId || "" };
+  // An embed page reads through a signed ticket instead of the session cookie.
+  if (root.dataset.wsTicket) params.ticket = root.dataset.wsTicket;
+  conn = connect(root, {
+    params: params,
+    epoch: state.dataset.epoch,
+    pos: state.dataset.pos,
+    onMessage: handle,
+    onOpen: function () {
+      setStatus("");
+      // Whatever was not confirmed goes again with its own transaction ID: the homeserver
+      // posts it at most once.
+      Object.keys(unacked).forEach(function (txn) { transmit(txn, unacked[txn]); });
+    },
+    onDown: function () { setStatus("Connection lost. Reconnecting…", "offline"); },
+  });
+  window.addEventListener("pagehide", conn.finish);
+}
+
+if (root) start();

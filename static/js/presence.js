@@ -1,71 +1,97 @@
 // Read state and the presence of others: read receipts as small avatars under the event
 // each person reached, "… is typing", sending our own read marker when the newest event is
 // on screen, and the unread count in the page title.
-(function () {
-  "use strict";
-  var api = window.webclient;
-  var root = document.getElementById("room") || document.getElementById("room-list");
-  if (!api || !api.handlers || !root) return;
-  var timeline = document.getElementById("timeline");
-  var baseTitle = document.title.replace(/^\(\d+\)\s*/, "");
+import { on } from "./bus.js";
+import { action } from "./live.js";
 
-  api.handlers.unread = function (message) {
-    document.title = (message.total ? "(" + message.total + ") " : "") + baseTitle;
-  };
-  if (!timeline || !root.dataset.roomId) return;
+var root = document.getElementById("room") || document.getElementById("room-list");
+var timeline = document.getElementById("timeline");
+var baseTitle = document.title.replace(/^\(\d+\)\s*/, "");
 
-  // -- receipts ---------------------------------------------------------------------------
-  var placed = {}; // user_id -> element
-  function receiptElement(receipt) {
-    var el = placed[receipt.user_id];
-    if (!el) {
-      el = receipt.src ? document.createElement("img") : document.createElement("span");
-      el.className = "receipt avatar" + (receipt.src ? "" : " avatar-initial avatar-c" + receipt.colour);
-      if (receipt.src) { el.src = receipt.src; el.alt = ""; } else { el.textContent = receipt.initial; }
-      el.dataset.userId = receipt.user_id;
-      placed[receipt.user_id] = el;
+// -- receipts ---------------------------------------------------------------------------
+var placed = {}; // user_id -> element
+function receiptElement(receipt) {
+  var el = placed[receipt.user_id];
+  if (!el) {
+    el = receipt.src ? document.createElement("img") : document.createElement("span");
+    el.className = "receipt avatar" + (receipt.src ? "" : " avatar-initial avatar-c" + receipt.colour);
+    if (receipt.src) { el.src = receipt.src; el.alt = ""; } else { el.textContent = receipt.initial; }
+    el.dataset.userId = receipt.user_id;
+    placed[receipt.user_id] = el;
+  }
+  el.title = receipt.name + " has read up to here";
+  return el;
+}
+var latest = {}; // user_id -> receipt, so replaced tiles get their avatars back
+function place(receipts) {
+  receipts.forEach(function (receipt) { latest[receipt.user_id] = receipt; });
+  Object.keys(latest).map(function (k) { return latest[k]; }).forEach(function (receipt) {
+    var tile = timeline.querySelector('[data-event-id="' + CSS.escape(receipt.event_id) + '"]');
+    var el = receiptElement(receipt);
+    if (!tile) { el.remove(); return; }
+    var row = tile.querySelector(":scope > .receipts");
+    if (!row) {
+      row = document.createElement("div");
+      row.className = "receipts";
+      tile.appendChild(row);
     }
-    el.title = receipt.name + " has read up to here";
-    return el;
-  }
-  var latest = {}; // user_id -> receipt, so replaced tiles get their avatars back
-  function place(receipts) {
-    receipts.forEach(function (receipt) { latest[receipt.user_id] = receipt; });
-    Object.keys(latest).map(function (k) { return latest[k]; }).forEach(function (receipt) {
-      var tile = timeline.querySelector('[data-event-id="' + CSS.escape(receipt.event_id) + '"]');
-      var el = receiptElement(receipt);
-      if (!tile) { el.remove(); return; }
-      var row = tile.querySelector(":scope > .receipts");
-      if (!row) {
-        row = document.createElement("div");
-        row.className = "receipts";
-        tile.appendChild(row);
-      }
-      row.appendChild(el);
-    });
-    timeline.querySelectorAll(".receipts:empty").forEach(function (row) { row.remove(); });
-  }
-  try { place(JSON.parse(timeline.dataset.receipts || "[]")); } catch (e) { /* none */ }
-  api.handlers.receipts = function (message) { place(message.receipts); };
+    row.appendChild(el);
+  });
+  timeline.querySelectorAll(".receipts:empty").forEach(function (row) { row.remove(); });
+}
 
-  // -- typing -----------------------------------------------------------------------------
-  var typingLine = document.getElementById("typing");
-  api.handlers.typing = function (message) {
-    if (!typingLine) return;
-    var users = message.users;
-    if (!users.length) typingLine.textContent = "";
-    else if (users.length === 1) typingLine.textContent = users[0] + " is typing…";
-    else if (users.length === 2) typingLine.textContent = users[0] + " and " + users[1] + " are typing…";
-    else typingLine.textContent = users[0] + ", " + users[1] + " and " + (users.length - 2) + " others are typing…";
-  };
-  var textarea = document.querySelector("#composer textarea[name=body]");
-  var typingSince = 0;
-  function typing(active) {
-    if (active && Date.now() - typingSince < 4000) return; // throttled while typing
-    if (!active && !typingSince) return;
-    typingSince = active ? Date.now() : 0;
-    api.action({ type: "typing", typing: active });
+// -- typing -----------------------------------------------------------------------------
+var typingLine = document.getElementById("typing");
+function showTyping(message) {
+  if (!typingLine) return;
+  var users = message.users;
+  if (!users.length) typingLine.textContent = "";
+  else if (users.length === 1) typingLine.textContent = users[0] + " is typing…";
+  else if (users.length === 2) typingLine.textContent = users[0] + " and " + users[1] + " are typing…";
+  else typingLine.textContent = users[0] + ", " + users[1] + " and " + (users.length - 2) + " others are typing…";
+}
+var typingSince = 0;
+function typing(active) {
+  if (active && Date.now() - typingSince < 4000) return; // throttled while typing
+  if (!active && !typingSince) return;
+  typingSince = active ? Date.now() : 0;
+  action({ type: "typing", typing: active });
+}
+
+// -- our own read marker ----------------------------------------------------------------
+var lastSent = "";
+function newestSeen() {
+  var tiles = timeline.querySelectorAll(".event[data-event-id]:not(.pending)");
+  var newest = tiles[tiles.length - 1];
+  if (!newest || document.visibilityState !== "visible" || !document.hasFocus()) return null;
+  var box = newest.getBoundingClientRect();
+  var view = timeline.getBoundingClientRect();
+  var onScreen = box.top < Math.min(window.innerHeight, view.bottom) && box.bottom > Math.max(0, view.top);
+  return onScreen ? newest.dataset.eventId : null;
+}
+function markRead() {
+  var eventId = newestSeen();
+  if (eventId && eventId !== lastSent && action({ type: "read", event_id: eventId })) {
+    lastSent = eventId;
   }
+}
+var pending = null;
+function soon() {
+  if (pending) return;
+  pending = setTimeout(function () { pending = null; markRead(); }, 500);
+}
+
+function start() {
+  on("unread", function (message) {
+    document.title = (message.total ? "(" + message.total + ") " : "") + baseTitle;
+  });
+  if (!timeline || !root.dataset.roomId) return; // the rest is for a room's page
+
+  try { place(JSON.parse(timeline.dataset.receipts || "[]")); } catch (e) { /* none */ }
+  on("receipts", function (message) { place(message.receipts); });
+
+  on("typing", showTyping);
+  var textarea = document.querySelector("#composer textarea[name=body]");
   if (textarea) {
     textarea.addEventListener("input", function () { typing(textarea.value.trim() !== ""); });
     textarea.addEventListener("blur", function () { typing(false); });
@@ -75,29 +101,7 @@
     });
   }
 
-  // -- our own read marker ----------------------------------------------------------------
-  var lastSent = "";
-  function newestSeen() {
-    var tiles = timeline.querySelectorAll(".event[data-event-id]:not(.pending)");
-    var newest = tiles[tiles.length - 1];
-    if (!newest || document.visibilityState !== "visible" || !document.hasFocus()) return null;
-    var box = newest.getBoundingClientRect();
-    var view = timeline.getBoundingClientRect();
-    var onScreen = box.top < Math.min(window.innerHeight, view.bottom) && box.bottom > Math.max(0, view.top);
-    return onScreen ? newest.dataset.eventId : null;
-  }
-  function markRead() {
-    var eventId = newestSeen();
-    if (eventId && eventId !== lastSent && api.action({ type: "read", event_id: eventId })) {
-      lastSent = eventId;
-    }
-  }
-  var pending = null;
-  function soon() {
-    if (pending) return;
-    pending = setTimeout(function () { pending = null; markRead(); }, 500);
-  }
-  api.handlers.inserted = function () { place([]); soon(); };
+  on("inserted", function () { place([]); soon(); });
   timeline.addEventListener("scroll", soon, { passive: true });
   window.addEventListener("scroll", soon, { passive: true });
   window.addEventListener("focus", soon);
@@ -105,4 +109,6 @@
   // The socket may open after this script ran; try again shortly.
   setTimeout(soon, 1500);
   setInterval(markRead, 5000);
-})();
+}
+
+if (root) start();

@@ -1,79 +1,80 @@
 // Files from the composer: pick, drop or paste. Checked against the homeserver's limit
 // before anything is sent, uploaded with a progress bar, shown as a local echo that the real
 // event replaces (same transaction ID), with Retry on failure.
-(function () {
-  "use strict";
-  var form = document.getElementById("composer");
-  var timeline = document.getElementById("timeline");
-  var api = window.webclient;
-  if (!form || !timeline || !api || !api.makeEcho || !window.FormData) return;
+import { scrollToBottom } from "./live.js";
+import { newTxnId, makeEcho, markSent, markFailed } from "./composer.js";
+
+var form = document.getElementById("composer");
+var timeline = document.getElementById("timeline");
+var limit = form ? Number(form.dataset.uploadLimit || 0) : 0;
+var csrf = ""; // read from the form at start
+
+function size(bytes) {
+  var units = ["bytes", "KB", "MB", "GB"];
+  var i = 0;
+  while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
+  return (i ? bytes.toFixed(1) : bytes) + " " + units[i];
+}
+
+function upload(file) {
+  var txn = newTxnId();
+  var echo = makeEcho(txn, file.name + " (" + size(file.size) + ")");
+  echo.classList.add("upload");
+  var bar = document.createElement("progress");
+  bar.max = 100;
+  bar.value = 0;
+  bar.className = "upload-progress";
+  echo.appendChild(bar);
+  timeline.appendChild(echo);
+  scrollToBottom();
+  if (limit && file.size > limit) {
+    bar.remove();
+    markFailed(txn, "This file is " + size(file.size) + "; the homeserver accepts files up to " + size(limit) + ".", false);
+    return;
+  }
+  send(file, txn, echo, bar);
+}
+
+function send(file, txn, echo, bar) {
+  var xhr = new XMLHttpRequest();
+  xhr.open("POST", form.action);
+  xhr.setRequestHeader("Accept", "application/json");
+  xhr.upload.onprogress = function (event) {
+    if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
+  };
+  function fail(message, canRetry) {
+    markFailed(txn, message, canRetry, function () {
+      bar.value = 0;
+      send(file, txn, echo, bar);
+    });
+  }
+  xhr.onload = function () {
+    var reply = {};
+    try { reply = JSON.parse(xhr.responseText); } catch (e) { reply = {}; }
+    if (xhr.status === 200 && reply.ok) {
+      bar.value = 100;
+      markSent(txn, reply.event_id);
+    } else if (xhr.status === 401) {
+      location.reload();
+    } else {
+      fail(reply.error || "The upload failed (HTTP " + xhr.status + ").", reply.retry !== false);
+    }
+  };
+  xhr.onerror = function () { fail("Could not reach the server.", true); };
+  var data = new FormData();
+  data.append("csrfmiddlewaretoken", csrf);
+  data.append("txn_id", txn);
+  data.append("file", file, file.name);
+  xhr.send(data);
+}
+
+function uploadAll(files) {
+  Array.prototype.forEach.call(files || [], upload);
+}
+
+function start() {
   var input = document.getElementById("composer-file");
-  var limit = Number(form.dataset.uploadLimit || 0);
-  var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
-
-  function size(bytes) {
-    var units = ["bytes", "KB", "MB", "GB"];
-    var i = 0;
-    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
-    return (i ? bytes.toFixed(1) : bytes) + " " + units[i];
-  }
-
-  function upload(file) {
-    var txn = api.newTxnId();
-    var echo = api.makeEcho(txn, file.name + " (" + size(file.size) + ")");
-    echo.classList.add("upload");
-    var bar = document.createElement("progress");
-    bar.max = 100;
-    bar.value = 0;
-    bar.className = "upload-progress";
-    echo.appendChild(bar);
-    timeline.appendChild(echo);
-    api.scrollToBottom();
-    if (limit && file.size > limit) {
-      bar.remove();
-      api.onSendFailed(txn, "This file is " + size(file.size) + "; the homeserver accepts files up to " + size(limit) + ".", false);
-      return;
-    }
-    send(file, txn, echo, bar);
-  }
-
-  function send(file, txn, echo, bar) {
-    var xhr = new XMLHttpRequest();
-    xhr.open("POST", form.action);
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.onprogress = function (event) {
-      if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
-    };
-    function fail(message, canRetry) {
-      api.onSendFailed(txn, message, canRetry, function () {
-        bar.value = 0;
-        send(file, txn, echo, bar);
-      });
-    }
-    xhr.onload = function () {
-      var reply = {};
-      try { reply = JSON.parse(xhr.responseText); } catch (e) { reply = {}; }
-      if (xhr.status === 200 && reply.ok) {
-        bar.value = 100;
-        api.onSent(txn, reply.event_id);
-      } else if (xhr.status === 401) {
-        location.reload();
-      } else {
-        fail(reply.error || "The upload failed (HTTP " + xhr.status + ").", reply.retry !== false);
-      }
-    };
-    xhr.onerror = function () { fail("Could not reach the server.", true); };
-    var data = new FormData();
-    data.append("csrfmiddlewaretoken", csrf);
-    data.append("txn_id", txn);
-    data.append("file", file, file.name);
-    xhr.send(data);
-  }
-
-  function uploadAll(files) {
-    Array.prototype.forEach.call(files || [], upload);
-  }
-
+  csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
   if (input) {
     input.addEventListener("change", function () {
       uploadAll(input.files);
@@ -102,4 +103,6 @@
       uploadAll(files);
     }
   });
-})();
+}
+
+if (form && timeline && window.FormData) start();

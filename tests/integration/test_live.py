@@ -364,7 +364,9 @@ def offline_session(homeserver: str) -> MatrixSession:
         homeserver=homeserver,
     )
     credential.access_token = "syt_not_a_real_token"
-    return MatrixSession(credential, on_stop=lambda session: None)
+    return MatrixSession(
+        credential, on_stop=lambda session: None, publisher=publisher.DevicePublisher
+    )
 
 
 async def drain_group(group: str, channel: str, timeout: float = 0.2) -> list[dict]:
