@@ -1,36 +1,25 @@
 """Shared fixtures: real Synapse (tests/synapse_fixtures.py), a real daphne server running
-the client, and real Chromium driven by Playwright."""
+the client (started by tests/server.py), and real Chromium driven by Playwright
+(tests/browser/conftest.py).
+
+Helpers live in helper modules, never in test modules or conftests: tests/matrix_helpers.py
+(another client's calls to Synapse), tests/client_helpers.py (signing in through the client,
+its sessions, pages and websockets), tests/media_helpers.py, tests/server.py,
+tests/browser/helpers.py and tests/browser/chromium.py."""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+
+from tests.server import WebclientServer, start_webclient, stop_webclient
 
 os.environ.setdefault("WEBCLIENT_DATA_DIR", tempfile.mkdtemp(prefix="webclient-test-"))
 
 pytest_plugins = ["tests.synapse_fixtures", "tests.peers.jspeer"]
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture(autouse=True)
@@ -47,84 +36,6 @@ async def _stop_sessions() -> None:
     from webclient.matrix import registry
 
     await registry.stop_all()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class WebclientServer:
-    url: str
-    log_path: Path
-    process: subprocess.Popen
-    homeserver: str
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def start_webclient(
-    data_dir: Path, homeserver: str, port: int | None = None, **extra_env: str
-) -> WebclientServer:
-    """Migrate and start `daphne webclient.asgi:application` exactly as users run it.
-
-    `port` restarts a stopped server where its pages expect it (a free one by default)."""
-    env = {
-        **os.environ,
-        "WEBCLIENT_DATA_DIR": str(data_dir),
-        "MATRIX_HOMESERVER": homeserver,
-        "DJANGO_SETTINGS_MODULE": "webclient.settings",
-        "MATRIX_SYNC_TIMEOUT_MS": "10000",
-        "MATRIX_SESSION_IDLE_SECONDS": "30",
-        **extra_env,
-    }
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=BASE_DIR,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if migrate.returncode != 0:
-        raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
-    port = port or free_port()
-    log_path = data_dir / "daphne.log"
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        + ["webclient.asgi:application"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/login/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError(f"daphne did not answer:\n{log_path.read_text()}")
-    return WebclientServer(url, log_path, process, homeserver)
-
-
-def stop_webclient(server: WebclientServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
 
 
 @pytest.fixture(scope="session")

@@ -403,7 +403,7 @@ def sign_in_form(page_html: str) -> str:
 class SSOStack:
     idp: OIDCProvider
     synapse: LocalSynapse
-    webclient: Any  # tests.conftest.WebclientServer
+    webclient: Any  # tests.server.WebclientServer
 
     # Synapse names an OIDC provider `oidc-{idp_id}` in `/login` and its redirect URLs.
     idp_id: str = "oidc-test"
@@ -413,7 +413,7 @@ class SSOStack:
 def sso_stack(data_dir: Path) -> Iterator[SSOStack]:
     """The OIDC provider, a Synapse that offers it for single sign-on, and the client run by
     daphne with MATRIX_HOMESERVER pointing at that Synapse."""
-    from tests.conftest import free_port, start_webclient, stop_webclient
+    from tests.server import free_port, start_webclient, stop_webclient
 
     with OIDCProvider() as idp:
         port = free_port()

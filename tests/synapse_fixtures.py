@@ -1,6 +1,6 @@
 """Pytest plugin: real local Synapse homeservers for the test suite.
 
-Loaded from tests/conftest.py via `pytest_plugins = ["tests.synapse_fixtures"]`.
+Loaded by tests/conftest.py via `pytest_plugins = ["tests.synapse_fixtures"]`.
 
 - `synapse`: one relaxed-rate-limit server per test session (start-up costs 2-4 s, so share it).
 - `synapse_strict`: a second server with Synapse's default rate limits, for M_LIMIT_EXCEEDED

@@ -8,7 +8,7 @@ A failing browser test gets the tail of the daphne server's log in its report.""
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture(autouse=True)

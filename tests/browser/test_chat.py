@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import free_port, start_webclient, stop_webclient
+from tests.server import free_port, start_webclient, stop_webclient
 from webclient.demo.homeserver import RegisteredUser
 
 from .helpers import (

@@ -21,6 +21,7 @@ from urllib.request import urlopen
 import pytest
 from playwright.sync_api import Frame, Page, expect
 
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.helpers import (
     create_room,
     login_with_password,
@@ -30,7 +31,7 @@ from tests.browser.helpers import (
     wait_for_message,
     wait_live,
 )
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, start_webclient, stop_webclient
+from tests.server import start_webclient, stop_webclient
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 
 GUEST_STATE = [

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import start_webclient, stop_webclient
+from tests.server import start_webclient, stop_webclient
 from tests.synapse_fixtures import matrix_api
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 

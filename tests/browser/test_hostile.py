@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import start_webclient, stop_webclient
+from tests.server import start_webclient, stop_webclient
 from tests.synapse_fixtures import MatrixAPIError, matrix_api
 
 CS = "/_matrix/client/v3"

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.conftest import WebclientServer, start_webclient, stop_webclient
+from tests.server import WebclientServer, start_webclient, stop_webclient
 from tests.synapse_fixtures import matrix_api
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 

@@ -18,7 +18,7 @@ from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
-from tests.conftest import start_webclient, stop_webclient
+from tests.server import start_webclient, stop_webclient
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 from webclient.matrix import media
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import login_with_password, open_room, send_text, shared_room
-from tests.conftest import start_webclient, stop_webclient
+from tests.server import start_webclient, stop_webclient
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 

@@ -17,7 +17,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tests.integration.test_live import api, q, sign_in
+from tests.client_helpers import sign_in
+from tests.matrix_helpers import api, q
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.matrix.models import Credential
 
@@ -387,23 +388,3 @@ async def test_settings_need_sign_in(async_client):
         response = await async_client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("accounts:login"))
-
-
-def test_uia_challenge_reading():
-    from webclient.matrix import uia
-
-    sso_only = uia.Challenge.from_payload(
-        {"flows": [{"stages": ["m.login.sso"]}], "session": "abc", "params": {}}
-    )
-    assert sso_only is not None and sso_only.session == "abc"
-    assert not sso_only.password_is_enough
-    assert "m.login.sso" in uia.unsupported(sso_only, "Signing out devices").message
-    password = uia.Challenge.from_payload(
-        {"flows": [{"stages": ["m.login.sso"]}, {"stages": ["m.login.password"]}]}
-    )
-    assert password is not None and password.password_is_enough
-    two_stages = uia.Challenge.from_payload(
-        {"flows": [{"stages": ["m.login.password", "m.login.terms"]}]}
-    )
-    assert two_stages is not None and not two_stages.password_is_enough
-    assert uia.Challenge.from_payload({"errcode": "M_UNKNOWN_TOKEN"}) is None

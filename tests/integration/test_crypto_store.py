@@ -17,12 +17,11 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import psycopg
 import pytest
 from nio import (
     AsyncClient,
@@ -43,7 +42,6 @@ from webclient.matrix.crypto.store import (
     PostgresDatabase,
     StoreDatabase,
     StoreKeys,
-    close_connections,
     delete_store,
     open_store,
     store_factory,
@@ -51,57 +49,11 @@ from webclient.matrix.crypto.store import (
 )
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-PG = "postgresql://postgres@127.0.0.1:5432"
 ENCRYPTION = {
     "type": "m.room.encryption",
     "state_key": "",
     "content": {"algorithm": "m.megolm.v1.aes-sha2"},
 }
-
-
-# -- a fresh PostgreSQL database with the migrations applied ----------------------------------
-
-
-def require_postgres() -> None:
-    try:
-        psycopg.connect(f"{PG}/postgres", connect_timeout=5).close()
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is unreachable; the "
-            f"crypto store and lease tests need it: {exc}"
-        )
-
-
-@pytest.fixture(scope="module")
-def crypto_postgres(tmp_path_factory) -> Iterator[str]:
-    """The URL of a new database, migrated like a deployment's; dropped afterwards."""
-    require_postgres()
-    name = f"webclient_crypto_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"{PG}/{name}"
-    try:
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "WEBCLIENT_DATA_DIR": str(tmp_path_factory.mktemp("migrate")),
-            "DJANGO_SETTINGS_MODULE": "webclient.settings",
-        }
-        env.pop("REDIS_URL", None)
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=BASE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert migrate.returncode == 0, f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}"
-        yield url
-    finally:
-        close_connections()
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["file", "postgresql"])

@@ -22,7 +22,6 @@ import pytest
 import redis
 from nio.crypto import Olm
 
-from tests.integration.test_crypto_store import crypto_postgres  # noqa: F401 - a fixture
 from webclient.matrix.crypto.lease import (
     DeviceLease,
     LeaseBackend,
@@ -193,7 +192,7 @@ class StillBelieves:
         self.held = True
 
 
-async def test_a_stale_holders_writes_are_refused(backends, crypto_postgres):  # noqa: F811
+async def test_a_stale_holders_writes_are_refused(backends, crypto_postgres):
     user_id, device_id = f"@fenced-{uuid.uuid4().hex[:8]}:localhost", "DEVICE"
     key = device_key(user_id, device_id)
     keys = StoreKeys.derive("fencing")

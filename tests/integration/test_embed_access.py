@@ -14,16 +14,9 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
-from tests.integration.test_live import (
-    ORIGIN,
-    events_with,
-    receive_until,
-    sent_by,
-    shared_room,
-    sign_in,
-    synced_session,
-)
-from tests.integration.test_media import image_bytes, read_all, send_content, upload_raw
+from tests.client_helpers import ORIGIN, events_with, receive_until, sign_in, synced_session
+from tests.matrix_helpers import sent_by, shared_room
+from tests.media_helpers import image_bytes, read_all, send_content, upload_raw
 from tests.synapse_fixtures import matrix_api
 from webclient.asgi import application
 from webclient.web.middleware import EMBED_COOKIE

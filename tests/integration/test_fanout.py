@@ -17,17 +17,15 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
-from tests.integration.test_live import (
+from tests.client_helpers import (
     ORIGIN,
     Sockets,
-    api,
     eventually,
     receive_until,
-    send,
-    shared_room,
     sync_count,
     synced_session,
 )
+from tests.matrix_helpers import api, send, shared_room
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.asgi import application
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser

@@ -560,13 +560,3 @@ async def test_another_accounts_device_cannot_be_revoked(async_client, synapse, 
     await async_client.post(f"/settings/automation/{record.pk}/revoke/")
     assert await AutomationDevice.objects.filter(pk=record.pk).aexists()
     assert (await whoami(synapse, token))["user_id"] == owner.user_id
-
-
-def test_snippets_quote_what_they_embed():
-    conf = snippets.netdata("https://hs.example/", 'a"b$c`d\\e', "!r:hs.example")
-    assert 'MATRIX_ACCESSTOKEN="a\\"b\\$c\\`d\\\\e"' in conf
-    assert 'MATRIX_HOMESERVER="https://hs.example"' in conf
-    command = snippets.curl("https://hs.example", "tok'en", "!r:hs.example", "t1")
-    assert "'Authorization: Bearer tok'\"'\"'en'" in command
-    assert "/rooms/%21r%3Ahs.example/send/m.room.message/t1" in command
-    assert automation.clean_name("  netdata\u0000 \n alerts  ") == "netdata alerts"

@@ -14,201 +14,27 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import quote, urlencode
 
 import pytest
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
-from tests.synapse_fixtures import matrix_api
-from webclient.asgi import application
+from tests.client_helpers import (
+    events_with,
+    eventually,
+    receive_until,
+    sign_in,
+    sync_count,
+    synced_session,
+)
+from tests.matrix_helpers import api, q, send, sent_by, set_power, shared_room
 from webclient.demo.homeserver import LocalSynapse
 from webclient.live import publisher
 from webclient.matrix import registry
 from webclient.matrix.models import Credential, load_snapshot
 from webclient.matrix.session import MatrixSession
 
-CLIENT = "/_matrix/client/v3"
-ORIGIN = b"http://localhost"
-SYNC = "/_matrix/client/v3/sync"
-
 db = pytest.mark.django_db(transaction=True)
-
-
-# -- talking to the homeserver as other clients --------------------------------------------------
-
-
-def q(value: str) -> str:
-    return quote(value, safe="")
-
-
-async def api(hs, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict:
-    """A client-server call (off the event loop, so the sync loop under test keeps running)."""
-    return await asyncio.to_thread(matrix_api, hs.url, token, method, CLIENT + path, body)
-
-
-async def create_room(hs, owner, **body) -> str:
-    return (await api(hs, owner.access_token, "POST", "/createRoom", body))["room_id"]
-
-
-async def join(hs, user, room_id: str) -> None:
-    await api(hs, user.access_token, "POST", f"/join/{q(room_id)}", {})
-
-
-async def send(hs, user, room_id: str, body: str) -> str:
-    path = f"/rooms/{q(room_id)}/send/m.room.message/{uuid.uuid4().hex}"
-    answer = await api(hs, user.access_token, "PUT", path, {"msgtype": "m.text", "body": body})
-    return answer["event_id"]
-
-
-async def messages(hs, user, room_id: str, limit: int = 100) -> list[dict]:
-    """The room's newest events, oldest first."""
-    path = f"/rooms/{q(room_id)}/messages?dir=b&limit={limit}"
-    return list(reversed((await api(hs, user.access_token, "GET", path))["chunk"]))
-
-
-async def sent_by(hs, reader, room_id: str, sender) -> list[dict]:
-    return [
-        event
-        for event in await messages(hs, reader, room_id)
-        if event["type"] == "m.room.message" and event["sender"] == sender.user_id
-    ]
-
-
-async def shared_room(hs, owner, member, **body) -> str:
-    room_id = await create_room(hs, owner, invite=[member.user_id], **body)
-    await join(hs, member, room_id)
-    return room_id
-
-
-async def set_power(hs, admin, room_id: str, user, level: int) -> None:
-    path = f"/rooms/{q(room_id)}/state/m.room.power_levels/"
-    levels = await api(hs, admin.access_token, "GET", path)
-    levels.setdefault("users", {})[user.user_id] = level
-    await api(hs, admin.access_token, "PUT", path, levels)
-
-
-# -- the web client ----------------------------------------------------------------------------
-
-
-async def sign_in(async_client, hs, user) -> Credential:
-    response = await async_client.post(
-        "/login/",
-        {
-            "mode": "password",
-            "homeserver": hs.url,
-            "username": user.localpart,
-            "password": user.password,
-        },
-    )
-    assert response.status_code == 302, response.content
-    return await Credential.objects.filter(user_id=user.user_id).alatest("created")
-
-
-async def synced_session(credential: Credential, timeout: float = 20) -> MatrixSession:
-    """The running session of a credential, once its first sync is done."""
-    session = registry.running(credential.pk)
-    assert session is not None and not session.closed
-    await asyncio.wait_for(session.synced.wait(), timeout)
-    return session
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 15, step: float = 0.1) -> Any:
-    """Poll `check` until it returns something truthy (then return it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(step)
-
-
-class Sockets:
-    """Opens websockets the way a page does, and closes whatever a test left open."""
-
-    def __init__(self) -> None:
-        self.open: list[WebsocketCommunicator] = []
-
-    async def connect(
-        self,
-        async_client=None,
-        *,
-        room: str | None = None,
-        epoch: str | None = None,
-        pos: int | None = None,
-        origin: bytes = ORIGIN,
-    ) -> WebsocketCommunicator:
-        params = {}
-        if room is not None:
-            params["room"] = room
-        if epoch is not None:
-            params["epoch"] = epoch
-        if pos is not None:
-            params["pos"] = str(pos)
-        headers = [(b"origin", origin)]
-        if async_client is not None:
-            cookie = f"sessionid={async_client.cookies['sessionid'].value}"
-            headers.append((b"cookie", cookie.encode()))
-        path = "/ws/" + (f"?{urlencode(params)}" if params else "")
-        communicator = WebsocketCommunicator(application, path, headers=headers)
-        connected, _ = await communicator.connect(timeout=10)
-        if connected:
-            self.open.append(communicator)
-        communicator.connected = connected
-        return communicator
-
-    async def close(self, communicator: WebsocketCommunicator) -> None:
-        self.open.remove(communicator)
-        await communicator.disconnect()
-
-    async def close_all(self) -> None:
-        for communicator in list(self.open):
-            try:
-                await self.close(communicator)
-            except Exception:  # noqa: S110 - the application may have ended already
-                pass
-
-
-@pytest.fixture
-async def sockets():
-    opened = Sockets()
-    yield opened
-    await opened.close_all()
-
-
-async def receive_until(
-    communicator: WebsocketCommunicator,
-    predicate: Callable[[dict], bool],
-    timeout: float = 20,
-    seen: list[dict] | None = None,
-) -> dict:
-    """The first message matching `predicate`; everything received goes into `seen`."""
-    seen = [] if seen is None else seen
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"no matching message within {timeout}s; got {seen}")
-        try:
-            message = await communicator.receive_json_from(timeout=remaining)
-        except TimeoutError:
-            raise AssertionError(f"no matching message within {timeout}s; got {seen}") from None
-        seen.append(message)
-        if predicate(message):
-            return message
-
-
-def events_with(event_id: str) -> Callable[[dict], bool]:
-    return lambda m: m["type"] == "events" and any(e["event_id"] == event_id for e in m["events"])
-
-
-def sync_count(hs, user) -> int:
-    return hs.count_requests(SYNC, user.user_id)
 
 
 # -- live events ----------------------------------------------------------------------------

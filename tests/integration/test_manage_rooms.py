@@ -22,10 +22,10 @@ from urllib.parse import unquote
 import pytest
 from django.urls import reverse
 
-from tests.integration.test_live import api, eventually, q, sign_in, synced_session
+from tests.client_helpers import eventually, field_value, sign_in, synced_session, text_of
+from tests.matrix_helpers import api, q, state, unique
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.demo.homeserver import LocalSynapse
-from webclient.rooms.forms import parse_room_reference, parse_user_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,18 +47,9 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSynapse]:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 async def create_room(hs, owner, **body) -> str:
     body.setdefault("preset", "private_chat")
     return (await api(hs, owner.access_token, "POST", "/createRoom", body))["room_id"]
-
-
-async def state(hs, reader, room_id: str, event_type: str, state_key: str = "") -> dict:
-    path = f"/rooms/{q(room_id)}/state/{q(event_type)}/{q(state_key)}"
-    return await api(hs, reader.access_token, "GET", path)
 
 
 async def membership(hs, reader, room_id: str, user) -> str | None:
@@ -96,18 +87,6 @@ def room_from_location(response) -> str:
     return unquote(match.group(1))
 
 
-def text_of(page: str, element_id: str) -> str:
-    match = re.search(rf'id="{element_id}"[^>]*>(.*?)</', page, re.S)
-    assert match, f"no #{element_id} in the page"
-    return html.unescape(match.group(1)).strip()
-
-
-def field_value(page: str, element_id: str) -> str:
-    match = re.search(rf'<input [^>]*id="{element_id}"[^>]*value="([^"]*)"', page)
-    assert match, f"no #{element_id} field"
-    return html.unescape(match.group(1))
-
-
 async def list_page(async_client) -> str:
     response = await async_client.get(reverse("rooms:list"))
     assert response.status_code == 200
@@ -124,41 +103,6 @@ def listed_invite(page: str, room_id: str) -> bool:
 
 def listed_at_all(page: str, room_id: str) -> bool:
     return f'data-room-entry="{html.escape(room_id)}"' in page
-
-
-# -- parsing -----------------------------------------------------------------------------------
-
-
-def test_parse_room_reference():
-    assert parse_room_reference(" #room:example.org ") == ("#room:example.org", [])
-    assert parse_room_reference("!abc:example.org") == ("!abc:example.org", [])
-    assert parse_room_reference("!opaqueV12id") == ("!opaqueV12id", [])
-    assert parse_room_reference("https://matrix.to/#/#room:example.org") == (
-        "#room:example.org",
-        [],
-    )
-    assert parse_room_reference("https://matrix.to/#/%23room%3Aexample.org") == (
-        "#room:example.org",
-        [],
-    )
-    assert parse_room_reference(
-        "https://matrix.to/#/!abc:example.org/$event?via=one.org&via=two.org&via=bad/server"
-    ) == ("!abc:example.org", ["one.org", "two.org"])
-    assert parse_room_reference("matrix:r/room:example.org") == ("#room:example.org", [])
-    assert parse_room_reference("matrix:roomid/abc:example.org?via=one.org&action=join") == (
-        "!abc:example.org",
-        ["one.org"],
-    )
-    for bad in ("", "room", "#nocolon", "@user:example.org", "https://matrix.to/#/@u:x.org"):
-        assert parse_room_reference(bad) is None, bad
-
-
-def test_parse_user_ids():
-    assert parse_user_ids("@a:x.org, @b:x.org  @a:x.org;@c:y.org") == (
-        ["@a:x.org", "@b:x.org", "@c:y.org"],
-        [],
-    )
-    assert parse_user_ids("@a:x.org bob @:x") == (["@a:x.org"], ["bob", "@:x"])
 
 
 # -- creating rooms ----------------------------------------------------------------------------

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +23,14 @@ from django.test import AsyncClient
 from django.urls import reverse
 from PIL import Image
 
+from tests.matrix_helpers import q
+from tests.media_helpers import download_raw, image_bytes, read_all, send_content, upload_raw
 from tests.synapse_fixtures import matrix_api
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 from webclient.matrix import media
 from webclient.matrix.models import Credential
 
 CS = "/_matrix/client/v3"
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 HTML_FILE = (
     b"<!doctype html><html><body><h1>hi</h1>"
@@ -41,39 +40,6 @@ SVG_FILE = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
     b"<script>alert(document.domain)</script><rect width='10' height='10'/></svg>"
 )
-
-
-def q(value: str) -> str:
-    return quote(value, safe="")
-
-
-def image_bytes(width: int, height: int, fmt: str = "PNG") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), (10, 120, 200)).save(out, fmt)
-    return out.getvalue()
-
-
-def upload_raw(hs: LocalSynapse, token: str, data: bytes, content_type: str, name: str) -> str:
-    """Upload as another client (matrix_api only sends JSON); returns the mxc URI."""
-    request = urllib.request.Request(  # noqa: S310 - loopback http
-        f"{hs.url}/_matrix/media/v3/upload?filename={q(name)}",
-        data=data,
-        method="POST",
-        headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
-    )
-    with _OPENER.open(request, timeout=60) as response:
-        return json.load(response)["content_uri"]
-
-
-def download_raw(hs: LocalSynapse, token: str, mxc: str) -> bytes:
-    parsed = media.parse_mxc(mxc)
-    assert parsed is not None, mxc
-    request = urllib.request.Request(  # noqa: S310 - loopback http
-        f"{hs.url}/_matrix/client/v1/media/download/{parsed.server_name}/{parsed.media_id}",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    with _OPENER.open(request, timeout=60) as response:
-        return response.read()
 
 
 def create_shared_room(hs: LocalSynapse, creator: RegisteredUser, member: RegisteredUser) -> str:
@@ -89,11 +55,6 @@ def create_shared_room(hs: LocalSynapse, creator: RegisteredUser, member: Regist
     )
     matrix_api(hs.url, member.access_token, "POST", f"{CS}/rooms/{q(room_id)}/join", {})
     return room_id
-
-
-def send_content(hs: LocalSynapse, user: RegisteredUser, room_id: str, content: dict) -> str:
-    path = f"{CS}/rooms/{q(room_id)}/send/m.room.message/{uuid.uuid4().hex}"
-    return matrix_api(hs.url, user.access_token, "PUT", path, content)["event_id"]
 
 
 def room_messages(hs: LocalSynapse, user: RegisteredUser, room_id: str) -> list[dict[str, Any]]:
@@ -123,12 +84,6 @@ async def sign_in(client: AsyncClient, hs: LocalSynapse, user: RegisteredUser) -
         },
     )
     assert response.status_code == 302, response.content[:2000]
-
-
-async def read_all(response) -> bytes:
-    if response.streaming:
-        return b"".join([chunk async for chunk in response.streaming_content])
-    return response.content
 
 
 async def media_requests(hs: LocalSynapse, user_id: str) -> int:
@@ -570,7 +525,7 @@ async def gzip_front(synapse):
     import aiohttp
     from aiohttp import web
 
-    from tests.conftest import free_port
+    from tests.server import free_port
 
     async def forward(request: web.Request) -> web.StreamResponse:
         headers = {}

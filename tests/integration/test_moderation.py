@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_live import api, messages, q, send, sign_in, synced_session
-from webclient.matrix import power
+from tests.client_helpers import sign_in, synced_session
+from tests.matrix_helpers import api, messages, q, send
 
 db = pytest.mark.django_db(transaction=True)
 
@@ -36,19 +36,6 @@ async def room_with(hs, owner, *others):
     for user in others:
         await api(hs, user.access_token, "POST", f"/join/{q(room)}", {})
     return room
-
-
-def test_power_rules():
-    levels = {"users": {"@a:x": 100, "@m:x": 50}, "users_default": 0, "kick": 50, "redact": 50}
-    v10 = {"sender": "@a:x", "content": {"room_version": "10"}}
-    assert power.can(levels, v10, "@m:x", "kick") and not power.can(levels, v10, "@u:x", "kick")
-    assert power.can_act_on(levels, v10, "@a:x", "@m:x", "ban")
-    assert not power.can_act_on(levels, v10, "@m:x", "@a:x", "kick")  # not above the target
-    assert not power.can({}, v10, "@u:x", "redact")
-    # Room v12: the creator is above everyone without being listed.
-    v12 = {"sender": "@c:x", "content": {"room_version": "12"}}
-    assert power.can_act_on({"users": {"@m:x": 50}}, v12, "@c:x", "@m:x", "ban")
-    assert not power.can_act_on({"users": {"@m:x": 50}}, v12, "@m:x", "@c:x", "kick")
 
 
 @db

@@ -8,30 +8,13 @@ import uuid
 
 import pytest
 
-from tests.integration.test_live import (
-    Sockets,
-    api,
-    events_with,
-    messages,
-    q,
-    receive_until,
-    send,
-    shared_room,
-    sign_in,
-    synced_session,
-)
+from tests.client_helpers import events_with, receive_until, sign_in, synced_session
+from tests.matrix_helpers import api, messages, q, send, shared_room
 from webclient.live import publisher
 
 db = pytest.mark.django_db(transaction=True)
 # A reaction chip (every tile's action menu also offers a quick 👍, so match the chip).
 CHIP_UP = '<span class="reaction-key">👍</span>'
-
-
-@pytest.fixture
-async def sockets():
-    opened = Sockets()
-    yield opened
-    await opened.close_all()
 
 
 async def relate(hs, user, room_id, event_type, content) -> str:

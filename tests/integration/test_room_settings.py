@@ -16,12 +16,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from tests.integration.test_live import api, eventually, q, set_power, sign_in, synced_session
-from tests.integration.test_manage_rooms import field_value, state, text_of, unique
+from tests.client_helpers import eventually, field_value, sign_in, synced_session, text_of
+from tests.matrix_helpers import api, q, set_power, state, unique
 from tests.synapse_fixtures import MatrixAPIError
-from webclient.matrix.power import power_of
-from webclient.rooms.forms import parse_level, parse_localpart
-from webclient.rooms.room_settings import check_level_change
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,32 +70,6 @@ async def resolve(hs, user, alias: str) -> str | None:
         if exc.status == 404:
             return None
         raise
-
-
-# -- pure parts ---------------------------------------------------------------------------------
-
-
-def test_parse_localpart_and_level():
-    assert parse_localpart(" #garden ", "localhost") == "garden"
-    assert parse_localpart("#garden:localhost", "localhost") == "garden"
-    assert parse_localpart("garden:elsewhere.org", "localhost") is None
-    assert parse_localpart("two words", "localhost") is None
-    assert parse_localpart("", "localhost") is None
-    assert parse_level("50", "") == 50
-    assert parse_level("custom", " 75 ") == 75
-    assert parse_level("custom", "lots") is None
-    assert parse_level("custom", str(2**60)) is None
-
-
-def test_level_rules_follow_the_spec():
-    create = {"sender": "@c:x", "content": {"room_version": "12"}}
-    levels = {"users": {"@mod:x": 50, "@peer:x": 50, "@low:x": 10}, "users_default": 0}
-    assert power_of("@c:x", levels, create) == float("inf")
-    assert check_level_change("@mod:x", "@low:x", 50, levels, create) == ""
-    assert "above your own" in check_level_change("@mod:x", "@low:x", 100, levels, create)
-    assert "at or above yours" in check_level_change("@mod:x", "@peer:x", 0, levels, create)
-    assert check_level_change("@mod:x", "@mod:x", 0, levels, create) == ""  # demote oneself
-    assert "created this room" in check_level_change("@c:x", "@c:x", 100, levels, create)
 
 
 # -- as the room's creator ----------------------------------------------------------------------

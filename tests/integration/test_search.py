@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlencode
 import pytest
 from django.urls import reverse
 
-from tests.integration.test_live import api, q, send, shared_room, sign_in
+from tests.client_helpers import sign_in
+from tests.matrix_helpers import api, q, send, shared_room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,25 +13,10 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.integration.test_live import (
-    Sockets,
-    api,
-    db,
-    eventually,
-    q,
-    receive_until,
-    send,
-    shared_room,
-    sign_in,
-    synced_session,
-)
+from tests.client_helpers import eventually, receive_until, sign_in, synced_session
+from tests.matrix_helpers import api, q, send, shared_room
 
-
-@pytest.fixture
-async def sockets():
-    opened = Sockets()
-    yield opened
-    await opened.close_all()
+db = pytest.mark.django_db(transaction=True)
 
 
 # -- helpers ------------------------------------------------------------------------------------

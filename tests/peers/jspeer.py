@@ -7,7 +7,7 @@ things that happen on their own (an incoming verification request, the SAS emoji
 from someone else) are pushed as events and read with `await peer.next_event("sas")`. The
 Node process's stderr (the sdk's whole log) goes to a file whose path every error names.
 
-The `js_peer` fixture (registered from tests/conftest.py) starts logged-in peers for a test
+The `js_peer` fixture (registered in tests/conftest.py) starts logged-in peers for a test
 and stops them at its end:
 
     async def test_something(js_peer, make_user):

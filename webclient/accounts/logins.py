@@ -66,6 +66,10 @@ async def end_credential(
     returns the credential's ID."""
     credential_id = credential.pk
     await registry.stop(credential_id)
+    # Forgotten before the token dies: another process whose sync then meets the dead token
+    # finds no credential left and leaves telling the tabs to this sign-out ("signed out",
+    # not "revoked").
+    await credential.adelete()
     if credential.owns_device:
         try:
             await auth.logout(credential.homeserver, credential.access_token)
@@ -75,7 +79,6 @@ async def end_credential(
                 f"Signed out here, but the homeserver could not be told ({exc.message}). "
                 "Remove this device from another client's session list.",
             )
-    await credential.adelete()
     if tell_tabs:
         await tell_tabs_signed_out(credential_id)
     return credential_id

@@ -452,9 +452,14 @@ class MatrixSession:
                 await self.publisher.notify(room, newest, room.highlight_count > old_highlights)
 
     async def _token_revoked(self) -> None:
-        logger.info("access token of device %s was revoked; ending its pages", self.credential_id)
-        await Credential.objects.filter(pk=self.credential_id).adelete()
-        await self.publisher.ended("revoked")
+        deleted, _ = await Credential.objects.filter(pk=self.credential_id).adelete()
+        if deleted:
+            logger.info(
+                "access token of device %s was revoked; ending its pages", self.credential_id
+            )
+            await self.publisher.ended("revoked")
+        # (No credential left: the login was ended here on purpose, by a sign-out in some
+        # process, which tells the pages itself.)
         await self.stop()
 
     # -- what pages read -----------------------------------------------------------------------
