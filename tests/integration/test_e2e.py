@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.test_live import eventually, sign_in, synced_session
+from tests.client_helpers import eventually, sign_in, synced_session
 from webclient.live import actions
 from webclient.matrix.api import new_txn_id
 

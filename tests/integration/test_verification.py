@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.integration.test_live import eventually, sign_in, synced_session
+from tests.client_helpers import eventually, sign_in, synced_session
 from webclient.matrix import device_trust
 
 db = pytest.mark.django_db(transaction=True)
