@@ -422,3 +422,32 @@ async def test_setting_up_cross_signing_shows_a_recovery_key_once(
     element = await js_peer(alice, name="alice-element")
     status = await element.call("recover", recovery_key=recovery_key, timeout=60)
     assert status["cross_signing_ready"]
+
+
+@db
+async def test_reactions_in_an_encrypted_room_are_encrypted(
+    async_client, synapse, make_user, js_peer
+):
+    """A reaction in an encrypted room goes encrypted (its relation outside, as Element sends
+    it), and this client shows it on the message."""
+    alice = make_user("alice", displayname="Alice")
+    bob = await js_peer(make_user("bob", displayname="Bob"), bootstrap=True)
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    room_id = await _join_encrypted_room(session, bob, alice)
+    await asyncio.sleep(1)
+    sent = await bob.call("send_text", room_id=room_id, body="react to me")
+    await _page_until(async_client, room_id, "react to me")
+    await session.toggle_reaction(room_id, sent["event_id"], "👍")
+    from tests.matrix_helpers import messages
+
+    raw = await messages(synapse, alice, room_id)
+    reaction = next(
+        e
+        for e in raw
+        if (e.get("content") or {}).get("m.relates_to", {}).get("rel_type") == "m.annotation"
+    )
+    assert reaction["type"] == "m.room.encrypted"
+    assert "key" in reaction["content"]["m.relates_to"]
+    page = await _page_until(async_client, room_id, 'class="reaction-key">👍')
+    assert "react to me" in page

@@ -627,6 +627,23 @@ class MatrixSession:
             await crypto.prepare_room(room_id)
             olm = self.client.olm
             new_session = olm is not None and olm.should_share_group_session(room_id)
+            if event_type == "m.reaction":
+                # nio sends reactions in the clear; Element encrypts them too (their
+                # `m.relates_to` stays outside, for the server's aggregations).
+                if new_session:
+                    await call(
+                        self.client.share_group_session(room_id, ignore_unverified_devices=True),
+                        self.homeserver,
+                    )
+                encrypted_type, encrypted_content = self.client.encrypt(
+                    room_id, event_type, content
+                )
+                event_id = await self.api.send_event(
+                    room_id, encrypted_type, encrypted_content, txn_id
+                )
+                if new_session:
+                    self._fire(crypto.tell_withheld(room_id))
+                return event_id
         waited = 0.0
         while True:
             try:
