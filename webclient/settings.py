@@ -75,9 +75,20 @@ CRYPTO_STORE_KEY = os.environ.get("CRYPTO_STORE_KEY", "")
 # Where the stores are kept as files, one per device, when the database is not PostgreSQL
 # (with PostgreSQL they are rows in the shared database).
 CRYPTO_STORE_DIR = Path(os.environ.get("CRYPTO_STORE_DIR", DATA_DIR / "crypto")).resolve()
-# Seconds a process's claim on a device's encryption lasts unless renewed (every third of
-# it): a device whose process died is taken over by another after this long.
-CRYPTO_LEASE_TTL = float(os.environ.get("CRYPTO_LEASE_TTL", "10"))
+# Seconds a process's claim on a device lasts unless renewed (every third of it): exactly one
+# process owns a device (syncs, decrypts, renders, publishes); when it dies another takes the
+# device over after this long. CRYPTO_LEASE_TTL is the older name of the same setting.
+DEVICE_LEASE_TTL = float(
+    os.environ.get("DEVICE_LEASE_TTL") or os.environ.get("CRYPTO_LEASE_TTL") or "5"
+)
+CRYPTO_LEASE_TTL = DEVICE_LEASE_TTL
+# Several processes (REDIS_URL): how often a process with open pages of a device another
+# process owns checks that owner's lease (a dead owner's devices are taken over within
+# DEVICE_LEASE_TTL plus this), and how long a request to the owner may go unanswered (not
+# even "working") before the owner counts as gone, and may take in all.
+DEVICE_TAKEOVER_POLL = float(os.environ.get("DEVICE_TAKEOVER_POLL", "1"))
+DEVICE_REQUEST_SILENCE = float(os.environ.get("DEVICE_REQUEST_SILENCE", "4"))
+DEVICE_REQUEST_TIMEOUT = float(os.environ.get("DEVICE_REQUEST_TIMEOUT", "90"))
 
 # Embedding (/embed/<room>/) and kiosk screens (/kiosk/<token>/); see README "Embedding".
 # Origins (scheme://host[:port]) whose pages may frame /embed/ pages; every other page of
@@ -172,14 +183,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Encrypts what goes through Redis between processes; derived from SECRET_KEY when not set.
 CHANNEL_LAYER_KEY = os.environ.get("CHANNEL_LAYER_KEY", "") or f"channel-layer:{SECRET_KEY}"
+# Put before every key this client keeps in Redis (several installations on one Redis).
+REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "").strip()
 if REDIS_URL := os.environ.get("REDIS_URL", "").strip():
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default: as long as the
+                # layer's blocking pop (BZPOPMIN, 5 s), so an idle receive failed every 5 s.
+                # Longer than the pop, still finite (a dead connection is noticed).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": f"{REDIS_KEY_PREFIX}:asgi" if REDIS_KEY_PREFIX else "asgi",
                 "capacity": 1000,
                 "expiry": 60,
+                # Groups hold one relay channel per process with viewers (live/cluster.py),
+                # renewed every third of this: a dead process's drops out after it.
+                "group_expiry": 600,
                 # Pushes carry rendered (decrypted) messages: never in the clear in Redis.
                 "symmetric_encryption_keys": [CHANNEL_LAYER_KEY],
             },

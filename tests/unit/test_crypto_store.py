@@ -77,7 +77,7 @@ def test_settings_default_is_a_derived_key_and_a_dir_in_the_data_dir(settings):
 
     assert module.CRYPTO_STORE_KEY == ""
     assert module.CRYPTO_STORE_DIR == module.DATA_DIR / "crypto"
-    assert module.CRYPTO_LEASE_TTL == 10.0
+    assert module.CRYPTO_LEASE_TTL == module.DEVICE_LEASE_TTL == 5.0
 
 
 def test_secrets_are_sealed_and_bound_to_their_context():

@@ -15,8 +15,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
+from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors, uia
-from webclient.matrix.session import MatrixSession
 from webclient.web.forms import FormPage
 from webclient.web.rooms import session_of
 
@@ -45,7 +45,7 @@ def _device_row(device: dict[str, Any], own_device_id: str) -> dict[str, Any]:
     }
 
 
-async def list_devices(session: MatrixSession) -> list[dict[str, Any]]:
+async def list_devices(session: DeviceHandle) -> list[dict[str, Any]]:
     """This device first, then the others, most recently seen first."""
     answer = await session.api.devices(action="Loading your devices")
     raw = answer.get("devices") if isinstance(answer.get("devices"), list) else []
@@ -126,7 +126,7 @@ class DevicesPage(FormPage):
         return await self.sign_out(request, session, form)
 
     async def sign_out(
-        self, request: HttpRequest, session: MatrixSession, form: forms.Form
+        self, request: HttpRequest, session: DeviceHandle, form: forms.Form
     ) -> HttpResponse:
         data = form.cleaned_data
         everyone = data["scope"] == "all"

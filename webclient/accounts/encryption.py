@@ -13,6 +13,7 @@ request and forgotten: the views are marked `sensitive_post_parameters`, every r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django import forms
@@ -25,7 +26,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
+from webclient.live.devices import device_op
 from webclient.matrix import device_trust, devices, errors
+from webclient.matrix.session import MatrixSession
 from webclient.web.forms import FormPage
 from webclient.web.rooms import session_of
 
@@ -90,7 +93,7 @@ class EncryptionPage(FormPage):
     async def context(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
         session = await session_of(request)
         return {
-            "state": await device_trust.state(session),
+            "state": await session.run(encryption_state),
             "new_recovery_key": kwargs.get("new_recovery_key", ""),
         }
 
@@ -105,9 +108,7 @@ class EncryptionPage(FormPage):
         session = await session_of(request)
         here = reverse("accounts:encryption")
         if name == "recovery":
-            done = await device_trust.verify_with_recovery_key(
-                session, form.cleaned_data["recovery_key"]
-            )
+            done = await session.run(recover, typed=form.cleaned_data["recovery_key"])
             text = _("This device is now verified.")
             if done["backup_version"]:
                 text += " " + _("Key backup is on; %(count)d room keys were restored from it.") % {
@@ -119,13 +120,11 @@ class EncryptionPage(FormPage):
             # Synapse takes an account's first cross-signing keys without asking who is there
             # (MSC3967); this page asks all the same, as setting up identity deserves.
             await devices.verify_password(request.credential, form.cleaned_data["password"])
-            recovery_key = await device_trust.set_up_cross_signing(
-                session, form.cleaned_data["password"]
-            )
+            recovery_key = await session.run(set_up, password=form.cleaned_data["password"])
             # Shown once, in this response only.
             return await self.page(request, new_recovery_key=recovery_key, **kwargs)
         if name == "export":
-            text = device_trust.export_room_keys(session, form.cleaned_data["passphrase"])
+            text = await session.run(export_keys, passphrase=form.cleaned_data["passphrase"])
             response = HttpResponse(text, content_type="text/plain; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="element-keys.txt"'
             add_never_cache_headers(response)
@@ -134,6 +133,36 @@ class EncryptionPage(FormPage):
         if uploaded.size > MAX_KEY_FILE:
             raise errors.MatrixError(_("That file is too large to be a key file."))
         text = uploaded.read().decode("utf-8", errors="replace")
-        added = await device_trust.import_room_keys(session, text, form.cleaned_data["passphrase"])
+        added = await session.run(
+            import_keys, text=text, passphrase=form.cleaned_data["passphrase"]
+        )
         messages.success(request, _("Imported %(count)d new room keys.") % {"count": added})
         return self.done(here)
+
+
+# -- what the device's owner does (it holds the olm account), whichever process serves the page
+
+
+@device_op
+async def encryption_state(session: MatrixSession) -> dict[str, Any]:
+    return dataclasses.asdict(await device_trust.state(session))
+
+
+@device_op(once=True)
+async def recover(session: MatrixSession, typed: str) -> dict[str, Any]:
+    return await device_trust.verify_with_recovery_key(session, typed)
+
+
+@device_op(once=True)
+async def set_up(session: MatrixSession, password: str) -> str:
+    return await device_trust.set_up_cross_signing(session, password)
+
+
+@device_op
+async def export_keys(session: MatrixSession, passphrase: str) -> str:
+    return device_trust.export_room_keys(session, passphrase)
+
+
+@device_op(once=True)
+async def import_keys(session: MatrixSession, text: str, passphrase: str) -> int:
+    return await device_trust.import_room_keys(session, text, passphrase)

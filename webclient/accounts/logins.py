@@ -13,8 +13,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from webclient.live import devices
 from webclient.live.publisher import end_pages
-from webclient.matrix import auth, errors, registry
+from webclient.matrix import auth, errors
 from webclient.matrix.models import SESSION_KEY, Credential, credential_for
 
 logger = logging.getLogger("webclient.accounts")
@@ -53,7 +54,7 @@ async def start_session(request: HttpRequest, result: auth.LoginResult, owns_dev
     await alogin(request, user, backend="django.contrib.auth.backends.ModelBackend")
     await request.session.aset(SESSION_KEY, credential.pk)
     # Start syncing now, so the room list is ready by the time the browser asks for it.
-    await registry.session_for(credential)
+    await devices.device_for(credential)
     logger.info("signed in %s on %s", result.user_id, result.homeserver)
 
 
@@ -65,7 +66,7 @@ async def end_credential(
     the login page (unless the caller does that later, with `tell_tabs_signed_out`);
     returns the credential's ID."""
     credential_id = credential.pk
-    await registry.stop(credential_id)
+    await devices.stop(credential)
     # Forgotten before the token dies: another process whose sync then meets the dead token
     # finds no credential left and leaves telling the tabs to this sign-out ("signed out",
     # not "revoked").

@@ -12,9 +12,9 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods
 
+from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors
 from webclient.matrix.names import valid_user_id
-from webclient.matrix.session import MatrixSession
 from webclient.web.auth import matrix_login_required
 from webclient.web.rooms import session_of
 
@@ -32,7 +32,7 @@ def dm_url(user_id: str) -> str:
     return f"{base}?{urlencode({'user': user_id})}"
 
 
-async def ignored_users(session: MatrixSession) -> dict[str, Any]:
+async def ignored_users(session: DeviceHandle) -> dict[str, Any]:
     """The whole `m.ignored_user_list` content (an empty list when there is none yet)."""
     try:
         content = await session.api.account_data(
@@ -45,7 +45,7 @@ async def ignored_users(session: MatrixSession) -> dict[str, Any]:
     return content
 
 
-async def set_ignored(session: MatrixSession, user_id: str, ignore: bool) -> None:
+async def set_ignored(session: DeviceHandle, user_id: str, ignore: bool) -> None:
     """Add `user_id` to the ignore list (or take them off), keeping the rest of it."""
     content = await ignored_users(session)
     users = content["ignored_users"]

@@ -18,7 +18,9 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
+from webclient.live.devices import device_op
 from webclient.matrix import errors, verification
+from webclient.matrix.session import MatrixSession
 from webclient.web.forms import FormPage
 from webclient.web.rooms import session_of
 
@@ -54,30 +56,7 @@ class VerifyPage(FormPage):
 
     async def context(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
         session = await session_of(request)
-        try:
-            verifications = verification.of(session)
-        except errors.MatrixError as exc:
-            verifications, problem = None, exc.message
-        else:
-            problem = ""
-        # The page reloads every 2 s while a verification runs: the cached keys do (they are
-        # asked again when the device list changes), no keys query per reload.
-        crypto = session.crypto
-        state = {
-            "enabled": verifications is not None,
-            "problem": problem,
-            "cross_signed": verifications is not None
-            and crypto is not None
-            and (await crypto.identity(session.user_id)).device_cross_signed(crypto.device_id),
-        }
-        shown = verifications.shown() if verifications is not None else []
-        return {
-            "state": state,
-            "verifications": shown,
-            "secret_notes": verifications.secrets.notes if verifications is not None else [],
-            "waiting_for_secrets": verifications is not None and verifications.secrets.waiting,
-            "refresh_seconds": REFRESH_SECONDS if verifications and verifications.busy else 0,
-        }
+        return await session.run(verify_context)
 
     async def page(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         response = await super().page(request, **kwargs)
@@ -87,9 +66,66 @@ class VerifyPage(FormPage):
     async def submit(
         self, request: HttpRequest, name: str, form: forms.Form, **kwargs: Any
     ) -> HttpResponse:
-        verifications = verification.of(await session_of(request))
-        if name == "request":
-            await verifications.send_request()
-        else:
-            await ACTIONS[name](verifications, form.cleaned_data["transaction_id"])
+        session = await session_of(request)
+        await session.run(
+            verify_action, name=name, transaction_id=form.cleaned_data.get("transaction_id", "")
+        )
         return self.done(reverse("accounts:verify"))
+
+
+# -- what the device's owner does (the verifications live in its session) ---------------------
+
+
+def _shown(v: verification.Verification) -> dict[str, Any]:
+    """What the page shows of one verification."""
+    return {
+        "transaction_id": v.transaction_id,
+        "phase": str(v.phase),
+        "cancel_code": v.cancel_code,
+        "incoming": v.incoming,
+        "other_user_id": v.other_user_id,
+        "other_device_id": v.other_device_id,
+        "supported": v.supported,
+        "emoji": [list(pair) for pair in v.emoji],
+        "decimals": list(v.decimals) if v.decimals else None,
+        "outcome": v.outcome,
+        "cancel_text": v.cancel_text,
+        "active": v.active,
+    }
+
+
+@device_op
+async def verify_context(session: MatrixSession) -> dict[str, Any]:
+    try:
+        verifications = verification.of(session)
+    except errors.MatrixError as exc:
+        verifications, problem = None, exc.message
+    else:
+        problem = ""
+    # The page reloads every 2 s while a verification runs: the cached keys do (they are
+    # asked again when the device list changes), no keys query per reload.
+    crypto = session.crypto
+    state = {
+        "enabled": verifications is not None,
+        "problem": problem,
+        "cross_signed": verifications is not None
+        and crypto is not None
+        and (await crypto.identity(session.user_id)).device_cross_signed(crypto.device_id),
+    }
+    shown = verifications.shown() if verifications is not None else []
+    return {
+        "state": state,
+        "verifications": [_shown(v) for v in shown],
+        "secret_notes": list(verifications.secrets.notes) if verifications is not None else [],
+        "waiting_for_secrets": verifications is not None and verifications.secrets.waiting,
+        "refresh_seconds": REFRESH_SECONDS if verifications and verifications.busy else 0,
+    }
+
+
+@device_op(once=True)
+async def verify_action(session: MatrixSession, name: str, transaction_id: str) -> None:
+    verifications = verification.of(session)
+    if name == "request":
+        await verifications.send_request()
+    else:
+        await ACTIONS[name](verifications, transaction_id)

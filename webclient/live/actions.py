@@ -1,5 +1,9 @@
 """What a page asks of its room, shared by the websocket and the plain forms: a message (a
-reply, a message in a thread), an edit of one's own message, a deletion, a reaction."""
+reply, a message in a thread), an edit of one's own message, a deletion, a reaction.
+
+They are device operations (`devices.device_op`): views and sockets call them through
+`device.run(send_text, room_id=…, …)`, and the device's owner runs them on its session,
+whichever process the page is served by."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from webclient.matrix.relations import has_tile
 from webclient.matrix.session import MatrixSession
 from webclient.timeline import compose
 from webclient.timeline.sanitize import strip_reply_fallback_text
+
+from .devices import device_op
 
 EDITABLE_MSGTYPES = {"m.text", "m.emote", "m.notice"}
 
@@ -34,6 +40,7 @@ async def content_for(
     return compose.message_content(text)
 
 
+@device_op(once=True)
 async def send_text(
     session: MatrixSession,
     room_id: str,
@@ -58,6 +65,7 @@ async def own_message(session: MatrixSession, room_id: str, event_id: str) -> di
     return event
 
 
+@device_op
 async def editable_text(session: MatrixSession, room_id: str, event_id: str) -> str:
     """The current text of one's own message, as the composer should show it for editing."""
     await own_message(session, room_id, event_id)
@@ -73,11 +81,13 @@ async def editable_text(session: MatrixSession, room_id: str, event_id: str) -> 
     return body
 
 
+@device_op(once=True)
 async def edit(session: MatrixSession, room_id: str, event_id: str, text: str, txn_id: str) -> str:
     await editable_text(session, room_id, event_id)
     return await session.send_message(room_id, compose.edit_content(text, event_id), txn_id)
 
 
+@device_op(once=True)
 async def redact(session: MatrixSession, room_id: str, event_id: str, reason: str = "") -> None:
     """Delete one's own message, or remove someone else's when one's power level allows."""
     event = await session.event(room_id, event_id)

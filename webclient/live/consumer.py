@@ -1,8 +1,10 @@
 """The websocket of one open page: live fragments down, composer sends up.
 
-A consumer attaches to the `MatrixSession` of its login's device and joins the device's
-channel-layer group; it forwards what concerns its page. It never sees or sends the access
-token: the session holds it.
+A consumer attaches to its login's device (`devices.DeviceHandle`: the session when this
+process owns the device, else its owner elsewhere) and hears the device's channel-layer group
+(straight from the in-memory layer in one process, through the process's relay with several);
+it forwards what concerns its page. Its catch-up and its sends are device operations, run by
+the device's owner wherever that is. It never sees or sends the access token.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import reverse
 
 from webclient.build import build_id
-from webclient.matrix import errors, registry
+from webclient.matrix import errors
 from webclient.matrix.models import Credential, credential_for
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.roomlist import render_room_sections
 
-from . import actions, publisher
+from . import actions, devices, publisher
 from .access import Access, from_kiosk_token, from_ticket, rewrite_media
-from .publisher import DevicePublisher
+from .devices import DeviceHandle, device_op
 
 logger = logging.getLogger("webclient.live")
 
@@ -55,7 +57,10 @@ LIVE_HANDLERS = {
     "session.status": "session_status",
     "session.unread": "session_unread",
     "session.ended": "session_ended",
+    "session.owner": "session_owner",
 }
+#: How long a socket's catch-up waits for a new session's first sync (the room list).
+FIRST_SYNC_WAIT = 60.0
 
 
 def _login_url(reason: str | None) -> str:
@@ -75,9 +80,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             return
         await super().dispatch(message)
 
-    matrix: MatrixSession | None = None
-    publisher: DevicePublisher | None = None
+    device: DeviceHandle | None = None
     group: str | None = None
+    # The owner's epoch the page is caught up with (another means a new owner).
+    epoch = ""
     _membership: asyncio.Task[None] | None = None
     # Direct delivery: messages held while catching up; set once disconnected.
     _held: list[dict[str, Any]] | None = None
@@ -132,9 +138,20 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             after = int(query.get("pos", ["-1"])[0])
         except ValueError:
             after = -1
-        self.matrix = await registry.session_for(credential)
-        self.publisher = publisher.of(self.matrix)
-        self.matrix.attach()
+        try:
+            self.device = await devices.device_for(credential)
+        except errors.UnknownToken:
+            await self._refuse(query)
+            return
+        except errors.MatrixError as exc:
+            # Its owner is gone and nobody took it over yet: the page tries again shortly.
+            await self.send_json({"type": "status", "state": "offline", "message": exc.message})
+            await self.close(code=1013)
+            return
+        self.device.attach()
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self.sender = asyncio.get_running_loop().create_task(self._send_worker())
         # Screens (embeds, kiosks) get only what a screen shows, not a person's unread
         # counts, notifications and room list.
         self.group = (
@@ -142,53 +159,60 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             if self.access is None
             else publisher.screens_group(credential.pk)
         )
-        if hasattr(self.channel_layer, "deliver_directly"):
-            # Every handler of the device's group only forwards a frame (LIVE_HANDLERS): the
-            # in-memory layer calls it straight from the sync loop, so the frame is written
-            # before the loop goes on to the room list and the database, and hundreds of
-            # screens cost no queue and task switch each. Held until caught up.
-            self._held = []
-            self.channel_layer.deliver_directly(self.channel_name, self._deliver)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        self._membership = asyncio.get_running_loop().create_task(self._keep_membership())
-        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._side_tasks: set[asyncio.Task[None]] = set()
-        self.sender = asyncio.get_running_loop().create_task(self._send_worker())
-        if self.matrix.status != "live" and self.matrix.status_message:
-            await self.send_json(
-                {
-                    "type": "status",
-                    "state": self.matrix.status,
-                    "message": self.matrix.status_message,
-                }
+        # Every handler of the device's group only forwards a frame (LIVE_HANDLERS): the
+        # in-memory layer (or, with several processes, this process's relay of the group)
+        # calls it straight from the publishing task, so the frame is written before the
+        # loop goes on, and hundreds of screens cost no queue and task switch each. Held
+        # until caught up.
+        self._held = []
+        if not await devices.subscribe(self.group, self.channel_name, self._deliver):
+            self._held = None
+        elif not devices.spans_processes():
+            self._membership = asyncio.get_running_loop().create_task(self._keep_membership())
+        try:
+            caught = await self.device.run(
+                catch_up,
+                rooms=sorted(self.rooms),
+                epoch=epoch,
+                after=after,
+                room_list=self.access is None and not self.rooms,
             )
-        await self._catch_up(epoch, after)
-        for room_id in sorted(self.rooms):
-            summary = self.matrix.rooms.rooms.get(room_id)
-            changed_at = self.publisher.header_changed.get(room_id, 0)
-            if summary is not None and (epoch != self.publisher.epoch or changed_at > after):
-                # The name or topic changed between the page's render and this socket.
-                await self.send_json(
-                    {
-                        "type": "header",
-                        "room_id": room_id,
-                        "name": summary.display_name(self.matrix.user_id),
-                        "topic": summary.topic or "",
-                    }
-                )
-            if typing := self.matrix.typing.get(room_id):
-                await self.send_json(
-                    {
-                        "type": "typing",
-                        "room_id": room_id,
-                        "users": self.publisher.names(room_id, typing),
-                    }
-                )
-        # What arrived meanwhile, in order; anything arriving during this still queues up
-        # behind it, and direct delivery starts only once nothing is held.
+        except (errors.MatrixError, errors.UnknownToken, devices.RemoteError) as exc:
+            logger.info("catching up a page failed: %s", exc)
+            await self.close(code=1013)
+            return
+        await self._send_caught_up(caught)
+        # What arrived meanwhile, in order, without what the catch-up already sent; anything
+        # arriving during this still queues up behind it, and direct delivery starts only
+        # once nothing is held.
+        replayed = {
+            (payload["epoch"], payload["pos"])
+            for _, missed in caught["replay"]
+            for payload in missed or ()
+        }
         while self._held:
-            await self._forward(self._held.pop(0))
+            message = self._held.pop(0)
+            if (message.get("epoch"), message.get("pos")) in replayed:
+                continue
+            await self._forward(message)
         self._held = None
+
+    async def _send_caught_up(self, caught: dict[str, Any]) -> None:
+        """The frames of a catch-up, in the order a page expects them."""
+        self.epoch = caught["epoch"]
+        if status := caught.get("status"):
+            await self.send_json({"type": "status", **status})
+        for room_id, missed in caught["replay"]:
+            if missed is None:
+                await self.send_json({"type": "resync", "room_id": room_id})
+                continue
+            for payload in missed:
+                await self.room_events(payload)
+        if caught.get("sections") is not None:
+            # The whole list: each of `entries` is a section with its rooms' entries.
+            await self.send_json({"type": "rooms", "entries": caught["sections"]})
+        for frame in caught["frames"]:
+            await self.send_json(frame)
 
     async def _deliver(self, message: dict[str, Any]) -> None:
         """A group message handed over directly by the layer (screens only)."""
@@ -201,25 +225,6 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         if not self._closed:
             await self.dispatch(message)
 
-    async def _catch_up(self, epoch: str, after: int) -> None:
-        """Send what happened between the page's render and this connection."""
-        assert self.matrix and self.publisher
-        if self.rooms:
-            if after < 0:
-                return
-            for room_id in sorted(self.rooms):
-                missed = self.publisher.replay(room_id, epoch, after)
-                if missed is None:
-                    await self.send_json({"type": "resync", "room_id": room_id})
-                    continue
-                for payload in missed:
-                    await self.room_events(payload)
-        elif epoch != self.publisher.epoch or after < self.publisher.position:
-            await self.matrix.synced.wait()
-            # The whole list: each of `entries` is a section with its rooms' entries.
-            sections = render_room_sections(self.matrix.rooms, self.matrix.user_id)
-            await self.send_json({"type": "rooms", "entries": sections})
-
     async def _keep_membership(self) -> None:
         """Join the group again now and then: channel layers silently drop members after
         `group_expiry` (a day by default), and a kiosk screen stays connected for weeks."""
@@ -230,19 +235,17 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._closed = True
-        if hasattr(self.channel_layer, "stop_direct"):
-            self.channel_layer.stop_direct(self.channel_name)
         if self._membership is not None:
             self._membership.cancel()
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        if self.matrix:
-            self.matrix.detach()
+            await devices.unsubscribe(self.group, self.channel_name)
+        if self.device:
+            self.device.detach()
             # Queued sends still go out: the person pressed Send before closing the tab.
             await self.outbox.put({"type": "stop"})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or not self.matrix or not self.room_id:
+        if not isinstance(content, dict) or not self.device or not self.room_id:
             return
         if self.read_only:
             # Kiosk screens and embeds read through a shared account: they never act.
@@ -274,9 +277,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "read":
             event_id = content.get("event_id")
             if isinstance(event_id, str) and EVENT_ID_RE.match(event_id):
-                self._fire(self.matrix.mark_read(self.room_id, event_id), "read marker")
+                self._fire(self.device.mark_read(self.room_id, event_id), "read marker")
         elif kind == "typing":
-            self._fire(self.matrix.set_typing(self.room_id, bool(content.get("typing"))), "typing")
+            self._fire(self.device.set_typing(self.room_id, bool(content.get("typing"))), "typing")
         elif kind in ("redact", "react"):
             event_id = content.get("event_id")
             if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
@@ -298,7 +301,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         async def run() -> None:
             try:
                 await coroutine
-            except errors.MatrixError as exc:
+            except (errors.MatrixError, errors.UnknownToken, devices.RemoteError) as exc:
                 logger.info("%s failed: %s", what, exc)
 
         task = asyncio.get_running_loop().create_task(run())
@@ -306,30 +309,38 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         task.add_done_callback(self._side_tasks.discard)
 
     async def _run_job(self, job: dict[str, Any]) -> str | None:
-        assert self.matrix and self.room_id
+        """One action, by the device's owner (a send with the page's transaction ID: asked
+        again after a takeover, the homeserver still posts it once)."""
+        assert self.device and self.room_id
         kind = job["type"]
         if kind == "send":
-            return await actions.send_text(
-                self.matrix,
-                self.room_id,
-                job["body"],
-                job["txn_id"],
+            return await self.device.run(
+                actions.send_text,
+                room_id=self.room_id,
+                text=job["body"],
+                txn_id=job["txn_id"],
                 reply_to=job.get("reply_to"),
                 thread_id=job.get("thread_id"),
             )
         if kind == "edit":
-            return await actions.edit(
-                self.matrix, self.room_id, job["event_id"], job["body"], job["txn_id"]
+            return await self.device.run(
+                actions.edit,
+                room_id=self.room_id,
+                event_id=job["event_id"],
+                text=job["body"],
+                txn_id=job["txn_id"],
             )
         if kind == "redact":
-            await actions.redact(self.matrix, self.room_id, job["event_id"], job["reason"])
+            await self.device.run(
+                actions.redact, room_id=self.room_id, event_id=job["event_id"], reason=job["reason"]
+            )
         elif kind == "react":
-            await self.matrix.toggle_reaction(self.room_id, job["event_id"], job["key"])
+            await self.device.toggle_reaction(self.room_id, job["event_id"], job["key"])
         return None
 
     async def _send_worker(self) -> None:
         """Actions one at a time, in order, without holding up live events to this page."""
-        assert self.matrix
+        assert self.device
         while True:
             job = await self.outbox.get()
             if job["type"] == "stop":
@@ -368,6 +379,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     async def room_events(self, message: dict[str, Any]) -> None:
         if message["room_id"] not in self.rooms:
             return
+        if message["epoch"] != self.epoch and self.epoch:
+            await self._owner_changed(message["epoch"])
         prefix = self.access.media_prefix if self.access is not None else None
         key = (message["epoch"], message["pos"], message["room_id"], prefix)
         frame = _FRAMES.get(key)
@@ -450,6 +463,27 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             {"type": "status", "state": message["state"], "message": message["message"]}
         )
 
+    async def session_owner(self, message: dict[str, Any]) -> None:
+        """Another process owns the device now (the last one died or shut down)."""
+        if message["epoch"] != self.epoch:
+            await self._owner_changed(message["epoch"])
+
+    async def _owner_changed(self, epoch: str) -> None:
+        """What the page was caught up with belongs to another owner's epoch: its rooms
+        fetch their newest events afresh (`resync` keeps what the page has that is newer),
+        the room list comes whole."""
+        self.epoch = epoch
+        for room_id in sorted(self.rooms):
+            await self.send_json({"type": "resync", "room_id": room_id})
+        if not self.rooms and self.access is None and self.device is not None:
+            self._fire(self._room_list_afresh(), "room list")
+
+    async def _room_list_afresh(self) -> None:
+        assert self.device
+        caught = await self.device.run(catch_up, rooms=[], epoch="", after=-1, room_list=True)
+        if caught.get("sections") is not None and not self._closed:
+            await self.send_json({"type": "rooms", "entries": caught["sections"]})
+
     async def session_ended(self, message: dict[str, Any]) -> None:
         if self.access is not None and self.access.mode == "kiosk":
             await self.send_json({"type": "revoked"})
@@ -458,3 +492,51 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json({"type": "logout", "url": _login_url(message.get("reason"))})
         await self.close(code=4401)
+
+
+@device_op
+async def catch_up(
+    session: MatrixSession, rooms: list[str], epoch: str, after: int, room_list: bool
+) -> dict[str, Any]:
+    """What a page rendered at (`epoch`, `after`) missed, by its owner: the session's
+    status when not live; per room the pushes since (None: "fetch afresh"); the room list
+    (a room-list page of another epoch, or older than the last push); then each room's
+    header when it changed since and who is typing."""
+    pages = publisher.of(session)
+    answer: dict[str, Any] = {
+        "epoch": pages.epoch,
+        "status": None,
+        "replay": [],
+        "sections": None,
+        "frames": [],
+    }
+    if session.status != "live" and session.status_message:
+        answer["status"] = {"state": session.status, "message": session.status_message}
+    if rooms:
+        if after >= 0:
+            answer["replay"] = [[room_id, pages.replay(room_id, epoch, after)] for room_id in rooms]
+    elif room_list and (epoch != pages.epoch or after < pages.position):
+        try:
+            await asyncio.wait_for(session.synced.wait(), FIRST_SYNC_WAIT)
+        except TimeoutError:
+            pass
+        else:
+            answer["sections"] = render_room_sections(session.rooms, session.user_id)
+    for room_id in rooms:
+        summary = session.rooms.rooms.get(room_id)
+        changed_at = pages.header_changed.get(room_id, 0)
+        if summary is not None and (epoch != pages.epoch or changed_at > after):
+            # The name or topic changed between the page's render and this socket.
+            answer["frames"].append(
+                {
+                    "type": "header",
+                    "room_id": room_id,
+                    "name": summary.display_name(session.user_id),
+                    "topic": summary.topic or "",
+                }
+            )
+        if typing := session.typing.get(room_id):
+            answer["frames"].append(
+                {"type": "typing", "room_id": room_id, "users": pages.names(room_id, typing)}
+            )
+    return answer

@@ -184,6 +184,11 @@ class DevicePublisher:
     async def ended(self, reason: str) -> None:
         await self._to_all({"type": "session.ended", "reason": reason})
 
+    async def announce(self) -> None:
+        """This session's process has just become the device's owner (several processes):
+        pages rendered from another owner's epoch catch up afresh."""
+        await self._to_all({"type": "session.owner", "epoch": self.epoch})
+
     # -- what pages ask -------------------------------------------------------------------------
 
     def names(self, room_id: str, user_ids: list[str]) -> list[str]:

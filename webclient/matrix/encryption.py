@@ -120,6 +120,7 @@ class DeviceCrypto:
         self.device_id = session.device_id or ""
         self.client: AsyncClient = session.client
         self.lease: DeviceLease | None = None
+        self._own_lease = False
         self.ready = False
         self.problem = ""
         self.identities: dict[str, Identity] = {}
@@ -163,10 +164,23 @@ class DeviceCrypto:
         if not self.device_id:
             self.problem = "This login has no device ID, so it cannot encrypt."
             return False
-        self.lease = DeviceLease(device_key(self.user_id, self.device_id), on_lost=self._lease_lost)
-        if not await self.lease.acquire(wait=settings.CRYPTO_LEASE_TTL + 1):
-            self.problem = "Another process of this client handles this device's encryption."
-            return False
+        given = getattr(self.session, "lease", None)
+        if given is not None:
+            # The device's owner lease (`registry.own`): this process runs the device; the
+            # registry releases the lease, and stops the session when it is lost.
+            if not given.held or given.claimed_by not in (None, self):
+                self.problem = "Another session of this client handles this device's encryption."
+                return False
+            given.claimed_by = self
+            self.lease, self._own_lease = given, False
+        else:
+            self.lease = DeviceLease(
+                device_key(self.user_id, self.device_id), on_lost=self._lease_lost
+            )
+            self._own_lease = True
+            if not await self.lease.acquire(wait=settings.CRYPTO_LEASE_TTL + 1):
+                self.problem = "Another process of this client handles this device's encryption."
+                return False
         factory = store_factory(lease=self.lease)
         client = self.client
         client.config = dataclasses.replace(client.config, store=factory, encryption_enabled=True)
@@ -178,7 +192,7 @@ class DeviceCrypto:
         except Exception as exc:
             logger.exception("the crypto store of %s could not be opened", self.device_id)
             self.problem = f"This device's encryption store could not be opened ({exc})."
-            await self.lease.release()
+            await self._let_go()
             return False
         olm = client.olm
         assert olm is not None
@@ -204,9 +218,19 @@ class DeviceCrypto:
         store = getattr(self.client, "store", None)
         if isinstance(store, CryptoStore):
             await asyncio.to_thread(store.close)
-        if self.lease is not None:
-            await self.lease.release()
+        await self._let_go()
         self.ready = False
+
+    async def _let_go(self) -> None:
+        """Give up the lease when it is this object's own (the registry's stays with the
+        registry); no longer claim the device's olm account."""
+        lease = self.lease
+        if lease is None:
+            return
+        if lease.claimed_by is self:
+            lease.claimed_by = None
+        if self._own_lease:
+            await lease.release()
 
     def _lease_lost(self, lease: DeviceLease) -> None:
         logger.warning("device %s: the encryption lease was lost; stopping", self.device_id)

@@ -25,6 +25,7 @@ from nio import SyncResponse
 
 from . import errors
 from .api import SESSION_RATE_LIMIT_BUDGET, HomeserverApi, new_txn_id
+from .crypto.lease import DeviceLease
 from .encryption import DeviceCrypto
 from .models import Credential, load_snapshot, seal_snapshot
 from .nioclient import call, check, make_client
@@ -90,8 +91,12 @@ class MatrixSession:
         credential: Credential,
         on_stop: Callable[[MatrixSession], None],
         publisher: Callable[[MatrixSession, Credential], Publisher],
+        lease: DeviceLease | None = None,
     ) -> None:
         self.credential_id = credential.pk
+        # The lease that makes this process the device's one owner (`registry.own`); its
+        # crypto store is fenced by it.
+        self.lease = lease
         self.user_id = credential.user_id
         self.device_id = credential.device_id
         self.homeserver = credential.homeserver
@@ -112,7 +117,11 @@ class MatrixSession:
         self.status_message = ""
         self.viewers = 0
         self.closed = False
+        self._stopped = asyncio.Event()
         self.sync_count = 0
+        # Goes up after each sync that was applied to the room list (other processes keep
+        # a copy of the room list and ask for it again when this changed).
+        self.rooms_version = 0
         self.synced = asyncio.Event()
         if self.sync_token:
             self.synced.set()
@@ -185,10 +194,17 @@ class MatrixSession:
                 await task
             except (asyncio.CancelledError, Exception):  # noqa: S110 - stopping anyway
                 pass
-        await self.client.close()
-        await self.api.close()
-        if self.crypto is not None:
-            await self.crypto.close()
+        try:
+            await self.client.close()
+            await self.api.close()
+            if self.crypto is not None:
+                await self.crypto.close()
+        finally:
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        """Until `stop` has finished (the loop ended, the crypto store closed)."""
+        await self._stopped.wait()
 
     async def wait_synced(self, timeout: float) -> bool:
         """Whether the room list is known (a first sync done, or a stored one) in time."""
@@ -344,6 +360,7 @@ class MatrixSession:
         await Credential.objects.filter(pk=self.credential_id).aupdate(
             sync_token=self.sync_token, rooms_snapshot=seal_snapshot(self.rooms.to_dict())
         )
+        self.rooms_version += 1
         self.synced.set()
 
     def _fire(self, coroutine: Any) -> None:

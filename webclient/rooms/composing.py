@@ -68,11 +68,11 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
             content = message_for_file(uploaded, content_uri, caption=body, encrypted=encrypted)
             event_id = await session.send_message(room_id, content, txn_id)
         else:
-            event_id = await actions.send_text(
-                session,
-                room_id,
-                body,
-                txn_id,
+            event_id = await session.run(
+                actions.send_text,
+                room_id=room_id,
+                text=body,
+                txn_id=txn_id,
                 reply_to=reply_to or None,
                 thread_id=thread_id or None,
             )
@@ -144,7 +144,7 @@ async def edit_view(request: HttpRequest, room: str, event_id: str) -> HttpRespo
     session = await session_of(request)
     if request.method != "POST":
         try:
-            text = await actions.editable_text(session, room, event_id)
+            text = await session.run(actions.editable_text, room_id=room, event_id=event_id)
         except errors.MatrixError as exc:
             return await _action_page(request, room, event_id, "edit", error=exc.message)
         if wants_json(request):
@@ -165,7 +165,7 @@ async def edit_view(request: HttpRequest, room: str, event_id: str) -> HttpRespo
             error=_("An edit cannot be empty; delete the message instead."),
         )
     try:
-        await actions.edit(session, room, event_id, body, txn_id)
+        await session.run(actions.edit, room_id=room, event_id=event_id, text=body, txn_id=txn_id)
     except errors.MatrixError as exc:
         return await _action_page(
             request, room, event_id, "edit", body=body, txn_id=txn_id, error=exc.message
@@ -179,7 +179,12 @@ async def redact_view(request: HttpRequest, room: str, event_id: str) -> HttpRes
         return await _action_page(request, room, event_id, "delete")
     session = await session_of(request)
     try:
-        await actions.redact(session, room, event_id, request.POST.get("reason", "")[:500])
+        await session.run(
+            actions.redact,
+            room_id=room,
+            event_id=event_id,
+            reason=request.POST.get("reason", "")[:500],
+        )
     except errors.MatrixError as exc:
         return await _action_page(request, room, event_id, "delete", error=exc.message)
     return _back(room)

@@ -26,9 +26,9 @@ from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
 
 from webclient.build import build_id
-from webclient.live import publisher
 from webclient.live.access import from_ticket, issue_ticket
-from webclient.matrix import device_trust, display_accounts, errors, registry
+from webclient.live.devices import DeviceHandle, device_for, device_op
+from webclient.matrix import device_trust, display_accounts, errors
 from webclient.matrix.api import new_txn_id
 from webclient.matrix.models import SESSION_KEY, Credential
 from webclient.matrix.session import MatrixSession
@@ -55,8 +55,8 @@ async def _own_credential(request: HttpRequest) -> Credential | None:
     return await Credential.objects.filter(pk=credential_id).afirst()
 
 
-async def _joined(credential: Credential, room: str) -> tuple[MatrixSession, str] | None:
-    session = await registry.session_for(credential)
+async def _joined(credential: Credential, room: str) -> tuple[DeviceHandle, str] | None:
+    session = await device_for(credential)
     try:
         room_id = await session.resolve(room)
     except (errors.MatrixError, errors.UnknownToken):
@@ -68,7 +68,7 @@ async def _joined(credential: Credential, room: str) -> tuple[MatrixSession, str
     return None
 
 
-async def _as_guest(room: str) -> tuple[MatrixSession, str] | str:
+async def _as_guest(room: str) -> tuple[DeviceHandle, str] | str:
     """Read through the guest account, joining the room if guests may; or why not."""
     homeserver = settings.MATRIX_HOMESERVER or display_accounts.display_homeserver()
     if not settings.EMBED_GUEST_ACCESS or not homeserver:
@@ -79,7 +79,7 @@ async def _as_guest(room: str) -> tuple[MatrixSession, str] | str:
         return exc.message
     if found := await _joined(credential, room):
         return found
-    session = await registry.session_for(credential)
+    session = await device_for(credential)
     try:
         await session.api.join(room)
         room_id = await session.resolve(room)
@@ -98,21 +98,26 @@ async def _as_guest(room: str) -> tuple[MatrixSession, str] | str:
 _trusting: set[int] = set()
 
 
-def _trust_display(session: MatrixSession) -> None:
+@device_op
+async def trust_display_device(session: MatrixSession, recovery_key: str) -> bool:
+    return await device_trust.trust_display_device(session, recovery_key)
+
+
+def _trust_display(session: DeviceHandle) -> None:
     """Once per session: the display account's device verifies itself (in the background,
     so the first embed is not held up)."""
-    if session.credential_id in _trusting or session.crypto is None:
+    if session.credential_id in _trusting or not settings.E2E_ENABLED:
         return
     _trusting.add(session.credential_id)
     task = asyncio.get_running_loop().create_task(
-        device_trust.trust_display_device(session, settings.EMBED_DISPLAY_RECOVERY_KEY)
+        session.run(trust_display_device, recovery_key=settings.EMBED_DISPLAY_RECOVERY_KEY)
     )
     task.add_done_callback(lambda _: _trusting.discard(session.credential_id))
 
 
 async def choose_reader(
     request: HttpRequest, room: str
-) -> tuple[MatrixSession, str, str, Credential] | str:
+) -> tuple[DeviceHandle, str, str, Credential] | str:
     """(session, room ID, mode, credential) of whoever can read the room for this viewer,
     or the reason nobody can."""
     if (own := await _own_credential(request)) and (found := await _joined(own, room)):
@@ -144,7 +149,6 @@ async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
     ticket = issue_ticket(credential, room_id, mode, can_send=can_send)
     prefix = reverse("rooms:embed_ticket_root", args=[ticket])
     summary = session.rooms.rooms[room_id]
-    pages = publisher.of(session)
     context = {
         "credential": credential if mode == "own" else None,
         "viewer_id": credential.user_id if mode == "own" else "",
@@ -165,16 +169,18 @@ async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
     }
     try:
         context.update(
-            await screen_timeline(
-                session,
-                room_id,
-                prefix,
+            await session.run(
+                screen_timeline,
+                room_id=room_id,
+                media_prefix=prefix,
                 from_token=request.GET.get("from"),
                 after=request.GET.get("after"),
             )
         )
     except errors.MatrixError as exc:
-        context.update({"timeline": [], "load_error": exc.message, "epoch": pages.epoch, "pos": -1})
+        context.update(
+            {"timeline": [], "load_error": exc.message, "epoch": session.epoch, "pos": -1}
+        )
     return render(request, "rooms/embed.html", context)
 
 
@@ -183,7 +189,7 @@ async def embed_timeline(request: HttpRequest, ticket: str) -> HttpResponse:
     access = await from_ticket(ticket)
     if access is None:
         return HttpResponse("This page has expired.", status=401, content_type="text/plain")
-    session = await registry.session_for(access.credential)
+    session = await device_for(access.credential)
     return await screens.timeline_fragment(request, session, access.room_ids[0], access)
 
 

@@ -22,10 +22,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from webclient.build import build_id
+from webclient.live import devices as live_devices
 from webclient.live import publisher
 from webclient.live.access import from_kiosk_token
-from webclient.matrix import auth, device_trust, devices, errors, registry
+from webclient.live.devices import device_for, device_op
+from webclient.matrix import auth, device_trust, devices, errors
 from webclient.matrix.models import KIOSK_MAX_ROOMS, KIOSK_THEMES, Credential, KioskLink
+from webclient.matrix.session import MatrixSession
 from webclient.web.auth import matrix_login_required
 from webclient.web.rooms import FIRST_SYNC_WAIT
 
@@ -57,11 +60,10 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
         return _revoked(request)
     link = access.kiosk
     assert link is not None
-    session = await registry.session_for(access.credential)
+    session = await device_for(access.credential)
     await session.wait_synced(FIRST_SYNC_WAIT)
-    pages = publisher.of(session)
     panels: list[dict[str, Any]] = []
-    position = pages.position
+    epoch, position = session.epoch, session.position
     for room_id in link.room_ids:
         summary = session.rooms.rooms.get(room_id)
         panel: dict[str, Any] = {
@@ -73,7 +75,11 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
             panel.update({"timeline": [], "load_error": "This room is no longer joined."})
         else:
             try:
-                panel.update(await screen_timeline(session, room_id, access.media_prefix))
+                panel.update(
+                    await session.run(
+                        screen_timeline, room_id=room_id, media_prefix=access.media_prefix
+                    )
+                )
             except errors.UnknownToken:
                 return _revoked(request)
             except errors.MatrixError as exc:
@@ -84,7 +90,7 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
         "link": link,
         "token": token,
         "panels": panels,
-        "epoch": pages.epoch,
+        "epoch": epoch,
         "pos": position,
         "theme": link.theme if link.theme in KIOSK_THEMES else "dark",
         "scale_class": _scale_class(link.font_scale),
@@ -103,7 +109,7 @@ async def kiosk_timeline(request: HttpRequest, token: str, room_id: str) -> Http
     access = await from_kiosk_token(token)
     if access is None or room_id not in access.room_ids:
         return HttpResponse("This kiosk link was revoked.", status=404, content_type="text/plain")
-    session = await registry.session_for(access.credential)
+    session = await device_for(access.credential)
     return await screens.timeline_fragment(request, session, room_id, access)
 
 
@@ -131,7 +137,7 @@ def links_of(credential: Credential):  # noqa: ANN201 - a QuerySet
 
 
 async def _joined_rooms(credential: Credential) -> list[tuple[str, str]]:
-    session = await registry.session_for(credential)
+    session = await device_for(credential)
     await session.wait_synced(FIRST_SYNC_WAIT)
     rooms = [
         (room_id, summary.display_name(session.user_id))
@@ -219,9 +225,10 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
     if recovery_key := request.POST.get("recovery_key", "").strip()[:1024]:
         # Encrypted rooms: the screen's device is verified now, or the link is not made.
         try:
-            await device_trust.verify_new_device(await registry.session_for(display), recovery_key)
+            device = await device_for(display)
+            await device.run(verify_new_device, recovery_key=recovery_key)
         except errors.MatrixError as exc:
-            await registry.stop(display.pk)
+            await live_devices.stop(display)
             try:
                 await auth.logout(display.homeserver, display.access_token)
             finally:
@@ -240,11 +247,17 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
     return await _page(request, new_link=link, new_url=url)
 
 
+@device_op(once=True)
+async def verify_new_device(session: MatrixSession, recovery_key: str) -> None:
+    """A new kiosk device verifies itself with the recovery key (by the device's owner)."""
+    await device_trust.verify_new_device(session, recovery_key)
+
+
 async def revoke(link: KioskLink) -> None:
     """End the link: its device is signed out on the homeserver (its token dies), the
     credential and link are deleted, and every screen showing it is told."""
     credential = link.credential
-    await registry.stop(credential.pk)
+    await live_devices.stop(credential)
     try:
         await auth.logout(credential.homeserver, credential.access_token)
     except errors.MatrixError as exc:

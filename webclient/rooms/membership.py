@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from webclient.live.devices import DeviceHandle
 from webclient.matrix import directs, errors
 from webclient.matrix.names import (
     SERVER_NAME_RE,
@@ -34,7 +35,6 @@ from webclient.matrix.names import (
     valid_user_id,
 )
 from webclient.matrix.roomstate import RoomSummary
-from webclient.matrix.session import MatrixSession
 from webclient.web.auth import matrix_login_required
 from webclient.web.errors import PageError
 from webclient.web.forms import FormPage
@@ -68,7 +68,7 @@ def _joined(summary: RoomSummary | None) -> bool:
     return summary is not None and summary.membership == "join"
 
 
-async def unknown_users(session: MatrixSession, user_ids: list[str]) -> list[str]:
+async def unknown_users(session: DeviceHandle, user_ids: list[str]) -> list[str]:
     """The IDs of those the homeserver says do not exist (404 on their profile): Synapse
     accepts an invite for a local user who does not exist. Anything else (profiles
     restricted to shared rooms, a remote server out of reach) is left for the invite."""
@@ -191,7 +191,7 @@ class CreateRoomPage(FormPage):
         return self.done(_room_url(room_id))
 
 
-async def _listed(session: MatrixSession, room_id: str) -> bool:
+async def _listed(session: DeviceHandle, room_id: str) -> bool:
     try:
         return await session.api.directory_visibility(room_id) == "public"
     except errors.MatrixError:
@@ -406,7 +406,7 @@ async def directory_view(request: HttpRequest) -> HttpResponse:
 # -- invitations -------------------------------------------------------------------------------
 
 
-def _invite_context(session: MatrixSession, summary: RoomSummary) -> dict:
+def _invite_context(session: DeviceHandle, summary: RoomSummary) -> dict:
     inviter = summary.inviter or ""
     return {
         "room_id": summary.room_id,

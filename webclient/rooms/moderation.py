@@ -10,9 +10,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
+from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors, power
 from webclient.matrix.names import member_display_name
-from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import member_avatar
 from webclient.web.auth import matrix_login_required
 from webclient.web.errors import PageError
@@ -22,7 +22,7 @@ ACTIONS = {"kick": "kick", "ban": "ban", "unban": "unban"}
 DONE = {"kick": "removed from the room", "ban": "banned", "unban": "unbanned"}
 
 
-async def _member(session: MatrixSession, room_id: str, user_id: str) -> dict[str, Any]:
+async def _member(session: DeviceHandle, room_id: str, user_id: str) -> dict[str, Any]:
     return await session.api.state_or_none(room_id, "m.room.member", user_id) or {}
 
 

@@ -12,10 +12,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from webclient.live import publisher
+from webclient.live.devices import OwnerUnavailable, device_op
 from webclient.matrix import errors, power
 from webclient.matrix.api import new_txn_id
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
+from webclient.matrix.session import MatrixSession
 from webclient.timeline.render import for_viewer, render_tiles
 from webclient.timeline.roomlist import render_room_sections
 from webclient.timeline.sanitize import plain_to_html
@@ -30,8 +32,7 @@ from .timeline_pages import composer_context, context_page, timeline_context
 @matrix_login_required
 async def room_list(request: HttpRequest) -> HttpResponse:
     session = await session_of(request)
-    pages = publisher.of(session)
-    position = pages.position
+    epoch, position = session.epoch, session.position
     ready = await session.wait_synced(FIRST_SYNC_WAIT)
     if session.closed and not ready:
         raise errors.UnknownToken()
@@ -40,7 +41,7 @@ async def room_list(request: HttpRequest) -> HttpResponse:
         "sections": render_room_sections(session.rooms, session.user_id),
         "has_rooms": bool(session.rooms.rooms),
         "ready": ready,
-        "epoch": pages.epoch,
+        "epoch": epoch,
         "pos": position,
     }
     return render(request, "rooms/list.html", context)
@@ -81,15 +82,22 @@ async def room_page(
     }
     try:
         if event_id:
-            context.update(await context_page(session, room_id, event_id))
+            context.update(await session.run(context_page, room_id=room_id, event_id=event_id))
         else:
             context.update(
-                await timeline_context(
-                    session, room_id, request.GET.get("from"), after=request.GET.get("after")
+                await session.run(
+                    timeline_context,
+                    room_id=room_id,
+                    from_token=request.GET.get("from"),
+                    after=request.GET.get("after"),
                 )
             )
         context.update(
-            await composer_context(session, room_id, reply_to or request.GET.get("reply_to"))
+            await session.run(
+                composer_context,
+                room_id=room_id,
+                reply_to=reply_to or request.GET.get("reply_to"),
+            )
         )
     except errors.MatrixError as exc:
         if event_id and exc.errcode == "M_NOT_FOUND":
@@ -98,7 +106,7 @@ async def room_page(
             {
                 "timeline": [],
                 "load_error": exc.message,
-                "epoch": publisher.of(session).epoch,
+                "epoch": session.epoch,
                 "pos": -1,
             }
         )
@@ -122,8 +130,11 @@ async def room_timeline(request: HttpRequest, room: str) -> HttpResponse:
     loads older (`?from=`) or newer (`?after=`) history while scrolling."""
     session = await session_of(request)
     room_id = await session.resolve(room)
-    context = await timeline_context(
-        session, room_id, request.GET.get("from"), after=request.GET.get("after")
+    context = await session.run(
+        timeline_context,
+        room_id=room_id,
+        from_token=request.GET.get("from"),
+        after=request.GET.get("after"),
     )
     context["room_id"] = room_id
     return render(request, "rooms/_timeline.html", context)
@@ -141,40 +152,49 @@ async def thread_page(
     """A thread: its root and its messages, with a composer that posts into it."""
     found: RoomAccess = await access_room(request, room)
     session, room_id = found.session, found.room_id
-    pages = publisher.of(session)
-    position = pages.position
     try:
-        root = await session.event(room_id, root_id)
-        page = await session.api.relations(
-            room_id,
-            root_id,
-            "m.thread",
-            query={"limit": "100", "dir": "b"},
-            action=_("Loading the thread"),
-        )
+        thread = await session.run(thread_context, room_id=room_id, root_id=root_id)
+    except OwnerUnavailable:
+        raise
     except errors.MatrixError as exc:
         raise PageError(exc.message, _("Thread not found"), 404) from exc
-    store = session.timeline(room_id)
-    replies = [e for e in reversed(page.get("chunk") or []) if isinstance(e, dict)]
-    store.add_all(replies)
-    ids = [root.get("event_id", root_id)] + tile_ids(replies)
-    await session.fetch_missing_replies(room_id, ids)
-    items = for_viewer(render_tiles(store, ids, session.members(room_id)), session.user_id)
     assert found.summary is not None
     context = {
         "room_id": room_id,
         "thread_root": root_id,
         "room_name": found.name,
         "own_name": member_display_name(session.user_id, found.summary.members),
-        "timeline": items,
-        "epoch": pages.epoch,
-        "pos": position,
+        "timeline": thread["timeline"],
+        "epoch": thread["epoch"],
+        "pos": thread["pos"],
         "draft": draft,
         "send_error": send_error,
         "txn_id": txn_id or new_txn_id(),
         "upload_limit": "",
     }
     return render(request, "rooms/thread.html", context, status=400 if send_error else 200)
+
+
+@device_op
+async def thread_context(session: MatrixSession, room_id: str, root_id: str) -> dict[str, Any]:
+    """A thread's root and its messages, rendered by the device's owner."""
+    pages = publisher.of(session)
+    position = pages.position
+    root = await session.event(room_id, root_id)
+    page = await session.api.relations(
+        room_id,
+        root_id,
+        "m.thread",
+        query={"limit": "100", "dir": "b"},
+        action=_("Loading the thread"),
+    )
+    store = session.timeline(room_id)
+    replies = [e for e in reversed(page.get("chunk") or []) if isinstance(e, dict)]
+    store.add_all(replies)
+    ids = [root.get("event_id", root_id)] + tile_ids(replies)
+    await session.fetch_missing_replies(room_id, ids)
+    items = for_viewer(render_tiles(store, ids, session.members(room_id)), session.user_id)
+    return {"timeline": items, "epoch": pages.epoch, "pos": position}
 
 
 @matrix_login_required

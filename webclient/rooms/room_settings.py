@@ -32,11 +32,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors
 from webclient.matrix.names import is_valid_room_alias
 from webclient.matrix.power import creators_outrank, level, power_of
 from webclient.matrix.roomstate import RoomSummary
-from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import avatar
 from webclient.web.auth import matrix_login_required
 from webclient.web.errors import NotInRoom
@@ -121,7 +121,7 @@ def join_rule_choices(room_version: str, current: str) -> list[tuple[str, str]]:
     return choices
 
 
-def _state(session: MatrixSession, room_id: str, event_type: str):  # noqa: ANN202
+def _state(session: DeviceHandle, room_id: str, event_type: str):  # noqa: ANN202
     """A state event's content, or None when the room has none of that type."""
     return session.api.state_or_none(room_id, event_type, action="Loading the room's settings")
 
@@ -158,7 +158,7 @@ def _needs(levels: dict[str, Any] | None, event_type: str, own: float) -> dict[s
 # -- what the page shows -----------------------------------------------------------------------
 
 
-async def _local_aliases(session: MatrixSession, room_id: str) -> tuple[list[str], str]:
+async def _local_aliases(session: DeviceHandle, room_id: str) -> tuple[list[str], str]:
     """(the homeserver's local addresses of the room, a problem loading them or "")."""
     try:
         found = await session.api.local_aliases(room_id, action="Loading the room's addresses")
@@ -167,7 +167,7 @@ async def _local_aliases(session: MatrixSession, room_id: str) -> tuple[list[str
     return sorted(found), ""
 
 
-async def _joined_names(session: MatrixSession, room_id: str) -> dict[str, str]:
+async def _joined_names(session: DeviceHandle, room_id: str) -> dict[str, str]:
     """Joined members' display names (user ID when none); {} when the server says no."""
     try:
         joined = await session.api.joined_members(room_id)
@@ -200,7 +200,7 @@ def _level_choice(value: int) -> dict[str, Any]:
 
 
 async def settings_context(
-    session: MatrixSession,
+    session: DeviceHandle,
     room_id: str,
     summary: RoomSummary,
     levels: dict[str, Any] | None,
@@ -385,7 +385,7 @@ async def avatar_view(request: HttpRequest, room: str) -> HttpResponse:
 
 
 async def _set_canonical(
-    session: MatrixSession, room_id: str, change, action: str
+    session: DeviceHandle, room_id: str, change, action: str
 ) -> tuple[str, list[str]]:
     """Read `m.room.canonical_alias` just before writing, apply `change(main, published)` →
     (main, published), and write it back with any other keys as they were."""
@@ -616,7 +616,7 @@ async def power_view(request: HttpRequest, room: str) -> HttpResponse:
 # -- the page ------------------------------------------------------------------------------------
 
 
-async def left_membership(session: MatrixSession, room_id: str) -> str | None:
+async def left_membership(session: DeviceHandle, room_id: str) -> str | None:
     """Our membership of a room the sync no longer lists ("leave", "ban"), or None."""
     try:
         content = await session.api.get_state(room_id, "m.room.member", session.user_id)
@@ -626,7 +626,7 @@ async def left_membership(session: MatrixSession, room_id: str) -> str | None:
     return membership if membership in ("leave", "ban") else None
 
 
-async def left_room_name(session: MatrixSession, room_id: str) -> str:
+async def left_room_name(session: DeviceHandle, room_id: str) -> str:
     try:
         content = await session.api.get_state(room_id, "m.room.name")
     except errors.MatrixError:

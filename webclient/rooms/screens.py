@@ -8,22 +8,22 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from webclient.live.access import Access
+from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors
-from webclient.matrix.session import MatrixSession
 from webclient.web.media_proxy import serve_download, serve_encrypted, serve_thumbnail
 
 from .timeline_pages import screen_timeline
 
 
 async def timeline_fragment(
-    request: HttpRequest, session: MatrixSession, room_id: str, access: Access
+    request: HttpRequest, session: DeviceHandle, room_id: str, access: Access
 ) -> HttpResponse:
     """`#timeline` alone, with media pointed at the access's own address."""
     try:
-        context = await screen_timeline(
-            session,
-            room_id,
-            access.media_prefix,
+        context = await session.run(
+            screen_timeline,
+            room_id=room_id,
+            media_prefix=access.media_prefix,
             from_token=request.GET.get("from"),
             after=request.GET.get("after"),
         )

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from webclient.live.devices import DeviceHandle, device_op
 from webclient.matrix import errors
 from webclient.matrix.relations import REPLACE, relation_target, relation_type, tile_ids
 from webclient.matrix.session import MatrixSession
@@ -45,7 +46,7 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 
 async def search_events(
-    session: MatrixSession, term: str, *, room_id: str | None = None, next_batch: str | None = None
+    session: DeviceHandle, term: str, *, room_id: str | None = None, next_batch: str | None = None
 ) -> dict[str, Any]:
     """The `room_events` part of the homeserver's answer to a search, newest first."""
     criteria: dict[str, Any] = {
@@ -90,10 +91,27 @@ def _timestamp(event: dict[str, Any]) -> datetime | None:
 
 
 async def build_results(
-    session: MatrixSession, raw_results: list[dict[str, Any]], default_room: str | None
+    session: DeviceHandle, raw_results: list[dict[str, Any]], default_room: str | None
 ) -> list[SearchResult]:
-    """Rendered results: each hit's tile and the tiles of its context, per room's store."""
-    results: list[SearchResult] = []
+    """Rendered results: each hit's tile and the tiles of its context (by the device's
+    owner, which holds the rooms' event stores)."""
+    rendered = await session.run(
+        rendered_results, raw_results=raw_results, default_room=default_room
+    )
+    results = []
+    for found in rendered:
+        ts = found.pop("ts")
+        results.append(SearchResult(**found, timestamp=_timestamp({"origin_server_ts": ts})))
+    return results
+
+
+@device_op
+async def rendered_results(
+    session: MatrixSession, raw_results: list[dict[str, Any]], default_room: str | None
+) -> list[dict[str, Any]]:
+    """Each hit's tile and the tiles of its context, per room's store (`ts`: the hit's
+    `origin_server_ts`)."""
+    results: list[dict[str, Any]] = []
     seen: set[str] = set()
     for raw in raw_results:
         event = raw.get("result")
@@ -140,15 +158,15 @@ async def build_results(
             continue
         summary = session.rooms.rooms.get(room_id)
         results.append(
-            SearchResult(
-                room_id=room_id,
-                room_name=summary.display_name(session.user_id) if summary else room_id,
-                event_id=hit_id,
-                timestamp=_timestamp(store.get(hit_id) or event),
-                item=rendered[hit_id],
-                before=[rendered[i] for i in before_ids if i in rendered],
-                after=[rendered[i] for i in after_ids if i in rendered],
-            )
+            {
+                "room_id": room_id,
+                "room_name": summary.display_name(session.user_id) if summary else room_id,
+                "event_id": hit_id,
+                "ts": (store.get(hit_id) or event).get("origin_server_ts"),
+                "item": rendered[hit_id],
+                "before": [rendered[i] for i in before_ids if i in rendered],
+                "after": [rendered[i] for i in after_ids if i in rendered],
+            }
         )
     return results
 
@@ -162,7 +180,7 @@ def _shown(request: HttpRequest) -> int:
 
 
 async def _search_page(
-    request: HttpRequest, session: MatrixSession, *, room_id: str | None, room_name: str = ""
+    request: HttpRequest, session: DeviceHandle, *, room_id: str | None, room_name: str = ""
 ) -> HttpResponse:
     term = request.GET.get("q", "").strip()
     next_batch = request.GET.get("next_batch") or None

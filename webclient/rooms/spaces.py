@@ -20,10 +20,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors
 from webclient.matrix.names import SERVER_NAME_RE, is_valid_room_alias
 from webclient.matrix.roomstate import RoomSummary
-from webclient.matrix.session import MatrixSession
 from webclient.web.auth import matrix_login_required
 from webclient.web.errors import PageError
 from webclient.web.rooms import FIRST_SYNC_WAIT, ROOM_SYNC_WAIT, access_room, session_of
@@ -89,7 +89,7 @@ def _server_of(identifier: str) -> str:
 
 
 def _entry(
-    session: MatrixSession, room: dict[str, Any], via: list[str], suggested: bool
+    session: DeviceHandle, room: dict[str, Any], via: list[str], suggested: bool
 ) -> dict[str, Any] | None:
     room_id = room.get("room_id")
     if not isinstance(room_id, str) or not room_id.startswith("!"):

@@ -1,6 +1,10 @@
 """The timeline part of a room's pages: the newest events, a page of history either way, or
 the room around one event (a permalink). The room page, the thread page, embeds and kiosk
-screens all show these; live pushes carry the same fragments."""
+screens all show these; live pushes carry the same fragments.
+
+Each is a device operation (`live.devices.device_op`): only the device's owner has its
+decrypted events and its publisher's position, so views ask it with
+`device.run(timeline_context, room_id=…)`, whichever process serves the page."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from webclient.live import publisher
 from webclient.live.access import rewrite_media
+from webclient.live.devices import device_op
 from webclient.matrix import errors
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
@@ -46,6 +51,7 @@ def with_unread_divider(items: list[dict[str, Any]], marker: str | None) -> list
     return [*items[: at + 1], {"event_id": "", "html": UNREAD_DIVIDER}, *items[at + 1 :]]
 
 
+@device_op
 async def timeline_context(
     session: MatrixSession, room_id: str, from_token: str | None, *, after: str | None = None
 ) -> dict[str, Any]:
@@ -92,6 +98,7 @@ async def timeline_context(
     }
 
 
+@device_op
 async def context_page(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
     """The room around one event (a permalink), via `/context`.
 
@@ -150,6 +157,7 @@ async def context_page(session: MatrixSession, room_id: str, event_id: str) -> d
     }
 
 
+@device_op
 async def composer_context(
     session: MatrixSession, room_id: str, reply_to: str | None
 ) -> dict[str, Any]:
@@ -171,6 +179,7 @@ async def composer_context(
     }
 
 
+@device_op
 async def screen_timeline(
     session: MatrixSession,
     room_id: str,

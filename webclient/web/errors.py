@@ -21,8 +21,9 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 
+from webclient.live import devices
 from webclient.live.publisher import end_pages
-from webclient.matrix import errors, registry
+from webclient.matrix import errors
 from webclient.matrix.models import Credential
 
 from .redirects import REASONS, login_url
@@ -79,7 +80,7 @@ async def end_login(request: HttpRequest, reason: str = "revoked") -> None:
     session usually did this already when its own request met the dead token)."""
     credential: Credential | None = getattr(request, "credential", None)
     if credential is not None:
-        await registry.stop(credential.pk)
+        await devices.stop(credential)
         await Credential.objects.filter(pk=credential.pk).adelete()
         await end_pages(credential.pk, reason)
     await alogout(request)

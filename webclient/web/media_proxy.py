@@ -10,7 +10,8 @@ from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from webclient.matrix import errors, media, registry
+from webclient.live.devices import RemoteError, device_for
+from webclient.matrix import errors, media
 from webclient.matrix.api import HomeserverApi
 from webclient.matrix.crypto.attachments import AttachmentDecryptor
 from webclient.matrix.crypto.errors import CryptoError
@@ -147,10 +148,11 @@ async def serve_encrypted(
     room_id, event_id = request.GET.get("room", ""), request.GET.get("event", "")
     if not media.valid_parts(server_name, media_id) or not room_id or not event_id:
         return _placeholder(404, "invalid media address")
-    session = await registry.session_for(credential)
     try:
-        event = await session.event(room_id, event_id)
-    except (errors.MatrixError, errors.UnknownToken):
+        # The key is in the message as the device's owner decrypted it (whichever process
+        # that is); the file itself streams through this process, decrypted here.
+        event = await (await device_for(credential)).event(room_id, event_id)
+    except (errors.MatrixError, errors.UnknownToken, RemoteError):
         return _placeholder(404, "not found")
     content = event.get("content") if isinstance(event.get("content"), dict) else {}
     info = content.get("info") if isinstance(content.get("info"), dict) else {}

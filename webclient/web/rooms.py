@@ -1,7 +1,9 @@
 """`access_room`: resolve a room from the URL, wait for the room list, check membership.
 
 Every page of a room starts here; what goes wrong becomes a typed error (`RoomNotFound`,
-`NotInRoom`) that `web.errors` turns into the page saying so.
+`NotInRoom`) that `web.errors` turns into the page saying so. Views get the login's device
+as a `live.devices.DeviceHandle` (its session when this process owns it, else its owner's
+state and operations, with the same names), so a view never knows where the device runs.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
-from webclient.matrix import errors, registry
+from webclient.live.devices import DeviceHandle, device_for
+from webclient.matrix import errors
 from webclient.matrix.roomstate import RoomSummary
-from webclient.matrix.session import MatrixSession
 
 from .errors import NotInRoom, RoomNotFound
 
@@ -24,7 +26,7 @@ ROOM_SYNC_WAIT = 10.0
 
 @dataclass
 class RoomAccess:
-    session: MatrixSession
+    session: DeviceHandle
     room_id: str
     summary: RoomSummary | None
 
@@ -34,9 +36,9 @@ class RoomAccess:
         return summary.display_name(self.session.user_id) if summary else self.room_id
 
 
-async def session_of(request: HttpRequest) -> MatrixSession:
-    """The running session of the request's login (started if there is none)."""
-    return await registry.session_for(request.credential)
+async def session_of(request: HttpRequest) -> DeviceHandle:
+    """The device of the request's login (its session started if nobody runs it)."""
+    return await device_for(request.credential)
 
 
 async def access_room(

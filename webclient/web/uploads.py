@@ -12,9 +12,9 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
+from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors
 from webclient.matrix.crypto.attachments import AttachmentEncryptor
-from webclient.matrix.session import MatrixSession
 from webclient.timeline.markdown import render_markdown
 
 logger = logging.getLogger("webclient.web")
@@ -22,7 +22,7 @@ logger = logging.getLogger("webclient.web")
 CONFIG_CACHE_SECONDS = 3600
 
 
-async def upload_limit(session: MatrixSession) -> int | None:
+async def upload_limit(session: DeviceHandle) -> int | None:
     """`m.upload.size` of the homeserver in bytes, or None when it does not say."""
     key = f"media-config:{session.homeserver}"
     cached = cache.get(key)
@@ -95,7 +95,7 @@ def message_for_file(
     return content
 
 
-async def upload(session: MatrixSession, uploaded: UploadedFile) -> str:
+async def upload(session: DeviceHandle, uploaded: UploadedFile) -> str:
     """Upload to the media repository (after checking the homeserver's size limit); returns
     the `mxc://` URI."""
     limit = await upload_limit(session)
@@ -151,7 +151,7 @@ def _thumbnail(uploaded: UploadedFile) -> tuple[bytes, dict[str, Any]] | None:
 
 
 async def _upload_encrypted(
-    session: MatrixSession, chunks: Iterable[bytes], size: int, limit: int | None
+    session: DeviceHandle, chunks: Iterable[bytes], size: int, limit: int | None
 ) -> dict[str, Any]:
     """Encrypt as it streams to the media repository (as `application/octet-stream`, with no
     file name: the homeserver learns nothing of what it holds); the `file` object."""
@@ -174,12 +174,11 @@ async def _upload_encrypted(
 
 
 async def upload_to_room(
-    session: MatrixSession, room_id: str, uploaded: UploadedFile
+    session: DeviceHandle, room_id: str, uploaded: UploadedFile
 ) -> tuple[str | None, dict[str, Any] | None]:
     """Upload a file for a message in `room_id`: (its `mxc://` URI, None) in a clear room;
     in an encrypted one (None, {"file": …}, with an encrypted thumbnail of a large picture)."""
-    crypto = session.crypto
-    if crypto is None or not crypto.room_encrypted(room_id):
+    if not session.room_encrypted(room_id):
         return await upload(session, uploaded), None
     limit = await upload_limit(session)
     if limit and uploaded.size > limit:

@@ -1,7 +1,9 @@
-"""Exactly one process drives a device's encryption at a time, cluster-wide.
+"""Exactly one process drives a device (its sync and its encryption) at a time, cluster-wide.
 
-`DeviceLease(device_key, owner_id)` is a lease with a time to live (`CRYPTO_LEASE_TTL`,
-10 s by default) that a background task renews every third of it:
+`DeviceLease(device_key, owner_id)` is a lease with a time to live (`DEVICE_LEASE_TTL`,
+5 s by default) that a background task renews every third of it. The same lease makes a
+process the device's one owner cluster-wide (`registry.py`): the owner syncs, decrypts and
+publishes; `holder` tells the others who that is. It is kept
 
 - in Redis when `REDIS_URL` is set: `SET NX PX` in a script that also issues the fencing
   token (`INCR`); renewal and release are check-and-extend / check-and-delete scripts, so
@@ -70,6 +72,11 @@ class LeaseBackend:
         raise NotImplementedError
 
     async def release(self, key: str, owner: str, token: int) -> None:
+        raise NotImplementedError
+
+    async def holder(self, key: str) -> str | None:
+        """The owner ID of whoever holds the lease now (None when nobody does): where the
+        device's owner process is found."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -142,6 +149,13 @@ class RedisLeaseBackend(LeaseBackend):
         lease, _ = self.keys(key)
         await self._release(keys=[lease], args=[f"{owner}#{token}"])
 
+    async def holder(self, key: str) -> str | None:
+        lease, _ = self.keys(key)
+        value = await self.redis.get(lease)
+        if not value:
+            return None
+        return value.decode().rpartition("#")[0] or None
+
     async def close(self) -> None:
         await self.redis.aclose()
 
@@ -164,6 +178,10 @@ RETURNING token
 _PG_RENEW = """
 UPDATE matrix_crypto_lease SET expires_at = clock_timestamp() + make_interval(secs => %s)
 WHERE device_key = %s AND owner = %s AND token = %s AND expires_at > clock_timestamp()
+"""
+_PG_HOLDER = """
+SELECT owner FROM matrix_crypto_lease
+WHERE device_key = %s AND owner <> '' AND expires_at > clock_timestamp()
 """
 _PG_RELEASE = """
 UPDATE matrix_crypto_lease SET owner = '', expires_at = '-infinity'
@@ -205,6 +223,10 @@ class PostgresLeaseBackend(LeaseBackend):
 
     async def release(self, key: str, owner: str, token: int) -> None:
         await self._execute(_PG_RELEASE, (key, owner, token))
+
+    async def holder(self, key: str) -> str | None:
+        row = await (await self._execute(_PG_HOLDER, (key,))).fetchone()
+        return str(row[0]) if row else None
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -248,6 +270,13 @@ class LocalLeaseBackend(LeaseBackend):
             if current is not None and current[:2] == (owner, token):
                 del self._leases[key]
 
+    async def holder(self, key: str) -> str | None:
+        with self._lock:
+            current = self._leases.get(key)
+            if current is None or current[2] <= time.monotonic():
+                return None
+            return current[0]
+
 
 _backends: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LeaseBackend] = (
     weakref.WeakKeyDictionary()
@@ -262,7 +291,11 @@ def default_backend() -> LeaseBackend:
         from .store import postgres_conninfo, uses_postgres
 
         if redis_url := getattr(settings, "REDIS_URL", ""):
-            backend = RedisLeaseBackend(redis_url)
+            prefix = getattr(settings, "REDIS_KEY_PREFIX", "")
+            backend = RedisLeaseBackend(
+                redis_url,
+                prefix=f"{prefix}:webclient:crypto-lease:" if prefix else "webclient:crypto-lease:",
+            )
         elif uses_postgres():
             backend = PostgresLeaseBackend(postgres_conninfo(settings.DATABASES["default"]))
         else:
@@ -305,6 +338,9 @@ class DeviceLease:
         self._deadline = 0.0  # monotonic time the lease expires unless renewed
         self._active = False
         self._renewer: asyncio.Task[None] | None = None
+        # The one `DeviceCrypto` that drives the device's olm account under this lease (a
+        # lease the registry holds for a device serves every session of it in the process).
+        self.claimed_by: object | None = None
 
     def __repr__(self) -> str:
         state = "held" if self.held else "not held"
