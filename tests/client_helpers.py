@@ -45,9 +45,13 @@ async def sign_in(async_client, hs, user) -> Credential:
 
 
 async def synced_session(credential: Credential, timeout: float = 20) -> MatrixSession:
-    """The running session of a credential, once its first sync is done."""
-    session = registry.running(credential.pk)
-    assert session is not None and not session.closed
+    """The running session of a credential (started by a page or socket a moment ago: taking
+    the device's lease comes first), once its first sync is done."""
+    session = await eventually(
+        lambda: (s := registry.running(credential.pk)) is not None and not s.closed and s,
+        timeout=timeout,
+        step=0.02,
+    )
     await asyncio.wait_for(session.synced.wait(), timeout)
     return session
 
