@@ -150,18 +150,21 @@ class Screens:
     processes: list[Any] = field(default_factory=list)
     conns: list[Any] = field(default_factory=list)
 
-    async def attach(self, ws_url: str, origin: str, n: int, per_process: int) -> None:
+    async def attach(self, targets: list[tuple[str, str, int]], per_process: int) -> None:
+        """`(ws_url, origin, screens)` per server: each server's screens split over client
+        processes of at most `per_process`."""
         context = multiprocessing.get_context("spawn")
-        nproc = max(1, math.ceil(n / per_process))
-        shares = [n // nproc + (1 if i < n % nproc else 0) for i in range(nproc)]
-        for share in shares:
-            parent, child = context.Pipe()
-            process = context.Process(
-                target=viewer_process, args=(child, ws_url, origin, share), daemon=True
-            )
-            process.start()
-            self.processes.append(process)
-            self.conns.append(parent)
+        for ws_url, origin, n in targets:
+            nproc = max(1, math.ceil(n / per_process))
+            shares = [n // nproc + (1 if i < n % nproc else 0) for i in range(nproc)]
+            for share in shares:
+                parent, child = context.Pipe()
+                process = context.Process(
+                    target=viewer_process, args=(child, ws_url, origin, share), daemon=True
+                )
+                process.start()
+                self.processes.append(process)
+                self.conns.append(parent)
         for answer in await self._ask_all(None, timeout=300):
             if answer[0] != "ready":
                 raise RuntimeError(f"a client process failed: {answer}")
@@ -300,6 +303,88 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+# -- several servers (--servers): PostgreSQL and Redis ------------------------------------------
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+REDIS_URL = "redis://127.0.0.1:6379/5"
+
+
+def make_cluster() -> dict[str, str]:
+    """The environment of daphne processes sharing a new PostgreSQL database and Redis (the
+    local ones, 127.0.0.1), under a Redis key prefix of their own."""
+    import psycopg
+
+    name = f"webclient_fanout_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return {
+        "DATABASE_URL": f"{PG}/{name}",
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": f"fanout-{uuid.uuid4().hex[:10]}",
+        "SECRET_KEY": uuid.uuid4().hex * 2,
+    }
+
+
+def drop_cluster(cluster: dict[str, str]) -> None:
+    import psycopg
+    import redis
+
+    name = cluster["DATABASE_URL"].rsplit("/", 1)[1]
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    client = redis.Redis.from_url(cluster["REDIS_URL"])
+    for key in client.scan_iter(f"{cluster['REDIS_KEY_PREFIX']}:*"):
+        client.delete(key)
+
+
+class RedisMonitor:
+    """Counts, from Redis's MONITOR, the group sends under this cluster's prefix (the channel
+    layer's group-send script) and the messages they wrote into processes' channels (the
+    ZADDs that script runs)."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.key = f"{prefix}:asgispecific.".encode()
+        self.count = 0
+        self.sends = 0
+        self._stop = False
+        self._thread: Any = None
+
+    def start(self) -> None:
+        import threading
+
+        ready = threading.Event()
+
+        def watch() -> None:
+            with self.client.monitor() as monitor:
+                ready.set()
+                connection = monitor.connection
+                while not self._stop:
+                    if not connection.can_read(timeout=0.2):
+                        continue
+                    line = connection.read_response()
+                    if not isinstance(line, bytes) or self.key not in line:
+                        continue
+                    if b' lua] "ZADD" "' in line:
+                        self.count += 1
+                    elif b'"EVAL"' in line and b"over_capacity" in line:
+                        self.sends += 1
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+
+    def stop(self) -> float:
+        """Messages written per group send."""
+        self._stop = True
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        return self.count / self.sends if self.sends else math.nan
+
+
 # -- one size --------------------------------------------------------------------------------
 
 
@@ -326,37 +411,58 @@ async def put_message(http: aiohttp.ClientSession, hs: Homeserver, body: str) ->
 
 
 async def run_size(
-    args: argparse.Namespace, hs: Homeserver, work: Path, token: str, n: int
+    args: argparse.Namespace,
+    hs: Homeserver,
+    work: Path,
+    token: str,
+    n: int,
+    cluster: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     env = {
         "MATRIX_SYNC_TIMEOUT_MS": str(args.sync_timeout_ms),
         "MATRIX_SESSION_IDLE_SECONDS": "600",
         "LOG_LEVEL": "WARNING",
+        **(cluster or {}),
     }
-    server = start_webclient(work / "webclient", hs.synapse.url, extra_env=env)
+    count = args.servers if cluster else 1
+    servers = [
+        start_webclient(
+            work / ("webclient" if i == 0 else f"webclient-{i}"), hs.synapse.url, extra_env=env
+        )
+        for i in range(count)
+    ]
     screens: Screens | None = None
+    monitor: RedisMonitor | None = None
     try:
-        epoch, _ = await kiosk_page(server.url, token)  # starts (resumes) the session
-        origin = server.url
-        ws_url = "ws" + server.url.removeprefix("http") + "/ws/?"
-        ws_url += urlencode({"kiosk": token, "epoch": epoch, "pos": "-1"})
-        async with aiohttp.ClientSession() as http:
-            warm = await http.ws_connect(ws_url, headers={"Origin": origin})
-            await warm.receive_json(timeout=30)
-            await warm.close()
+        # The first server runs the kiosk device (the first to ask for it owns it).
+        epoch, _ = await kiosk_page(servers[0].url, token)
+        targets = []
+        for i, server in enumerate(servers):
+            ws_url = "ws" + server.url.removeprefix("http") + "/ws/?"
+            ws_url += urlencode({"kiosk": token, "epoch": epoch, "pos": "-1"})
+            async with aiohttp.ClientSession() as http:
+                warm = await http.ws_connect(ws_url, headers={"Origin": server.url})
+                await warm.receive_json(timeout=30)
+                await warm.close()
+            share = n // count + (1 if i < n % count else 0)
+            targets.append((ws_url, server.url, share))
         await asyncio.sleep(1.5)
 
-        rss_before = rss_kb(server.process.pid)
+        pids = [server.process.pid for server in servers]
+        rss_before = sum(rss_kb(pid) for pid in pids)
         syncs_before = hs.synapse.count_requests(SYNC, hs.screen_user.user_id)
         started = time.monotonic()
         screens = Screens()
-        await screens.attach(ws_url, origin, n, args.viewers_per_process)
+        await screens.attach([t for t in targets if t[2]], args.viewers_per_process)
         attach_s = time.monotonic() - started
         attached_at = time.monotonic()
         await asyncio.sleep(2)
-        rss_attached = rss_kb(server.process.pid)
+        rss_attached = sum(rss_kb(pid) for pid in pids)
 
-        cpu_before = cpu_seconds(server.process.pid)
+        if cluster:
+            monitor = RedisMonitor(cluster["REDIS_URL"], cluster["REDIS_KEY_PREFIX"])
+            monitor.start()
+        cpu_before = [cpu_seconds(pid) for pid in pids]
         sends: list[tuple[str, float, bool]] = []
         send_ms: list[float] = []
         async with aiohttp.ClientSession() as http:
@@ -371,8 +477,10 @@ async def run_size(
         all_ids = [event_id for event_id, _, _ in sends]
         not_arrived = await screens.wait_for(all_ids, args.timeout)
         await asyncio.sleep(1.0)  # duplicates, late log lines
-        rss_after = rss_kb(server.process.pid)
-        cpu_used = cpu_seconds(server.process.pid) - cpu_before
+        redis_writes = monitor.stop() if monitor else None
+        rss_after = sum(rss_kb(pid) for pid in pids)
+        cpu_per_server = [cpu_seconds(pid) - b for pid, b in zip(pids, cpu_before, strict=True)]
+        cpu_used = sum(cpu_per_server)
         syncs = hs.synapse.count_requests(SYNC, hs.screen_user.user_id) - syncs_before
         cpu_elapsed = time.monotonic() - attached_at
         arrivals, others, client_cpu = await screens.stop()
@@ -381,9 +489,12 @@ async def run_size(
             if measured:
                 bare_at[event_id] = await hs.reader.wait_for(event_id, args.timeout)
     finally:
+        if monitor is not None:
+            monitor.stop()
         if screens is not None:
             screens.kill()
-        server.stop()
+        for server in servers:
+            server.stop()
 
     latencies: list[float] = []
     spans: list[float] = []
@@ -411,7 +522,12 @@ async def run_size(
     bare = [(bare_at[e] - before) * 1000 for e, before, measured in sends if measured]
     return {
         "viewers": n,
-        "processes": math.ceil(n / args.viewers_per_process),
+        "servers": count,
+        # Messages group_send wrote to Redis (into process channels), per push: one per
+        # process with viewers of the device when each process relays to its own screens.
+        "redis_per_push": redis_writes if redis_writes is not None else math.nan,
+        "cpu_ms_per_message_per_server": [c * 1000 / len(sends) for c in cpu_per_server],
+        "processes": sum(math.ceil(t[2] / args.viewers_per_process) for t in targets if t[2]),
         "attach_s": attach_s,
         "p50": percentile(latencies, 50) if latencies else math.nan,
         "p99": percentile(latencies, 99) if latencies else math.nan,
@@ -435,7 +551,7 @@ async def run_size(
         "not_arrived": not_arrived,
         "duplicates": duplicates,
         "other_frames": others,
-        "daphne_log_tail": server.log()[-2000:],
+        "daphne_log_tail": "".join(server.log()[-2000:] for server in servers),
     }
 
 
@@ -448,6 +564,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     read_client = None
     reader_task = None
+    cluster: dict[str, str] | None = None
     try:
         t = time.monotonic()
         synapse.start()
@@ -471,8 +588,11 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         # The registration device goes: the account's devices are then the web client's only.
         api(synapse, screen_user, "POST", "/_matrix/client/v3/logout", {})
 
+        cluster = make_cluster() if args.servers > 1 else None
         env = {"MATRIX_SYNC_TIMEOUT_MS": str(args.sync_timeout_ms), "LOG_LEVEL": "WARNING"}
-        server: WebclientProcess = start_webclient(work / "webclient", synapse.url, extra_env=env)
+        server: WebclientProcess = start_webclient(
+            work / "webclient", synapse.url, extra_env={**env, **(cluster or {})}
+        )
         try:
             token = await create_kiosk_link(server.url, synapse.url, screen_user, room_id)
         finally:
@@ -494,7 +614,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
         for n in args.sizes:
             t = time.monotonic()
-            result = await run_size(args, hs, work, token, n)
+            result = await run_size(args, hs, work, token, n, cluster)
             results.append(result)
             other = ", ".join(f"{k} {v / n:.1f}" for k, v in sorted(result["other_frames"].items()))
             print(f"  {n:>4} screens: frames other than events, per screen: {other or 'none'}")
@@ -514,6 +634,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         if read_client is not None:
             await read_client.close()
         synapse.stop()
+        if cluster is not None:
+            drop_cluster(cluster)
         if args.keep:
             print(f"data kept in {work}")
         else:
@@ -530,9 +652,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
         "machine, which also runs Synapse and daphne."
     )
     header = (
-        f"{'screens':>7} {'procs':>5} {'p50 ms':>7} {'p99 ms':>7} {'p50 x1':>6} {'p99 x1':>6}"
+        f"{'screens':>7} {'srv':>3} {'procs':>5} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'p50 x1':>6} {'p99 x1':>6}"
         f" {'spread p99':>10} {'bare p50/p99':>13} {'CPU ms/msg':>10} {'us/screen':>9}"
         f" {'KB/screen':>9} {'(attached)':>10} {'/sync':>5} {'sent':>4} {'missed':>6} {'dup':>4}"
+        f" {'redis/push':>10}"
     )
     print(header)
     for r in results:
@@ -543,19 +667,24 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
         )
         r["cpu_us_per_screen_message"] = marginal
         print(
-            f"{r['viewers']:>7} {r['processes']:>5} {r['p50']:>7.1f} {r['p99']:>7.1f}"
+            f"{r['viewers']:>7} {r['servers']:>3} {r['processes']:>5}"
+            f" {r['p50']:>7.1f} {r['p99']:>7.1f}"
             f" {r['p50'] / base['p50']:>6.2f} {r['p99'] / base['p99']:>6.2f}"
             f" {r['span_p99']:>10.1f} {r['bare_p50']:>6.1f}/{r['bare_p99']:<6.1f}"
             f" {r['cpu_ms_per_message']:>10.1f} {marginal:>9.0f}"
             f" {r['kb_after']:>9.1f} {r['kb_attach']:>10.1f}"
             f" {r['syncs']:>5} {r['messages']:>4} {r['missed']:>6} {r['duplicates']:>4}"
+            f" {r['redis_per_push']:>10.2f}"
         )
     print(
         "spread = time from the first screen's frame to the last one's, per message; "
         "bare = a plain matrix-nio /sync reader of another account;\nCPU ms/msg = daphne's "
         "CPU time from the first send until all screens had everything, per message; "
         "us/screen = what each further screen adds to that;\nKB/screen = daphne VmRSS "
-        "growth after the messages / screens ('attached': right after attaching)."
+        "growth after the messages / screens ('attached': right after attaching);\nsrv = "
+        "daphne processes (--servers; the screens split evenly, the first one owns the device; "
+        "CPU and memory are their sums); redis/push = messages the owner's pushes wrote to "
+        "Redis per push (one per process with screens)."
     )
     busiest = max(r["client_cpu_share"] for r in results)
     print(
@@ -602,6 +731,13 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="wait for deliveries (s)")
     parser.add_argument(
         "--sync-timeout-ms", type=int, default=30000, help="/sync long-poll of the session"
+    )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="daphne processes on PostgreSQL and Redis (127.0.0.1) sharing the screens; the "
+        "first runs the device, the others serve their screens from its pushes",
     )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
