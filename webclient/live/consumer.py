@@ -494,7 +494,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=4401)
 
 
-@device_op
+@device_op(shared=True)
 async def catch_up(
     session: MatrixSession, rooms: list[str], epoch: str, after: int, room_list: bool
 ) -> dict[str, Any]:

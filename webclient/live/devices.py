@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import importlib
+import json
 import logging
 import sys
 import time
@@ -61,6 +62,8 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 #: How long a handle of a device owned elsewhere, with no viewers, is kept for later pages.
 HANDLE_IDLE_SECONDS = 300.0
+#: A copy of the owner's state this recent serves a page without asking again.
+STATE_FRESH_SECONDS = 1.0
 
 
 class OwnerUnavailable(errors.MatrixError):
@@ -84,18 +87,23 @@ class Op:
     fn: Callable[..., Awaitable[Any]]
     #: Has effects (a send): an owner asked twice under one request ID does it once.
     once: bool
+    #: Reads what every page of the device sees alike (a timeline page, a catch-up): calls
+    #: with the same arguments while one is under way share its result (a thousand screens
+    #: catching up at once cost the homeserver one request).
+    shared: bool = False
 
 
 OPS: dict[str, Op] = {}
 
 
-def device_op(fn: F | None = None, *, once: bool = False) -> Any:
+def device_op(fn: F | None = None, *, once: bool = False, shared: bool = False) -> Any:
     """Mark `fn(session, **kwargs)` as something a device's owner runs for any process.
-    Its keyword arguments and its result must be plain data (what JSON holds)."""
+    Its keyword arguments and its result must be plain data (what JSON holds); see `Op` for
+    `once` and `shared`."""
 
     def mark(fn: F) -> F:
         name = f"{fn.__module__}.{fn.__qualname__}"
-        OPS[name] = Op(name, fn, once)
+        OPS[name] = Op(name, fn, once, shared)
         fn.device_op_name = name  # type: ignore[attr-defined]
         return fn
 
@@ -181,6 +189,8 @@ class DeviceHandle:
         self.used = time.monotonic()
         self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._shared: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._refreshed = 0.0
 
     def __repr__(self) -> str:
         where = "here" if self.session is not None else f"at {self.owner}"
@@ -212,7 +222,8 @@ class DeviceHandle:
             if await self._own(wait=settings.DEVICE_LEASE_TTL + 1) is None:
                 raise owner_unavailable()
             return
-        await self.refresh()
+        if time.monotonic() - self._refreshed > STATE_FRESH_SECONDS:
+            await self.refresh()
 
     async def _own(self, *, wait: float) -> MatrixSession | None:
         before = registry.running(self.credential_id)
@@ -240,7 +251,23 @@ class DeviceHandle:
         name = getattr(op, "device_op_name", None)
         if name is None or name not in OPS:
             raise TypeError(f"{op!r} is not a device operation (@device_op)")
-        return await self._call(OPS[name], kwargs)
+        spec = OPS[name]
+        if not spec.shared:
+            return await self._call(spec, kwargs)
+        key = (name, json.dumps(kwargs, sort_keys=True, default=str))
+        running = self._shared.get(key)
+        if running is None:
+            running = self._shared[key] = asyncio.ensure_future(self._call(spec, kwargs))
+            running.add_done_callback(lambda done: self._unshare(key, done))
+        result = await asyncio.shield(running)
+        # Each caller gets its own dict: views add to the context they are given.
+        return dict(result) if isinstance(result, dict) else result
+
+    def _unshare(self, key: tuple[str, str], done: asyncio.Future[Any]) -> None:
+        if self._shared.get(key) is done:
+            del self._shared[key]
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every waiter may have gone
 
     async def _call(
         self,
@@ -308,20 +335,21 @@ class DeviceHandle:
     async def refresh(self, wait_synced: float = 0.0) -> None:
         """Ask the owner for its state (the room list only when it changed)."""
         known_epoch, known_version = self._state["epoch"], self._state["version"]
-        state = await self._call(
-            OPS[_state.device_op_name],  # type: ignore[attr-defined]
-            {
-                "wait_synced": wait_synced,
-                "known_epoch": known_epoch,
-                "known_version": known_version,
-            },
+        state = await self.run(
+            _state,
+            wait_synced=wait_synced,
+            known_epoch=known_epoch,
+            known_version=known_version,
         )
         if self.session is not None:
             return  # it became ours meanwhile
         rooms = state.pop("rooms", None)
         if rooms is not None:
             self._rooms = RoomList.from_dict(rooms)
+        elif (state["epoch"], state["version"]) != (known_epoch, known_version):
+            return  # answered for a copy another refresh has meanwhile replaced
         self._state = state
+        self._refreshed = time.monotonic()
 
     # -- what views read ----------------------------------------------------------------------
 
@@ -629,7 +657,11 @@ async def _serve(request: dict[str, Any]) -> dict[str, Any]:
                 return {"state": "error", "error": {"kind": "not_owner", "message": ""}}
         session.touch()
         args = request.get("args") or {}
-        result = await op.fn(session, **args)
+        handle = _here().get(credential_id)
+        if op.shared and handle is not None and handle.session is session:
+            result = await handle.run(op.fn, **args)  # shared with this process's own pages
+        else:
+            result = await op.fn(session, **args)
     except asyncio.CancelledError:
         raise
     except (errors.MatrixError, errors.UnknownToken) as exc:
@@ -712,7 +744,7 @@ async def shutdown(timeout: float = 5.0) -> None:
 # -- operations every page may need ----------------------------------------------------------------
 
 
-@device_op
+@device_op(shared=True)
 async def _state(
     session: MatrixSession, wait_synced: float, known_epoch: str, known_version: int
 ) -> dict[str, Any]:
@@ -743,18 +775,18 @@ async def _stop(session: MatrixSession) -> None:
     await session.stop()
 
 
-@device_op
+@device_op(shared=True)
 async def _event(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
     return await session.event(room_id, event_id)
 
 
-@device_op
+@device_op(shared=True)
 async def _power_levels(session: MatrixSession, room_id: str) -> list[dict[str, Any] | None]:
     levels, create = await session.power_levels(room_id)
     return [levels, create]
 
 
-@device_op
+@device_op(shared=True)
 async def _create_event(session: MatrixSession, room_id: str) -> dict[str, Any] | None:
     return await session.create_event(room_id)
 

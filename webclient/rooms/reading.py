@@ -175,7 +175,7 @@ async def thread_page(
     return render(request, "rooms/thread.html", context, status=400 if send_error else 200)
 
 
-@device_op
+@device_op(shared=True)
 async def thread_context(session: MatrixSession, room_id: str, root_id: str) -> dict[str, Any]:
     """A thread's root and its messages, rendered by the device's owner."""
     pages = publisher.of(session)

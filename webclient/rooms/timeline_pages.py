@@ -51,7 +51,7 @@ def with_unread_divider(items: list[dict[str, Any]], marker: str | None) -> list
     return [*items[: at + 1], {"event_id": "", "html": UNREAD_DIVIDER}, *items[at + 1 :]]
 
 
-@device_op
+@device_op(shared=True)
 async def timeline_context(
     session: MatrixSession, room_id: str, from_token: str | None, *, after: str | None = None
 ) -> dict[str, Any]:
@@ -98,7 +98,7 @@ async def timeline_context(
     }
 
 
-@device_op
+@device_op(shared=True)
 async def context_page(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
     """The room around one event (a permalink), via `/context`.
 
@@ -157,7 +157,7 @@ async def context_page(session: MatrixSession, room_id: str, event_id: str) -> d
     }
 
 
-@device_op
+@device_op(shared=True)
 async def composer_context(
     session: MatrixSession, room_id: str, reply_to: str | None
 ) -> dict[str, Any]:
@@ -179,7 +179,7 @@ async def composer_context(
     }
 
 
-@device_op
+@device_op(shared=True)
 async def screen_timeline(
     session: MatrixSession,
     room_id: str,
