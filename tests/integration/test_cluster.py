@@ -352,3 +352,72 @@ async def wait_page(visitor: Visitor, url: str, room_id: str, timeout: float = 2
             assert status == 200, page[-2000:]
             return page
         await asyncio.sleep(0.5)
+
+
+async def test_every_kind_of_page_is_served_by_a_process_that_does_not_own_the_device(
+    cluster, visitor, synapse, make_user
+):
+    """Pages that read the room list, the decrypted timeline, the device's encryption state
+    and its verifications, and forms that react, edit and delete: all from process B, while
+    A runs the device."""
+    me = make_user("me", displayname="Me")
+    bob = make_user("bob", displayname="Bob")
+    room_id = await shared_room(synapse, bob, me, name="Everything on B")
+    theirs = await send(synapse, bob, room_id, "a searchable haystack message")
+    a, b = cluster.url("a"), cluster.url("b")
+    await visitor.sign_in(a, synapse.url, me)
+    device = cluster.credential_device(me.user_id)
+
+    status, rooms = await visitor.get(f"{b}/rooms/")
+    assert status == 200 and f'data-room-id="{room_id}"' in rooms
+    page = await room_page(visitor, b, room_id)
+    assert theirs in event_ids(page)
+    for path in (
+        f"/rooms/{room_id}/event/{theirs}/",
+        f"/rooms/{room_id}/thread/{theirs}/",
+        f"/rooms/{room_id}/members/",
+        f"/rooms/{room_id}/settings/",
+        f"/rooms/{room_id}/people/{bob.user_id}/",
+        "/settings/devices/",
+        "/settings/encryption/verify/",
+    ):
+        status, body = await visitor.get(b + path)
+        assert status == 200, (path, body[-1500:])
+    status, found = await visitor.get(f"{b}/search/", q="haystack")
+    assert status == 200 and theirs in found
+    status, encryption = await visitor.get(f"{b}/settings/encryption/")
+    assert status == 200 and device in encryption  # the owner's olm account answered
+
+    # Forms: a message, a reaction, an edit and a deletion, each done by the owner.
+    status, answer = await visitor.post(
+        f"{b}/rooms/{room_id}/send/", page, {"body": "from a form on B", "txn_id": "formtxn1"}
+    )
+    assert status == 302, answer[-1500:]
+    mine = next(
+        e
+        for e in await messages(synapse, bob, room_id)
+        if e["content"].get("body") == "from a form on B"
+    )
+    status, _ = await visitor.post(
+        f"{b}/rooms/{room_id}/event/{theirs}/react/", page, {"key": "👍"}
+    )
+    assert status == 302
+    status, _ = await visitor.post(
+        f"{b}/rooms/{room_id}/event/{mine['event_id']}/edit/",
+        page,
+        {"body": "edited on B", "txn_id": "edittxn1"},
+    )
+    assert status == 302
+    status, _ = await visitor.post(
+        f"{b}/rooms/{room_id}/event/{mine['event_id']}/delete/", page, {"reason": ""}
+    )
+    assert status == 302
+    said = await messages(synapse, bob, room_id)
+    reactions = [e for e in said if e["type"] == "m.reaction"]
+    assert [r["content"]["m.relates_to"]["key"] for r in reactions] == ["👍"]
+    edits = [e for e in said if e["content"].get("m.new_content", {}).get("body") == "edited on B"]
+    assert len(edits) == 1
+    redacted = next(e for e in said if e["event_id"] == mine["event_id"])
+    assert redacted["content"] == {}
+    assert cluster.owner(me.user_id, device) == "a"
+    assert "now runs device" not in cluster.servers["b"].log()

@@ -215,6 +215,8 @@ class DeviceHandle:
         if session is not None:
             session.touch()
             return
+        if self.owner is not None and time.monotonic() - self._refreshed <= STATE_FRESH_SECONDS:
+            return  # its owner answered a moment ago
         if await self._own(wait=0) is not None:
             return
         if not spans_processes():

@@ -107,7 +107,9 @@ async def respond(request: HttpRequest, exc: Exception, *, fragment: bool = Fals
             )
         return error_page(request, str(exc.heading), exc.message, exc.status)
     if isinstance(exc, errors.MatrixError):
-        status = 429 if exc.is_rate_limit else 502
+        # 503: the login's server process is being replaced (several processes).
+        unavailable = exc.errcode == "W_OWNER_UNAVAILABLE"
+        status = 429 if exc.is_rate_limit else 503 if unavailable else 502
         if wants_json(request):
             return JsonResponse({"ok": False, "error": exc.message, "retry": True}, status=status)
         if fragment:
