@@ -5,12 +5,12 @@ layer of the one-process default nothing here runs and viewers join their groups
 Requests. Every process has one channel (`Node.channel`) on which it takes requests and
 their replies. A request names the device (its credential), an operation and its arguments
 (`live/devices.py` decides what operations exist and where the owner is). The owner answers
-at once that it is working on it, again every `HEARTBEAT` seconds while it is, and then with
-the result or the error:
+with the result or the error, and while it works, every `HEARTBEAT` seconds, that it is
+working on it:
 
 ```
 asker ─{"type": "device.request", "id", "reply_to", "credential_id", "op", "args", "once"}─> owner
-asker <─{"type": "device.reply", "id", "state": "working"} (at once, then every HEARTBEAT s)─ owner
+asker <─{"type": "device.reply", "id", "state": "working"} (every HEARTBEAT s while it works)─ owner
 asker <─{"type": "device.reply", "id", "state": "done", "result"} or {…, "error"}─ owner
 ```
 
@@ -179,7 +179,8 @@ class Node:
 
     async def _run(self, request_id: str, request: dict[str, Any], job: _Job) -> None:
         try:
-            await self._send_all(job, _working(request_id))
+            # "Working" only while it takes longer than a heartbeat: a quick answer is one
+            # message back.
             work = asyncio.ensure_future(self.serve(request))
             while True:
                 done, _ = await asyncio.wait({work}, timeout=HEARTBEAT)

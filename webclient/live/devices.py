@@ -51,7 +51,7 @@ from webclient.matrix import errors, registry
 from webclient.matrix.api import SESSION_RATE_LIMIT_BUDGET, HomeserverApi
 from webclient.matrix.models import Credential
 from webclient.matrix.roomstate import RoomList, RoomSummary
-from webclient.matrix.session import MatrixSession
+from webclient.matrix.session import MatrixSession, create_event_of, power_levels_of
 
 from . import cluster, publisher
 from .cluster import Silent, spans_processes
@@ -191,6 +191,7 @@ class DeviceHandle:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._shared: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._refreshed = 0.0
+        self._owner_answered = 0.0
 
     def __repr__(self) -> str:
         where = "here" if self.session is not None else f"at {self.owner}"
@@ -293,6 +294,9 @@ class DeviceHandle:
         body.update(once=op.once, module=op.fn.__module__)
         deadline = time.monotonic() + (timeout or settings.DEVICE_REQUEST_TIMEOUT)
         silent: str | None = None
+        # The owner that answered last, while that is recent (its lease would have lapsed
+        # since otherwise); after any trouble, wherever the lease points now.
+        trusted = time.monotonic() - self._owner_answered < settings.DEVICE_LEASE_TTL
         while True:
             session = self.session
             if session is not None:
@@ -300,7 +304,11 @@ class DeviceHandle:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise owner_unavailable()
-            owner = await registry.holder(self.credential)
+            if trusted and self.owner is not None:
+                owner: str | None = self.owner
+            else:
+                owner = await registry.holder(self.credential)
+            trusted = False
             target = cluster.Node.channel_of(owner) if owner else ""
             if owner is None or owner == node.address or not target or owner == silent:
                 # Nobody owns it, or its owner is gone: run it here (wait for a dead
@@ -327,8 +335,11 @@ class DeviceHandle:
                 silent = owner
                 continue
             if reply.get("state") == "done":
+                self._owner_answered = time.monotonic()
                 return reply.get("result")
             error = reply.get("error") or {}
+            if error.get("kind") != "not_owner":
+                self._owner_answered = time.monotonic()
             if error.get("kind") == "not_owner":
                 await asyncio.sleep(0.1)  # it has just stopped owning it: look again
                 continue
@@ -463,11 +474,17 @@ class DeviceHandle:
     async def power_levels(
         self, room_id: str
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        levels, create = await self.run(_power_levels, room_id=room_id)
-        return levels, create
+        """The room's power levels and create event (from the room list when it has them)."""
+        session = self.session
+        if session is not None:
+            return await session.power_levels(room_id)
+        return await power_levels_of(self.room(room_id), self.api, room_id)
 
     async def create_event(self, room_id: str) -> dict[str, Any] | None:
-        return await self.run(_create_event, room_id=room_id)
+        session = self.session
+        if session is not None:
+            return await session.create_event(room_id)
+        return await create_event_of(self.api, room_id)
 
     async def send_message(
         self, room_id: str, content: dict[str, Any], txn_id: str, event_type: str = "m.room.message"
@@ -780,17 +797,6 @@ async def _stop(session: MatrixSession) -> None:
 @device_op(shared=True)
 async def _event(session: MatrixSession, room_id: str, event_id: str) -> dict[str, Any]:
     return await session.event(room_id, event_id)
-
-
-@device_op(shared=True)
-async def _power_levels(session: MatrixSession, room_id: str) -> list[dict[str, Any] | None]:
-    levels, create = await session.power_levels(room_id)
-    return [levels, create]
-
-
-@device_op(shared=True)
-async def _create_event(session: MatrixSession, room_id: str) -> dict[str, Any] | None:
-    return await session.create_event(room_id)
 
 
 @device_op(once=True)

@@ -568,37 +568,11 @@ class MatrixSession:
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The room's power levels and its create event (whose sender is the creator), from
         the room list when it knows them."""
-        summary = self.rooms.rooms.get(room_id)
-        levels = summary.power_levels if summary is not None and summary.power_levels else None
-        if levels is None:
-            try:
-                levels = await self.api.state_or_none(
-                    room_id, "m.room.power_levels", action="Loading the room's settings"
-                )
-            except errors.MatrixError:
-                levels = None
-            if summary is not None and levels:
-                summary.power_levels = levels
-        if summary is not None and summary.creators:
-            create: dict[str, Any] | None = {
-                "sender": summary.creators[0],
-                "content": {
-                    "room_version": summary.room_version or "1",
-                    "additional_creators": summary.creators[1:],
-                },
-            }
-        else:
-            create = await self.create_event(room_id)
-        return levels, create
+        return await power_levels_of(self.rooms.rooms.get(room_id), self.api, room_id)
 
     async def create_event(self, room_id: str) -> dict[str, Any] | None:
         """The whole `m.room.create` event (its sender is the creator); None if unavailable."""
-        try:
-            return await self.api.get_state_event(
-                room_id, "m.room.create", action="Loading the room's settings"
-            )
-        except errors.MatrixError:
-            return None
+        return await create_event_of(self.api, room_id)
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -713,3 +687,44 @@ class MatrixSession:
             store.add_all(relations.get("chunk") or [])
             if mine := store.my_reaction(event_id, key, self.user_id):
                 await self.redact(room_id, mine)
+
+
+# -- what any process can know of a room with the login's token ----------------------------------
+
+
+async def power_levels_of(
+    summary: RoomSummary | None, api: HomeserverApi, room_id: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A room's power levels and its create event (whose sender is the creator), from its
+    summary in a room list when that knows them (kept there when asked), else asked."""
+    levels = summary.power_levels if summary is not None and summary.power_levels else None
+    if levels is None:
+        try:
+            levels = await api.state_or_none(
+                room_id, "m.room.power_levels", action="Loading the room's settings"
+            )
+        except errors.MatrixError:
+            levels = None
+        if summary is not None and levels:
+            summary.power_levels = levels
+    if summary is not None and summary.creators:
+        create: dict[str, Any] | None = {
+            "sender": summary.creators[0],
+            "content": {
+                "room_version": summary.room_version or "1",
+                "additional_creators": summary.creators[1:],
+            },
+        }
+    else:
+        create = await create_event_of(api, room_id)
+    return levels, create
+
+
+async def create_event_of(api: HomeserverApi, room_id: str) -> dict[str, Any] | None:
+    """The whole `m.room.create` event (its sender is the creator); None if unavailable."""
+    try:
+        return await api.get_state_event(
+            room_id, "m.room.create", action="Loading the room's settings"
+        )
+    except errors.MatrixError:
+        return None

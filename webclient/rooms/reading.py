@@ -92,13 +92,8 @@ async def room_page(
                     after=request.GET.get("after"),
                 )
             )
-        context.update(
-            await session.run(
-                composer_context,
-                room_id=room_id,
-                reply_to=reply_to or request.GET.get("reply_to"),
-            )
-        )
+        if reply_to := reply_to or request.GET.get("reply_to"):
+            context.update(await session.run(composer_context, room_id=room_id, reply_to=reply_to))
     except errors.MatrixError as exc:
         if event_id and exc.errcode == "M_NOT_FOUND":
             raise PageError(exc.message, _("Message not found"), 404) from exc
