@@ -19,6 +19,7 @@ import html
 import json
 import random
 import re
+import urllib.parse
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -46,7 +47,8 @@ ALLOWED_TAGS = frozenset(
 ALLOWED_ATTRIBUTES = {
     "span": {"data-mx-bg-color", "data-mx-color", "data-mx-spoiler", "data-mx-maths"},
     "a": {"name", "target", "href", "rel"},  # rel="noopener" is ours (L7182)
-    "img": {"width", "height", "alt", "title", "src"},
+    # data-mx-emoticon: custom emoticons, spec v1.19 (image packs).
+    "img": {"width", "height", "alt", "title", "src", "data-mx-emoticon"},
     "ol": {"start"},
     "code": {"class"},
     "div": {"data-mx-maths"},
@@ -269,6 +271,69 @@ def test_plain_to_html_escapes_every_tag(payload):
             assert dict(attrs)["href"], attrs  # only links it made itself
     assert tree.all_text() == _plain_text(payload)
     assert clean_html(out) == out
+
+
+def assert_links_are_urls(out: str) -> None:
+    """Every link plain text became is a URL with a host (issue 13: no `<a href>` of
+    `http://;URL=javascript:`), read with the standard library's URL parser."""
+    for tag, attrs in Fragment(out).elements:
+        if tag != "a":
+            continue
+        href = dict(attrs)["href"] or ""
+        parts = urllib.parse.urlsplit(href)
+        if parts.scheme == "mailto":
+            assert "@" in parts.path, href
+            continue
+        assert parts.scheme in ("http", "https", "ftp"), href
+        assert parts.hostname, href
+        assert parts.port is None or 0 <= parts.port <= 65535, href  # raises when malformed
+        assert not any(c.isspace() for c in href), href
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_plain_text_links_of_the_corpus_are_urls(payload):
+    assert_links_are_urls(plain_to_html(payload))
+    assert_links_are_urls(plain_to_html(html.unescape(re.sub(r"<[^>]*>", " ", payload))))
+
+
+def test_plain_text_links_of_spliced_urls_are_urls():
+    rng = random.Random(20260713)
+    pieces = [
+        "http://",
+        "https://",
+        "ftp://",
+        "mailto:",
+        ";URL=",
+        "javascript:",
+        "@",
+        ":",
+        "[",
+        "]",
+        "::1",
+        "example.org",
+        "localhost",
+        "1.2.3.4",
+        "/",
+        "?",
+        "#",
+        "\\",
+        "%",
+        " ",
+        "x",
+        "-",
+        "_",
+        ".",
+        "80",
+        "99999",
+        "\u00fc",
+        "xn--",
+        "'",
+        "(",
+        ")",
+    ]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        assert_links_are_urls(plain_to_html(text))
 
 
 # --- templates: payloads as names, topics and file names ---------------------------------
