@@ -210,7 +210,7 @@ function resync() {
 }
 
 // The room was renamed or its topic changed (or the page was rendered before the sync
-// that carried them): text only, never HTML.
+// that carried them): the name as text; the topic as the server's sanitised HTML.
 function onHeader(message) {
   var name = document.getElementById("room-name");
   if (name && !root.dataset.threadRoot) {
@@ -219,15 +219,20 @@ function onHeader(message) {
     document.title = document.title.replace(old, message.name);
   }
   var topic = document.getElementById("room-topic");
-  if (topic && message.topic) topic.textContent = message.topic;
-  else if (topic) topic.remove();
-  else if (message.topic && name) {
+  if (!message.topic) {
+    if (topic) topic.remove();
+    return;
+  }
+  if (!topic && name) {
     topic = document.createElement("p");
     topic.className = "room-topic";
     topic.id = "room-topic";
-    topic.textContent = message.topic;
     name.insertAdjacentElement("afterend", topic);
   }
+  if (!topic) return;
+  // The formatted topic (spec v1.15) was sanitised on the server like every fragment.
+  if (message.topic_html) topic.innerHTML = message.topic_html;
+  else topic.textContent = message.topic;
 }
 
 function handle(message) {

@@ -22,6 +22,7 @@ from webclient.matrix import errors, registry
 from webclient.matrix.models import Credential, credential_for
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.roomlist import render_room_sections
+from webclient.timeline.viewmodels import topic_html
 
 from . import actions, publisher
 from .access import Access, from_kiosk_token, from_ticket, rewrite_media
@@ -174,6 +175,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                         "room_id": room_id,
                         "name": summary.display_name(self.matrix.user_id),
                         "topic": summary.topic or "",
+                        "topic_html": topic_html(summary.topic, summary.topic_html),
                     }
                 )
             if typing := self.matrix.typing.get(room_id):
@@ -418,6 +420,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                     "room_id": message["room_id"],
                     "name": message["name"],
                     "topic": message["topic"],
+                    "topic_html": message.get("topic_html", ""),
                 }
             )
 

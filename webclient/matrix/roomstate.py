@@ -136,6 +136,30 @@ def message_preview(content: Mapping[str, Any], sender_name: str) -> str:
     return body
 
 
+def topic_texts(content: Mapping[str, Any]) -> tuple[str, str]:
+    """(plain, formatted) topic of an m.room.topic content: `topic`, and from `m.topic` (spec
+    v1.15) its text/html representation (and its plain one when `topic` is missing). An
+    empty `topic` unsets the topic, whatever `m.topic` holds."""
+    plain = _str(content.get("topic"))
+    block = _dict(content.get("m.topic")).get("m.text")
+    formatted = ""
+    fallback = ""
+    if isinstance(block, list):
+        for rendering in block:
+            if not isinstance(rendering, dict) or not isinstance(rendering.get("body"), str):
+                continue
+            mimetype = rendering.get("mimetype", "text/plain")
+            if mimetype == "text/html" and not formatted:
+                formatted = rendering["body"]
+            elif mimetype == "text/plain" and not fallback:
+                fallback = rendering["body"]
+    if plain is None:
+        plain = fallback
+    if not plain.strip():
+        return "", ""
+    return plain, formatted if formatted.strip() else ""
+
+
 def _with_reason(text: str, content: Mapping[str, Any]) -> str:
     reason = _str(content.get("reason"))
     return f"{text}: {reason}" if reason and reason.strip() else text
@@ -165,7 +189,11 @@ class RoomSummary:
     name: str | None = None
     canonical_alias: str | None = None
     topic: str | None = None
+    # The formatted topic (spec v1.15 `m.topic`, its text/html representation), unsanitised.
+    topic_html: str | None = None
     avatar_url: str | None = None
+    # m.room.pinned_events: the pinned event IDs, in order.
+    pinned: list[str] = field(default_factory=list)
     heroes: list[str] = field(default_factory=list)
     joined_count: int = 0
     invited_count: int = 0
@@ -225,8 +253,16 @@ class RoomSummary:
             alias = content.get("alias")
             self.canonical_alias = alias if is_valid_room_alias(alias) else None
         elif event_type == "m.room.topic":
-            topic = _str(content.get("topic"))
-            self.topic = topic if topic and topic.strip() else None
+            plain, formatted = topic_texts(content)
+            self.topic = plain or None
+            self.topic_html = formatted if plain and formatted else None
+        elif event_type == "m.room.pinned_events":
+            pinned = content.get("pinned")
+            self.pinned = (
+                [e for e in pinned if isinstance(e, str) and e.startswith("$")][:100]
+                if isinstance(pinned, list)
+                else []
+            )
         elif event_type == "m.room.avatar":
             url = _str(content.get("url"))
             self.avatar_url = url or None

@@ -18,7 +18,7 @@ from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
 from webclient.timeline.render import for_viewer, render_tiles
 from webclient.timeline.roomlist import render_room_sections
-from webclient.timeline.sanitize import plain_to_html
+from webclient.timeline.viewmodels import topic_html
 from webclient.web.auth import matrix_login_required
 from webclient.web.errors import NotInRoom, PageError
 from webclient.web.rooms import FIRST_SYNC_WAIT, RoomAccess, access_room, session_of
@@ -71,7 +71,7 @@ async def room_page(
         "own_name": member_display_name(session.user_id, summary.members),
         "joined_count": summary.joined_count,
         "room_tags": summary.tags,
-        "topic_html": plain_to_html(summary.topic) if summary.topic else "",
+        "topic_html": topic_html(summary.topic, summary.topic_html),
         "draft": draft,
         "send_error": send_error,
         "txn_id": txn_id or new_txn_id(),

@@ -36,6 +36,7 @@ __all__ = [
     "MAX_DEPTH",
     "MediaUrl",
     "clean_html",
+    "clean_topic_html",
     "plain_to_html",
     "strip_reply_fallback_html",
     "strip_reply_fallback_text",
@@ -477,11 +478,16 @@ def _serialize(stream: Any) -> str:
     return serializer.render(stream)
 
 
-def _clean_once(text: str, keep_mxc_images: bool) -> str:
+#: What a formatted topic keeps (spec: m.room.topic, "clients SHOULD ignore things like
+#: headings and enumerations"): inline formatting and links; the rest is unwrapped.
+TOPIC_TAGS = frozenset("a b i u s del strong em code sup sub span br".split())
+
+
+def _clean_once(text: str, keep_mxc_images: bool, tags: frozenset[str] = ALLOWED_TAGS) -> str:
     stream: Any = _StructureFilter(_LinearTreeWalker(_parse(text)), keep_mxc_images)
     stream = _SanitizerFilter(
         source=stream,
-        allowed_tags=ALLOWED_TAGS,
+        allowed_tags=tags,
         attributes=_attribute_allowed,
         # URL values are checked by _attribute_allowed alone (stricter than bleach's check,
         # which allows relative links), so that plain_to_html can apply the very same rule.
@@ -522,7 +528,13 @@ def _text_fallback(text: str) -> str:
     return plain_to_html(html.unescape("".join(kept)))
 
 
-def clean_html(html_text: str, media_url: MediaUrl | None = None, *, spoilers: bool = False) -> str:
+def clean_html(
+    html_text: str,
+    media_url: MediaUrl | None = None,
+    *,
+    spoilers: bool = False,
+    tags: frozenset[str] = ALLOWED_TAGS,
+) -> str:
     """Sanitise a `formatted_body` to the spec's whitelist; the result is safe to embed.
 
     Removed with their content: `mx-reply`, `script`, `style`, embedded documents, SVG and
@@ -547,9 +559,9 @@ def clean_html(html_text: str, media_url: MediaUrl | None = None, *, spoilers: b
     html_text = strip_reply_fallback_html(html_text)
     keep_mxc_images = media_url is not None
     try:
-        previous = _clean_once(html_text, keep_mxc_images)
+        previous = _clean_once(html_text, keep_mxc_images, tags)
         for _ in range(4):
-            current = _clean_once(previous, keep_mxc_images)
+            current = _clean_once(previous, keep_mxc_images, tags)
             if current == previous:
                 break
             previous = current
@@ -562,6 +574,12 @@ def clean_html(html_text: str, media_url: MediaUrl | None = None, *, spoilers: b
     if spoilers and "data-mx-spoiler" in previous:
         previous = _serialize(_SpoilerFilter(_LinearTreeWalker(_parse(previous))))
     return previous
+
+
+def clean_topic_html(html_text: str) -> str:
+    """A formatted room topic (spec v1.15, `m.topic`): the message whitelist narrowed to
+    inline formatting and links, images as their alt text. Safe to embed."""
+    return clean_html(html_text, tags=TOPIC_TAGS)
 
 
 # A URL starts at an allowed scheme and runs to whitespace or a character that cannot be

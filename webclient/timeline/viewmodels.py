@@ -18,12 +18,13 @@ from django.utils.translation import gettext as _
 
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import TileState, thread_root
-from webclient.matrix.roomstate import message_preview
+from webclient.matrix.roomstate import message_preview, topic_texts
 
 from .avatars import member_avatar
-from .messages import inline_media_url, location_extra, media_extra
+from .messages import inline_media_url, is_emoji_only, location_extra, media_extra
 from .sanitize import (
     clean_html,
+    clean_topic_html,
     plain_to_html,
     strip_reply_fallback_html,
     strip_reply_fallback_text,
@@ -70,6 +71,8 @@ class EventView:
     avatar: dict[str, Any] | None = None
     # End-to-end encryption: a warning about the sender's device (Element's shields).
     shield: dict[str, str] | None = None
+    # Nothing but emoji (and custom emoticons): shown large.
+    big_emoji: bool = False
 
     @property
     def ts_ms(self) -> int:
@@ -106,6 +109,16 @@ def message_body_html(content: Mapping[str, Any]) -> str:
     if is_reply:
         body = strip_reply_fallback_text(body)
     return plain_to_html(body)
+
+
+def topic_html(topic: str | None, formatted: str | None) -> str:
+    """A room's topic as the header shows it: formatted (spec v1.15) when it has a formatted
+    version that survives sanitising, else its plain text, linkified."""
+    if formatted:
+        cleaned = clean_topic_html(formatted)
+        if cleaned.strip():
+            return cleaned
+    return plain_to_html(topic) if topic else ""
 
 
 def member_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | None:
@@ -183,7 +196,7 @@ def _state_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | 
             return _("%(actor)s changed the room name to %(name)s") % {"actor": actor, "name": name}
         return _("%(actor)s removed the room name") % {"actor": actor}
     if etype == "m.room.topic":
-        topic = _str(content.get("topic"))
+        topic = topic_texts(content)[0]
         if topic:
             return _("%(actor)s changed the topic to %(topic)s") % {"actor": actor, "topic": topic}
         return _("%(actor)s removed the topic") % {"actor": actor}
@@ -297,12 +310,14 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
         msgtype = _str(content.get("msgtype"))
         name = TEXT_MSGTYPES.get(msgtype)
         if name:
+            body_html = message_body_html(content)
             return EventView(
                 **base,
                 template=f"events/message_{name}.html",
                 kind="message",
                 css=f"msgtype-{name}",
-                body_html=message_body_html(content),
+                body_html=body_html,
+                big_emoji=name != "emote" and is_emoji_only(content, body_html),
             )
         if msgtype in MEDIA_MSGTYPES:
             extra = media_extra(msgtype, content, event)
