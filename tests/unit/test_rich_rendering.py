@@ -194,3 +194,27 @@ def test_formatted_topics():
     )
     line = render_event_uncached({**message(spec_example, "m.room.topic"), "state_key": ""}, {})
     assert "changed the topic to An interesting room topic" in line
+
+
+def test_pinned_state_lines_say_what_was_pinned():
+    from webclient.matrix.relations import RoomEvents
+    from webclient.timeline.render import render_tiles
+
+    store = RoomEvents("!r:example.org")
+    event = {
+        **message({"pinned": ["$a", "$b"]}, "m.room.pinned_events"),
+        "state_key": "",
+        "unsigned": {"prev_content": {"pinned": ["$a"]}},
+    }
+    store.add(event)
+    [item] = render_tiles(store, ["$e"], {})
+    assert "pinned a message" in item["html"]
+    assert "/rooms/%21r:example.org/event/%24b/" in item["html"] or "/event/$b/" in item["html"]
+    store.add({**event, "event_id": "$f", "content": {"pinned": []}})
+    [item] = render_tiles(store, ["$f"], {})
+    assert "unpinned a message" in item["html"]
+    room = RoomSummary(room_id="!r")
+    room.apply_state_event(
+        {"type": "m.room.pinned_events", "state_key": "", "content": {"pinned": ["$a", 5, "x"]}}
+    )
+    assert room.pinned == ["$a"]

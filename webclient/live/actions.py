@@ -1,5 +1,6 @@
 """What a page asks of its room, shared by the websocket and the plain forms: a message (a
-reply, a message in a thread), an edit of one's own message, a deletion, a reaction."""
+reply, a message in a thread), an edit of one's own message, a deletion, a reaction, a vote
+in a poll and the end of one, pinning and unpinning."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from webclient.matrix import errors, power
+from webclient.matrix import errors, polls, power
+from webclient.matrix.api import new_txn_id
 from webclient.matrix.relations import has_tile
 from webclient.matrix.session import MatrixSession
 from webclient.timeline import compose
@@ -88,3 +90,88 @@ async def redact(session: MatrixSession, room_id: str, event_id: str, reason: st
                 _("You can only delete your own messages in this room."), errcode="W_NOT_OWN"
             )
     await session.redact(room_id, event_id, reason)
+
+
+# -- polls (MSC3381) ----------------------------------------------------------------------------
+
+
+async def poll_and_votes(
+    session: MatrixSession, room_id: str, poll_id: str
+) -> tuple[dict[str, Any], polls.Poll, polls.Tally]:
+    """A poll start with its poll and its votes as far as they can be fetched."""
+    event = await session.event(room_id, poll_id)
+    await session.fetch_poll_relations(room_id, [poll_id])
+    store = session.timeline(room_id)
+    tile = store.tile(poll_id)
+    counted = store.poll_of(tile.event) if tile is not None else None
+    if counted is None:
+        raise errors.MatrixError(_("This is not a poll."), errcode="W_NOT_A_POLL")
+    return event, counted[0], counted[1]
+
+
+async def vote(session: MatrixSession, room_id: str, poll_id: str, answer_id: str) -> str:
+    """Vote for an answer, as Element does: the new selection replaces the old one. In a
+    poll that allows several answers, choosing one again takes it back."""
+    _, poll, result = await poll_and_votes(session, room_id, poll_id)
+    if result.ended:
+        raise errors.MatrixError(_("This poll has ended."), errcode="W_POLL_ENDED")
+    if answer_id not in poll.answer_ids:
+        raise errors.MatrixError(_("This poll has no such answer."), errcode="W_NO_ANSWER")
+    mine = polls.my_selections(result, session.user_id)
+    if poll.max_selections == 1:
+        selections = [answer_id]
+    elif answer_id in mine:
+        selections = [a for a in mine if a != answer_id]
+    else:
+        selections = [*mine, answer_id][-poll.max_selections :]
+    if selections == mine and poll.max_selections == 1:
+        return ""  # already the vote
+    event_type, content = polls.response_content(poll, poll_id, selections)
+    return await session.send_message(room_id, content, new_txn_id("wcv", 10), event_type)
+
+
+async def end_poll(session: MatrixSession, room_id: str, poll_id: str) -> str:
+    """End a poll one started (or, with the power to redact, anyone's), with Element's text."""
+    event, poll, result = await poll_and_votes(session, room_id, poll_id)
+    if result.ended:
+        raise errors.MatrixError(_("This poll has already ended."), errcode="W_POLL_ENDED")
+    if event.get("sender") != session.user_id:
+        levels, create = await session.power_levels(room_id)
+        if not power.can(levels, create, session.user_id, "redact"):
+            raise errors.MatrixError(
+                _("Only the person who started this poll can end it."), errcode="W_NOT_OWN"
+            )
+    event_type, content = polls.end_content(poll, poll_id, polls.end_message(poll, result))
+    return await session.send_message(room_id, content, new_txn_id("wcp", 10), event_type)
+
+
+# -- pinned messages (m.room.pinned_events) ----------------------------------------------------
+
+PINNED = "m.room.pinned_events"
+
+
+async def set_pinned(session: MatrixSession, room_id: str, event_id: str, pinned: bool) -> None:
+    """Pin a message (added last, as Element does) or unpin it, with the power level for it."""
+    levels, create = await session.power_levels(room_id)
+    if not power.can_send_state(levels, create, session.user_id, PINNED):
+        raise errors.MatrixError(
+            _("Your power level is too low to pin messages in this room."), errcode="W_POWER"
+        )
+    await session.event(room_id, event_id)  # it exists, and this user can see it
+    current = await session.api.state_or_none(
+        room_id, PINNED, action=_("Loading the pinned messages")
+    )
+    listed = current.get("pinned") if isinstance(current, dict) else None
+    ids = [e for e in listed if isinstance(e, str)] if isinstance(listed, list) else []
+    if pinned and event_id not in ids:
+        ids.append(event_id)
+    elif not pinned and event_id in ids:
+        ids = [e for e in ids if e != event_id]
+    else:
+        return
+    await session.api.put_state(
+        room_id,
+        PINNED,
+        {"pinned": ids},
+        action=_("Pinning the message") if pinned else _("Unpinning the message"),
+    )

@@ -176,6 +176,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                         "name": summary.display_name(self.matrix.user_id),
                         "topic": summary.topic or "",
                         "topic_html": topic_html(summary.topic, summary.topic_html),
+                        "pinned": summary.pinned,
                     }
                 )
             if typing := self.matrix.typing.get(room_id):
@@ -279,6 +280,17 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 self._fire(self.matrix.mark_read(self.room_id, event_id), "read marker")
         elif kind == "typing":
             self._fire(self.matrix.set_typing(self.room_id, bool(content.get("typing"))), "typing")
+        elif kind in ("vote", "end_poll", "pin", "unpin"):
+            event_id = content.get("event_id")
+            if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
+                return
+            job = {"type": kind, "event_id": event_id}
+            if kind == "vote":
+                answer = content.get("answer")
+                if not isinstance(answer, str) or not answer or len(answer) > 200:
+                    return
+                job["answer"] = answer
+            await self.outbox.put(job)
         elif kind in ("redact", "react"):
             event_id = content.get("event_id")
             if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
@@ -327,6 +339,12 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await actions.redact(self.matrix, self.room_id, job["event_id"], job["reason"])
         elif kind == "react":
             await self.matrix.toggle_reaction(self.room_id, job["event_id"], job["key"])
+        elif kind == "vote":
+            await actions.vote(self.matrix, self.room_id, job["event_id"], job["answer"])
+        elif kind == "end_poll":
+            await actions.end_poll(self.matrix, self.room_id, job["event_id"])
+        elif kind in ("pin", "unpin"):
+            await actions.set_pinned(self.matrix, self.room_id, job["event_id"], kind == "pin")
         return None
 
     async def _send_worker(self) -> None:
@@ -421,6 +439,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                     "name": message["name"],
                     "topic": message["topic"],
                     "topic_html": message.get("topic_html", ""),
+                    "pinned": message.get("pinned", []),
                 }
             )
 

@@ -65,9 +65,9 @@ class DevicePublisher:
         self.position = 0
         self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._floor: dict[str, int] = {}
-        # The name and topic last pushed to open pages, per room, and the position of each
+        # The name, topic and pins last pushed to open pages, per room, and the position of each
         # room's last change of them (for pages rendered before it).
-        self._headers: dict[str, tuple[str, str, str]] = {}
+        self._headers: dict[str, tuple[str, str, str, str]] = {}
         self.header_changed: dict[str, int] = {}
         self._layer = get_channel_layer()
 
@@ -134,6 +134,7 @@ class DevicePublisher:
                     room.display_name(session.user_id),
                     room.topic or "",
                     topic_html(room.topic, room.topic_html),
+                    " ".join(room.pinned),
                 )
                 if self._headers.get(room_id) == header:
                     continue
@@ -146,6 +147,7 @@ class DevicePublisher:
                         "name": header[0],
                         "topic": header[1],
                         "topic_html": header[2],
+                        "pinned": room.pinned,
                     }
                 )
         for update in room_list_updates(session.rooms, room_ids, session.user_id):

@@ -23,7 +23,7 @@ import aiohttp
 from django.conf import settings
 from nio import SyncResponse
 
-from . import errors
+from . import errors, polls, power
 from .api import SESSION_RATE_LIMIT_BUDGET, HomeserverApi, new_txn_id
 from .encryption import DeviceCrypto
 from .models import Credential, load_snapshot, seal_snapshot
@@ -47,6 +47,9 @@ HISTORY_FILTER = {"lazy_load_members": True}
 MAX_BACKOFF = 60.0
 #: Replied-to events fetched at most per batch of new tiles.
 MAX_REPLY_FETCHES = 20
+#: Polls whose votes are fetched at most per batch of tiles, and pages of 100 per poll.
+MAX_POLL_FETCHES = 10
+MAX_POLL_PAGES = 10
 
 
 def sync_filter() -> dict[str, Any]:
@@ -468,8 +471,29 @@ class MatrixSession:
         """What this session knows of a room's events and their relations."""
         store = self._timelines.get(room_id)
         if store is None:
-            store = self._timelines[room_id] = RoomEvents(room_id)
+            store = self._timelines[room_id] = RoomEvents(
+                room_id, can_redact=lambda user_id: self.may_redact(room_id, user_id)
+            )
         return store
+
+    def may_redact(self, room_id: str, user_id: str) -> bool:
+        """Whether the room's power levels (as the room list knows them) let `user_id`
+        redact others' events: such a user may also end others' polls (MSC3381)."""
+        summary = self.rooms.rooms.get(room_id)
+        if summary is None:
+            return False
+        create = (
+            {
+                "sender": summary.creators[0],
+                "content": {
+                    "room_version": summary.room_version or "1",
+                    "additional_creators": summary.creators[1:],
+                },
+            }
+            if summary.creators
+            else None
+        )
+        return power.can(summary.power_levels or None, create, user_id, "redact")
 
     def room(self, room_id: str) -> RoomSummary | None:
         return self.rooms.rooms.get(room_id)
@@ -515,6 +539,34 @@ class MatrixSession:
             except errors.MatrixError:
                 continue
             store.add(self.decrypt_all(room_id, [event])[0])
+        await self.fetch_poll_relations(room_id, event_ids)
+
+    async def fetch_poll_relations(self, room_id: str, event_ids: list[str]) -> None:
+        """The votes and ends of the polls among `event_ids`, once per poll: they may be
+        far from the poll in the timeline (MSC3381 asks clients to use `/relations`)."""
+        store = self.timeline(room_id)
+        wanted = [
+            event_id
+            for event_id in event_ids
+            if event_id not in store.poll_fetched
+            and (event := store.get(event_id)) is not None
+            and event.get("type") in polls.START_TYPES
+        ]
+        for poll_id in wanted[:MAX_POLL_FETCHES]:
+            store.poll_fetched.add(poll_id)
+            token: str | None = None
+            for _ in range(MAX_POLL_PAGES):
+                query = {"limit": "100", **({"from": token} if token else {})}
+                try:
+                    page = await self.api.relations(room_id, poll_id, "m.reference", query=query)
+                except errors.MatrixError:
+                    store.poll_fetched.discard(poll_id)
+                    break
+                chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
+                store.add_all(self.decrypt_all(room_id, chunk))
+                token = page.get("next_batch")
+                if not isinstance(token, str):
+                    break
 
     async def messages(
         self, room_id: str, *, from_token: str | None, limit: int, direction: str = "b"

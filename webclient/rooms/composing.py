@@ -1,7 +1,7 @@
 """Writing in a room without JavaScript (with it, the same actions go over the websocket):
 the composer's form (text, a reply, a thread message, or a file with a caption), and a small
-page per message action (react, edit, delete), since the shared tile fragments cannot carry
-a per-session CSRF token and link here instead."""
+page per message action (react, edit, delete, vote in a poll, end a poll, pin, unpin), since
+the shared tile fragments cannot carry a per-session CSRF token and link here instead."""
 
 from __future__ import annotations
 
@@ -182,4 +182,55 @@ async def redact_view(request: HttpRequest, room: str, event_id: str) -> HttpRes
         await actions.redact(session, room, event_id, request.POST.get("reason", "")[:500])
     except errors.MatrixError as exc:
         return await _action_page(request, room, event_id, "delete", error=exc.message)
+    return _back(room)
+
+
+@matrix_login_required
+async def vote_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    """Vote in a poll: the answer chosen on the tile, confirmed with a button."""
+    answer = (request.POST.get("answer") or request.GET.get("answer") or "")[:200]
+    session = await session_of(request)
+    context: dict[str, Any] = {"answer": answer}
+    try:
+        _, poll, result = await actions.poll_and_votes(session, room, event_id)
+        context.update(question=poll.question, answer_text=poll.text_of(answer))
+        if answer not in poll.answer_ids:
+            context["error"] = _("This poll has no such answer.")
+        elif result.ended:
+            context["error"] = _("This poll has ended.")
+    except errors.MatrixError as exc:
+        context["error"] = exc.message
+    if request.method != "POST" or context.get("error"):
+        return await _action_page(request, room, event_id, "vote", **context)
+    try:
+        await actions.vote(session, room, event_id, answer)
+    except errors.MatrixError as exc:
+        return await _action_page(request, room, event_id, "vote", **context, error=exc.message)
+    return _back(room)
+
+
+@matrix_login_required
+async def end_poll_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    if request.method != "POST":
+        return await _action_page(request, room, event_id, "end poll")
+    session = await session_of(request)
+    try:
+        await actions.end_poll(session, room, event_id)
+    except errors.MatrixError as exc:
+        return await _action_page(request, room, event_id, "end poll", error=exc.message)
+    return _back(room)
+
+
+@matrix_login_required
+async def pin_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    """Pin a message to the room, or unpin it (`?unpin=1`), with the power level for it."""
+    unpin = bool(request.POST.get("unpin") or request.GET.get("unpin"))
+    action = "unpin" if unpin else "pin"
+    if request.method != "POST":
+        return await _action_page(request, room, event_id, action)
+    session = await session_of(request)
+    try:
+        await actions.set_pinned(session, room, event_id, not unpin)
+    except errors.MatrixError as exc:
+        return await _action_page(request, room, event_id, action, error=exc.message)
     return _back(room)

@@ -24,7 +24,7 @@ from webclient.web.errors import NotInRoom, PageError
 from webclient.web.rooms import FIRST_SYNC_WAIT, RoomAccess, access_room, session_of
 from webclient.web.uploads import upload_limit
 
-from .timeline_pages import composer_context, context_page, timeline_context
+from .timeline_pages import composer_context, context_page, pinned_context, timeline_context
 
 
 @matrix_login_required
@@ -78,6 +78,7 @@ async def room_page(
         "upload_limit": await upload_limit(session) or "",
         "max_tiles": settings.MAX_TILES,
         "can_redact": power.can(levels, create, session.user_id, "redact"),
+        "can_pin": power.can_send_state(levels, create, session.user_id, "m.room.pinned_events"),
     }
     try:
         if event_id:
@@ -91,6 +92,7 @@ async def room_page(
         context.update(
             await composer_context(session, room_id, reply_to or request.GET.get("reply_to"))
         )
+        context.update(await pinned_context(session, room_id))
     except errors.MatrixError as exc:
         if event_id and exc.errcode == "M_NOT_FOUND":
             raise PageError(exc.message, _("Message not found"), 404) from exc
@@ -127,6 +129,14 @@ async def room_timeline(request: HttpRequest, room: str) -> HttpResponse:
     )
     context["room_id"] = room_id
     return render(request, "rooms/_timeline.html", context)
+
+
+@matrix_login_required(fragment=True)
+async def pins_view(request: HttpRequest, room: str) -> HttpResponse:
+    """The banner of pinned messages alone: the room page fetches it when the pins change."""
+    found = await access_room(request, room)
+    context = {"room_id": found.room_id, **await pinned_context(found.session, found.room_id)}
+    return render(request, "rooms/_pins.html", context)
 
 
 async def thread_page(

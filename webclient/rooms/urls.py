@@ -51,6 +51,12 @@ urlpatterns = [
     path("rooms/<str:room>/event/<str:event_id>/react/", composing.react_view, name="react"),
     path("rooms/<str:room>/event/<str:event_id>/edit/", composing.edit_view, name="edit"),
     path("rooms/<str:room>/event/<str:event_id>/delete/", composing.redact_view, name="redact"),
+    path("rooms/<str:room>/event/<str:event_id>/vote/", composing.vote_view, name="vote"),
+    path(
+        "rooms/<str:room>/event/<str:event_id>/end-poll/", composing.end_poll_view, name="end_poll"
+    ),
+    path("rooms/<str:room>/event/<str:event_id>/pin/", composing.pin_view, name="pin"),
+    path("rooms/<str:room>/pins/", reading.pins_view, name="pins"),
     # Embedding: the page, and what its ticket opens (timeline fragments, media).
     path("embed/<str:room>/", embed.embed_view, name="embed"),
     path("embed/t/<str:ticket>/", embed.embed_timeline, name="embed_ticket_root"),
