@@ -160,10 +160,11 @@ class HomeserverApi:
         version: str = "v3",
         action: str | None = None,
         uia: bool = False,
+        array: bool = False,
     ) -> Any:
         """`/_matrix/client/{version}{path}`: the spec's JSON, or a `uia.Challenge` when
         `uia` is set and the homeserver asks for authentication. Raises `MatrixError`
-        (typed) or `UnknownToken`."""
+        (typed) or `UnknownToken`. `array`: the endpoint answers with a JSON array."""
         url = f"{self.base_url}{CLIENT}/{version}{path}"
         if query:
             url += "?" + urlencode(query)
@@ -172,6 +173,8 @@ class HomeserverApi:
         while True:
             status, payload, headers = await self._send(method, url, data)
             if status < 400:
+                if array and isinstance(payload, list):
+                    return payload
                 if not isinstance(payload, dict):
                     raise errors.not_matrix(self.base_url)
                 return payload
@@ -388,6 +391,11 @@ class HomeserverApi:
         return await self.request(
             "GET", f"/rooms/{q(room_id)}/state/{q(event_type)}/{q(state_key)}", action=action
         )
+
+    async def room_state(self, room_id: str, *, action: str | None = None) -> list[dict[str, Any]]:
+        """Every current state event of the room (image packs are state events of any key)."""
+        answer = await self.request("GET", f"/rooms/{q(room_id)}/state", action=action, array=True)
+        return [e for e in answer if isinstance(e, dict)] if isinstance(answer, list) else []
 
     async def state_or_none(
         self, room_id: str, event_type: str, state_key: str = "", *, action: str | None = None
