@@ -64,6 +64,22 @@ def _login_url(reason: str | None) -> str:
     return f"{url}?{urlencode({'reason': reason})}" if reason else url
 
 
+def _command_reply(txn_id: str | None, result: actions.CommandResult) -> dict[str, Any]:
+    """What the page hears after a command that acts: a sentence, and where to go."""
+    go = ""
+    if result.open_room:
+        go = reverse("rooms:room", args=[result.open_room])
+    elif result.left:
+        go = reverse("rooms:list")
+    return {
+        "type": "command_done",
+        "txn_id": txn_id,
+        "message": result.message,
+        "go": go,
+        "help": result.help,
+    }
+
+
 class TimelineConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/?room=<room id>&epoch=…&pos=…` (no room: the room list); an embed page connects
     with `ticket=` and a kiosk screen with `kiosk=` instead of the session cookie."""
@@ -309,6 +325,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         assert self.matrix and self.room_id
         kind = job["type"]
         if kind == "send":
+            done = await actions.run_command(self.matrix, self.room_id, job["body"])
+            if done is not None:
+                job["result"] = done
+                return None
             return await actions.send_text(
                 self.matrix,
                 self.room_id,
@@ -340,7 +360,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             except errors.MatrixError as exc:
                 if txn_id:
                     reply = {"type": "send_failed", "txn_id": txn_id, "error": exc.message}
-                    reply["retry"] = not exc.is_unknown_token and exc.errcode != "W_NOT_OWN"
+                    reply["retry"] = not exc.is_unknown_token and exc.errcode not in (
+                        "W_NOT_OWN",
+                        actions.COMMAND_ERROR,
+                    )
                 else:
                     reply = {"type": "action_failed", "error": exc.message}
                 await self._reply(reply)
@@ -354,7 +377,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 else:
                     await self._reply({"type": "action_failed", "error": error})
             else:
-                if txn_id:
+                if "result" in job:
+                    await self._reply(_command_reply(txn_id, job["result"]))
+                elif txn_id:
                     await self._reply({"type": "sent", "txn_id": txn_id, "event_id": event_id})
 
     async def _reply(self, message: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -68,6 +69,9 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
             content = message_for_file(uploaded, content_uri, caption=body, encrypted=encrypted)
             event_id = await session.send_message(room_id, content, txn_id)
         else:
+            done = await actions.run_command(session, room_id, body)
+            if done is not None:
+                return _after_command(request, room_id, done)
             event_id = await actions.send_text(
                 session,
                 room_id,
@@ -99,6 +103,22 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
     if thread_id:
         return HttpResponseRedirect(reverse("rooms:thread", args=[room, thread_id]) + "#composer")
     return HttpResponseRedirect(reverse("rooms:room", args=[room]) + "#composer")
+
+
+def _after_command(request: HttpRequest, room_id: str, done: actions.CommandResult) -> HttpResponse:
+    """Where a command that acts leaves the page: the joined room, the room list after
+    leaving, the commands' help, or the room with a sentence saying what happened."""
+    if wants_json(request):
+        return JsonResponse({"ok": True, "message": done.message, "help": done.help})
+    if done.message:
+        messages.info(request, done.message)
+    if done.open_room:
+        return HttpResponseRedirect(reverse("rooms:room", args=[done.open_room]))
+    if done.left:
+        return HttpResponseRedirect(reverse("rooms:list"))
+    if done.help:
+        return HttpResponseRedirect(reverse("rooms:room", args=[room_id]) + "?help=1#commands")
+    return HttpResponseRedirect(reverse("rooms:room", args=[room_id]) + "#composer")
 
 
 # -- message actions without JavaScript --------------------------------------------------------

@@ -16,6 +16,7 @@ from webclient.matrix import errors, power
 from webclient.matrix.api import new_txn_id
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
+from webclient.timeline.compose import COMMANDS
 from webclient.timeline.render import for_viewer, render_tiles
 from webclient.timeline.roomlist import render_room_sections
 from webclient.timeline.sanitize import plain_to_html
@@ -78,6 +79,8 @@ async def room_page(
         "upload_limit": await upload_limit(session) or "",
         "max_tiles": settings.MAX_TILES,
         "can_redact": power.can(levels, create, session.user_id, "redact"),
+        "commands": COMMANDS,
+        "show_help": request.GET.get("help") == "1",
     }
     try:
         if event_id:
@@ -173,6 +176,7 @@ async def thread_page(
         "send_error": send_error,
         "txn_id": txn_id or new_txn_id(),
         "upload_limit": "",
+        "commands": COMMANDS,
     }
     return render(request, "rooms/thread.html", context, status=400 if send_error else 200)
 
