@@ -122,9 +122,10 @@ function submit(event) {
     timeline.appendChild(makeEcho(txn, body));
     scrollToBottom();
   }
+  var wasEdit = !!editing;
   textarea.value = "";
   clearMode();
-  emit("composer_cleared");
+  emit("composer_cleared", { edited: wasEdit });
   if (sentEarlier) { sentEarlier.remove(); sentEarlier = null; }
   send(txn, body, extra);
 }

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from webclient.matrix import directs, errors, power
+from webclient.matrix import directs, errors, power, recent_emoji
 from webclient.matrix.names import parse_room_reference, valid_user_id
 from webclient.matrix.relations import has_tile
 from webclient.matrix.session import MatrixSession
@@ -105,6 +105,19 @@ async def redact(session: MatrixSession, room_id: str, event_id: str, reason: st
                 _("You can only delete your own messages in this room."), errcode="W_NOT_OWN"
             )
     await session.redact(room_id, event_id, reason)
+
+
+async def react(session: MatrixSession, room_id: str, event_id: str, key: str) -> bool:
+    """React with `key` (any emoji, or text), or take one's reaction back; whether a
+    reaction was added. An added one counts as a use in the recently used emoji."""
+    added = not session.timeline(room_id).my_reaction(event_id, key, session.user_id)
+    await session.toggle_reaction(room_id, event_id, key)
+    if added:
+        try:
+            await recent_emoji.record(session, key)
+        except errors.MatrixError:
+            pass  # the reaction went out; the list of recent emoji is a nicety
+    return added
 
 
 # -- slash commands that act --------------------------------------------------------------------

@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import reverse
 
 from webclient.build import build_id
-from webclient.matrix import errors, registry
+from webclient.matrix import errors, recent_emoji, registry
 from webclient.matrix.models import Credential, credential_for
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.roomlist import render_room_sections
@@ -31,6 +31,7 @@ logger = logging.getLogger("webclient.live")
 
 TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 EVENT_ID_RE = re.compile(r"^\$[^\s/]{1,255}$")
+ROOM_ID_RE = re.compile(r"^![^\s/]{1,255}$")
 MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped in JSON
 # Well inside the channel layers' group_expiry (a day by default).
 GROUP_REFRESH_SECONDS = 3600
@@ -258,12 +259,24 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await self.outbox.put({"type": "stop"})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or not self.matrix or not self.room_id:
-            return
-        if self.read_only:
+        if not isinstance(content, dict) or not self.matrix or self.read_only:
             # Kiosk screens and embeds read through a shared account: they never act.
             return
         kind = content.get("type")
+        if kind == "mark_unread" and self.access is None:
+            # From the room list (any room of the user's), not only the page's room.
+            room = content.get("room_id")
+            if isinstance(room, str) and ROOM_ID_RE.match(room) and self.matrix.room(room):
+                unread = bool(content.get("unread"))
+                self._fire(self.matrix.set_marked_unread(room, unread), "marking unread")
+            return
+        if kind == "recent_emoji" and self.access is None:
+            key = content.get("key")
+            if isinstance(key, str) and 0 < len(key) <= 64:
+                self._fire(recent_emoji.record(self.matrix, key), "recent emoji")
+            return
+        if not self.room_id:
+            return
         if kind in ("send", "edit"):
             txn_id = content.get("txn_id")
             body = content.get("body")
@@ -344,7 +357,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         if kind == "redact":
             await actions.redact(self.matrix, self.room_id, job["event_id"], job["reason"])
         elif kind == "react":
-            await self.matrix.toggle_reaction(self.room_id, job["event_id"], job["key"])
+            await actions.react(self.matrix, self.room_id, job["event_id"], job["key"])
         return None
 
     async def _send_worker(self) -> None:
