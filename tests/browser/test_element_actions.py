@@ -4,8 +4,11 @@ reloads and rooms, marking a room unread from the list, and URL previews under m
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -221,3 +224,101 @@ def test_url_previews_under_messages(page, webclient_server, preview_hs, make_us
         expect(page.locator("#room-previews-state")).to_contain_text("off")
         open_room(page, webclient_server.url, room)
         assert page.get_attribute("#room-features", "data-url-previews") == "off"
+
+
+# -- hostile text in what this issue shows: room summaries and URL previews -----------------
+
+CORPUS = json.loads(
+    (Path(__file__).resolve().parent.parent / "data" / "hostile_html.json").read_text("utf-8")
+)
+TRAPS = """
+(() => {
+  const hits = [];
+  Object.defineProperty(window, "__hits", { value: hits });
+  for (const name of ["alert", "confirm", "prompt", "print", "open"]) {
+    const trap = (m) => { hits.push(name + ": " + m); };
+    Object.defineProperty(window, name, { value: trap, writable: false });
+  }
+  document.addEventListener("securitypolicyviolation", (e) => {
+    hits.push("csp: " + e.violatedDirective + " " + (e.sample || ""));
+  }, true);
+})();
+"""
+MARKUP_CHECK = """
+(selector) => {
+  const bad = [];
+  for (const box of document.querySelectorAll(selector)) {
+    for (const el of box.querySelectorAll("*")) {
+      const tag = el.tagName.toUpperCase();
+      if (["SCRIPT", "IFRAME", "OBJECT", "EMBED", "SVG", "STYLE", "FORM"].includes(tag)) {
+        bad.push(tag);
+      }
+      for (const attr of el.attributes) {
+        if (/^on/i.test(attr.name) || attr.name === "style") bad.push(tag + "@" + attr.name);
+      }
+    }
+  }
+  return bad;
+}
+"""
+
+
+def _shown(text: str, limit: int) -> str:
+    """Text as a summary or a preview shows it: one line, shortened."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _sample(count: int) -> list[str]:
+    """Payloads that try to run something, spread over the corpus (the same every run)."""
+    risky = [
+        e["payload"] for e in CORPUS if re.search(r"(?i)script|on\w+=|javascript:", e["payload"])
+    ]
+    step = max(1, len(risky) // count)
+    return risky[::step][:count]
+
+
+def test_hostile_room_summaries_and_previews_stay_text(page, webclient_server, preview_hs):
+    hs = preview_hs
+    me = hs.register(f"me-{uuid.uuid4().hex[:8]}", "pw-secret-123")
+    owner = hs.register(f"owner-{uuid.uuid4().hex[:8]}", "pw-secret-123")
+    page.add_init_script(TRAPS)
+    knock = {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}
+    payloads = _sample(24)
+    rooms = []
+    for payload in payloads:
+        body = {
+            "preset": "private_chat",
+            "name": payload[:250],
+            "topic": payload,
+            "initial_state": [knock],
+        }
+        rooms.append(
+            matrix_api(hs.url, owner.access_token, "POST", f"{CS}/createRoom", body)["room_id"]
+        )
+    login_with_password(page, webclient_server.url, hs, me)
+    for room, payload in zip(rooms, payloads, strict=True):
+        page.goto(f"{webclient_server.url}/rooms/{q(room)}/")
+        summary = page.locator("#room-summary")
+        expect(summary).to_be_visible()
+        assert summary.locator(".room-summary-topic").text_content() == _shown(payload, 1000)
+        assert page.evaluate(MARKUP_CHECK, "#room-summary") == [], payload
+    assert page.evaluate("window.__hits.slice()") == []
+
+    # URL previews whose titles and descriptions are hostile pages' og: properties.
+    room = shared_room(hs, owner, me, name="Hostile links")
+    sample = _sample(8)
+    with PageServer({f"/p{i}": page_html(p, p) for i, p in enumerate(sample)}) as pages:
+        open_room(page, webclient_server.url, room)
+        said = [
+            send_text(hs, owner, room, f"{pages.url}/p{i} and {pages.url}/p{i + 1}")
+            for i in range(0, len(sample), 2)
+        ]
+        for event_id in said:
+            expect(event_tile(page, event_id).locator(".url-preview")).to_have_count(
+                2, timeout=20000
+            )
+        assert page.evaluate(MARKUP_CHECK, ".url-previews") == []
+        titles = page.locator(".url-preview-title").all_text_contents()
+        assert sorted(titles) == sorted(_shown(p, 200) for p in sample)
+    assert page.evaluate("window.__hits.slice()") == []

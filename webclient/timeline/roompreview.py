@@ -22,13 +22,11 @@ JOIN_RULES = {"public", "knock", "invite", "restricted", "knock_restricted", "pr
 KNOCKABLE = {"knock", "knock_restricted"}
 
 
-def _text(value: object, limit: int, *, lines: bool = False) -> str:
+def _text(value: object, limit: int) -> str:
+    """One line of text (a summary is a glance; line breaks are spaces), shortened."""
     if not isinstance(value, str):
         return ""
-    if lines:
-        value = "\n".join(" ".join(line.split()) for line in value.strip().splitlines())
-    else:
-        value = " ".join(value.split())
+    value = " ".join(value.split())
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
 
 
@@ -50,7 +48,7 @@ def summary_view(answer: Mapping[str, Any], requested: str) -> dict[str, Any]:
         "room_id": room_id,
         "name": name,
         "alias": alias,
-        "topic": _text(answer.get("topic"), MAX_TOPIC, lines=True),
+        "topic": _text(answer.get("topic"), MAX_TOPIC),
         "members": _count(answer.get("num_joined_members")),
         "join_rule": join_rule,
         "may_knock": join_rule in KNOCKABLE,
