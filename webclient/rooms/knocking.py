@@ -21,7 +21,7 @@ from webclient.matrix.names import valid_user_id, via_servers
 from webclient.timeline.roompreview import summary_view
 from webclient.web.auth import matrix_login_required
 from webclient.web.errors import NotInRoom, PageError
-from webclient.web.rooms import access_room, session_of
+from webclient.web.rooms import ROOM_SYNC_WAIT, access_room, session_of
 
 MAX_REASON = 500
 
@@ -45,10 +45,20 @@ async def room_preview_page(
     summary = await room_summary(request, room, via)
     if summary is None:
         raise NotInRoom()
-    if summary["membership"] == "join":
-        return HttpResponseRedirect(reverse("rooms:room", args=[summary["room_id"]]))
-    if summary["membership"] == "invite":
-        return HttpResponseRedirect(reverse("rooms:invitation", args=[summary["room_id"]]))
+    if summary["membership"] in ("join", "invite"):
+        # The homeserver knows more than the sync loop yet: wait for it, then go there
+        # (and never back here, should it still not know: that would loop).
+        session = await session_of(request)
+        membership = summary["membership"]
+        known = await session.wait_until(
+            summary["room_id"],
+            lambda s: s is not None and s.membership == membership,
+            ROOM_SYNC_WAIT,
+        )
+        if not known:
+            raise NotInRoom()
+        page = "rooms:room" if membership == "join" else "rooms:invitation"
+        return HttpResponseRedirect(reverse(page, args=[summary["room_id"]]))
     context = {
         "summary": summary,
         "room": room,
