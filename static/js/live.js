@@ -258,6 +258,7 @@ function handle(message) {
       return;
     case "sent":
     case "send_failed":
+    case "command_done":
       delete unacked[message.txn_id];
       emit(message.type, message);
       return;

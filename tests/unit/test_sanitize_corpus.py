@@ -25,11 +25,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from django.template.loader import render_to_string
 
+from webclient.matrix.previews import clean as clean_preview
 from webclient.matrix.roomstate import RoomSummary
 from webclient.timeline.messages import inline_media_url
 from webclient.timeline.render import render_event_uncached
 from webclient.timeline.roomlist import render_room_entry
+from webclient.timeline.roompreview import render_room_summary, summary_view
 from webclient.timeline.sanitize import clean_html, plain_to_html
 
 CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "hostile_html.json"
@@ -432,7 +435,45 @@ def _unnamed_room_entry(name: str) -> str:
     return render_room_entry(room, ME)
 
 
+def _preview_card(title: str, description: str = "A description", site: str = "Site") -> str:
+    """A URL preview: the linked page's og: properties, as the homeserver hands them on."""
+    card = clean_preview(
+        {
+            "og:title": title,
+            "og:description": description,
+            "og:site_name": site,
+            "og:image": "mxc://example.org/abcdef",
+        }
+    )
+    return render_to_string(
+        "rooms/_url_preview.html", {"url": "https://example.org/page", "card": card}
+    )
+
+
+def _room_summary(name: str, topic: str = "A topic") -> str:
+    """A room one is not in, as `/room_summary` describes it."""
+    return render_room_summary(
+        summary_view(
+            {
+                "room_id": "!room:example.org",
+                "name": name,
+                "topic": topic,
+                "num_joined_members": 3,
+                "join_rule": "knock",
+                "canonical_alias": "#room:example.org",
+                "avatar_url": "mxc://example.org/abcdef",
+            },
+            "!room:example.org",
+        )
+    )
+
+
 RENDERERS: dict[str, Callable[[str], str]] = {
+    "URL preview title": _preview_card,
+    "URL preview description": lambda text: _preview_card("A title", description=text),
+    "URL preview site name": lambda text: _preview_card("A title", site=text),
+    "room summary name": _room_summary,
+    "room summary topic": lambda text: _room_summary("A room", topic=text),
     "member joined (display name)": lambda name: render_event_uncached(_member_event(name), {}),
     "display name change": lambda name: render_event_uncached(_rename_event(name), {}),
     "sender line": lambda name: render_event_uncached(*_message_from(name)),

@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import reverse
 
 from webclient.build import build_id
-from webclient.matrix import errors, registry
+from webclient.matrix import errors, recent_emoji, registry
 from webclient.matrix.models import Credential, credential_for
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.roomlist import render_room_sections
@@ -32,6 +32,7 @@ logger = logging.getLogger("webclient.live")
 
 TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 EVENT_ID_RE = re.compile(r"^\$[^\s/]{1,255}$")
+ROOM_ID_RE = re.compile(r"^![^\s/]{1,255}$")
 MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped in JSON
 # Well inside the channel layers' group_expiry (a day by default).
 GROUP_REFRESH_SECONDS = 3600
@@ -63,6 +64,22 @@ def _login_url(reason: str | None) -> str:
     """The login page a signed-out tab goes to (the reason is put in words there)."""
     url = reverse("accounts:login")
     return f"{url}?{urlencode({'reason': reason})}" if reason else url
+
+
+def _command_reply(txn_id: str | None, result: actions.CommandResult) -> dict[str, Any]:
+    """What the page hears after a command that acts: a sentence, and where to go."""
+    go = ""
+    if result.open_room:
+        go = reverse("rooms:room", args=[result.open_room])
+    elif result.left:
+        go = reverse("rooms:list")
+    return {
+        "type": "command_done",
+        "txn_id": txn_id,
+        "message": result.message,
+        "go": go,
+        "help": result.help,
+    }
 
 
 class TimelineConsumer(AsyncJsonWebsocketConsumer):
@@ -245,12 +262,24 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await self.outbox.put({"type": "stop"})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or not self.matrix or not self.room_id:
-            return
-        if self.read_only:
+        if not isinstance(content, dict) or not self.matrix or self.read_only:
             # Kiosk screens and embeds read through a shared account: they never act.
             return
         kind = content.get("type")
+        if kind == "mark_unread" and self.access is None:
+            # From the room list (any room of the user's), not only the page's room.
+            room = content.get("room_id")
+            if isinstance(room, str) and ROOM_ID_RE.match(room) and self.matrix.room(room):
+                unread = bool(content.get("unread"))
+                self._fire(self.matrix.set_marked_unread(room, unread), "marking unread")
+            return
+        if kind == "recent_emoji" and self.access is None:
+            key = content.get("key")
+            if isinstance(key, str) and 0 < len(key) <= 64:
+                self._fire(recent_emoji.record(self.matrix, key), "recent emoji")
+            return
+        if not self.room_id:
+            return
         if kind in ("send", "edit"):
             txn_id = content.get("txn_id")
             body = content.get("body")
@@ -323,6 +352,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         assert self.matrix and self.room_id
         kind = job["type"]
         if kind == "send":
+            done = await actions.run_command(self.matrix, self.room_id, job["body"])
+            if done is not None:
+                job["result"] = done
+                return None
             return await actions.send_text(
                 self.matrix,
                 self.room_id,
@@ -338,7 +371,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         if kind == "redact":
             await actions.redact(self.matrix, self.room_id, job["event_id"], job["reason"])
         elif kind == "react":
-            await self.matrix.toggle_reaction(self.room_id, job["event_id"], job["key"])
+            await actions.react(self.matrix, self.room_id, job["event_id"], job["key"])
         elif kind == "vote":
             await actions.vote(self.matrix, self.room_id, job["event_id"], job["answer"])
         elif kind == "end_poll":
@@ -360,7 +393,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             except errors.MatrixError as exc:
                 if txn_id:
                     reply = {"type": "send_failed", "txn_id": txn_id, "error": exc.message}
-                    reply["retry"] = not exc.is_unknown_token and exc.errcode != "W_NOT_OWN"
+                    reply["retry"] = not exc.is_unknown_token and exc.errcode not in (
+                        "W_NOT_OWN",
+                        actions.COMMAND_ERROR,
+                    )
                 else:
                     reply = {"type": "action_failed", "error": exc.message}
                 await self._reply(reply)
@@ -374,7 +410,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 else:
                     await self._reply({"type": "action_failed", "error": error})
             else:
-                if txn_id:
+                if "result" in job:
+                    await self._reply(_command_reply(txn_id, job["result"]))
+                elif txn_id:
                     await self._reply({"type": "sent", "txn_id": txn_id, "event_id": event_id})
 
     async def _reply(self, message: dict[str, Any]) -> None:

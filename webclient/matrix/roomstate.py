@@ -217,6 +217,17 @@ class RoomSummary:
     creators: list[str] = field(default_factory=list)
     # Room tags (``m.tag`` room account data): tag name -> {"order": float} or {}.
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # "Mark as unread" (room account data ``m.marked_unread``, v1.12, and the unstable
+    # ``com.famedly.marked_unread`` older clients write); the stable one wins when set.
+    marked_unread_stable: bool | None = None
+    marked_unread_unstable: bool | None = None
+    # URL previews, as Element keeps them: the user's switch for this room (room account
+    # data ``org.matrix.room.preview_urls`` {"disable"}), their switch for this room when
+    # it is encrypted (``im.vector.web.settings`` {"urlPreviewsEnabled_e2ee"}), and the
+    # room's default set by its admins (state ``org.matrix.room.preview_urls``).
+    url_previews: bool | None = None
+    url_previews_e2ee: bool | None = None
+    room_url_previews: bool | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -281,6 +292,9 @@ class RoomSummary:
             if isinstance(extra, list):
                 creators += [c for c in extra if isinstance(c, str)]
             self.creators = [c for c in creators if c]
+        elif event_type == "org.matrix.room.preview_urls":
+            disable = content.get("disable")
+            self.room_url_previews = (not disable) if isinstance(disable, bool) else None
         elif event_type == "m.room.tombstone":
             replacement = _str(content.get("replacement_room"))
             self.tombstone_replacement = replacement or None
@@ -488,8 +502,33 @@ class RoomSummary:
             self.highlight_count = max(highlights, 0)
 
         for event in _events(room.get("account_data")):
-            if event.get("type") == "m.tag":
-                self.apply_tags(_dict(event.get("content")))
+            self.apply_account_data(event)
+
+    def apply_account_data(self, event: Mapping[str, Any]) -> None:
+        """One room account data event: tags, "marked as unread", URL preview switches."""
+        event_type = event.get("type")
+        content = _dict(event.get("content"))
+        if event_type == "m.tag":
+            self.apply_tags(content)
+        elif event_type == "m.marked_unread":
+            unread = content.get("unread")
+            self.marked_unread_stable = unread if isinstance(unread, bool) else None
+        elif event_type == "com.famedly.marked_unread":
+            unread = content.get("unread")
+            self.marked_unread_unstable = unread if isinstance(unread, bool) else None
+        elif event_type == "org.matrix.room.preview_urls":
+            disable = content.get("disable")
+            self.url_previews = (not disable) if isinstance(disable, bool) else None
+        elif event_type == "im.vector.web.settings":
+            e2ee = content.get("urlPreviewsEnabled_e2ee")
+            self.url_previews_e2ee = e2ee if isinstance(e2ee, bool) else None
+
+    @property
+    def marked_unread(self) -> bool:
+        """Whether the user marked the room as unread (Element's `getMarkedUnreadState`)."""
+        if self.marked_unread_stable is not None:
+            return self.marked_unread_stable
+        return bool(self.marked_unread_unstable)
 
     # ------------------------------------------------------------------ tags
 

@@ -124,6 +124,8 @@ class MatrixSession:
         self.receipts: dict[str, dict[str, tuple[str, int]]] = {}
         self.typing: dict[str, list[str]] = {}
         self.fully_read: dict[str, str | None] = {}
+        # Global account data seen in syncs or fetched (`global_account_data`), by type.
+        self.account_data: dict[str, dict[str, Any]] = {}
         self._last_read: dict[str, str] = {}
         self._on_stop = on_stop
         self._task: asyncio.Task[None] | None = None
@@ -300,6 +302,7 @@ class MatrixSession:
         placed = self.rooms.placements(self.user_id)
         changed = self.rooms.apply_sync(rooms_json, self.user_id)
         for data in global_account_data(getattr(response, "account_data_events", None) or []):
+            self.account_data[data["type"]] = data["content"]
             if data["type"] == "m.direct":
                 changed |= self.rooms.apply_direct_map(data["content"])
         # A space gaining or losing a child moves rooms between sections of the list.
@@ -586,6 +589,22 @@ class MatrixSession:
             self._fire(self.crypto.ask_for_keys(room_id, chunk))
         return page
 
+    async def global_account_data(self, event_type: str) -> dict[str, Any]:
+        """The user's global account data of a type ({} when unset), as the last sync showed
+        it, or fetched once when this process has not seen it (a resumed sync carries only
+        what changed)."""
+        if event_type not in self.account_data:
+            try:
+                content = await self.api.account_data(self.user_id, event_type)
+            except errors.NotFound:
+                content = {}
+            self.account_data.setdefault(event_type, content if isinstance(content, dict) else {})
+        return self.account_data[event_type]
+
+    async def set_global_account_data(self, event_type: str, content: dict[str, Any]) -> None:
+        await self.api.set_account_data(self.user_id, event_type, content)
+        self.account_data[event_type] = content
+
     async def fully_read_marker(self, room_id: str) -> str | None:
         """The user's fully-read marker in a room (account data), for the "new messages" line."""
         if room_id in self.fully_read:
@@ -644,6 +663,20 @@ class MatrixSession:
             return
         self._last_read[room_id] = event_id
         await self.api.read_markers(room_id, event_id)
+
+    async def set_marked_unread(self, room_id: str, unread: bool) -> None:
+        """Mark the room as unread, or take the mark away (`m.marked_unread`, v1.12), as
+        Element's `setMarkedUnreadState`: nothing is written when it already is so."""
+        summary = self.room(room_id)
+        if summary is not None and summary.marked_unread == unread:
+            return
+        await self.api.set_account_data(
+            self.user_id,
+            "m.marked_unread",
+            {"unread": unread},
+            room_id=room_id,
+            action="Marking the room as unread" if unread else "Marking the room as read",
+        )
 
     async def set_typing(self, room_id: str, typing: bool) -> None:
         await self.api.typing(room_id, self.user_id, typing)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,11 +20,13 @@ from webclient.matrix import errors
 from webclient.matrix.api import new_txn_id
 from webclient.matrix.names import member_display_name
 from webclient.matrix.roomstate import message_preview
+from webclient.timeline import emoji
 from webclient.web.auth import matrix_login_required
 from webclient.web.errors import wants_json
 from webclient.web.rooms import session_of
 from webclient.web.uploads import message_for_file, upload_to_room
 
+from .emoji import recent_keys
 from .reading import room_page, thread_page
 
 MAX_KEY = 64
@@ -68,6 +71,9 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
             content = message_for_file(uploaded, content_uri, caption=body, encrypted=encrypted)
             event_id = await session.send_message(room_id, content, txn_id)
         else:
+            done = await actions.run_command(session, room_id, body)
+            if done is not None:
+                return _after_command(request, room_id, done)
             event_id = await actions.send_text(
                 session,
                 room_id,
@@ -101,6 +107,22 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
     return HttpResponseRedirect(reverse("rooms:room", args=[room]) + "#composer")
 
 
+def _after_command(request: HttpRequest, room_id: str, done: actions.CommandResult) -> HttpResponse:
+    """Where a command that acts leaves the page: the joined room, the room list after
+    leaving, the commands' help, or the room with a sentence saying what happened."""
+    if wants_json(request):
+        return JsonResponse({"ok": True, "message": done.message, "help": done.help})
+    if done.message:
+        messages.info(request, done.message)
+    if done.open_room:
+        return HttpResponseRedirect(reverse("rooms:room", args=[done.open_room]))
+    if done.left:
+        return HttpResponseRedirect(reverse("rooms:list"))
+    if done.help:
+        return HttpResponseRedirect(reverse("rooms:room", args=[room_id]) + "?help=1#commands")
+    return HttpResponseRedirect(reverse("rooms:room", args=[room_id]) + "#composer")
+
+
 # -- message actions without JavaScript --------------------------------------------------------
 
 
@@ -126,16 +148,42 @@ def _back(room_id: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse("rooms:room", args=[room_id]) + "#composer")
 
 
+async def _react_page(
+    request: HttpRequest, room: str, event_id: str, key: str, error: str = ""
+) -> HttpResponse:
+    """The picker as a form: recently used, search (`?q=`), one group at a time (`?group=`)."""
+    session = await session_of(request)
+    query = request.GET.get("q", "").strip()[:100]
+    groups = emoji.picker_groups()
+    shown = next((g for g in groups if g["id"] == request.GET.get("group")), groups[0])
+    recent = [emoji.describe(k) for k in await recent_keys(session)]
+    quick = [emoji.describe(k) for k in emoji.QUICK if k not in {r["key"] for r in recent}]
+    return await _action_page(
+        request,
+        room,
+        event_id,
+        "react",
+        key=key,
+        error=error,
+        query=query,
+        results=emoji.search(query) if query else None,
+        groups=groups,
+        group=shown,
+        recent=recent,
+        quick=quick[: max(0, len(emoji.QUICK) - len(recent))] if recent else quick,
+    )
+
+
 @matrix_login_required
 async def react_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
     key = (request.POST.get("key") or request.GET.get("key") or "").strip()[:MAX_KEY]
     if request.method != "POST" or not key:
-        return await _action_page(request, room, event_id, "react", key=key or "👍")
+        return await _react_page(request, room, event_id, key)
     session = await session_of(request)
     try:
-        await session.toggle_reaction(room, event_id, key)
+        await actions.react(session, room, event_id, key)
     except errors.MatrixError as exc:
-        return await _action_page(request, room, event_id, "react", key=key, error=exc.message)
+        return await _react_page(request, room, event_id, key, error=exc.message)
     return _back(room)
 
 

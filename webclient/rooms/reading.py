@@ -12,18 +12,20 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from webclient.live import publisher
-from webclient.matrix import errors, power
+from webclient.matrix import errors, power, previews
 from webclient.matrix.api import new_txn_id
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
+from webclient.timeline.compose import COMMANDS
 from webclient.timeline.render import for_viewer, render_tiles
 from webclient.timeline.roomlist import render_room_sections
 from webclient.timeline.viewmodels import topic_html
 from webclient.web.auth import matrix_login_required
-from webclient.web.errors import NotInRoom, PageError
+from webclient.web.errors import PageError
 from webclient.web.rooms import FIRST_SYNC_WAIT, RoomAccess, access_room, session_of
 from webclient.web.uploads import upload_limit
 
+from .knocking import room_preview_page
 from .timeline_pages import composer_context, context_page, pinned_context, timeline_context
 
 
@@ -63,7 +65,13 @@ async def room_page(
     if summary is not None and summary.membership == "invite":
         return HttpResponseRedirect(reverse("rooms:invitation", args=[room_id]))
     if summary is None or summary.membership != "join":
-        raise NotInRoom()
+        return await room_preview_page(request, room)
+    if summary.marked_unread:
+        # Opening the room reads it, as in Element.
+        try:
+            await session.set_marked_unread(room_id, False)
+        except errors.MatrixError:
+            pass
     levels, create = await session.power_levels(room_id)
     context: dict[str, Any] = {
         "room_id": room_id,
@@ -79,6 +87,9 @@ async def room_page(
         "max_tiles": settings.MAX_TILES,
         "can_redact": power.can(levels, create, session.user_id, "redact"),
         "can_pin": power.can_send_state(levels, create, session.user_id, "m.room.pinned_events"),
+        "commands": COMMANDS,
+        "show_help": request.GET.get("help") == "1",
+        "url_previews": await previews.enabled(session, summary),
     }
     try:
         if event_id:
@@ -183,6 +194,7 @@ async def thread_page(
         "send_error": send_error,
         "txn_id": txn_id or new_txn_id(),
         "upload_limit": "",
+        "commands": COMMANDS,
     }
     return render(request, "rooms/thread.html", context, status=400 if send_error else 200)
 

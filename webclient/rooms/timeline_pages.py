@@ -17,6 +17,7 @@ from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
 from webclient.matrix.roomstate import message_preview
 from webclient.matrix.session import MatrixSession
+from webclient.timeline.compose import COMMANDS
 from webclient.timeline.render import collapse_membership_runs, for_viewer, render_tiles
 
 UNREAD_DIVIDER = (
@@ -201,18 +202,20 @@ async def pinned_context(session: MatrixSession, room_id: str) -> dict[str, Any]
 async def composer_context(
     session: MatrixSession, room_id: str, reply_to: str | None
 ) -> dict[str, Any]:
-    """The banner above the composer when the user is replying (`?reply_to=`)."""
+    """The banner above the composer when the user is replying (`?reply_to=`), and the
+    slash commands its help lists."""
     if not reply_to:
-        return {}
+        return {"commands": COMMANDS}
     try:
         event = await session.event(room_id, reply_to)
     except errors.MatrixError:
-        return {}
+        return {"commands": COMMANDS}
     members = session.members(room_id)
     sender = str(event.get("sender", ""))
     content = event.get("content") if isinstance(event.get("content"), dict) else {}
     name = member_display_name(sender, members)
     return {
+        "commands": COMMANDS,
         "reply_to": reply_to,
         "reply_name": name,
         "reply_preview": message_preview(content, name)[:140],
