@@ -50,14 +50,28 @@ SAMPLE_SECONDS = 1.0
 
 
 class _Socket:
-    """One websocket: its server-side `send`, and whether it was accepted."""
+    """One websocket: the server's `send` for it, and whether it was accepted."""
 
     __slots__ = ("send", "kind", "accepted")
 
-    def __init__(self, kind: str) -> None:
-        self.send: Send | None = None
+    def __init__(self, send: Send, kind: str) -> None:
+        self.send = send
         self.kind = kind
         self.accepted = False
+
+    async def close_for_restart(self) -> None:
+        """Close with 1012. daphne refuses that code through ASGI (autobahn's `sendClose`
+        takes only 1000 and 3000-4999, the codes meant for applications), so under daphne
+        the close frame is sent on its protocol (the `send` daphne hands out is
+        `partial(server.handle_reply, protocol)`); elsewhere through ASGI."""
+        protocol = getattr(self.send, "args", (None,))[0]
+        if not self.accepted:
+            await self.send({"type": "websocket.close", "code": SERVICE_RESTART})
+        elif protocol is not None and hasattr(protocol, "sendCloseFrame"):
+            protocol.sendCloseFrame(code=SERVICE_RESTART, isReply=False)
+        else:
+            await self.send({"type": "websocket.close", "code": SERVICE_RESTART})
+        metrics.WEBSOCKETS_CLOSED.labels(str(SERVICE_RESTART)).inc()
 
 
 class Operations:
@@ -133,7 +147,7 @@ class Operations:
             await receive()
             await send({"type": "websocket.close", "code": SERVICE_RESTART})
             return
-        socket = _Socket(metrics.websocket_kind(scope.get("query_string", b"")))
+        socket = _Socket(send, metrics.websocket_kind(scope.get("query_string", b"")))
 
         async def tracked(message: dict[str, Any]) -> None:
             kind = message["type"]
@@ -149,7 +163,6 @@ class Operations:
                 metrics.WEBSOCKETS_CLOSED.labels(str(message.get("code", 1000))).inc()
             await send(message)
 
-        socket.send = tracked
         self.sockets.add(socket)
         try:
             await self.app(scope, receive, tracked)
@@ -210,10 +223,9 @@ class Operations:
         )
         for socket in list(self.sockets):
             try:
-                assert socket.send is not None
-                await socket.send({"type": "websocket.close", "code": SERVICE_RESTART})
-            except Exception:  # noqa: S110 - already gone
-                pass
+                await socket.close_for_restart()
+            except Exception:
+                logger.exception("closing a websocket failed")
         # The consumers' disconnect handlers detach from their sessions and let queued sends
         # go out; then the sessions stop, each releasing its device's lease.
         await _until(lambda: not self.sockets, loop.time() + timeout / 2)

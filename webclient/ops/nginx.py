@@ -14,6 +14,7 @@ import datetime
 import ipaddress
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -107,6 +108,20 @@ def self_signed_certificate(directory: Path, names: list[str]) -> tuple[Path, Pa
     return cert_path, key_path
 
 
+MODULES_ENABLED = Path("/etc/nginx/modules-enabled")
+MODULES_PREFIX = Path("/usr/lib/nginx")
+
+
+def load_modules() -> str:
+    """The system's enabled dynamic modules (Brotli among them), with absolute paths: the
+    packages' snippets name them relative to the default prefix, not to ours."""
+    lines = []
+    for snippet in sorted(MODULES_ENABLED.glob("*.conf")):
+        for match in re.finditer(r"^\s*load_module\s+([^;\s]+)\s*;", snippet.read_text(), re.M):
+            lines.append(f"load_module {MODULES_PREFIX / match.group(1)};")
+    return "\n".join(lines)
+
+
 def main_config(prefix: Path, site_path: Path) -> str:
     """nginx's main configuration for a private instance under `prefix`."""
     user = ""
@@ -116,7 +131,7 @@ def main_config(prefix: Path, site_path: Path) -> str:
     return f"""{user}worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log notice;
-include /etc/nginx/modules-enabled/*.conf;
+{load_modules()}
 
 events {{
     worker_connections 4096;
