@@ -234,9 +234,7 @@ def test_static_files_are_served_by_nginx_hashed_and_compressed(deployment):
 
 
 # Runs last: it stops one of the two processes.
-def test_modules_load_once_and_a_restart_moves_the_socket(
-    browser, deployment, synapse, make_user
-):
+def test_modules_load_once_and_a_restart_moves_the_socket(browser, deployment, synapse, make_user):
     me = make_user("me", displayname="Me Myself")
     bob = make_user("bob", displayname="Bob Builder")
     room = shared_room(synapse, bob, me, name="Deployed room")
@@ -260,9 +258,9 @@ def test_modules_load_once_and_a_restart_moves_the_socket(
         page.set_default_timeout(20000)
         page.on(
             "request",
-            lambda request: scripts.append(request.url)
-            if request.resource_type == "script"
-            else None,
+            lambda request: (
+                scripts.append(request.url) if request.resource_type == "script" else None
+            ),
         )
         login_with_password(page, deployment.url, synapse, me)
         scripts.clear()

@@ -86,3 +86,34 @@ async def test_metrics_from_loopback_only(settings):
     settings.METRICS_TOKEN = "tok"
     response = await get("/metrics", [(b"authorization", b"Bearer tok")])
     assert response["status"] == 200
+
+
+async def test_lifespan_shutdown_drains_and_refuses_new_sockets():
+    """Under a server with the ASGI lifespan protocol, shutdown runs the same drain; a
+    socket that arrives while draining is refused (the page retries on another process)."""
+    from channels.testing import ApplicationCommunicator
+
+    from webclient.ops.lifecycle import Operations
+
+    async def inner(scope, receive, send):  # pragma: no cover - never reached
+        raise AssertionError("a draining process passed a socket on")
+
+    ops = Operations(inner)
+    lifespan = ApplicationCommunicator(ops, {"type": "lifespan"})
+    await lifespan.send_input({"type": "lifespan.startup"})
+    assert await lifespan.receive_output(5) == {"type": "lifespan.startup.complete"}
+    await lifespan.send_input({"type": "lifespan.shutdown"})
+    assert await lifespan.receive_output(15) == {"type": "lifespan.shutdown.complete"}
+    assert ops.draining
+
+    socket = ApplicationCommunicator(ops, {"type": "websocket", "path": "/ws/"})
+    await socket.send_input({"type": "websocket.connect"})
+    assert await socket.receive_output(5) == {"type": "websocket.close", "code": 1012}
+    response = await get_from(ops, "/readyz")
+    assert response["status"] == 503
+    assert json.loads(response["body"])["draining"] is True
+
+
+async def get_from(app, path: str) -> dict:
+    communicator = HttpCommunicator(app, "GET", path)
+    return await communicator.get_response(timeout=10)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,9 +29,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .nginx import BASE_DIR, Nginx, Site, self_signed_certificate
 
+DEMO_PORT = 8008
+
 # The daphne command line of deploy/systemd/webclient@.service (a unit test keeps them equal).
 DAPHNE_ARGS = [
     "--proxy-headers",
+    # Requests are logged by nginx, and per process as JSON with ACCESS_LOG=on; daphne's own
+    # plain lines would break JSON logs.
+    "--access-log",
+    "/dev/null",
     "--application-close-timeout",
     "15",
     "webclient.asgi:application",
@@ -169,7 +176,9 @@ def main() -> int:
 
             hs_dir = data_dir / "demo-homeserver"
             hs_dir.mkdir(exist_ok=True)
-            synapse = LocalSynapse(hs_dir, port=8008)
+            with socket.socket() as probe:
+                taken = probe.connect_ex(("127.0.0.1", DEMO_PORT)) == 0
+            synapse = LocalSynapse(hs_dir, port=None if taken else DEMO_PORT)
             print(f"Starting a demo homeserver in {hs_dir} …", flush=True)
             synapse.start()
             users = seed_demo(synapse)
