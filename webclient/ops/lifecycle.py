@@ -64,7 +64,8 @@ class _Socket:
         takes only 1000 and 3000-4999, the codes meant for applications), so under daphne
         the close frame is sent on its protocol (the `send` daphne hands out is
         `partial(server.handle_reply, protocol)`); elsewhere through ASGI."""
-        protocol = getattr(self.send, "args", (None,))[0]
+        args = getattr(self.send, "args", ())
+        protocol = args[0] if args else None
         if not self.accepted:
             await self.send({"type": "websocket.close", "code": SERVICE_RESTART})
         elif protocol is not None and hasattr(protocol, "sendCloseFrame"):
