@@ -21,6 +21,7 @@ import signal
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,12 +169,18 @@ def test_every_process_serves_pages(deployment):
     ]
     for _ in range(6):
         assert fetch(f"{deployment.url}/login/")[0] == 200
-    after = [
-        metrics_of(backend).get('webclient_http_requests_total{method="GET",status="200"}', 0)
-        for backend in deployment.backends
-    ]
-    served = [b - a for a, b in zip(before, after, strict=True)]
-    assert sum(served) >= 6 and all(count >= 2 for count in served), served
+
+    def served() -> list[float] | None:
+        # A request is counted as its handling ends, just after its response went out.
+        after = [
+            metrics_of(backend).get('webclient_http_requests_total{method="GET",status="200"}', 0)
+            for backend in deployment.backends
+        ]
+        counts = [b - a for a, b in zip(before, after, strict=True)]
+        return counts if sum(counts) >= 6 else None
+
+    counts = wait_for(served, timeout=10)
+    assert all(count >= 2 for count in counts), counts
 
 
 def test_forwarded_headers_are_honoured(deployment, synapse, make_user):
@@ -189,7 +196,9 @@ def test_forwarded_headers_are_honoured(deployment, synapse, make_user):
             # it passes only when daphne/Django took the scheme from X-Forwarded-Proto.
             await sign_in(client, deployment.url, synapse, me)
 
-    asyncio.run(scenario())
+    # In a thread: Playwright's sync API may hold this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
     logins = [
         record
         for index in range(2)
