@@ -23,6 +23,9 @@ logger = logging.getLogger("webclient.timeline")
 
 RENDER_VERSION = "6"
 CACHE_SECONDS = 60 * 60 * 24
+# Fragments found in the cache and rendered afresh, since the process started (read by the
+# metrics, webclient/ops/metrics.py).
+CACHE_COUNTS = [0, 0]
 
 
 def _key(event_id: str) -> str:
@@ -75,6 +78,8 @@ def render_events(
                 "txn_id": txn_id if isinstance(txn_id, str) else None,
             }
         )
+    CACHE_COUNTS[0] += len(items) - len(fresh)
+    CACHE_COUNTS[1] += len(fresh)
     if fresh:
         cache.set_many(fresh, CACHE_SECONDS)
     return items
@@ -125,6 +130,8 @@ def render_tiles(
                 else None,
             }
         )
+    CACHE_COUNTS[0] += len(items) - len(fresh)
+    CACHE_COUNTS[1] += len(fresh)
     if fresh:
         cache.set_many(fresh, CACHE_SECONDS)
     return items
