@@ -1,9 +1,9 @@
-# The two commands of the README: `make serve` and `make test`.
+# The commands of the README: `make serve`, `make serve-cluster` and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench chromium
+.PHONY: serve serve-cluster test lint bench chromium nginx
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,19 @@ serve: $(VENV)/.installed-demo
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python -m webclient.demo.serve
 
+# The production topology on this machine: nginx in front of two daphne processes on the
+# local PostgreSQL and Redis (webclient/ops/cluster.py; https://localhost:8443).
+serve-cluster: $(VENV)/.installed-demo nginx
+	$(BIN)/python -m webclient.ops.cluster
+
+# Debian's nginx, with the Brotli module the site uses (deploy/nginx/webclient.conf). The tests
+# and serve-cluster run private instances on their own ports, not the package's service.
+nginx:
+	@test -x /usr/sbin/nginx -a -f /etc/nginx/modules-enabled/50-mod-http-brotli-static.conf || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq nginx libnginx-mod-http-brotli-static; }
+
 chromium:
 	@test -x /usr/bin/chromium || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -37,7 +50,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(VENV)/.installed-test $(JS_PEER)/node_modules/.installed chromium lint
+test: $(VENV)/.installed-test $(JS_PEER)/node_modules/.installed chromium nginx lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test chromium

@@ -11,18 +11,24 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
+from webclient.ops.lifecycle import Operations, take_sigterm_from_daphne  # noqa: E402
 from webclient.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        # The socket is authenticated by the session cookie, so it must refuse pages of other
-        # origins (cross-site websocket hijacking).
-        "websocket": AllowedHostsOriginValidator(
-            SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+# Operations: /healthz, /readyz and /metrics, the counts behind the metrics, and a graceful
+# shutdown on SIGTERM (websockets closed with 1012, devices handed over; webclient/ops/).
+application = Operations(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            # The socket is authenticated by the session cookie, so it must refuse pages of
+            # other origins (cross-site websocket hijacking).
+            "websocket": AllowedHostsOriginValidator(
+                SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )
+take_sigterm_from_daphne(application)
 
 import gc  # noqa: E402
 

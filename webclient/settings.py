@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "webclient.timeline",
     "webclient.rooms",
     "webclient.media",
+    "webclient.ops",
 ]
 
 MIDDLEWARE = [
@@ -227,11 +228,17 @@ CACHES = {
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "accounts:login"
 
+# Served over HTTPS by a proxy that terminates TLS (deploy/nginx/webclient.conf) and says so
+# in `X-Forwarded-Proto`: the defaults below then turn to what HTTPS needs.
+BEHIND_TLS_PROXY = _env_bool("BEHIND_TLS_PROXY")
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 # The session cookie is the browser's only credential: keep it away from scripts and
 # other sites. Secure cookies are on by default when the site is served over HTTPS.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES")
+SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES", BEHIND_TLS_PROXY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(60 * 60 * 24 * 30)))
@@ -239,8 +246,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if _env_bool("BEHIND_TLS_PROXY"):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A plain-HTTP request that reached Django is sent to HTTPS (the proxy normally does it
+# first). /healthz, /readyz and /metrics are answered before Django (webclient/ops/).
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", BEHIND_TLS_PROXY)
+# HTTP Strict Transport Security: 0 (off) unless set; a year (31536000) in production, once
+# HTTPS works, since browsers then refuse plain HTTP to the host for that long.
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Asking browsers' preload lists to carry the domain is its owner's decision (hstspreload
+# submissions are hard to undo): off unless set, and Django's reminder is silenced.
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD")
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -249,17 +265,59 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "static"
-# Served straight from static/ (servestatic), so a fresh checkout needs no collectstatic.
-SERVESTATIC_USE_FINDERS = True
-SERVESTATIC_AUTOREFRESH = DEBUG
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "webclient": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+# Where `manage.py collectstatic` puts the files (and nginx serves them from).
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", DATA_DIR / "static")).resolve()
+# Off (the embedded default): served straight from static/ under their own names, so a fresh
+# checkout needs no collectstatic. On (production): pages name the hashed, Brotli/gzip
+# compressed files `collectstatic` wrote to STATIC_ROOT, cached for a year (webclient/ops/
+# staticfiles.py; run `manage.py collectstatic --noinput` with it on before starting).
+STATIC_COLLECTED = _env_bool("STATIC_COLLECTED")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "webclient.ops.staticfiles.HashedStaticFilesStorage"
+        if STATIC_COLLECTED
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+SERVESTATIC_USE_FINDERS = not STATIC_COLLECTED
+SERVESTATIC_AUTOREFRESH = DEBUG
+
+# Operations (webclient/ops/): who may read /metrics, a token that also admits anyone who
+# sends it (`Authorization: Bearer …`), and the seconds a process takes to close its
+# websockets (code 1012) and hand its devices over when told to stop (SIGTERM).
+METRICS_ALLOWED_IPS = _env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+SHUTDOWN_TIMEOUT = float(os.environ.get("SHUTDOWN_TIMEOUT", "10"))
+# One line per HTTP request on the `webclient.access` logger (client address as the proxy
+# forwarded it, method, path, status, duration), for log pipelines that want it per process.
+ACCESS_LOG = _env_bool("ACCESS_LOG")
+
+# LOG_FORMAT=json: one JSON object per line, for every logger (Django's, daphne's and ours).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+if LOG_FORMAT == "json":
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(process)d",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            }
+        },
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"handlers": ["console"], "level": "INFO"},
+        "loggers": {"webclient": {"level": LOG_LEVEL}},
+    }
+else:
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+        "loggers": {
+            "webclient": {"handlers": ["console"], "level": LOG_LEVEL},
+        },
+    }

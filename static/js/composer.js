@@ -2,7 +2,7 @@
 // at once and is replaced by the real event; a failed send stays, marked, with Retry.
 // Exports newTxnId, makeEcho, markSent and markFailed for upload.js.
 import { send, resend, action, scrollToBottom } from "./live.js";
-import { on } from "./bus.js";
+import { on, emit } from "./bus.js";
 
 var form = document.getElementById("composer");
 var timeline = document.getElementById("timeline");
@@ -44,6 +44,33 @@ var replyField = form && form.querySelector("[name=reply_to]");
 var threadField = form && form.querySelector("[name=thread_id]");
 var banner = document.getElementById("reply-banner");
 var editing = null; // event ID of the own message being edited
+var commands = document.getElementById("commands"); // the help list (rooms/_commands.html)
+var running = {}; // txn_id -> text of a command that acts, sent without an echo
+
+// "/name args" -> the command's entry in the help list, null for a message (no slash, or
+// "//" for a literal one), or undefined for an unknown command.
+function commandFor(body) {
+  if (body.charAt(0) !== "/" || body.charAt(1) === "/") return null;
+  var name = body.slice(1).split(/[ \n]/)[0].toLowerCase();
+  if (!commands) return { dataset: { acts: "true" } }; // no list here: the server decides
+  var found;
+  commands.querySelectorAll("[data-names]").forEach(function (entry) {
+    if (entry.dataset.names.split(" ").indexOf(name) >= 0) found = entry;
+  });
+  return found;
+}
+
+export function note(text, kind) {
+  var old = form.querySelector(".composer-note");
+  if (old) old.remove();
+  if (!text) return;
+  var p = document.createElement("p");
+  p.className = "composer-note " + (kind || "info");
+  p.setAttribute("role", kind === "error" ? "alert" : "status");
+  p.textContent = text;
+  form.insertBefore(p, form.firstChild);
+  setTimeout(function () { p.remove(); }, 10000);
+}
 
 function clearMode() {
   editing = null;
@@ -66,6 +93,27 @@ function submit(event) {
   if (!body.trim()) return;
   var txn = newTxnId();
   var extra = {};
+  var command = editing ? null : commandFor(body);
+  if (command === undefined) {
+    note("Unknown command " + body.split(/[ \n]/)[0] + ". Type /help for the list, or start the message with // to send it with one leading slash.", "error");
+    return;
+  }
+  if (command && command.dataset.command === "help") {
+    commands.open = true;
+    commands.scrollIntoView({ block: "nearest" });
+    textarea.value = "";
+    emit("composer_cleared");
+    return;
+  }
+  if (command && command.dataset.acts) {
+    // A command that acts (invite, join, op…): no message to echo; the server says how it went.
+    running[txn] = body;
+    note("Running " + body.split(/[ \n]/)[0] + "…");
+    textarea.value = "";
+    emit("composer_cleared");
+    send(txn, body, {});
+    return;
+  }
   if (editing) {
     extra = { type: "edit", event_id: editing };
   } else {
@@ -74,8 +122,10 @@ function submit(event) {
     timeline.appendChild(makeEcho(txn, body));
     scrollToBottom();
   }
+  var wasEdit = !!editing;
   textarea.value = "";
   clearMode();
+  emit("composer_cleared", { edited: wasEdit });
   if (sentEarlier) { sentEarlier.remove(); sentEarlier = null; }
   send(txn, body, extra);
 }
@@ -120,7 +170,12 @@ export function markSent(txn, eventId) {
 export function markFailed(txn, error, canRetry, retryFn) {
   var echo = echoFor(txn);
   if (!echo) {
-    // An edit has no echo of its own: say it here.
+    if (running[txn] !== undefined) {
+      // A command that acts: give its text back to fix it.
+      if (!textarea.value) textarea.value = running[txn];
+      delete running[txn];
+    }
+    // An edit or a command has no echo of its own: say it here.
     var note = document.createElement("p");
     note.className = "error";
     note.setAttribute("role", "alert");
@@ -219,7 +274,19 @@ function start() {
     }
   });
 
-  on("sent", function (message) { markSent(message.txn_id, message.event_id); });
+  on("sent", function (message) {
+    if (running[message.txn_id] !== undefined) {
+      delete running[message.txn_id];
+      note("");
+    }
+    markSent(message.txn_id, message.event_id);
+  });
+  on("command_done", function (message) {
+    delete running[message.txn_id];
+    if (message.help && commands) commands.open = true;
+    note(message.message || "");
+    if (message.go) location.assign(message.go);
+  });
   on("send_failed", function (message) { markFailed(message.txn_id, message.error, message.retry); });
 }
 

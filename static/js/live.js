@@ -3,7 +3,8 @@
 // the last position seen) and are inserted as they come.
 // Exports send/resend/action (composer.js, presence.js), personalise and scrollToBottom
 // (history.js, composer.js, upload.js). Frames for other features go out on the bus:
-// typing, receipts, unread, notify, sent, send_failed; after new tiles, "gap" (a limited
+// typing, receipts, unread, notify, sent, send_failed, pins (the room's pinned event IDs,
+// with every header); after new tiles, "gap" (a limited
 // sync; when nobody listens the timeline is fetched afresh) and "inserted".
 import { connect } from "./socket.js";
 import { emit } from "./bus.js";
@@ -59,6 +60,14 @@ export function personalise(node, item) {
   node.querySelectorAll(".reaction").forEach(function (chip) {
     if ((chip.dataset.senders || "").split(" ").indexOf(me) >= 0) chip.classList.add("mine");
   });
+  // This viewer's votes in a poll, and whether the message is pinned in the room.
+  node.querySelectorAll(".poll-answer").forEach(function (answer) {
+    answer.classList.toggle("mine", (answer.dataset.voters || "").split(" ").indexOf(me) >= 0);
+  });
+  var banner = document.getElementById("pinned-banner");
+  if (banner && node.dataset.eventId) {
+    node.classList.toggle("pinned", (banner.dataset.pinned || "").split(" ").indexOf(node.dataset.eventId) >= 0);
+  }
   return node;
 }
 
@@ -210,8 +219,9 @@ function resync() {
 }
 
 // The room was renamed or its topic changed (or the page was rendered before the sync
-// that carried them): text only, never HTML.
+// that carried them): the name as text; the topic as the server's sanitised HTML.
 function onHeader(message) {
+  if (message.pinned) emit("pins", message.pinned);
   var name = document.getElementById("room-name");
   if (name && !root.dataset.threadRoot) {
     var old = name.textContent;
@@ -219,15 +229,20 @@ function onHeader(message) {
     document.title = document.title.replace(old, message.name);
   }
   var topic = document.getElementById("room-topic");
-  if (topic && message.topic) topic.textContent = message.topic;
-  else if (topic) topic.remove();
-  else if (message.topic && name) {
+  if (!message.topic) {
+    if (topic) topic.remove();
+    return;
+  }
+  if (!topic && name) {
     topic = document.createElement("p");
     topic.className = "room-topic";
     topic.id = "room-topic";
-    topic.textContent = message.topic;
     name.insertAdjacentElement("afterend", topic);
   }
+  if (!topic) return;
+  // The formatted topic (spec v1.15) was sanitised on the server like every fragment.
+  if (message.topic_html) topic.innerHTML = message.topic_html;
+  else topic.textContent = message.topic;
 }
 
 function handle(message) {
@@ -243,6 +258,7 @@ function handle(message) {
       return;
     case "sent":
     case "send_failed":
+    case "command_done":
       delete unacked[message.txn_id];
       emit(message.type, message);
       return;

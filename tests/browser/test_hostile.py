@@ -12,6 +12,8 @@ The room page is served by a private daphne whose TIMELINE_PAGE_SIZE holds the w
 on one page; if the homeserver still pages it, every "Older messages" page is checked too.
 A few payloads arrive live over the websocket as well, since that path inserts fragments
 with `innerHTML`, and a few become the room name, topic and the sender's display name.
+Issue 13: payloads are also poll questions and answers, a formatted topic (`m.topic`),
+pinned messages in the banner, and plain-text bodies that must link only real URLs.
 """
 
 from __future__ import annotations
@@ -73,7 +75,10 @@ WATCHED = (
 BODY_TAGS = set(
     "del h1 h2 h3 h4 h5 h6 blockquote p a ul ol sup sub li b i u strong em s code hr br div "
     "table thead tbody tr th td caption pre span img details summary".split()
-) | {"figure", "figcaption", "time"}
+) | {"figure", "figcaption", "time", "progress"}  # progress: a poll's result bars
+# What a formatted topic may keep (timeline/sanitize.py TOPIC_TAGS), and the pin banner's.
+TOPIC_TAGS = ["a", "b", "i", "u", "s", "del", "strong", "em", "code", "sup", "sub", "span", "br"]
+BANNER_TAGS = ["details", "summary", "ol", "li", "a", "span"]
 
 PAGE_CHECKS = """
 () => {
@@ -104,7 +109,15 @@ PAGE_CHECKS = """
     shapes.add(shape(el.parentElement) + " > " + shape(el));
   }
   for (const el of document.querySelectorAll("#room-topic *")) {
-    if (!["a", "br"].includes(el.localName)) problems.push("topic element " + el.localName);
+    if (!TOPIC_TAGS.includes(el.localName)) problems.push("topic element " + el.localName);
+  }
+  for (const el of document.querySelectorAll("#pinned-banner *")) {
+    if (!BANNER_TAGS.includes(el.localName)) problems.push("banner element " + el.localName);
+    for (const attr of el.getAttributeNames()) {
+      if (!["class", "href", "title", "data-event-id", "open"].includes(attr)) {
+        problems.push("banner attribute " + attr);
+      }
+    }
   }
   if (document.querySelector("#room-name *")) problems.push("element in the room name");
   for (const el of timeline.querySelectorAll(".event-body *")) {
@@ -117,7 +130,12 @@ PAGE_CHECKS = """
     const raw = a.getAttribute("href");
     let url = null;
     try { url = new URL(a.href); } catch (e) { url = null; }  // "http://" is no URL at all
-    const inBody = a.closest(".event-body") && !a.closest(".media") && !a.matches(".room-link");
+    const ours = a.matches(".room-link, .poll-vote, .poll-end-link");
+    const inBody = a.closest(".event-body") && !a.closest(".media") && !ours;
+    if (inBody && raw && !/^\s*(mailto|magnet):/i.test(raw) && (!url || !url.hostname)) {
+      problems.push("link to no URL " + raw.slice(0, 200));  // issue 13
+    }
+    if (ours && (!url || url.origin !== origin)) problems.push("poll link " + raw.slice(0, 200));
     if (inBody) {
       if (!/^\\s*((https?|ftp):\\/\\/|mailto:|magnet:)/i.test(raw)) {
         problems.push("link " + raw.slice(0, 200));
@@ -147,7 +165,12 @@ PAGE_CHECKS = """
   };
 }
 """
-for name, value in {"WATCHED": WATCHED, "BODY_TAGS": sorted(BODY_TAGS)}.items():
+for name, value in {
+    "WATCHED": WATCHED,
+    "BODY_TAGS": sorted(BODY_TAGS),
+    "TOPIC_TAGS": TOPIC_TAGS,
+    "BANNER_TAGS": BANNER_TAGS,
+}.items():
     PAGE_CHECKS = PAGE_CHECKS.replace(name, json.dumps(value))
 
 
@@ -297,6 +320,33 @@ def test_hostile_payloads_run_nothing_and_stay_in_their_tiles(
             {"msgtype": "m.file", "body": file_name, "url": "mxc://localhost/abcdefgh"},
         )
 
+    # Issue 13: payloads as poll questions and answers (Element's shape), as a formatted
+    # topic, as plain bodies (linkified), and pinned to the room's banner.
+    texts = short_payloads(300, 40, offset=4)
+    for n in range(0, len(texts) - 4, 4):
+        send(
+            synapse,
+            eve,
+            room_id,
+            "org.matrix.msc3381.poll.start",
+            {
+                "org.matrix.msc3381.poll.start": {
+                    "question": {"org.matrix.msc1767.text": texts[n]},
+                    "kind": ("org.matrix.msc3381.poll.disclosed", "x")[n % 2],
+                    "answers": [
+                        {"id": texts[n + k][:50], "org.matrix.msc1767.text": texts[n + k]}
+                        for k in (1, 2, 3)
+                    ],
+                },
+                "org.matrix.msc1767.text": texts[n],
+            },
+        )
+    plain_ids = [
+        send(synapse, eve, room_id, "m.room.message", {"msgtype": "m.text", "body": text})
+        for text in texts[:10] + ["see http://;URL=javascript:alert(1) now"]
+    ]
+    set_state(synapse, eve, room_id, "m.room.pinned_events", {"pinned": plain_ids})
+
     sent: dict[str, str] = {}  # event ID -> corpus ID
     refused: dict[str, str] = {}
 
@@ -376,7 +426,16 @@ def test_hostile_payloads_run_nothing_and_stay_in_their_tiles(
             f"{CS}/profile/{q(eve.user_id)}/displayname",
             {"displayname": names[0]},
         )
-        set_state(synapse, eve, room_id, "m.room.topic", {"topic": topics[0]})
+        set_state(
+            synapse,
+            eve,
+            room_id,
+            "m.room.topic",
+            {
+                "topic": topics[0],
+                "m.topic": {"m.text": [{"mimetype": "text/html", "body": topics[1]}]},
+            },
+        )
         for event_id in live_ids:
             tile = page.locator(f'#timeline article[data-event-id="{event_id}"]')
             expect(tile).to_have_count(1, timeout=LOAD_TIMEOUT)

@@ -452,7 +452,10 @@ def test_image_tile_without_dimensions_and_animated_gif():
             "info": {"mimetype": "image/gif", "w": 2000, "h": 2000},
         }
     )
-    assert view.extra["src"] == PROXY  # a thumbnail would stop the animation
+    # Issue 13: an animated image shows a still thumbnail and animates on hover (or when
+    # the viewer allows it), from `animated_src`.
+    assert view.extra["src"] == PROXY + "thumbnail/?width=640&height=480&method=scale"
+    assert view.extra["animated_src"] == PROXY
 
 
 @pytest.mark.parametrize("bad", [-5, 0, "100", 1.5, True, None, [1]])

@@ -315,6 +315,31 @@ def test_other_schemes_and_relative_links_lose_their_href(href):
     assert out == '<a rel="noopener">x</a>'
 
 
+@pytest.mark.parametrize(
+    "href",
+    ["http://;URL=javascript:alert(1)", "https://[::1/", "http://exa mple.org/", "ftp://:21/"],
+)
+def test_formatted_links_without_a_host_lose_their_href(href):
+    assert clean_html(f'<a href="{href}">x</a>') == '<a rel="noopener">x</a>'
+
+
+def test_emoticon_images_keep_their_marker_without_its_value():
+    out = clean_html(
+        '<img data-mx-emoticon="yes please" src="mxc://example.org/cat" alt="cat" title="cat"'
+        ' height="32">',
+        media_url=lambda uri: "/media/example.org/cat",
+    )
+    assert _Tree(out).attrs("img") == [
+        {
+            "data-mx-emoticon": "",
+            "src": "/media/example.org/cat",
+            "alt": "cat",
+            "title": "cat",
+            "height": "32",
+        }
+    ]
+
+
 def test_every_link_gets_rel_noopener_and_a_new_window():
     out = clean_html(
         '<a href="https://a.example" target="_top" rel="opener">a</a>'
@@ -591,6 +616,12 @@ def test_plain_text_newlines_become_br():
         ("ftp://ftp.example.org/f, and", "ftp://ftp.example.org/f"),
         ("write to mailto:a@example.org", "mailto:a@example.org"),
         ("<https://example.org>", "https://example.org"),
+        ("on http://localhost:8008/_matrix", "http://localhost:8008/_matrix"),
+        ("at http://192.168.1.10:80/x", "http://192.168.1.10:80/x"),
+        ("at http://[2001:db8::1]:8448/", "http://[2001:db8::1]:8448/"),
+        ("https://user:pw@example.org/", "https://user:pw@example.org/"),
+        ("https://bücher.example/x", "https://bücher.example/x"),
+        ("https://xn--bcher-kva.example/x", "https://xn--bcher-kva.example/x"),
     ],
 )
 def test_plain_text_urls_become_links(text, url):
@@ -608,6 +639,24 @@ def test_plain_text_urls_become_links(text, url):
         "https://",
         "xhttps://example.org",
         "magnet:?xt=1",
+        # Issue 13: text that starts like a URL but names no host a browser can parse.
+        "http://;URL=javascript:alert(1)",
+        "see http://;URL=javascript:alert('XSS'); now",
+        "http://example",
+        "http://exa mple.org",
+        "http://-example.org/",
+        "http://example-.org/",
+        "http://ex_ample.org/",
+        "http://example.org:99999/",
+        "http://example.org:/",
+        "http://[::1/",
+        "http://[not-ipv6]/",
+        "http://999.1.1.1/",
+        "http://@/",
+        "ftp://;/",
+        "https://a..b.org/",
+        "mailto:nobody",
+        "mailto:a@;b",
     ],
 )
 def test_plain_text_other_things_are_not_links(text):

@@ -19,16 +19,20 @@ import html
 import json
 import random
 import re
+import urllib.parse
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from django.template.loader import render_to_string
 
+from webclient.matrix.previews import clean as clean_preview
 from webclient.matrix.roomstate import RoomSummary
 from webclient.timeline.messages import inline_media_url
 from webclient.timeline.render import render_event_uncached
 from webclient.timeline.roomlist import render_room_entry
+from webclient.timeline.roompreview import render_room_summary, summary_view
 from webclient.timeline.sanitize import clean_html, plain_to_html
 
 CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "hostile_html.json"
@@ -46,7 +50,8 @@ ALLOWED_TAGS = frozenset(
 ALLOWED_ATTRIBUTES = {
     "span": {"data-mx-bg-color", "data-mx-color", "data-mx-spoiler", "data-mx-maths"},
     "a": {"name", "target", "href", "rel"},  # rel="noopener" is ours (L7182)
-    "img": {"width", "height", "alt", "title", "src"},
+    # data-mx-emoticon: custom emoticons, spec v1.19 (image packs).
+    "img": {"width", "height", "alt", "title", "src", "data-mx-emoticon"},
     "ol": {"start"},
     "code": {"class"},
     "div": {"data-mx-maths"},
@@ -271,6 +276,69 @@ def test_plain_to_html_escapes_every_tag(payload):
     assert clean_html(out) == out
 
 
+def assert_links_are_urls(out: str) -> None:
+    """Every link plain text became is a URL with a host (issue 13: no `<a href>` of
+    `http://;URL=javascript:`), read with the standard library's URL parser."""
+    for tag, attrs in Fragment(out).elements:
+        if tag != "a":
+            continue
+        href = dict(attrs)["href"] or ""
+        parts = urllib.parse.urlsplit(href)
+        if parts.scheme == "mailto":
+            assert "@" in parts.path, href
+            continue
+        assert parts.scheme in ("http", "https", "ftp"), href
+        assert parts.hostname, href
+        assert parts.port is None or 0 <= parts.port <= 65535, href  # raises when malformed
+        assert not any(c.isspace() for c in href), href
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_plain_text_links_of_the_corpus_are_urls(payload):
+    assert_links_are_urls(plain_to_html(payload))
+    assert_links_are_urls(plain_to_html(html.unescape(re.sub(r"<[^>]*>", " ", payload))))
+
+
+def test_plain_text_links_of_spliced_urls_are_urls():
+    rng = random.Random(20260713)
+    pieces = [
+        "http://",
+        "https://",
+        "ftp://",
+        "mailto:",
+        ";URL=",
+        "javascript:",
+        "@",
+        ":",
+        "[",
+        "]",
+        "::1",
+        "example.org",
+        "localhost",
+        "1.2.3.4",
+        "/",
+        "?",
+        "#",
+        "\\",
+        "%",
+        " ",
+        "x",
+        "-",
+        "_",
+        ".",
+        "80",
+        "99999",
+        "\u00fc",
+        "xn--",
+        "'",
+        "(",
+        ")",
+    ]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        assert_links_are_urls(plain_to_html(text))
+
+
 # --- templates: payloads as names, topics and file names ---------------------------------
 
 ME = "@me:example.org"
@@ -367,7 +435,45 @@ def _unnamed_room_entry(name: str) -> str:
     return render_room_entry(room, ME)
 
 
+def _preview_card(title: str, description: str = "A description", site: str = "Site") -> str:
+    """A URL preview: the linked page's og: properties, as the homeserver hands them on."""
+    card = clean_preview(
+        {
+            "og:title": title,
+            "og:description": description,
+            "og:site_name": site,
+            "og:image": "mxc://example.org/abcdef",
+        }
+    )
+    return render_to_string(
+        "rooms/_url_preview.html", {"url": "https://example.org/page", "card": card}
+    )
+
+
+def _room_summary(name: str, topic: str = "A topic") -> str:
+    """A room one is not in, as `/room_summary` describes it."""
+    return render_room_summary(
+        summary_view(
+            {
+                "room_id": "!room:example.org",
+                "name": name,
+                "topic": topic,
+                "num_joined_members": 3,
+                "join_rule": "knock",
+                "canonical_alias": "#room:example.org",
+                "avatar_url": "mxc://example.org/abcdef",
+            },
+            "!room:example.org",
+        )
+    )
+
+
 RENDERERS: dict[str, Callable[[str], str]] = {
+    "URL preview title": _preview_card,
+    "URL preview description": lambda text: _preview_card("A title", description=text),
+    "URL preview site name": lambda text: _preview_card("A title", site=text),
+    "room summary name": _room_summary,
+    "room summary topic": lambda text: _room_summary("A room", topic=text),
     "member joined (display name)": lambda name: render_event_uncached(_member_event(name), {}),
     "display name change": lambda name: render_event_uncached(_rename_event(name), {}),
     "sender line": lambda name: render_event_uncached(*_message_from(name)),

@@ -20,10 +20,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import reverse
 
 from webclient.build import build_id
-from webclient.matrix import errors
+from webclient.matrix import errors, recent_emoji
 from webclient.matrix.models import Credential, credential_for
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.roomlist import render_room_sections
+from webclient.timeline.viewmodels import topic_html
 
 from . import actions, devices, publisher
 from .access import Access, from_kiosk_token, from_ticket, rewrite_media
@@ -33,6 +34,7 @@ logger = logging.getLogger("webclient.live")
 
 TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 EVENT_ID_RE = re.compile(r"^\$[^\s/]{1,255}$")
+ROOM_ID_RE = re.compile(r"^![^\s/]{1,255}$")
 MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped in JSON
 # Well inside the channel layers' group_expiry (a day by default).
 GROUP_REFRESH_SECONDS = 3600
@@ -67,6 +69,22 @@ def _login_url(reason: str | None) -> str:
     """The login page a signed-out tab goes to (the reason is put in words there)."""
     url = reverse("accounts:login")
     return f"{url}?{urlencode({'reason': reason})}" if reason else url
+
+
+def _command_reply(txn_id: str | None, result: actions.CommandResult) -> dict[str, Any]:
+    """What the page hears after a command that acts: a sentence, and where to go."""
+    go = ""
+    if result.open_room:
+        go = reverse("rooms:room", args=[result.open_room])
+    elif result.left:
+        go = reverse("rooms:list")
+    return {
+        "type": "command_done",
+        "txn_id": txn_id,
+        "message": result.message,
+        "go": go,
+        "help": result.help,
+    }
 
 
 class TimelineConsumer(AsyncJsonWebsocketConsumer):
@@ -245,12 +263,24 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await self.outbox.put({"type": "stop"})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or not self.device or not self.room_id:
-            return
-        if self.read_only:
+        if not isinstance(content, dict) or not self.device or self.read_only:
             # Kiosk screens and embeds read through a shared account: they never act.
             return
         kind = content.get("type")
+        if kind == "mark_unread" and self.access is None:
+            # From the room list (any room of the user's), not only the page's room.
+            room = content.get("room_id")
+            if isinstance(room, str) and ROOM_ID_RE.match(room) and self.device.room(room):
+                unread = bool(content.get("unread"))
+                self._fire(self.device.set_marked_unread(room, unread), "marking unread")
+            return
+        if kind == "recent_emoji" and self.access is None:
+            key = content.get("key")
+            if isinstance(key, str) and 0 < len(key) <= 64:
+                self._fire(recent_emoji.record(self.device, key), "recent emoji")
+            return
+        if not self.room_id:
+            return
         if kind in ("send", "edit"):
             txn_id = content.get("txn_id")
             body = content.get("body")
@@ -280,6 +310,17 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 self._fire(self.device.mark_read(self.room_id, event_id), "read marker")
         elif kind == "typing":
             self._fire(self.device.set_typing(self.room_id, bool(content.get("typing"))), "typing")
+        elif kind in ("vote", "end_poll", "pin", "unpin"):
+            event_id = content.get("event_id")
+            if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
+                return
+            job = {"type": kind, "event_id": event_id}
+            if kind == "vote":
+                answer = content.get("answer")
+                if not isinstance(answer, str) or not answer or len(answer) > 200:
+                    return
+                job["answer"] = answer
+            await self.outbox.put(job)
         elif kind in ("redact", "react"):
             event_id = content.get("event_id")
             if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
@@ -314,6 +355,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         assert self.device and self.room_id
         kind = job["type"]
         if kind == "send":
+            done = await actions.run_command_on(self.device, self.room_id, job["body"])
+            if done is not None:
+                job["result"] = done
+                return None
             return await self.device.run(
                 actions.send_text,
                 room_id=self.room_id,
@@ -335,7 +380,22 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 actions.redact, room_id=self.room_id, event_id=job["event_id"], reason=job["reason"]
             )
         elif kind == "react":
-            await self.device.toggle_reaction(self.room_id, job["event_id"], job["key"])
+            await self.device.run(
+                actions.react, room_id=self.room_id, event_id=job["event_id"], key=job["key"]
+            )
+        elif kind == "vote":
+            await self.device.run(
+                actions.vote, room_id=self.room_id, poll_id=job["event_id"], answer_id=job["answer"]
+            )
+        elif kind == "end_poll":
+            await self.device.run(actions.end_poll, room_id=self.room_id, poll_id=job["event_id"])
+        elif kind in ("pin", "unpin"):
+            await self.device.run(
+                actions.set_pinned,
+                room_id=self.room_id,
+                event_id=job["event_id"],
+                pinned=kind == "pin",
+            )
         return None
 
     async def _send_worker(self) -> None:
@@ -351,7 +411,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             except errors.MatrixError as exc:
                 if txn_id:
                     reply = {"type": "send_failed", "txn_id": txn_id, "error": exc.message}
-                    reply["retry"] = not exc.is_unknown_token and exc.errcode != "W_NOT_OWN"
+                    reply["retry"] = not exc.is_unknown_token and exc.errcode not in (
+                        "W_NOT_OWN",
+                        actions.COMMAND_ERROR,
+                    )
                 else:
                     reply = {"type": "action_failed", "error": exc.message}
                 await self._reply(reply)
@@ -365,7 +428,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 else:
                     await self._reply({"type": "action_failed", "error": error})
             else:
-                if txn_id:
+                if "result" in job:
+                    await self._reply(_command_reply(txn_id, job["result"]))
+                elif txn_id:
                     await self._reply({"type": "sent", "txn_id": txn_id, "event_id": event_id})
 
     async def _reply(self, message: dict[str, Any]) -> None:
@@ -431,6 +496,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                     "room_id": message["room_id"],
                     "name": message["name"],
                     "topic": message["topic"],
+                    "topic_html": message.get("topic_html", ""),
+                    "pinned": message.get("pinned", []),
                 }
             )
 
@@ -533,6 +600,8 @@ async def catch_up(
                     "room_id": room_id,
                     "name": summary.display_name(session.user_id),
                     "topic": summary.topic or "",
+                    "topic_html": topic_html(summary.topic, summary.topic_html),
+                    "pinned": summary.pinned,
                 }
             )
         if typing := session.typing.get(room_id):

@@ -35,7 +35,6 @@ import contextvars
 import importlib
 import json
 import logging
-import sys
 import time
 import uuid
 import weakref
@@ -502,6 +501,16 @@ class DeviceHandle:
     async def mark_read(self, room_id: str, event_id: str) -> None:
         await self.run(_mark_read, room_id=room_id, event_id=event_id)
 
+    async def set_marked_unread(self, room_id: str, unread: bool) -> None:
+        await self.run(_set_marked_unread, room_id=room_id, unread=unread)
+
+    async def global_account_data(self, event_type: str) -> dict[str, Any]:
+        """The user's global account data of a type, as the owner's sync keeps it."""
+        return await self.run(_global_account_data, event_type=event_type)
+
+    async def set_global_account_data(self, event_type: str, content: dict[str, Any]) -> None:
+        await self.run(_set_global_account_data, event_type=event_type, content=content)
+
     async def set_typing(self, room_id: str, typing: bool) -> None:
         await self.run(_set_typing, room_id=room_id, typing=typing)
 
@@ -607,7 +616,6 @@ def _sweep(handles: dict[int, DeviceHandle]) -> None:
 async def device_for(credential: Credential) -> DeviceHandle:
     """The device of a login, running here or at its owner (started here if nobody runs it).
     `OwnerUnavailable` when its owner is gone and nobody could take it over in time."""
-    _hook_shutdown()
     handles = _here()
     handle = handles.get(credential.pk)
     if handle is None:
@@ -720,35 +728,10 @@ async def unsubscribe(group: str, name: str) -> None:
     await layer.group_discard(group, name)
 
 
-_hooked: set[asyncio.AbstractEventLoop] = set()
-
-
-def _hook_shutdown() -> None:
-    """Under daphne (Twisted's reactor on this loop): shut down gracefully before the reactor
-    stops (SIGTERM, SIGINT), so other processes take this one's devices over at once."""
-    loop = asyncio.get_running_loop()
-    if loop in _hooked:
-        return
-    _hooked.add(loop)
-    reactor = sys.modules.get("twisted.internet.reactor")
-    if reactor is None or not getattr(reactor, "running", False):
-        return
-    from twisted.internet import defer
-
-    def before_shutdown() -> Any:
-        logger.info("shutting down: handing over %d devices", len(registry.owned()))
-        task = loop.create_task(asyncio.wait_for(shutdown(), 15), context=contextvars.Context())
-        deferred = defer.Deferred.fromFuture(task)
-        deferred.addErrback(lambda failure: logger.warning("shutdown: %s", failure.value))
-        return deferred
-
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
-
-
 async def shutdown(timeout: float = 5.0) -> None:
-    """A graceful stop: finish the requests under way (up to `timeout`), stop every session
-    and release every lease now (other processes take the devices over at once), leave
-    every relay."""
+    """A graceful stop (`ops.lifecycle` calls it on SIGTERM): finish the requests under way
+    (up to `timeout`), stop every session and release every lease now (other processes take
+    the devices over at once), leave every relay."""
     node = cluster.current()
     if node is not None:
         await node.drain(timeout)
@@ -824,3 +807,20 @@ async def _mark_read(session: MatrixSession, room_id: str, event_id: str) -> Non
 @device_op
 async def _set_typing(session: MatrixSession, room_id: str, typing: bool) -> None:
     await session.set_typing(room_id, typing)
+
+
+@device_op(once=True)
+async def _set_marked_unread(session: MatrixSession, room_id: str, unread: bool) -> None:
+    await session.set_marked_unread(room_id, unread)
+
+
+@device_op(shared=True)
+async def _global_account_data(session: MatrixSession, event_type: str) -> dict[str, Any]:
+    return await session.global_account_data(event_type)
+
+
+@device_op(once=True)
+async def _set_global_account_data(
+    session: MatrixSession, event_type: str, content: dict[str, Any]
+) -> None:
+    await session.set_global_account_data(event_type, content)

@@ -28,6 +28,7 @@ from webclient.matrix.session import MatrixSession
 from webclient.timeline.avatars import member_avatar
 from webclient.timeline.render import render_tiles
 from webclient.timeline.roomlist import room_list_updates
+from webclient.timeline.viewmodels import topic_html
 
 RECENT_PER_ROOM = 200
 
@@ -64,9 +65,9 @@ class DevicePublisher:
         self.position = 0
         self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._floor: dict[str, int] = {}
-        # The name and topic last pushed to open pages, per room, and the position of each
+        # The name, topic and pins last pushed to open pages, per room, and the position of each
         # room's last change of them (for pages rendered before it).
-        self._headers: dict[str, tuple[str, str]] = {}
+        self._headers: dict[str, tuple[str, str, str, str]] = {}
         self.header_changed: dict[str, int] = {}
         self._layer = get_channel_layer()
 
@@ -129,7 +130,12 @@ class DevicePublisher:
             # change is pushed (a new message changes the room's entry, not its header).
             room = session.rooms.rooms.get(room_id)
             if room is not None and room.membership == "join":
-                header = (room.display_name(session.user_id), room.topic or "")
+                header = (
+                    room.display_name(session.user_id),
+                    room.topic or "",
+                    topic_html(room.topic, room.topic_html),
+                    " ".join(room.pinned),
+                )
                 if self._headers.get(room_id) == header:
                     continue
                 self._headers[room_id] = header
@@ -140,6 +146,8 @@ class DevicePublisher:
                         "room_id": room_id,
                         "name": header[0],
                         "topic": header[1],
+                        "topic_html": header[2],
+                        "pinned": room.pinned,
                     }
                 )
         for update in room_list_updates(session.rooms, room_ids, session.user_id):

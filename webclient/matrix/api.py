@@ -160,10 +160,11 @@ class HomeserverApi:
         version: str = "v3",
         action: str | None = None,
         uia: bool = False,
+        array: bool = False,
     ) -> Any:
         """`/_matrix/client/{version}{path}`: the spec's JSON, or a `uia.Challenge` when
         `uia` is set and the homeserver asks for authentication. Raises `MatrixError`
-        (typed) or `UnknownToken`."""
+        (typed) or `UnknownToken`. `array`: the endpoint answers with a JSON array."""
         url = f"{self.base_url}{CLIENT}/{version}{path}"
         if query:
             url += "?" + urlencode(query)
@@ -172,6 +173,8 @@ class HomeserverApi:
         while True:
             status, payload, headers = await self._send(method, url, data)
             if status < 400:
+                if array and isinstance(payload, list):
+                    return payload
                 if not isinstance(payload, dict):
                     raise errors.not_matrix(self.base_url)
                 return payload
@@ -348,9 +351,41 @@ class HomeserverApi:
     async def forget(self, room_id: str, *, action: str | None = None) -> None:
         await self.request("POST", f"/rooms/{q(room_id)}/forget", body={}, action=action)
 
-    async def invite(self, room_id: str, user_id: str, *, action: str | None = None) -> None:
-        await self.request(
-            "POST", f"/rooms/{q(room_id)}/invite", body={"user_id": user_id}, action=action
+    async def invite(
+        self, room_id: str, user_id: str, reason: str = "", *, action: str | None = None
+    ) -> None:
+        body: dict[str, Any] = {"user_id": user_id}
+        if reason:
+            body["reason"] = reason
+        await self.request("POST", f"/rooms/{q(room_id)}/invite", body=body, action=action)
+
+    async def knock(
+        self,
+        room: str,
+        via: list[str] | None = None,
+        reason: str = "",
+        *,
+        action: str | None = None,
+    ) -> str:
+        """Ask to join a room whose join rule allows it (`knock`, `knock_restricted`); the
+        room's ID. `via` goes out as both `via` (v1.12) and the older `server_name`, as
+        matrix-js-sdk sends it."""
+        servers = (via or [])[:3]
+        query = [("server_name", s) for s in servers] + [("via", s) for s in servers]
+        body = {"reason": reason} if reason else {}
+        answer = await self.request(
+            "POST", f"/knock/{q(room)}", query=query, body=body, action=action
+        )
+        return str(answer.get("room_id") or room)
+
+    async def room_summary(
+        self, room: str, via: list[str] | None = None, *, action: str | None = None
+    ) -> dict[str, Any]:
+        """`GET /_matrix/client/v1/room_summary/{roomIdOrAlias}` (v1.15): what a room one is
+        not in says about itself (name, topic, members, join rule, one's membership)."""
+        query = [("via", server) for server in (via or [])[:3]]
+        return await self.request(
+            "GET", f"/room_summary/{q(room)}", query=query, version="v1", action=action
         )
 
     async def moderate(
@@ -379,6 +414,30 @@ class HomeserverApi:
         joined = answer.get("joined")
         return joined if isinstance(joined, dict) else {}
 
+    # -- reporting to the homeserver's admins (v1.13, v1.14) ---------------------------------
+
+    async def report_event(
+        self, room_id: str, event_id: str, reason: str, *, action: str | None = None
+    ) -> None:
+        """Report a message; the body is matrix-js-sdk's `reportEvent` as Element calls it
+        (score -100, the most offensive)."""
+        await self.request(
+            "POST",
+            f"/rooms/{q(room_id)}/report/{q(event_id)}",
+            body={"score": -100, "reason": reason},
+            action=action,
+        )
+
+    async def report_room(self, room_id: str, reason: str, *, action: str | None = None) -> None:
+        await self.request(
+            "POST", f"/rooms/{q(room_id)}/report", body={"reason": reason}, action=action
+        )
+
+    async def report_user(self, user_id: str, reason: str, *, action: str | None = None) -> None:
+        await self.request(
+            "POST", f"/users/{q(user_id)}/report", body={"reason": reason}, action=action
+        )
+
     # -- rooms: state and events -----------------------------------------------------------------
 
     async def get_state(
@@ -388,6 +447,11 @@ class HomeserverApi:
         return await self.request(
             "GET", f"/rooms/{q(room_id)}/state/{q(event_type)}/{q(state_key)}", action=action
         )
+
+    async def room_state(self, room_id: str, *, action: str | None = None) -> list[dict[str, Any]]:
+        """Every current state event of the room (image packs are state events of any key)."""
+        answer = await self.request("GET", f"/rooms/{q(room_id)}/state", action=action, array=True)
+        return [e for e in answer if isinstance(e, dict)] if isinstance(answer, list) else []
 
     async def state_or_none(
         self, room_id: str, event_type: str, state_key: str = "", *, action: str | None = None
@@ -660,6 +724,16 @@ class HomeserverApi:
             await stream.close()
             raise errors.from_response(None, status)
         return stream
+
+    async def preview_url(self, url: str, ts: int | None = None) -> dict[str, Any]:
+        """The homeserver's preview of a web page (`og:` properties; `og:image` an mxc URI),
+        from `GET /_matrix/client/v1/media/preview_url` (v1.11)."""
+        query = {"url": url}
+        if ts is not None:
+            query["ts"] = str(ts)
+        return await self.request(
+            "GET", "/media/preview_url", query=query, version="v1", action="Previewing a link"
+        )
 
     async def media_config(self) -> dict[str, Any]:
         return await self.request("GET", "/media/config", version="v1")

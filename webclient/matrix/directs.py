@@ -55,3 +55,21 @@ def existing_dm(session: MatrixSession, direct: dict[str, list[str]], user_id: s
             continue
         return room_id
     return None
+
+
+async def set_dm_room(session: MatrixSession, room_id: str, user_id: str) -> dict[str, Any]:
+    """Mark the room as the DM with `user_id` (Element's `setDMRoom`): taken out of every
+    other person's list, since a room is a DM with one person only, and added to theirs."""
+    content = await direct_content(session)
+    for other, rooms in list(content.items()):
+        if other != user_id and isinstance(rooms, list) and room_id in rooms:
+            content[other] = [room for room in rooms if room != room_id]
+    rooms = content.get(user_id)
+    rooms = [room for room in rooms if isinstance(room, str)] if isinstance(rooms, list) else []
+    if room_id not in rooms:
+        rooms.append(room_id)
+    content[user_id] = rooms
+    await session.api.set_account_data(
+        session.user_id, "m.direct", content, action=_("Marking the room as a direct chat")
+    )
+    return content

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
     "MAX_HEROES",
@@ -261,3 +262,54 @@ def room_display_name(
     # Spec cases 3.1 (heroes cover everyone) and 3.2 (a count of the remaining users).
     remaining = max(others_total, len(clean_heroes)) - len(shown)
     return _join_names(names, remaining)
+
+
+# -- room references people paste (the join page, /join) -----------------------------------
+
+
+def via_servers(values: list[str]) -> list[str]:
+    servers = []
+    for value in values:
+        value = value.strip()
+        if value and SERVER_NAME_RE.match(value) and value not in servers:
+            servers.append(value)
+    return servers[:10]
+
+
+def _valid_room(identifier: str) -> bool:
+    if not identifier or len(identifier.encode("utf-8")) > 255:
+        return False
+    if identifier.startswith("#"):
+        return is_valid_room_alias(identifier)
+    return identifier.startswith("!") and len(identifier) > 1 and not re.search(r"\s", identifier)
+
+
+def parse_room_reference(text: str) -> tuple[str, list[str]] | None:
+    """What to join from what someone pasted: `!id:server`, `#alias:server`, a matrix.to
+    link (`https://matrix.to/#/#alias:server`, `.../!id:server/$event?via=server`) or a
+    `matrix:` URI (`matrix:r/alias:server`, `matrix:roomid/id:server?via=server`).
+
+    Returns (room ID or alias, servers to join through) or None when it is none of these."""
+    text = text.strip()
+    via: list[str] = []
+    lowered = text.lower()
+    if lowered.startswith(("https://matrix.to/", "http://matrix.to/", "matrix.to/")):
+        if lowered.startswith("matrix.to/"):
+            text = "https://" + text
+        fragment = urlsplit(text).fragment.lstrip("/")
+        path, _sep, query = fragment.partition("?")
+        identifier = unquote(path.split("/")[0])
+        via = parse_qs(query).get("via", [])
+    elif lowered.startswith("matrix:"):
+        path, _sep, query = text[len("matrix:") :].partition("?")
+        segments = path.split("/")
+        sigils = {"r": "#", "roomid": "!"}
+        if len(segments) < 2 or segments[0] not in sigils:
+            return None
+        identifier = sigils[segments[0]] + unquote(segments[1])
+        via = parse_qs(query).get("via", [])
+    else:
+        identifier = text
+    if not _valid_room(identifier):
+        return None
+    return identifier, via_servers(via)

@@ -76,3 +76,19 @@ def can_act_on(
     return can(levels, create, actor, action) and power_of(actor, levels, create) > power_of(
         target, levels, create
     )
+
+
+def can_send_state(
+    levels: Mapping[str, Any] | None,
+    create: Mapping[str, Any] | None,
+    user_id: str,
+    event_type: str,
+) -> bool:
+    """May `user_id` send a state event of this type (its level in `events`, else
+    `state_default`)? Pinning messages is `m.room.pinned_events`."""
+    events = (levels or {}).get("events")
+    events = events if isinstance(events, dict) else {}
+    needed = (
+        level(events[event_type], 50) if event_type in events else required(levels, "state_default")
+    )
+    return power_of(user_id, levels, create) >= needed

@@ -1,4 +1,4 @@
-"""What one room's events mean together: edits, redactions, reactions, threads.
+"""What one room's events mean together: edits, redactions, reactions, threads, poll votes.
 
 Events are immutable, so a tile's look depends on the event and on the events that relate
 to it. `RoomEvents` records both and says which tiles a new event changes; `TileState` is
@@ -11,14 +11,18 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import polls
 
 REPLACE = "m.replace"
 ANNOTATION = "m.annotation"
 THREAD = "m.thread"
-NO_TILE_TYPES = frozenset({"m.reaction", "m.room.redaction"})
+REFERENCE = "m.reference"
+# Poll responses count on their poll's tile (MSC3381: no text fallback, hidden).
+NO_TILE_TYPES = frozenset({"m.reaction", "m.room.redaction"}) | polls.RESPONSE_TYPES
 
 
 def _relation(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,6 +93,7 @@ class TileState:
     thread_count: int = 0
     thread_latest: dict[str, Any] | None = None
     reply_to: dict[str, Any] | None = None  # the replied-to event, when known
+    poll: polls.Tally | None = None  # a poll start's votes and end, counted
 
     @property
     def event_id(self) -> str:
@@ -110,6 +115,7 @@ class TileState:
             str((self.thread_latest or {}).get("event_id", "")),
             str((self.reply_to or {}).get("event_id", "")),
             "rr" if self.reply_to and is_redacted(self.reply_to) else "",
+            self.poll.key() if self.poll is not None else "",
         ]
         return hashlib.sha1("\x00".join(parts).encode(), usedforsecurity=False).hexdigest()
 
@@ -121,9 +127,22 @@ class RoomEvents:
     homeserver's bundled aggregations say when they are loaded again).
     """
 
-    def __init__(self, room_id: str = "", limit: int = 2000) -> None:
+    def __init__(
+        self,
+        room_id: str = "",
+        limit: int = 2000,
+        can_redact: Callable[[str], bool] | None = None,
+    ) -> None:
         self.room_id = room_id
         self.limit = limit
+        # Whether a user may redact others' events (and so end others' polls): the session
+        # answers from the room's power levels.
+        self.can_redact = can_redact
+        self.poll_votes: dict[str, dict[str, polls.Vote]] = {}
+        self.poll_ends: dict[str, dict[str, polls.End]] = {}
+        self.poll_relation_of: dict[str, str] = {}
+        # Polls whose responses were fetched with /relations (MSC3381 asks clients to).
+        self.poll_fetched: set[str] = set()
         self.events: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.edits: dict[str, dict[str, Any]] = {}
         self.reactions: dict[str, dict[str, dict[str, str]]] = {}
@@ -169,6 +188,13 @@ class RoomEvents:
                 self.reactions.setdefault(target, {}).setdefault(key, {})[sender] = event_id
                 self.reaction_of[event_id] = (target, key, sender)
                 changed.add(target)
+        elif (
+            (etype in polls.RESPONSE_TYPES or etype in polls.END_TYPES)
+            and rel == REFERENCE
+            and target
+        ):
+            if event_id not in self.redacted:
+                changed |= self._poll_relation(event, event_id, str(etype), target)
         elif rel == REPLACE and target and etype != "m.room.encrypted":
             # (An edit still waiting for its key changes nothing until it is decrypted.)
             current = self.edits.get(target)
@@ -188,6 +214,25 @@ class RoomEvents:
         self._trim()
         changed.discard(event_id)
         return {c for c in changed if c in self.events}
+
+    def _poll_relation(
+        self, event: Mapping[str, Any], event_id: str, etype: str, target: str
+    ) -> set[str]:
+        sender = event.get("sender")
+        ts = event.get("origin_server_ts")
+        if not isinstance(sender, str) or not isinstance(ts, int):
+            return set()
+        content = event.get("content") if isinstance(event.get("content"), dict) else {}
+        if etype in polls.RESPONSE_TYPES:
+            selections = polls.response_selections(content)
+            vote = polls.Vote(
+                sender, ts, event_id, tuple(selections) if selections is not None else None
+            )
+            self.poll_votes.setdefault(target, {})[event_id] = vote
+        else:
+            self.poll_ends.setdefault(target, {})[event_id] = polls.End(sender, ts, event_id)
+        self.poll_relation_of[event_id] = target
+        return {target}
 
     def _bundled(self, event: dict[str, Any]) -> set[str]:
         """Aggregations the homeserver bundled into `unsigned` (from /messages, /event)."""
@@ -214,6 +259,12 @@ class RoomEvents:
 
     def _redact(self, target_id: str) -> set[str]:
         self.redacted.add(target_id)
+        if target_id in self.poll_relation_of:
+            # A redacted vote is no vote: the sender's previous one counts again (MSC3381).
+            poll_id = self.poll_relation_of.pop(target_id)
+            self.poll_votes.get(poll_id, {}).pop(target_id, None)
+            self.poll_ends.get(poll_id, {}).pop(target_id, None)
+            return {poll_id}
         if target_id in self.reaction_of:
             target, key, sender = self.reaction_of.pop(target_id)
             senders = self.reactions.get(target, {}).get(key, {})
@@ -244,9 +295,24 @@ class RoomEvents:
             self.reactions.pop(old_id, None)
             self.threads.pop(old_id, None)
             self.thread_members.pop(old_id, None)
+            self.poll_votes.pop(old_id, None)
+            self.poll_ends.pop(old_id, None)
+            self.poll_fetched.discard(old_id)
 
     def my_reaction(self, target: str, key: str, sender: str) -> str | None:
         return self.reactions.get(target, {}).get(key, {}).get(sender)
+
+    def poll_of(self, event: Mapping[str, Any]) -> tuple[polls.Poll, polls.Tally] | None:
+        """A poll start's poll and its count, from the votes and ends this store knows."""
+        content = event.get("content") if isinstance(event.get("content"), dict) else {}
+        poll = polls.parse_start(str(event.get("type", "")), content)
+        if poll is None:
+            return None
+        event_id = str(event.get("event_id", ""))
+        end = polls.valid_end(
+            self.poll_ends.get(event_id, {}).values(), str(event.get("sender", "")), self.can_redact
+        )
+        return poll, polls.tally(poll, self.poll_votes.get(event_id, {}).values(), end)
 
     def latest_in_thread(self, root: str) -> str | None:
         latest = (self.threads.get(root) or {}).get("latest")
@@ -296,6 +362,7 @@ class RoomEvents:
         if reply_id:
             replied = self.tile(reply_id) if reply_id != event_id else None
             reply_to = replied.event if replied else {"event_id": reply_id, "missing": True}
+        counted = self.poll_of(event) if not redacted else None
         return TileState(
             event=event,
             edited=edited,
@@ -304,4 +371,5 @@ class RoomEvents:
             thread_count=int(thread.get("count") or 0),
             thread_latest=thread.get("latest"),
             reply_to=reply_to,
+            poll=counted[1] if counted else None,
         )

@@ -136,6 +136,30 @@ def message_preview(content: Mapping[str, Any], sender_name: str) -> str:
     return body
 
 
+def topic_texts(content: Mapping[str, Any]) -> tuple[str, str]:
+    """(plain, formatted) topic of an m.room.topic content: `topic`, and from `m.topic` (spec
+    v1.15) its text/html representation (and its plain one when `topic` is missing). An
+    empty `topic` unsets the topic, whatever `m.topic` holds."""
+    plain = _str(content.get("topic"))
+    block = _dict(content.get("m.topic")).get("m.text")
+    formatted = ""
+    fallback = ""
+    if isinstance(block, list):
+        for rendering in block:
+            if not isinstance(rendering, dict) or not isinstance(rendering.get("body"), str):
+                continue
+            mimetype = rendering.get("mimetype", "text/plain")
+            if mimetype == "text/html" and not formatted:
+                formatted = rendering["body"]
+            elif mimetype == "text/plain" and not fallback:
+                fallback = rendering["body"]
+    if plain is None:
+        plain = fallback
+    if not plain.strip():
+        return "", ""
+    return plain, formatted if formatted.strip() else ""
+
+
 def _with_reason(text: str, content: Mapping[str, Any]) -> str:
     reason = _str(content.get("reason"))
     return f"{text}: {reason}" if reason and reason.strip() else text
@@ -165,7 +189,11 @@ class RoomSummary:
     name: str | None = None
     canonical_alias: str | None = None
     topic: str | None = None
+    # The formatted topic (spec v1.15 `m.topic`, its text/html representation), unsanitised.
+    topic_html: str | None = None
     avatar_url: str | None = None
+    # m.room.pinned_events: the pinned event IDs, in order.
+    pinned: list[str] = field(default_factory=list)
     heroes: list[str] = field(default_factory=list)
     joined_count: int = 0
     invited_count: int = 0
@@ -189,6 +217,17 @@ class RoomSummary:
     creators: list[str] = field(default_factory=list)
     # Room tags (``m.tag`` room account data): tag name -> {"order": float} or {}.
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # "Mark as unread" (room account data ``m.marked_unread``, v1.12, and the unstable
+    # ``com.famedly.marked_unread`` older clients write); the stable one wins when set.
+    marked_unread_stable: bool | None = None
+    marked_unread_unstable: bool | None = None
+    # URL previews, as Element keeps them: the user's switch for this room (room account
+    # data ``org.matrix.room.preview_urls`` {"disable"}), their switch for this room when
+    # it is encrypted (``im.vector.web.settings`` {"urlPreviewsEnabled_e2ee"}), and the
+    # room's default set by its admins (state ``org.matrix.room.preview_urls``).
+    url_previews: bool | None = None
+    url_previews_e2ee: bool | None = None
+    room_url_previews: bool | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -225,8 +264,16 @@ class RoomSummary:
             alias = content.get("alias")
             self.canonical_alias = alias if is_valid_room_alias(alias) else None
         elif event_type == "m.room.topic":
-            topic = _str(content.get("topic"))
-            self.topic = topic if topic and topic.strip() else None
+            plain, formatted = topic_texts(content)
+            self.topic = plain or None
+            self.topic_html = formatted if plain and formatted else None
+        elif event_type == "m.room.pinned_events":
+            pinned = content.get("pinned")
+            self.pinned = (
+                [e for e in pinned if isinstance(e, str) and e.startswith("$")][:100]
+                if isinstance(pinned, list)
+                else []
+            )
         elif event_type == "m.room.avatar":
             url = _str(content.get("url"))
             self.avatar_url = url or None
@@ -245,6 +292,9 @@ class RoomSummary:
             if isinstance(extra, list):
                 creators += [c for c in extra if isinstance(c, str)]
             self.creators = [c for c in creators if c]
+        elif event_type == "org.matrix.room.preview_urls":
+            disable = content.get("disable")
+            self.room_url_previews = (not disable) if isinstance(disable, bool) else None
         elif event_type == "m.room.tombstone":
             replacement = _str(content.get("replacement_room"))
             self.tombstone_replacement = replacement or None
@@ -452,8 +502,33 @@ class RoomSummary:
             self.highlight_count = max(highlights, 0)
 
         for event in _events(room.get("account_data")):
-            if event.get("type") == "m.tag":
-                self.apply_tags(_dict(event.get("content")))
+            self.apply_account_data(event)
+
+    def apply_account_data(self, event: Mapping[str, Any]) -> None:
+        """One room account data event: tags, "marked as unread", URL preview switches."""
+        event_type = event.get("type")
+        content = _dict(event.get("content"))
+        if event_type == "m.tag":
+            self.apply_tags(content)
+        elif event_type == "m.marked_unread":
+            unread = content.get("unread")
+            self.marked_unread_stable = unread if isinstance(unread, bool) else None
+        elif event_type == "com.famedly.marked_unread":
+            unread = content.get("unread")
+            self.marked_unread_unstable = unread if isinstance(unread, bool) else None
+        elif event_type == "org.matrix.room.preview_urls":
+            disable = content.get("disable")
+            self.url_previews = (not disable) if isinstance(disable, bool) else None
+        elif event_type == "im.vector.web.settings":
+            e2ee = content.get("urlPreviewsEnabled_e2ee")
+            self.url_previews_e2ee = e2ee if isinstance(e2ee, bool) else None
+
+    @property
+    def marked_unread(self) -> bool:
+        """Whether the user marked the room as unread (Element's `getMarkedUnreadState`)."""
+        if self.marked_unread_stable is not None:
+            return self.marked_unread_stable
+        return bool(self.marked_unread_unstable)
 
     # ------------------------------------------------------------------ tags
 

@@ -23,7 +23,7 @@ import aiohttp
 from django.conf import settings
 from nio import SyncResponse
 
-from . import errors
+from . import errors, polls, power
 from .api import SESSION_RATE_LIMIT_BUDGET, HomeserverApi, new_txn_id
 from .crypto.lease import DeviceLease
 from .encryption import DeviceCrypto
@@ -48,6 +48,9 @@ HISTORY_FILTER = {"lazy_load_members": True}
 MAX_BACKOFF = 60.0
 #: Replied-to events fetched at most per batch of new tiles.
 MAX_REPLY_FETCHES = 20
+#: Polls whose votes are fetched at most per batch of tiles, and pages of 100 per poll.
+MAX_POLL_FETCHES = 10
+MAX_POLL_PAGES = 10
 
 
 def sync_filter() -> dict[str, Any]:
@@ -130,6 +133,8 @@ class MatrixSession:
         self.receipts: dict[str, dict[str, tuple[str, int]]] = {}
         self.typing: dict[str, list[str]] = {}
         self.fully_read: dict[str, str | None] = {}
+        # Global account data seen in syncs or fetched (`global_account_data`), by type.
+        self.account_data: dict[str, dict[str, Any]] = {}
         self._last_read: dict[str, str] = {}
         self._on_stop = on_stop
         self._task: asyncio.Task[None] | None = None
@@ -313,6 +318,7 @@ class MatrixSession:
         placed = self.rooms.placements(self.user_id)
         changed = self.rooms.apply_sync(rooms_json, self.user_id)
         for data in global_account_data(getattr(response, "account_data_events", None) or []):
+            self.account_data[data["type"]] = data["content"]
             if data["type"] == "m.direct":
                 changed |= self.rooms.apply_direct_map(data["content"])
         # A space gaining or losing a child moves rooms between sections of the list.
@@ -485,8 +491,29 @@ class MatrixSession:
         """What this session knows of a room's events and their relations."""
         store = self._timelines.get(room_id)
         if store is None:
-            store = self._timelines[room_id] = RoomEvents(room_id)
+            store = self._timelines[room_id] = RoomEvents(
+                room_id, can_redact=lambda user_id: self.may_redact(room_id, user_id)
+            )
         return store
+
+    def may_redact(self, room_id: str, user_id: str) -> bool:
+        """Whether the room's power levels (as the room list knows them) let `user_id`
+        redact others' events: such a user may also end others' polls (MSC3381)."""
+        summary = self.rooms.rooms.get(room_id)
+        if summary is None:
+            return False
+        create = (
+            {
+                "sender": summary.creators[0],
+                "content": {
+                    "room_version": summary.room_version or "1",
+                    "additional_creators": summary.creators[1:],
+                },
+            }
+            if summary.creators
+            else None
+        )
+        return power.can(summary.power_levels or None, create, user_id, "redact")
 
     def room(self, room_id: str) -> RoomSummary | None:
         return self.rooms.rooms.get(room_id)
@@ -532,6 +559,34 @@ class MatrixSession:
             except errors.MatrixError:
                 continue
             store.add(self.decrypt_all(room_id, [event])[0])
+        await self.fetch_poll_relations(room_id, event_ids)
+
+    async def fetch_poll_relations(self, room_id: str, event_ids: list[str]) -> None:
+        """The votes and ends of the polls among `event_ids`, once per poll: they may be
+        far from the poll in the timeline (MSC3381 asks clients to use `/relations`)."""
+        store = self.timeline(room_id)
+        wanted = [
+            event_id
+            for event_id in event_ids
+            if event_id not in store.poll_fetched
+            and (event := store.get(event_id)) is not None
+            and event.get("type") in polls.START_TYPES
+        ]
+        for poll_id in wanted[:MAX_POLL_FETCHES]:
+            store.poll_fetched.add(poll_id)
+            token: str | None = None
+            for _ in range(MAX_POLL_PAGES):
+                query = {"limit": "100", **({"from": token} if token else {})}
+                try:
+                    page = await self.api.relations(room_id, poll_id, "m.reference", query=query)
+                except errors.MatrixError:
+                    store.poll_fetched.discard(poll_id)
+                    break
+                chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
+                store.add_all(self.decrypt_all(room_id, chunk))
+                token = page.get("next_batch")
+                if not isinstance(token, str):
+                    break
 
     async def messages(
         self, room_id: str, *, from_token: str | None, limit: int, direction: str = "b"
@@ -550,6 +605,22 @@ class MatrixSession:
         if self.crypto is not None:
             self._fire(self.crypto.ask_for_keys(room_id, chunk))
         return page
+
+    async def global_account_data(self, event_type: str) -> dict[str, Any]:
+        """The user's global account data of a type ({} when unset), as the last sync showed
+        it, or fetched once when this process has not seen it (a resumed sync carries only
+        what changed)."""
+        if event_type not in self.account_data:
+            try:
+                content = await self.api.account_data(self.user_id, event_type)
+            except errors.NotFound:
+                content = {}
+            self.account_data.setdefault(event_type, content if isinstance(content, dict) else {})
+        return self.account_data[event_type]
+
+    async def set_global_account_data(self, event_type: str, content: dict[str, Any]) -> None:
+        await self.api.set_account_data(self.user_id, event_type, content)
+        self.account_data[event_type] = content
 
     async def fully_read_marker(self, room_id: str) -> str | None:
         """The user's fully-read marker in a room (account data), for the "new messages" line."""
@@ -583,6 +654,20 @@ class MatrixSession:
             return
         self._last_read[room_id] = event_id
         await self.api.read_markers(room_id, event_id)
+
+    async def set_marked_unread(self, room_id: str, unread: bool) -> None:
+        """Mark the room as unread, or take the mark away (`m.marked_unread`, v1.12), as
+        Element's `setMarkedUnreadState`: nothing is written when it already is so."""
+        summary = self.room(room_id)
+        if summary is not None and summary.marked_unread == unread:
+            return
+        await self.api.set_account_data(
+            self.user_id,
+            "m.marked_unread",
+            {"unread": unread},
+            room_id=room_id,
+            action="Marking the room as unread" if unread else "Marking the room as read",
+        )
 
     async def set_typing(self, room_id: str, typing: bool) -> None:
         await self.api.typing(room_id, self.user_id, typing)

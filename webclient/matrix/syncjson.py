@@ -57,6 +57,9 @@ def _account_data(events: list[Any]) -> list[dict[str, Any]]:
             out.append({"type": "m.fully_read", "content": {"event_id": event.event_id}})
         elif isinstance(event, TagEvent) and isinstance(event.tags, dict):
             out.append({"type": "m.tag", "content": {"tags": event.tags}})
+        elif isinstance(event, UnknownAccountDataEvent) and isinstance(event.content, dict):
+            # `m.marked_unread`, the URL preview switches, …
+            out.append({"type": event.type, "content": event.content})
     return out
 
 

@@ -1,13 +1,14 @@
 """Writing in a room without JavaScript (with it, the same actions go over the websocket):
 the composer's form (text, a reply, a thread message, or a file with a caption), and a small
-page per message action (react, edit, delete), since the shared tile fragments cannot carry
-a per-session CSRF token and link here instead."""
+page per message action (react, edit, delete, vote in a poll, end a poll, pin, unpin), since
+the shared tile fragments cannot carry a per-session CSRF token and link here instead."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,15 +16,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from webclient.live import actions
+from webclient.live.devices import device_op
 from webclient.matrix import errors
 from webclient.matrix.api import new_txn_id
 from webclient.matrix.names import member_display_name
 from webclient.matrix.roomstate import message_preview
+from webclient.matrix.session import MatrixSession
+from webclient.timeline import emoji
 from webclient.web.auth import matrix_login_required
 from webclient.web.errors import wants_json
 from webclient.web.rooms import session_of
 from webclient.web.uploads import message_for_file, upload_to_room
 
+from .emoji import recent_keys
 from .reading import room_page, thread_page
 
 MAX_KEY = 64
@@ -68,6 +73,9 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
             content = message_for_file(uploaded, content_uri, caption=body, encrypted=encrypted)
             event_id = await session.send_message(room_id, content, txn_id)
         else:
+            done = await actions.run_command_on(session, room_id, body)
+            if done is not None:
+                return _after_command(request, room_id, done)
             event_id = await session.run(
                 actions.send_text,
                 room_id=room_id,
@@ -101,6 +109,22 @@ async def send_view(request: HttpRequest, room: str) -> HttpResponse:
     return HttpResponseRedirect(reverse("rooms:room", args=[room]) + "#composer")
 
 
+def _after_command(request: HttpRequest, room_id: str, done: actions.CommandResult) -> HttpResponse:
+    """Where a command that acts leaves the page: the joined room, the room list after
+    leaving, the commands' help, or the room with a sentence saying what happened."""
+    if wants_json(request):
+        return JsonResponse({"ok": True, "message": done.message, "help": done.help})
+    if done.message:
+        messages.info(request, done.message)
+    if done.open_room:
+        return HttpResponseRedirect(reverse("rooms:room", args=[done.open_room]))
+    if done.left:
+        return HttpResponseRedirect(reverse("rooms:list"))
+    if done.help:
+        return HttpResponseRedirect(reverse("rooms:room", args=[room_id]) + "?help=1#commands")
+    return HttpResponseRedirect(reverse("rooms:room", args=[room_id]) + "#composer")
+
+
 # -- message actions without JavaScript --------------------------------------------------------
 
 
@@ -126,16 +150,42 @@ def _back(room_id: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse("rooms:room", args=[room_id]) + "#composer")
 
 
+async def _react_page(
+    request: HttpRequest, room: str, event_id: str, key: str, error: str = ""
+) -> HttpResponse:
+    """The picker as a form: recently used, search (`?q=`), one group at a time (`?group=`)."""
+    session = await session_of(request)
+    query = request.GET.get("q", "").strip()[:100]
+    groups = emoji.picker_groups()
+    shown = next((g for g in groups if g["id"] == request.GET.get("group")), groups[0])
+    recent = [emoji.describe(k) for k in await recent_keys(session)]
+    quick = [emoji.describe(k) for k in emoji.QUICK if k not in {r["key"] for r in recent}]
+    return await _action_page(
+        request,
+        room,
+        event_id,
+        "react",
+        key=key,
+        error=error,
+        query=query,
+        results=emoji.search(query) if query else None,
+        groups=groups,
+        group=shown,
+        recent=recent,
+        quick=quick[: max(0, len(emoji.QUICK) - len(recent))] if recent else quick,
+    )
+
+
 @matrix_login_required
 async def react_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
     key = (request.POST.get("key") or request.GET.get("key") or "").strip()[:MAX_KEY]
     if request.method != "POST" or not key:
-        return await _action_page(request, room, event_id, "react", key=key or "👍")
+        return await _react_page(request, room, event_id, key)
     session = await session_of(request)
     try:
-        await session.toggle_reaction(room, event_id, key)
+        await session.run(actions.react, room_id=room, event_id=event_id, key=key)
     except errors.MatrixError as exc:
-        return await _action_page(request, room, event_id, "react", key=key, error=exc.message)
+        return await _react_page(request, room, event_id, key, error=exc.message)
     return _back(room)
 
 
@@ -188,3 +238,68 @@ async def redact_view(request: HttpRequest, room: str, event_id: str) -> HttpRes
     except errors.MatrixError as exc:
         return await _action_page(request, room, event_id, "delete", error=exc.message)
     return _back(room)
+
+
+@matrix_login_required
+async def vote_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    """Vote in a poll: the answer chosen on the tile, confirmed with a button."""
+    answer = (request.POST.get("answer") or request.GET.get("answer") or "")[:200]
+    session = await session_of(request)
+    context: dict[str, Any] = {"answer": answer}
+    try:
+        poll = await session.run(poll_summary, room_id=room, poll_id=event_id, answer=answer)
+        context.update(question=poll["question"], answer_text=poll["answer_text"])
+        if not poll["has_answer"]:
+            context["error"] = _("This poll has no such answer.")
+        elif poll["ended"]:
+            context["error"] = _("This poll has ended.")
+    except errors.MatrixError as exc:
+        context["error"] = exc.message
+    if request.method != "POST" or context.get("error"):
+        return await _action_page(request, room, event_id, "vote", **context)
+    try:
+        await session.run(actions.vote, room_id=room, poll_id=event_id, answer_id=answer)
+    except errors.MatrixError as exc:
+        return await _action_page(request, room, event_id, "vote", **context, error=exc.message)
+    return _back(room)
+
+
+@matrix_login_required
+async def end_poll_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    if request.method != "POST":
+        return await _action_page(request, room, event_id, "end poll")
+    session = await session_of(request)
+    try:
+        await session.run(actions.end_poll, room_id=room, poll_id=event_id)
+    except errors.MatrixError as exc:
+        return await _action_page(request, room, event_id, "end poll", error=exc.message)
+    return _back(room)
+
+
+@matrix_login_required
+async def pin_view(request: HttpRequest, room: str, event_id: str) -> HttpResponse:
+    """Pin a message to the room, or unpin it (`?unpin=1`), with the power level for it."""
+    unpin = bool(request.POST.get("unpin") or request.GET.get("unpin"))
+    action = "unpin" if unpin else "pin"
+    if request.method != "POST":
+        return await _action_page(request, room, event_id, action)
+    session = await session_of(request)
+    try:
+        await session.run(actions.set_pinned, room_id=room, event_id=event_id, pinned=not unpin)
+    except errors.MatrixError as exc:
+        return await _action_page(request, room, event_id, action, error=exc.message)
+    return _back(room)
+
+
+@device_op(shared=True)
+async def poll_summary(
+    session: MatrixSession, room_id: str, poll_id: str, answer: str
+) -> dict[str, Any]:
+    """What the vote page says of a poll (by the device's owner, which counts the votes)."""
+    _, poll, result = await actions.poll_and_votes(session, room_id, poll_id)
+    return {
+        "question": poll.question,
+        "answer_text": poll.text_of(answer),
+        "has_answer": answer in poll.answer_ids,
+        "ended": result.ended,
+    }

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from django import forms
 from django.utils.translation import gettext as _
 
-from webclient.matrix.names import SERVER_NAME_RE, is_valid_room_alias, valid_user_id
+from webclient.matrix.names import (  # noqa: F401 - parse_room_reference and via_servers
+    SERVER_NAME_RE,
+    is_valid_room_alias,
+    parse_room_reference,
+    valid_user_id,
+    via_servers,
+)
 
 MAX_INVITEES = 50
 MAX_NAME = 255
@@ -43,54 +48,6 @@ def parse_user_ids(text: str) -> tuple[list[str], list[str]]:
         else:
             invalid.append(piece)
     return valid, invalid
-
-
-def via_servers(values: list[str]) -> list[str]:
-    servers = []
-    for value in values:
-        value = value.strip()
-        if value and SERVER_NAME_RE.match(value) and value not in servers:
-            servers.append(value)
-    return servers[:10]
-
-
-def _valid_room(identifier: str) -> bool:
-    if not identifier or len(identifier.encode("utf-8")) > 255:
-        return False
-    if identifier.startswith("#"):
-        return is_valid_room_alias(identifier)
-    return identifier.startswith("!") and len(identifier) > 1 and not re.search(r"\s", identifier)
-
-
-def parse_room_reference(text: str) -> tuple[str, list[str]] | None:
-    """What to join from what someone pasted: `!id:server`, `#alias:server`, a matrix.to
-    link (`https://matrix.to/#/#alias:server`, `.../!id:server/$event?via=server`) or a
-    `matrix:` URI (`matrix:r/alias:server`, `matrix:roomid/id:server?via=server`).
-
-    Returns (room ID or alias, servers to join through) or None when it is none of these."""
-    text = text.strip()
-    via: list[str] = []
-    lowered = text.lower()
-    if lowered.startswith(("https://matrix.to/", "http://matrix.to/", "matrix.to/")):
-        if lowered.startswith("matrix.to/"):
-            text = "https://" + text
-        fragment = urlsplit(text).fragment.lstrip("/")
-        path, _sep, query = fragment.partition("?")
-        identifier = unquote(path.split("/")[0])
-        via = parse_qs(query).get("via", [])
-    elif lowered.startswith("matrix:"):
-        path, _sep, query = text[len("matrix:") :].partition("?")
-        segments = path.split("/")
-        sigils = {"r": "#", "roomid": "!"}
-        if len(segments) < 2 or segments[0] not in sigils:
-            return None
-        identifier = sigils[segments[0]] + unquote(segments[1])
-        via = parse_qs(query).get("via", [])
-    else:
-        identifier = text
-    if not _valid_room(identifier):
-        return None
-    return identifier, via_servers(via)
 
 
 def parse_localpart(text: str, server: str) -> str | None:

@@ -156,6 +156,9 @@ async def _members_page(
             "shown": shown,
             "truncated": shown < total,
             "may_invite": own_power >= invite_power,
+            # Those who asked to join: let in (an invite) or turn away (a kick).
+            "may_answer_knocks": own_power >= invite_power,
+            "may_decline_knocks": power.can(levels, create, session.user_id, "kick"),
             "own_power": own_power,
             "invite_power": invite_power,
         }

@@ -40,6 +40,7 @@ from webclient.web.errors import PageError
 from webclient.web.forms import FormPage
 from webclient.web.rooms import FIRST_SYNC_WAIT, ROOM_SYNC_WAIT, access_room, session_of
 
+from . import knocking
 from .forms import (
     MAX_NAME,
     MAX_TOPIC,
@@ -47,6 +48,7 @@ from .forms import (
     JoinForm,
     UserIdForm,
     own_server,
+    parse_room_reference,
     via_servers,
 )
 from .room_settings import left_room_name, settings_page
@@ -291,14 +293,29 @@ async def dm_view(request: HttpRequest) -> HttpResponse:
 # -- join ------------------------------------------------------------------------------------
 
 
-def _join_page(request: HttpRequest, value: str = "", error: str = "", status: int = 200):
-    return render(request, "rooms/join.html", {"value": value, "error": error}, status=status)
+def _join_page(
+    request: HttpRequest,
+    value: str = "",
+    error: str = "",
+    status: int = 200,
+    **extra: Any,
+):
+    context = {"value": value, "error": error, "max_reason": knocking.MAX_REASON, **extra}
+    return render(request, "rooms/join.html", context, status=status)
 
 
 @matrix_login_required
 async def join_view(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        return _join_page(request, request.GET.get("room", "")[:2000])
+        value = request.GET.get("room", "")[:2000]
+        parsed = parse_room_reference(value) if value else None
+        if parsed is None:
+            return _join_page(request, value)
+        # A preview from `/room_summary` (v1.15) before joining or asking to join.
+        identifier, via = parsed
+        via = via or via_servers(request.GET.getlist("via"))
+        summary = await knocking.room_summary(request, identifier, via)
+        return _join_page(request, value, summary=summary, via=via, preview_missing=summary is None)
     form = JoinForm(request.POST)
     value = request.POST.get("room", "")[:2000]
     if not form.is_valid():

@@ -13,20 +13,22 @@ from django.utils.translation import gettext as _
 
 from webclient.live import publisher
 from webclient.live.devices import OwnerUnavailable, device_op
-from webclient.matrix import errors, power
+from webclient.matrix import errors, power, previews
 from webclient.matrix.api import new_txn_id
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
 from webclient.matrix.session import MatrixSession
+from webclient.timeline.compose import COMMANDS
 from webclient.timeline.render import for_viewer, render_tiles
 from webclient.timeline.roomlist import render_room_sections
-from webclient.timeline.sanitize import plain_to_html
+from webclient.timeline.viewmodels import topic_html
 from webclient.web.auth import matrix_login_required
-from webclient.web.errors import NotInRoom, PageError
+from webclient.web.errors import PageError
 from webclient.web.rooms import FIRST_SYNC_WAIT, RoomAccess, access_room, session_of
 from webclient.web.uploads import upload_limit
 
-from .timeline_pages import composer_context, context_page, timeline_context
+from .knocking import room_preview_page
+from .timeline_pages import composer_context, context_page, pinned_context, timeline_context
 
 
 @matrix_login_required
@@ -64,7 +66,13 @@ async def room_page(
     if summary is not None and summary.membership == "invite":
         return HttpResponseRedirect(reverse("rooms:invitation", args=[room_id]))
     if summary is None or summary.membership != "join":
-        raise NotInRoom()
+        return await room_preview_page(request, room)
+    if summary.marked_unread:
+        # Opening the room reads it, as in Element.
+        try:
+            await session.set_marked_unread(room_id, False)
+        except errors.MatrixError:
+            pass
     levels, create = await session.power_levels(room_id)
     context: dict[str, Any] = {
         "room_id": room_id,
@@ -72,13 +80,17 @@ async def room_page(
         "own_name": member_display_name(session.user_id, summary.members),
         "joined_count": summary.joined_count,
         "room_tags": summary.tags,
-        "topic_html": plain_to_html(summary.topic) if summary.topic else "",
+        "topic_html": topic_html(summary.topic, summary.topic_html),
         "draft": draft,
         "send_error": send_error,
         "txn_id": txn_id or new_txn_id(),
         "upload_limit": await upload_limit(session) or "",
         "max_tiles": settings.MAX_TILES,
         "can_redact": power.can(levels, create, session.user_id, "redact"),
+        "can_pin": power.can_send_state(levels, create, session.user_id, "m.room.pinned_events"),
+        "commands": COMMANDS,
+        "show_help": request.GET.get("help") == "1",
+        "url_previews": await previews.enabled(session, summary),
     }
     try:
         if event_id:
@@ -94,6 +106,10 @@ async def room_page(
             )
         if reply_to := reply_to or request.GET.get("reply_to"):
             context.update(await session.run(composer_context, room_id=room_id, reply_to=reply_to))
+        if summary.pinned:
+            context.update(await session.run(pinned_context, room_id=room_id))
+        else:
+            context.update(pins=[], pinned_ids="", pinned_total=0)
     except errors.MatrixError as exc:
         if event_id and exc.errcode == "M_NOT_FOUND":
             raise PageError(exc.message, _("Message not found"), 404) from exc
@@ -135,6 +151,15 @@ async def room_timeline(request: HttpRequest, room: str) -> HttpResponse:
     return render(request, "rooms/_timeline.html", context)
 
 
+@matrix_login_required(fragment=True)
+async def pins_view(request: HttpRequest, room: str) -> HttpResponse:
+    """The banner of pinned messages alone: the room page fetches it when the pins change."""
+    found = await access_room(request, room)
+    pins = await found.session.run(pinned_context, room_id=found.room_id)
+    context = {"room_id": found.room_id, **pins}
+    return render(request, "rooms/_pins.html", context)
+
+
 async def thread_page(
     request: HttpRequest,
     room: str,
@@ -166,6 +191,7 @@ async def thread_page(
         "send_error": send_error,
         "txn_id": txn_id or new_txn_id(),
         "upload_limit": "",
+        "commands": COMMANDS,
     }
     return render(request, "rooms/thread.html", context, status=400 if send_error else 200)
 

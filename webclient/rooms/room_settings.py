@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from webclient.live.devices import DeviceHandle
-from webclient.matrix import errors
+from webclient.matrix import errors, previews
 from webclient.matrix.names import is_valid_room_alias
 from webclient.matrix.power import creators_outrank, level, power_of
 from webclient.matrix.roomstate import RoomSummary
@@ -724,6 +724,8 @@ async def settings_page(
     )
     if mode == "settings":
         context["embed"] = _embed_context(request, room_id)
+        context["url_previews_on"] = await previews.enabled(session, summary)
+        context["encrypted"] = summary.encrypted
     if mode == "settings" and "load_error" not in context:
         try:
             context.update(

@@ -211,3 +211,39 @@ async def tags_view(request: HttpRequest, room: str) -> HttpResponse:
 
     await session.wait_until(room_id, done, ROOM_SYNC_WAIT)
     return HttpResponseRedirect(_next_url(request, room_id))
+
+
+@matrix_login_required
+async def unread_view(request: HttpRequest, room: str) -> HttpResponse:
+    """Mark a room as unread (`unread=1`) or as read (`unread=0`) from the room list.
+
+    GET asks to confirm (the list's entries are shared fragments without a CSRF token);
+    POST sets `m.marked_unread`. Marking as read also moves the read marker to the newest
+    message, as Element's "Mark as read"."""
+    found = await access_room(request, room)
+    session, room_id, summary = found.session, found.room_id, found.summary
+    assert summary is not None
+    source = request.POST if request.method == "POST" else request.GET
+    unread = source.get("unread", "1") != "0"
+    if request.method != "POST":
+        return render(
+            request,
+            "rooms/unread.html",
+            {"room_id": room_id, "room_name": found.name, "unread": unread},
+        )
+    try:
+        await session.set_marked_unread(room_id, unread)
+        last = (summary.last_event or {}).get("event_id")
+        if not unread and isinstance(last, str) and summary.notification_count:
+            await session.mark_read(room_id, last)
+    except errors.MatrixError as exc:
+        raise PageError(exc.message, "Could not mark the room", 502) from exc
+    await session.wait_until(
+        room_id, lambda s: s is None or s.marked_unread == unread, ROOM_SYNC_WAIT
+    )
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(target)
+    return HttpResponseRedirect(reverse("rooms:list"))

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from webclient.live import publisher
 from webclient.live.access import rewrite_media
 from webclient.live.devices import device_op
-from webclient.matrix import errors
+from webclient.matrix import errors, polls
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
 from webclient.matrix.roomstate import message_preview
@@ -40,6 +40,11 @@ def _members_with_state(session: MatrixSession, room_id: str, page: dict[str, An
         ):
             members.setdefault(str(event.get("state_key", "")), event["content"])
     return members
+
+
+def pinned_of(session: MatrixSession, room_id: str) -> frozenset[str]:
+    summary = session.room(room_id)
+    return frozenset(summary.pinned) if summary is not None else frozenset()
 
 
 def with_unread_divider(items: list[dict[str, Any]], marker: str | None) -> list[dict[str, Any]]:
@@ -85,7 +90,9 @@ async def timeline_context(
     else:
         prev_token, next_token = (page.get("end") if full else None), page.get("start")
     return {
-        "timeline": collapse_membership_runs(for_viewer(items, session.user_id)),
+        "timeline": collapse_membership_runs(
+            for_viewer(items, session.user_id, pinned_of(session, room_id))
+        ),
         "receipts_json": json.dumps(pages.receipt_view(room_id)),
         "unread_total": session.unread_total(),
         "older_token": prev_token,
@@ -145,7 +152,9 @@ async def context_page(session: MatrixSession, room_id: str, event_id: str) -> d
     ]
     pages = publisher.of(session)
     return {
-        "timeline": collapse_membership_runs(for_viewer(items, session.user_id)),
+        "timeline": collapse_membership_runs(
+            for_viewer(items, session.user_id, pinned_of(session, room_id))
+        ),
         "receipts_json": json.dumps(pages.receipt_view(room_id)),
         "unread_total": session.unread_total(),
         "older_token": older_token,
@@ -157,11 +166,52 @@ async def context_page(session: MatrixSession, room_id: str, event_id: str) -> d
     }
 
 
+MAX_PINS_SHOWN = 20
+
+
+@device_op(shared=True)
+async def pinned_context(session: MatrixSession, room_id: str) -> dict[str, Any]:
+    """The banner of pinned messages (m.room.pinned_events): the newest pin first, each with
+    its sender and a one-line preview, linking to the message in the room."""
+    summary = session.room(room_id)
+    pinned = list(summary.pinned) if summary is not None else []
+    members = session.members(room_id)
+    pins = []
+    for event_id in reversed(pinned[-MAX_PINS_SHOWN:]):
+        try:
+            event = await session.event(room_id, event_id)
+        except errors.MatrixError:
+            pins.append({"event_id": event_id, "missing": True})
+            continue
+        tile = session.timeline(room_id).tile(event_id)
+        shown = tile.event if tile is not None else event
+        sender = str(shown.get("sender", ""))
+        content = shown.get("content") if isinstance(shown.get("content"), dict) else {}
+        name = member_display_name(sender, members)
+        if shown.get("type") in polls.START_TYPES:
+            poll = polls.parse_start(str(shown.get("type")), content)
+            preview = _("Poll: %(question)s") % {"question": poll.question} if poll else ""
+        elif not content:
+            preview = _("Message deleted")
+        else:
+            preview = message_preview(content, name)
+        pins.append(
+            {
+                "event_id": event_id,
+                "sender": sender,
+                "sender_name": name,
+                "preview": " ".join(preview.split())[:140],
+            }
+        )
+    return {"pins": pins, "pinned_ids": " ".join(pinned), "pinned_total": len(pinned)}
+
+
 @device_op(shared=True)
 async def composer_context(
     session: MatrixSession, room_id: str, reply_to: str | None
 ) -> dict[str, Any]:
-    """The banner above the composer when the user is replying (`?reply_to=`)."""
+    """The banner above the composer when the user is replying (`?reply_to=`). (The slash
+    commands its help lists are the page's: `compose.COMMANDS`.)"""
     if not reply_to:
         return {}
     try:

@@ -93,20 +93,33 @@ def media_extra(
         width, height = _int(info.get("w")), _int(info.get("h"))
         dims = fit(width, height, box)
         source = content.get("url")
-        # Animated images and ones that already fit are shown as they are; others as a
-        # thumbnail of the homeserver's (the full file is a click away).
-        animated = extra["mimetype"] in ("image/gif", "image/webp", "image/apng")
+        # Images that already fit are shown as they are; others as a thumbnail of the
+        # homeserver's (the full file is a click away). An animated image shows a still
+        # thumbnail (servers thumbnail the first frame) and animates on hover, or always
+        # when the viewer allows it (static/js/animated.js): `animated_src`.
+        animated = is_animated(info)
         fits = dims is not None and (width, height) == dims
         if encrypted:
-            extra["src"] = full if animated or fits or not small else small
+            extra["src"] = full if fits or not small else small
+            if animated and small:
+                extra["src"], extra["animated_src"] = small, full
         else:
             extra["src"] = (
                 media.download_url(source)
-                if animated or fits
+                if fits and not animated
                 else media.thumbnail_url(source, box[0], box[1], "scale")
             )
+            if animated:
+                extra["animated_src"] = media.download_url(source)
         extra["width"], extra["height"] = dims if dims else (None, None)
         extra["alt"] = _str(content.get("body")) or extra["name"]
+    elif msgtype == "m.audio":
+        duration = _duration_ms(content, info)
+        extra["duration"] = format_duration(duration)
+        extra["duration_s"] = round(duration / 1000) if duration else None
+        if is_voice(content):
+            extra["voice"] = True
+            extra["waveform"] = waveform_levels(content)
     elif msgtype == "m.video":
         extra["poster"] = (
             (small or "")
@@ -116,6 +129,64 @@ def media_extra(
         dims = fit(_int(info.get("w")), _int(info.get("h")), MAX_THUMB)
         extra["width"], extra["height"] = dims if dims else (None, None)
     return extra
+
+
+def _duration_ms(content: Mapping[str, Any], info: Mapping[str, Any]) -> int | None:
+    audio = content.get("org.matrix.msc1767.audio")
+    audio = audio if isinstance(audio, dict) else {}
+    return _int(info.get("duration")) or _int(audio.get("duration"))
+
+
+def format_duration(ms: int | None) -> str:
+    """0:07, 1:05:00: how long a recording is."""
+    if not ms:
+        return ""
+    seconds = max(1, round(ms / 1000))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+
+
+WAVEFORM_BARS = 32
+WAVEFORM_LEVELS = 8
+
+
+def waveform_levels(content: Mapping[str, Any]) -> list[int]:
+    """A voice message's waveform (MSC1767 audio: numbers 0 to 1024, as Element sends them)
+    as WAVEFORM_BARS bar heights from 1 to WAVEFORM_LEVELS, for classes rather than styles."""
+    audio = content.get("org.matrix.msc1767.audio")
+    raw = audio.get("waveform") if isinstance(audio, dict) else None
+    if not isinstance(raw, list):
+        return []
+    values = [
+        min(max(v, 0), 1024)
+        for v in raw[:10_000]
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+    ]
+    if not values:
+        return []
+    bars = []
+    for i in range(WAVEFORM_BARS):
+        start = i * len(values) // WAVEFORM_BARS
+        end = max(start + 1, (i + 1) * len(values) // WAVEFORM_BARS)
+        chunk = values[start:end] or values[-1:]
+        level = max(chunk) / 1024
+        bars.append(max(1, min(WAVEFORM_LEVELS, round(level * WAVEFORM_LEVELS + 0.49))))
+    return bars
+
+
+def is_voice(content: Mapping[str, Any]) -> bool:
+    """MSC3245: a voice message is an `m.audio` carrying `org.matrix.msc3245.voice`."""
+    return isinstance(content.get("org.matrix.msc3245.voice"), dict)
+
+
+def is_animated(info: Mapping[str, Any]) -> bool:
+    """Spec v1.18 `info.is_animated` (not to be trusted, only to decide what to load);
+    without it, the mimetypes that can animate and usually do (GIF, WebP, APNG)."""
+    flag = info.get("is_animated")
+    if isinstance(flag, bool):
+        return flag
+    return _str(info.get("mimetype")) in ("image/gif", "image/webp", "image/apng")
 
 
 def location_extra(content: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -131,3 +202,71 @@ def location_extra(content: Mapping[str, Any]) -> dict[str, Any] | None:
         "map_url": f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=16/{lat}/{lon}",
         "description": _str(content.get("body")),
     }
+
+
+# -- emoji-only messages ----------------------------------------------------------------------
+
+# Characters that start an emoji (Extended_Pictographic, broadly, as Element's quick check
+# does: false positives among symbols are harmless here) and what may follow one in an
+# emoji sequence: variation selector 16, skin tones, the zero-width joiner, keycaps, tags.
+_EMOJI_RANGES = (
+    (0x00A9, 0x00A9), (0x00AE, 0x00AE), (0x203C, 0x203C), (0x2049, 0x2049),
+    (0x2122, 0x2122), (0x2139, 0x2139), (0x2194, 0x21FF), (0x231A, 0x23FF),
+    (0x24C2, 0x24C2), (0x25AA, 0x25FE), (0x2600, 0x27BF), (0x2934, 0x2935),
+    (0x2B05, 0x2BFF), (0x3030, 0x3030), (0x303D, 0x303D), (0x3297, 0x3297),
+    (0x3299, 0x3299), (0x1F000, 0x1FAFF),
+)  # fmt: skip
+_EMOJI_FOLLOWERS = {0xFE0F, 0x200D, 0x20E3} | set(range(0xE0020, 0xE0080))
+_KEYCAP_BASES = set("0123456789#*")
+_EMOJI_SEPARATORS = re.compile(r"[\u200b\s]+")
+_EMOTICON_IMG_RE = re.compile(r"<img [^>]*\bdata-mx-emoticon=\"\"[^>]*>")
+MAX_BIG_EMOJI_CHARS = 200
+
+
+def _is_emoji_start(code: int) -> bool:
+    return any(low <= code <= high for low, high in _EMOJI_RANGES)
+
+
+def is_emoji_text(text: str) -> bool:
+    """Nothing but emoji (whitespace and zero-width spaces between them allowed)."""
+    text = _EMOJI_SEPARATORS.sub("", text)
+    if not text or len(text) > MAX_BIG_EMOJI_CHARS:
+        return False
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in _KEYCAP_BASES:
+            rest = text[i + 1 : i + 3]
+            if rest in ("\ufe0f\u20e3",) or rest[:1] == "\u20e3":
+                i += 3 if rest == "\ufe0f\u20e3" else 2
+                continue
+            return False
+        if not _is_emoji_start(ord(char)) or ord(char) == 0xFE0E:
+            return False
+        i += 1
+        while i < len(text) and (
+            ord(text[i]) in _EMOJI_FOLLOWERS
+            or (text[i - 1] == "\u200d" and _is_emoji_start(ord(text[i])))
+            or 0x1F3FB <= ord(text[i]) <= 0x1F3FF
+        ):
+            i += 1
+        if i < len(text) and text[i] == "\ufe0e":
+            return False  # text presentation asked for
+    return True
+
+
+def is_emoji_only(content: Mapping[str, Any], body_html: str) -> bool:
+    """Show large (as Element does, and as the spec allows for custom emoticons): a message
+    of nothing but emoji and custom emoticons, with no other formatting and no link."""
+    formatted = content.get("formatted_body")
+    if content.get("format") == HTML_FORMAT and isinstance(formatted, str):
+        if "http:" in formatted or "https:" in formatted:
+            return False
+        emoticons = len(_EMOTICON_IMG_RE.findall(body_html))
+        rest = _EMOTICON_IMG_RE.sub("", body_html)
+        if "<" in rest or "&" in rest:
+            return False
+        if not _EMOJI_SEPARATORS.sub("", rest):
+            return emoticons > 0
+        return is_emoji_text(rest)
+    return is_emoji_text(_str(content.get("body")))

@@ -7,7 +7,9 @@ a fragment is cached by event ID. The cache version changes when templates chang
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
+from html import unescape as html_unescape
 from typing import Any
 
 from django.core.cache import cache
@@ -19,8 +21,11 @@ from . import viewmodels
 
 logger = logging.getLogger("webclient.timeline")
 
-RENDER_VERSION = "5"
+RENDER_VERSION = "6"
 CACHE_SECONDS = 60 * 60 * 24
+# Fragments found in the cache and rendered afresh, since the process started (read by the
+# metrics, webclient/ops/metrics.py).
+CACHE_COUNTS = [0, 0]
 
 
 def _key(event_id: str) -> str:
@@ -73,6 +78,8 @@ def render_events(
                 "txn_id": txn_id if isinstance(txn_id, str) else None,
             }
         )
+    CACHE_COUNTS[0] += len(items) - len(fresh)
+    CACHE_COUNTS[1] += len(fresh)
     if fresh:
         cache.set_many(fresh, CACHE_SECONDS)
     return items
@@ -123,14 +130,22 @@ def render_tiles(
                 else None,
             }
         )
+    CACHE_COUNTS[0] += len(items) - len(fresh)
+    CACHE_COUNTS[1] += len(fresh)
     if fresh:
         cache.set_many(fresh, CACHE_SECONDS)
     return items
 
 
-def for_viewer(items: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
+_POLL_ANSWER_RE = re.compile(r'<li class="poll-answer" data-voters="([^"]*)"')
+
+
+def for_viewer(
+    items: list[dict[str, Any]], user_id: str, pinned: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
     """The per-viewer touch on shared fragments, for a page rendered on the server: mark the
-    viewer's own messages (their edit and delete actions show) and those that mention them.
+    viewer's own messages (their edit and delete actions show), those that mention them,
+    the room's pinned messages (Unpin instead of Pin) and the viewer's votes in polls.
     Live pages do the same in live.js."""
     marked = []
     for item in items:
@@ -139,10 +154,23 @@ def for_viewer(items: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]
             classes.append("mine")
         if user_id in (item.get("mentions") or ()):
             classes.append("mentions-me")
-        if classes and item["html"].startswith('<article class="event '):
-            html = item["html"].replace(
+        if item.get("event_id") in pinned:
+            classes.append("pinned")
+        html = item.get("html") or ""
+        if classes and html.startswith('<article class="event '):
+            html = html.replace(
                 '<article class="event ', f'<article class="event {" ".join(classes)} ', 1
             )
+        if 'class="poll-answer"' in html:
+            html = _POLL_ANSWER_RE.sub(
+                lambda m: (
+                    f'<li class="poll-answer mine" data-voters="{m.group(1)}"'
+                    if user_id in html_unescape(m.group(1)).split(" ")
+                    else m.group(0)
+                ),
+                html,
+            )
+        if html != item.get("html"):
             item = {**item, "html": html}
         marked.append(item)
     return marked

@@ -21,6 +21,7 @@ serializer) rather than `bleach.clean`, because `bleach.clean(strip=True)` keeps
 from __future__ import annotations
 
 import html
+import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_DEPTH",
     "MediaUrl",
     "clean_html",
+    "clean_topic_html",
     "plain_to_html",
     "strip_reply_fallback_html",
     "strip_reply_fallback_text",
@@ -85,11 +87,112 @@ def _matching(pattern: re.Pattern[str]) -> Callable[[str], bool]:
 
 
 def _is_link(value: str) -> bool:
-    """An absolute link with an allowed scheme; control characters could hide a scheme."""
+    """An absolute link with an allowed scheme; control characters could hide a scheme.
+
+    A web or FTP link must also name a host a browser can parse (`http://;URL=javascript:`
+    names none: the browser refuses it, and the link would go nowhere or somewhere else)."""
     value = value.strip(_URL_WHITESPACE)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         return False
-    return _LINK_RE.match(value) is not None
+    if _LINK_RE.match(value) is None:
+        return False
+    if _HIERARCHICAL_RE.match(value):
+        return is_web_url(value, strict=False)
+    return True
+
+
+_HIERARCHICAL_RE = re.compile(r"(?:https?|ftp)://", re.IGNORECASE)
+_AUTHORITY_END_RE = re.compile(r"[/?#\\]")
+_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+_TLD_RE = re.compile(r"[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59}")
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+_USERINFO_RE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%:-]*")
+_MAILBOX_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}")
+_NOT_IN_URL = frozenset(' \t\n\r\f\v"<>`')
+
+
+def _ascii_host(host: str) -> str | None:
+    """The host in ASCII (IDNA for international names), or None when it is no name."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
+def valid_host(host: str, *, strict: bool) -> bool:
+    """A host a browser can parse: an IPv4 or bracketed IPv6 address, or a domain name.
+
+    `strict` (text that should become a link) also wants what linkify wants of a bare
+    domain: at least two labels and a top-level domain of letters, or `localhost`."""
+    if not host or len(host) > 253:
+        return False
+    if host.startswith("["):
+        if not host.endswith("]"):
+            return False
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    name = _ascii_host(host.rstrip("."))
+    if name is None:
+        return False
+    labels = name.split(".")
+    if not all(_LABEL_RE.fullmatch(label) for label in labels):
+        return False
+    if not strict:
+        return True
+    if name.lower() == "localhost":
+        return True
+    return len(labels) >= 2 and "_" not in name and _TLD_RE.fullmatch(labels[-1]) is not None
+
+
+def is_web_url(value: str, *, strict: bool = True) -> bool:
+    """An absolute http, https or ftp URL whose authority a browser parses as a host (and
+    an optional user and port), with nothing after it that a browser would not keep."""
+    match = _HIERARCHICAL_RE.match(value)
+    if match is None:
+        return False
+    rest = value[match.end() :]
+    end = _AUTHORITY_END_RE.search(rest)
+    authority = rest if end is None else rest[: end.start()]
+    if any(c in _NOT_IN_URL or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return False
+    if "@" in authority:
+        userinfo, authority = authority.rsplit("@", 1)
+        if not _USERINFO_RE.fullmatch(userinfo):
+            return False
+    host, port = authority, ""
+    if authority.startswith("["):
+        close = authority.find("]")
+        host, port = authority[: close + 1], authority[close + 1 :]
+        if port and not port.startswith(":"):
+            return False
+        port = port[1:]
+    elif ":" in authority:
+        host, port = authority.rsplit(":", 1)
+        if not port and strict:
+            return False
+    if port and (not _PORT_RE.fullmatch(port) or int(port) > 65535):
+        return False
+    return valid_host(host, strict=strict)
+
+
+def is_mail_url(value: str) -> bool:
+    """`mailto:` with one address whose domain is a host (and optional header fields)."""
+    if not value.lower().startswith("mailto:"):
+        return False
+    address = value[len("mailto:") :].split("?", 1)[0]
+    local, at, domain = address.rpartition("@")
+    return bool(at) and _MAILBOX_RE.fullmatch(local) is not None and valid_host(domain, strict=True)
 
 
 def _is_mxc(value: str) -> bool:
@@ -110,6 +213,8 @@ _ATTRIBUTE_RULES: dict[str, dict[str, Callable[[str], bool]]] = {
     },
     "a": {"name": _any, "target": _any, "href": _is_link},
     "img": {
+        # Custom emoticons (spec v1.19, image packs): present or not, its value is ignored.
+        "data-mx-emoticon": _any,
         "width": _matching(_DIMENSION_RE),
         "height": _matching(_DIMENSION_RE),
         "alt": _any,
@@ -285,6 +390,9 @@ class _FinishFilter(html5lib_shim.Filter):
                 if token["data"].startswith("\n"):
                     token = {"type": kind, "data": "\n" + token["data"]}
             after_pre = kind == "StartTag" and token["name"] == "pre"
+            if kind == "EmptyTag" and token["name"] == "img":
+                if (None, "data-mx-emoticon") in token["data"]:
+                    token["data"][(None, "data-mx-emoticon")] = ""
             if kind == "StartTag" and token["name"] == "a":
                 attrs = token["data"]
                 if (None, "href") in attrs:
@@ -370,11 +478,16 @@ def _serialize(stream: Any) -> str:
     return serializer.render(stream)
 
 
-def _clean_once(text: str, keep_mxc_images: bool) -> str:
+#: What a formatted topic keeps (spec: m.room.topic, "clients SHOULD ignore things like
+#: headings and enumerations"): inline formatting and links; the rest is unwrapped.
+TOPIC_TAGS = frozenset("a b i u s del strong em code sup sub span br".split())
+
+
+def _clean_once(text: str, keep_mxc_images: bool, tags: frozenset[str] = ALLOWED_TAGS) -> str:
     stream: Any = _StructureFilter(_LinearTreeWalker(_parse(text)), keep_mxc_images)
     stream = _SanitizerFilter(
         source=stream,
-        allowed_tags=ALLOWED_TAGS,
+        allowed_tags=tags,
         attributes=_attribute_allowed,
         # URL values are checked by _attribute_allowed alone (stricter than bleach's check,
         # which allows relative links), so that plain_to_html can apply the very same rule.
@@ -415,7 +528,13 @@ def _text_fallback(text: str) -> str:
     return plain_to_html(html.unescape("".join(kept)))
 
 
-def clean_html(html_text: str, media_url: MediaUrl | None = None, *, spoilers: bool = False) -> str:
+def clean_html(
+    html_text: str,
+    media_url: MediaUrl | None = None,
+    *,
+    spoilers: bool = False,
+    tags: frozenset[str] = ALLOWED_TAGS,
+) -> str:
     """Sanitise a `formatted_body` to the spec's whitelist; the result is safe to embed.
 
     Removed with their content: `mx-reply`, `script`, `style`, embedded documents, SVG and
@@ -440,9 +559,9 @@ def clean_html(html_text: str, media_url: MediaUrl | None = None, *, spoilers: b
     html_text = strip_reply_fallback_html(html_text)
     keep_mxc_images = media_url is not None
     try:
-        previous = _clean_once(html_text, keep_mxc_images)
+        previous = _clean_once(html_text, keep_mxc_images, tags)
         for _ in range(4):
-            current = _clean_once(previous, keep_mxc_images)
+            current = _clean_once(previous, keep_mxc_images, tags)
             if current == previous:
                 break
             previous = current
@@ -457,9 +576,16 @@ def clean_html(html_text: str, media_url: MediaUrl | None = None, *, spoilers: b
     return previous
 
 
+def clean_topic_html(html_text: str) -> str:
+    """A formatted room topic (spec v1.15, `m.topic`): the message whitelist narrowed to
+    inline formatting and links, images as their alt text. Safe to embed."""
+    return clean_html(html_text, tags=TOPIC_TAGS)
+
+
 # A URL starts at an allowed scheme and runs to whitespace or a character that cannot be
 # part of one in running text; trailing punctuation is trimmed afterwards.
-_PLAIN_URL_RE = re.compile(r"\b(?:(?:https?|ftp)://|mailto:)[^\s<>\"]+", re.IGNORECASE)
+# (A backslash ends it too: browsers read it as "/", so the text would not say where it goes.)
+_PLAIN_URL_RE = re.compile(r"\b(?:(?:https?|ftp)://|mailto:)[^\s<>\"\\]+", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,:;!?'\"*_~"
 _BRACKETS = {")": "(", "]": "[", "}": "{"}
 _NEWLINE_RE = re.compile(r"\r\n?")
@@ -495,15 +621,17 @@ def _link(url: str) -> str:
 def plain_to_html(text: str) -> str:
     """Plain text (a `body`, room name or topic) as HTML: escaped, linkified, `<br>` lines.
 
-    Only absolute http, https, ftp and mailto URLs become links. The output passes
-    `clean_html` unchanged, so it can be treated like any sanitised HTML.
+    Only text that is a URL becomes a link: an absolute http, https or ftp URL whose host is
+    an IP address, `localhost` or a domain name with a top-level domain (as Element's
+    linkify wants), or a `mailto:` with an address. The output passes `clean_html`
+    unchanged, so it can be treated like any sanitised HTML.
     """
     text = INVISIBLE_CHARACTERS_RE.sub("", _NEWLINE_RE.sub("\n", text))
     parts: list[str] = []
     position = 0
     for match in _PLAIN_URL_RE.finditer(text):
         url = _trim_url(match.group())
-        if not _is_link(url) or url.lower() in ("http://", "https://", "ftp://", "mailto:"):
+        if not _is_link(url) or not (is_web_url(url) or is_mail_url(url)):
             continue
         parts.append(_escape_text(text[position : match.start()]))
         parts.append(_link(url))

@@ -16,14 +16,16 @@ from urllib.parse import unquote
 
 from django.utils.translation import gettext as _
 
+from webclient.matrix import polls
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import TileState, thread_root
-from webclient.matrix.roomstate import message_preview
+from webclient.matrix.roomstate import message_preview, topic_texts
 
 from .avatars import member_avatar
-from .messages import inline_media_url, location_extra, media_extra
+from .messages import inline_media_url, is_emoji_only, location_extra, media_extra
 from .sanitize import (
     clean_html,
+    clean_topic_html,
     plain_to_html,
     strip_reply_fallback_html,
     strip_reply_fallback_text,
@@ -70,6 +72,8 @@ class EventView:
     avatar: dict[str, Any] | None = None
     # End-to-end encryption: a warning about the sender's device (Element's shields).
     shield: dict[str, str] | None = None
+    # Nothing but emoji (and custom emoticons): shown large.
+    big_emoji: bool = False
 
     @property
     def ts_ms(self) -> int:
@@ -106,6 +110,16 @@ def message_body_html(content: Mapping[str, Any]) -> str:
     if is_reply:
         body = strip_reply_fallback_text(body)
     return plain_to_html(body)
+
+
+def topic_html(topic: str | None, formatted: str | None) -> str:
+    """A room's topic as the header shows it: formatted (spec v1.15) when it has a formatted
+    version that survives sanitising, else its plain text, linkified."""
+    if formatted:
+        cleaned = clean_topic_html(formatted)
+        if cleaned.strip():
+            return cleaned
+    return plain_to_html(topic) if topic else ""
 
 
 def member_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | None:
@@ -183,7 +197,7 @@ def _state_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | 
             return _("%(actor)s changed the room name to %(name)s") % {"actor": actor, "name": name}
         return _("%(actor)s removed the room name") % {"actor": actor}
     if etype == "m.room.topic":
-        topic = _str(content.get("topic"))
+        topic = topic_texts(content)[0]
         if topic:
             return _("%(actor)s changed the topic to %(topic)s") % {"actor": actor, "topic": topic}
         return _("%(actor)s removed the topic") % {"actor": actor}
@@ -214,6 +228,17 @@ def _state_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | 
         return _("%(actor)s changed the room avatar") % {"actor": actor}
     if etype == "m.room.encryption":
         return _("%(actor)s turned on end-to-end encryption") % {"actor": actor}
+    if etype == "m.room.pinned_events":
+        added, removed = pinned_change(event)
+        if added and not removed:
+            if len(added) == 1:
+                return _("%(actor)s pinned a message") % {"actor": actor}
+            return _("%(actor)s pinned %(n)s messages") % {"actor": actor, "n": len(added)}
+        if removed and not added:
+            if len(removed) == 1:
+                return _("%(actor)s unpinned a message") % {"actor": actor}
+            return _("%(actor)s unpinned %(n)s messages") % {"actor": actor, "n": len(removed)}
+        return _("%(actor)s changed the pinned messages") % {"actor": actor}
     if etype == "m.room.canonical_alias":
         alias = _str(content.get("alias"))
         if alias:
@@ -297,12 +322,14 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
         msgtype = _str(content.get("msgtype"))
         name = TEXT_MSGTYPES.get(msgtype)
         if name:
+            body_html = message_body_html(content)
             return EventView(
                 **base,
                 template=f"events/message_{name}.html",
                 kind="message",
                 css=f"msgtype-{name}",
-                body_html=message_body_html(content),
+                body_html=body_html,
+                big_emoji=name != "emote" and is_emoji_only(content, body_html),
             )
         if msgtype in MEDIA_MSGTYPES:
             extra = media_extra(msgtype, content, event)
@@ -331,6 +358,8 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
             css="msgtype-other",
             body_html=plain_to_html(body) if body else "",
         )
+    if etype in polls.START_TYPES or etype in polls.END_TYPES:
+        return _poll_view(base, str(etype), content)
     if etype == "m.sticker":
         extra = media_extra("m.sticker", content, event)
         if extra is None:
@@ -362,8 +391,101 @@ def build(event: Mapping[str, Any], members: Mapping[str, dict]) -> EventView | 
         link = _room_link(etype, content)
         if link:
             view.extra = link
+        if etype == "m.room.pinned_events":
+            added, removed = pinned_change(event)
+            changed = added or removed
+            if len(changed) == 1:
+                view.extra = {"link_event": changed[0], "link_text": _("View the message")}
         return view
     return None
+
+
+def poll_extra(poll: polls.Poll, result: polls.Tally | None) -> dict[str, Any]:
+    """What a poll's tile shows: the question, the answers, and the votes where they may be
+    seen (a disclosed poll always, an undisclosed one once it has ended)."""
+    result = result or polls.Tally()
+    show = poll.disclosed or result.ended
+    top = set(result.top_answers()) if result.ended else set()
+    most = max((len(v) for v in result.votes.values()), default=0)
+    if result.ended:
+        status = (
+            _("Final result based on %(count)s votes") % {"count": result.voters}
+            if result.voters
+            else _("The poll has ended. No votes were cast.")
+        )
+    elif poll.disclosed:
+        status = (
+            _("Based on %(count)s votes") % {"count": result.voters}
+            if result.voters
+            else _("No votes cast")
+        )
+    else:
+        status = _("Results will be visible when the poll is ended")
+    return {
+        "question": poll.question,
+        "answers": [
+            {
+                "id": answer_id,
+                "text": text,
+                "count": len(result.votes.get(answer_id, [])),
+                "voters": " ".join(result.votes.get(answer_id, [])),
+                "winner": answer_id in top,
+            }
+            for answer_id, text in poll.answers
+        ],
+        "disclosed": poll.disclosed,
+        "ended": result.ended,
+        "show_results": show,
+        "most": max(most, 1),
+        "max_selections": poll.max_selections,
+        "status": status,
+    }
+
+
+def _poll_view(base: dict[str, Any], etype: str, content: Mapping[str, Any]) -> EventView:
+    """A poll's start (the poll, or its text fallback when it cannot be read) or its end (a
+    line with the end's text, linking to the poll)."""
+    if etype in polls.END_TYPES:
+        relates = content.get("m.relates_to")
+        poll_id = relates.get("event_id") if isinstance(relates, dict) else None
+        return EventView(
+            **base,
+            template="events/poll_end.html",
+            kind="message",
+            css="poll-end",
+            text=polls.fallback_text(content) or _("The poll has ended."),
+            extra={"poll_id": poll_id if isinstance(poll_id, str) else ""},
+        )
+    poll = polls.parse_start(etype, content)
+    if poll is None:
+        text = polls.fallback_text(content)
+        return EventView(
+            **base,
+            template="events/message_fallback.html",
+            kind="message",
+            css="msgtype-other",
+            body_html=plain_to_html(text) if text else "",
+        )
+    return EventView(
+        **base,
+        template="events/poll.html",
+        kind="message",
+        css="poll",
+        extra=poll_extra(poll, None),
+    )
+
+
+def _pinned_ids(content: Any) -> list[str]:
+    listed = content.get("pinned") if isinstance(content, dict) else None
+    return [e for e in listed if isinstance(e, str)] if isinstance(listed, list) else []
+
+
+def pinned_change(event: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(pinned, unpinned) event IDs of an m.room.pinned_events event, from its prev_content."""
+    unsigned = event.get("unsigned") if isinstance(event.get("unsigned"), dict) else {}
+    before = _pinned_ids(unsigned.get("prev_content"))
+    after = _pinned_ids(event.get("content"))
+    return [e for e in after if e not in before], [e for e in before if e not in after]
 
 
 def _room_link(etype: str, content: Mapping[str, Any]) -> dict[str, str] | None:
@@ -448,4 +570,8 @@ def build_tile(tile: TileState, members: Mapping[str, dict], room_id: str = "") 
         }
     if tile.reply_to is not None:
         view.reply = _reply_view(tile.reply_to, members)
+    if tile.poll is not None and view.template == "events/poll.html":
+        poll = polls.parse_start(str(tile.event.get("type")), content)
+        if poll is not None:
+            view.extra = poll_extra(poll, tile.poll)
     return view
