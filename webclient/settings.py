@@ -199,7 +199,7 @@ if REDIS_URL := os.environ.get("REDIS_URL", "").strip():
                 "capacity": 1000,
                 "expiry": 60,
                 # Groups hold one relay channel per process with viewers (live/cluster.py),
-                # renewed every third of this: a dead process's drops out after it.
+                # renewed every 30 s: a dead process's drops out after this.
                 "group_expiry": 600,
                 # Pushes carry rendered (decrypted) messages: never in the clear in Redis.
                 "symmetric_encryption_keys": [CHANNEL_LAYER_KEY],

@@ -54,6 +54,8 @@ HEARTBEAT = 1.0
 #: How long the answers of operations that must happen once are remembered.
 REMEMBER_SECONDS = 300.0
 REMEMBER_MOST = 512
+#: A relay joins its group again at least this often (one ZADD).
+REJOIN_SECONDS = 30.0
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -305,9 +307,10 @@ class Relay:
                     logger.exception("delivering %s to %s failed", message.get("type"), name)
 
     async def _refresh(self) -> None:
-        """Join again now and then: layers drop members after `group_expiry`, and a relay (a
-        kiosk wall's) may live for weeks; a dead process's relay drops out after it."""
-        every = max(10.0, getattr(self.layer, "group_expiry", 86400) / 3)
+        """Join again now and then: layers drop members after `group_expiry` (a dead
+        process's relay drops out after it), a relay (a kiosk wall's) may live for weeks, and
+        a Redis restarted without its data has forgotten every group."""
+        every = min(REJOIN_SECONDS, max(1.0, getattr(self.layer, "group_expiry", 86400) / 3))
         while True:
             await asyncio.sleep(every)
             try:

@@ -42,8 +42,10 @@ async def check_database() -> None:
 async def check_redis() -> None:
     import redis.asyncio as redis
 
+    host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
+    # A URL, or channels_redis's dict form ({"address": URL, …}: settings.py's).
     client = redis.from_url(
-        settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0],
+        host["address"] if isinstance(host, dict) else host,
         socket_connect_timeout=CHECK_TIMEOUT,
         socket_timeout=CHECK_TIMEOUT,
     )
