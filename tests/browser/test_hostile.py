@@ -132,7 +132,7 @@ PAGE_CHECKS = """
     try { url = new URL(a.href); } catch (e) { url = null; }  // "http://" is no URL at all
     const ours = a.matches(".room-link, .poll-vote, .poll-end-link");
     const inBody = a.closest(".event-body") && !a.closest(".media") && !ours;
-    if (inBody && raw && !/^\s*(mailto|magnet):/i.test(raw) && (!url || !url.hostname)) {
+    if (inBody && raw && !/^\\s*(mailto|magnet):/i.test(raw) && (!url || !url.hostname)) {
       problems.push("link to no URL " + raw.slice(0, 200));  // issue 13
     }
     if (ours && (!url || url.origin !== origin)) problems.push("poll link " + raw.slice(0, 200));

@@ -155,7 +155,13 @@ def test_pick_an_image_shows_progress_then_the_image(page: Page, webclient_serve
     content = event["content"]
     assert event["sender"] == chat.me.user_id
     assert content["msgtype"] == "m.image"
-    assert content["info"] == {"mimetype": "image/png", "size": len(png), "w": 800, "h": 600}
+    assert content["info"] == {
+        "mimetype": "image/png",
+        "size": len(png),
+        "w": 800,
+        "h": 600,
+        "is_animated": False,
+    }
     assert download_raw(synapse, chat.other.access_token, content["url"]) == png
 
     # The echo had a progress bar, and was replaced by the real tile in place.
@@ -221,6 +227,7 @@ def test_drop_files_uploads_them(page: Page, webclient_server, synapse, chat):
     )
     assert image["content"]["msgtype"] == "m.image"
     assert (image["content"]["info"]["w"], image["content"]["info"]["h"]) == (40, 30)
+    assert image["content"]["info"]["is_animated"] is False
     assert note["content"]["msgtype"] == "m.file"
     assert note["content"]["info"] == {"mimetype": "text/plain", "size": len(text)}
     assert download_raw(synapse, chat.other.access_token, note["content"]["url"]) == text

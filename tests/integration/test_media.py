@@ -400,7 +400,13 @@ async def test_upload_image_with_json(async_client, synapse, make_user):
     assert content["msgtype"] == "m.image"
     assert content["body"] == "holiday.png"
     assert "filename" not in content
-    assert content["info"] == {"mimetype": "image/png", "size": len(png), "w": 321, "h": 123}
+    assert content["info"] == {
+        "mimetype": "image/png",
+        "size": len(png),
+        "w": 321,
+        "h": 123,
+        "is_animated": False,
+    }
     assert media.parse_mxc(content["url"]) is not None
     assert media.parse_mxc(content["url"]).server_name == "localhost"
     assert download_raw(synapse, other.access_token, content["url"]) == png

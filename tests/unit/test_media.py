@@ -270,7 +270,13 @@ def test_message_for_file_image_has_pillow_dimensions():
         "msgtype": "m.image",
         "body": "cat.png",
         "url": MXC,
-        "info": {"mimetype": "image/png", "size": len(data), "w": 123, "h": 45},
+        "info": {
+            "mimetype": "image/png",
+            "size": len(data),
+            "w": 123,
+            "h": 45,
+            "is_animated": False,
+        },
     }
     # Measuring the image leaves the file at its start, ready to be uploaded.
     assert uploaded.tell() == 0
@@ -284,10 +290,19 @@ def test_message_for_file_gif_and_jpeg_dimensions():
         "size": gif.size,
         "w": 7,
         "h": 9,
+        "is_animated": False,
     }
     jpeg = SimpleUploadedFile("a.jpg", png_bytes(640, 480, "JPEG"), content_type="image/jpeg")
     info = message_for_file(jpeg, MXC)["info"]
     assert (info["w"], info["h"]) == (640, 480)
+
+
+def test_message_for_file_says_an_animated_gif_is_animated():
+    out = io.BytesIO()
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    gif = SimpleUploadedFile("moving.gif", out.getvalue(), content_type="image/gif")
+    assert message_for_file(gif, MXC)["info"]["is_animated"] is True
 
 
 def test_message_for_file_broken_image_has_no_dimensions():

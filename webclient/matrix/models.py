@@ -33,6 +33,11 @@ class Credential(models.Model):
     # The room list as of `sync_token` (see matrix.roomstate), so a restarted server can
     # show rooms and resume with an incremental sync instead of a full initial sync.
     rooms_snapshot = models.JSONField(default=dict, blank=True)
+    # The viewer's choices for this login; empty follows the browser (prefers-color-scheme
+    # and prefers-contrast; Accept-Language; the browser's time zone).
+    theme = models.CharField(max_length=16, blank=True, default="")
+    language = models.CharField(max_length=16, blank=True, default="")
+    time_zone = models.CharField(max_length=64, blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -47,12 +47,20 @@ def too_large_message(size: int, limit: int) -> str:
 
 
 def image_size(uploaded: UploadedFile) -> tuple[int, int] | None:
+    facts = image_facts(uploaded)
+    return (facts["w"], facts["h"]) if facts else None
+
+
+def image_facts(uploaded: UploadedFile) -> dict[str, Any] | None:
+    """`w`, `h` and (spec v1.18) `is_animated` of an uploaded picture, so that receivers
+    know whether a still thumbnail stands for it; None for what Pillow cannot read."""
     try:
         from PIL import Image
 
         uploaded.seek(0)
         with Image.open(uploaded) as image:
-            return image.width, image.height
+            animated = bool(getattr(image, "is_animated", False))
+            return {"w": image.width, "h": image.height, "is_animated": animated}
     except Exception:
         return None
     finally:
@@ -74,8 +82,8 @@ def message_for_file(
     msgtype = {"image": "m.image", "video": "m.video", "audio": "m.audio"}.get(major, "m.file")
     name = uploaded.name or "file"
     info: dict[str, Any] = {"mimetype": mimetype, "size": uploaded.size}
-    if msgtype == "m.image" and (dims := image_size(uploaded)):
-        info["w"], info["h"] = dims
+    if msgtype == "m.image" and (facts := image_facts(uploaded)):
+        info.update(facts)
     content: dict[str, Any] = {"msgtype": msgtype, "body": name, "info": info}
     if encrypted is not None:
         content["file"] = encrypted["file"]
