@@ -24,6 +24,13 @@ $(JS_PEER)/node_modules/.installed: $(JS_PEER)/package.json $(JS_PEER)/package-l
 	npm ci --prefix $(JS_PEER) --no-audit --no-fund
 	touch $@
 
+# axe-core for the accessibility checks of the browser tests (tests/browser/test_a11y.py).
+A11Y := tests/a11y
+
+$(A11Y)/node_modules/.installed: $(A11Y)/package.json $(A11Y)/package-lock.json
+	npm ci --prefix $(A11Y) --no-audit --no-fund
+	touch $@
+
 serve: $(VENV)/.installed-demo
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python -m webclient.demo.serve
@@ -50,7 +57,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(VENV)/.installed-test $(JS_PEER)/node_modules/.installed chromium nginx lint
+test: $(VENV)/.installed-test $(JS_PEER)/node_modules/.installed $(A11Y)/node_modules/.installed chromium nginx lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test chromium
