@@ -3,6 +3,7 @@
 // Exports newTxnId, makeEcho, markSent and markFailed for upload.js.
 import { send, resend, action, scrollToBottom } from "./live.js";
 import { on, emit } from "./bus.js";
+import { ask } from "./confirm.js";
 
 var form = document.getElementById("composer");
 var timeline = document.getElementById("timeline");
@@ -128,6 +129,8 @@ function submit(event) {
   emit("composer_cleared", { edited: wasEdit });
   if (sentEarlier) { sentEarlier.remove(); sentEarlier = null; }
   send(txn, body, extra);
+  // Sent with the button or from a menu: the next message is typed where this one was.
+  textarea.focus();
 }
 
 function tileOf(element) { return element.closest("[data-event-id]"); }
@@ -243,9 +246,10 @@ function start() {
       startEdit(tile, link);
     } else if (link.matches(".action-delete")) {
       event.preventDefault();
-      if (window.confirm("Delete this message?")) {
-        if (!action({ type: "redact", event_id: tile.dataset.eventId })) location.assign(link.href);
-      }
+      var t = window.gettext || function (s) { return s; };
+      ask(t("Delete this message?"), t("Delete"), textarea).then(function (ok) {
+        if (ok && !action({ type: "redact", event_id: tile.dataset.eventId })) location.assign(link.href);
+      });
     }
     if (actions) actions.open = false;
   });

@@ -101,6 +101,24 @@ function insertEvent(item, chunk) {
   }
   if (existing) return;
   chunk.appendChild(node);
+  announce(node);
+}
+
+// The polite live region under the timeline hears each new message of someone else, as
+// "sender: text" (the backlog on load, older history and one's own sends are not read out).
+var announcer = document.getElementById("timeline-announcer");
+
+function announce(node) {
+  if (!announcer || node.classList.contains("mine") || !node.classList.contains("event")) return;
+  var sender = node.querySelector(".event-meta .sender");
+  var body = node.querySelector(".event-body");
+  var text = body ? (sender ? sender.textContent.trim() + ": " : "") + body.textContent : node.textContent;
+  text = text.replace(/\s+/g, " ").trim().slice(0, 300);
+  if (!text) return;
+  var line = document.createElement("p");
+  line.textContent = text;
+  announcer.appendChild(line);
+  while (announcer.children.length > 5) announcer.firstElementChild.remove();
 }
 
 function onEvents(message) {

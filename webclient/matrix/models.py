@@ -91,7 +91,9 @@ class AutomationDevice(models.Model):
 
 KIOSK_SALT = "webclient.kiosk"
 #: A kiosk screen's looks, and how many rooms it shows side by side at most.
-KIOSK_THEMES = ("dark", "light")
+KIOSK_THEMES = ("dark", "light", "contrast")
+#: The themes a viewer may choose (`Credential.theme`; "" follows the browser).
+THEMES = ("light", "dark", "contrast")
 KIOSK_MAX_ROOMS = 4
 
 

@@ -32,6 +32,7 @@ from webclient.matrix import device_trust, display_accounts, errors
 from webclient.matrix.api import new_txn_id
 from webclient.matrix.models import SESSION_KEY, Credential
 from webclient.matrix.session import MatrixSession
+from webclient.web.context import theme_of
 from webclient.web.middleware import EMBED_COOKIE
 from webclient.web.rooms import FIRST_SYNC_WAIT
 
@@ -142,7 +143,12 @@ async def choose_reader(
 async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
     chosen = await choose_reader(request, room)
     if isinstance(chosen, str):
-        context = {"room": room, "reason": chosen, "room_url": reverse("rooms:room", args=[room])}
+        context = {
+            "room": room,
+            "reason": chosen,
+            "room_url": reverse("rooms:room", args=[room]),
+            "theme": theme_of(request.GET.get("theme")),
+        }
         return render(request, "rooms/embed_unavailable.html", context, status=403)
     session, room_id, mode, credential = chosen
     can_send = mode == "own" and request.GET.get("composer") == "1"
@@ -166,6 +172,9 @@ async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
         "build": build_id(),
         "refresh_seconds": settings.KIOSK_REFRESH_SECONDS,
         "room_url": request.build_absolute_uri(reverse("rooms:room", args=[room_id])),
+        # The embedding page's ?theme= wins; else the viewer's own choice; else the browser's.
+        "theme": theme_of(request.GET.get("theme"))
+        or (theme_of(credential.theme) if mode == "own" else ""),
     }
     try:
         context.update(

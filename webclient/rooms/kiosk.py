@@ -30,6 +30,7 @@ from webclient.matrix import auth, device_trust, devices, errors
 from webclient.matrix.models import KIOSK_MAX_ROOMS, KIOSK_THEMES, Credential, KioskLink
 from webclient.matrix.session import MatrixSession
 from webclient.web.auth import matrix_login_required
+from webclient.web.context import THEME_LABELS
 from webclient.web.rooms import FIRST_SYNC_WAIT
 
 from . import screens
@@ -50,7 +51,7 @@ def _scale_class(value: float) -> str:
 
 
 def _revoked(request: HttpRequest) -> HttpResponse:
-    return render(request, "rooms/kiosk_revoked.html", status=404)
+    return render(request, "rooms/kiosk_revoked.html", {"theme": "dark"}, status=404)
 
 
 @require_GET
@@ -163,12 +164,12 @@ async def _page(request: HttpRequest, status: int = 200, **extra: Any) -> HttpRe
             for link in links
         ],
         "rooms": rooms,
-        "themes": KIOSK_THEMES,
+        "themes": [(t, THEME_LABELS[t]) for t in KIOSK_THEMES],
         "scales": SCALES,
         "max_rooms": KIOSK_MAX_ROOMS,
         "selected": request.POST.getlist("rooms") or request.GET.getlist("room"),
         "name": "",
-        "theme": "dark",
+        "kiosk_theme": "dark",
         "scale": "1.5",
         "name_max": devices.MAX_NAME_LENGTH,
         **extra,
@@ -193,7 +194,7 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
     scale = request.POST.get("scale", "1.5")
     chosen = list(dict.fromkeys(request.POST.getlist("rooms")))
     joined = dict(await _joined_rooms(credential))
-    keep = {"name": name, "theme": theme, "scale": scale}
+    keep = {"name": name, "kiosk_theme": theme, "scale": scale}
     error = None
     if not name:
         error = "Give the screen a name, such as “lobby”."

@@ -1,0 +1,83 @@
+// Destructive actions ask first (issue 12). A form with data-confirm="question" (or a submit
+// button with its own data-confirm) opens a <dialog> before it is sent; the dialog's confirm
+// button is named after the action and styled as danger. Without script, such a form carries a
+// required "I am sure" checkbox (.confirm-check) that asks instead; this module hides it and
+// ticks it once the dialog is answered. ask() serves actions started by script (deleting a
+// message from its menu). Focus goes back to the control that asked when the dialog closes.
+var t = window.gettext || function (s) { return s; };
+var dialog, text, yes, resolver, returnTo;
+
+function build() {
+  dialog = document.createElement("dialog");
+  dialog.className = "confirm-dialog";
+  dialog.id = "confirm-dialog";
+  dialog.setAttribute("aria-labelledby", "confirm-dialog-text");
+  text = document.createElement("p");
+  text.id = "confirm-dialog-text";
+  var buttons = document.createElement("div");
+  buttons.className = "form-buttons";
+  var no = document.createElement("button");
+  no.type = "button";
+  no.className = "secondary";
+  no.id = "confirm-dialog-cancel";
+  no.textContent = t("Cancel");
+  yes = document.createElement("button");
+  yes.type = "button";
+  yes.className = "danger";
+  yes.id = "confirm-dialog-ok";
+  no.addEventListener("click", function () { dialog.close("no"); });
+  yes.addEventListener("click", function () { dialog.close("yes"); });
+  dialog.addEventListener("close", function () {
+    var done = resolver;
+    resolver = null;
+    if (returnTo && returnTo.isConnected) returnTo.focus();
+    if (done) done(dialog.returnValue === "yes");
+  });
+  buttons.append(no, yes);
+  dialog.append(text, buttons);
+  document.body.append(dialog);
+}
+
+// Resolves true when the viewer confirms; `label` names the confirm button, `from` gets focus
+// back when the dialog closes.
+export function ask(question, label, from) {
+  if (!dialog) build();
+  if (resolver) resolver(false);
+  text.textContent = question;
+  yes.textContent = label || t("Yes");
+  returnTo = from || document.activeElement;
+  dialog.returnValue = "";
+  return new Promise(function (resolve) {
+    resolver = resolve;
+    dialog.showModal();
+    // The safe choice has focus: Enter does not destroy anything by accident.
+    document.getElementById("confirm-dialog-cancel").focus();
+  });
+}
+
+document.querySelectorAll(".confirm-check").forEach(function (label) {
+  label.hidden = true;
+  var box = label.querySelector("input");
+  if (box) box.required = false;
+});
+
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  var submitter = event.submitter;
+  var question = (submitter && submitter.dataset.confirm) || form.dataset.confirm;
+  if (!question || form.dataset.confirmed) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  var label = submitter ? submitter.textContent.trim() : "";
+  ask(question, label, submitter || form).then(function (ok) {
+    if (!ok) return;
+    var box = form.querySelector(".confirm-check input");
+    if (box) box.checked = true;
+    form.dataset.confirmed = "1";
+    try {
+      form.requestSubmit(submitter || undefined);
+    } finally {
+      delete form.dataset.confirmed;
+    }
+  });
+}, true);
