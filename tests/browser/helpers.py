@@ -208,3 +208,10 @@ def type_and_send(page: Page, text: str) -> None:
     box.click()
     box.fill(text)
     box.press("Enter")
+
+
+def confirm_dialog(page: Page) -> None:
+    """Answer "yes" in the confirmation a destructive action opens (static/js/confirm.js)."""
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("#confirm-dialog-ok").click()

@@ -9,7 +9,14 @@ from playwright.sync_api import Page, expect
 
 from tests.synapse_fixtures import matrix_api
 
-from .helpers import CS, browser_device_token, login_with_password, q, whoami_errcode
+from .helpers import (
+    CS,
+    browser_device_token,
+    confirm_dialog,
+    login_with_password,
+    q,
+    whoami_errcode,
+)
 
 
 def test_rename_device_and_sign_out_another(page: Page, webclient_server, synapse, make_user):
@@ -52,6 +59,7 @@ def test_rename_device_and_sign_out_another(page: Page, webclient_server, synaps
     phone_row.locator("input[type=checkbox]").check()
     page.locator("#signout-password").fill("not my password")
     page.locator("#signout-selected").click()
+    confirm_dialog(page)
     expect(page.locator("#signout-error")).to_have_text(
         "That is not your password. No device was signed out."
     )
@@ -61,6 +69,7 @@ def test_rename_device_and_sign_out_another(page: Page, webclient_server, synaps
     expect(phone_row.locator("input[type=checkbox]")).to_be_checked()
     page.locator("#signout-password").fill(me.password)
     page.locator("#signout-selected").click()
+    confirm_dialog(page)
     page.wait_for_url(f"{base}/settings/devices/")
     expect(page.locator(".flash")).to_have_text(f"Signed out 1 device: {phone.device_id}.")
     expect(page.locator(f'li[data-device-id="{phone.device_id}"]')).to_have_count(0)

@@ -8,7 +8,12 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import browser_device_token, login_with_password, whoami_errcode
+from tests.browser.helpers import (
+    browser_device_token,
+    confirm_dialog,
+    login_with_password,
+    whoami_errcode,
+)
 from tests.synapse_fixtures import MatrixAPIError, matrix_api
 
 CS = "/_matrix/client/v3"
@@ -104,6 +109,7 @@ def test_create_then_revoke_a_token_for_an_automation(page, webclient_server, sy
     expect(page.locator("#new-token-value")).to_have_count(0)
     assert token not in page.content()
     row.locator("button.revoke-button").click()
+    confirm_dialog(page)
     page.wait_for_url(f"{base}/settings/automation/")
     expect(page.locator(".flash")).to_contain_text("its token no longer works")
     expect(page.locator("#automation-empty")).to_be_visible()

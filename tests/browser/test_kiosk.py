@@ -29,7 +29,15 @@ from tests.server import WebclientServer, start_webclient, stop_webclient
 from tests.synapse_fixtures import matrix_api
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 
-from .helpers import CS, device_tokens, login_with_password, q, send_text, shared_room
+from .helpers import (
+    CS,
+    confirm_dialog,
+    device_tokens,
+    login_with_password,
+    q,
+    send_text,
+    shared_room,
+)
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 BUILD = "kiosk-test-build-1"
@@ -332,6 +340,7 @@ def test_link_from_settings_shows_rooms_live_and_revoke_ends_it(
         page.locator("#kiosk-list li.kiosk-link", has_text=name).locator(
             "button.revoke-button"
         ).click()
+        confirm_dialog(page)
         expect(page.locator(".flash")).to_contain_text("revoked")
         expect(page.locator("#kiosk-list li.kiosk-link", has_text=name)).to_have_count(0)
         expect(screen.locator("#kiosk-revoked")).to_be_visible()

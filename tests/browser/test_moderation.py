@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from tests.browser.helpers import (
     CS,
+    confirm_dialog,
     event_tile,
     login_with_password,
     open_room,
@@ -76,6 +77,7 @@ def test_moderation_refused_then_allowed(page, webclient_server, synapse, make_u
     page.goto(f"{webclient_server.url}/rooms/{q(room)}/people/{q(troll.user_id)}/")
     page.locator("#moderation-form input[name=reason]").fill("repeated spam")
     page.locator("#moderation-form button[value=ban]").click()
+    confirm_dialog(page)
     expect(page.locator(".flash")).to_contain_text("banned")
     state = matrix_api(
         synapse.url,
