@@ -1,0 +1,57 @@
+"""Themes: which names reach <html data-theme>, and the preference form's choices."""
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.template.loader import render_to_string
+from django.test import RequestFactory
+
+from webclient.accounts.preferences import ThemeForm
+from webclient.matrix.models import KIOSK_THEMES, THEMES
+from webclient.web.context import THEME_LABELS, login, theme_of
+
+
+@pytest.mark.parametrize("name", THEMES)
+def test_known_themes_pass(name):
+    assert theme_of(name) == name
+
+
+@pytest.mark.parametrize(
+    "value", ["", None, 3, "Dark", "blue", 'dark" onload="x', "contrast ", ["dark"]]
+)
+def test_anything_else_follows_the_browser(value):
+    assert theme_of(value) == ""
+
+
+def test_every_theme_has_a_label_and_kiosks_offer_them_all():
+    assert set(THEME_LABELS) == set(THEMES)
+    assert set(KIOSK_THEMES) == set(THEMES)
+
+
+def test_context_gives_the_login_theme_and_nothing_without_a_login():
+    request = RequestFactory().get("/")
+    assert login(request) == {"credential": None, "theme": ""}
+    request.credential = SimpleNamespace(theme="contrast")
+    assert login(request)["theme"] == "contrast"
+    request.credential = SimpleNamespace(theme="neon")
+    assert login(request)["theme"] == ""
+
+
+@pytest.mark.parametrize("value", ["", *THEMES])
+def test_theme_form_takes_each_choice_and_follow_the_browser(value):
+    form = ThemeForm({"theme": value})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["theme"] == value
+
+
+def test_theme_form_refuses_an_unknown_theme():
+    form = ThemeForm({"theme": "neon"})
+    assert not form.is_valid()
+    assert "Choose one of the themes" in str(form.errors["theme"])
+
+
+def test_base_template_writes_the_theme_as_an_attribute_only_when_chosen():
+    chosen = render_to_string("base.html", {"theme": "dark"})
+    assert re.search(r'<html [^>]*data-theme="dark"', chosen)
+    assert "data-theme" not in render_to_string("base.html", {"theme": ""})
