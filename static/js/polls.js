@@ -2,6 +2,7 @@
 // one started, both over the socket; without it (or without script) the links open a small
 // page that asks (rooms/composing.py). The tile comes back re-rendered with the new count.
 import { action } from "./live.js";
+import { ask } from "./confirm.js";
 
 var timeline = document.getElementById("timeline");
 
@@ -29,8 +30,12 @@ if (timeline) {
         answer.classList.toggle("mine");
       }
       answer.classList.add("sending");
-    } else if (window.confirm("End this poll? Everyone will see the final result, and nobody can vote any more.")) {
-      if (!action({ type: "end_poll", event_id: tile.dataset.eventId })) location.assign(link.href);
+    } else {
+      var t = window.gettext || function (s) { return s; };
+      ask(t("End this poll? Everyone will see the final result, and nobody can vote any more."), t("End the poll"), link)
+        .then(function (ok) {
+          if (ok && !action({ type: "end_poll", event_id: tile.dataset.eventId })) location.assign(link.href);
+        });
     }
   });
 }

@@ -10,7 +10,15 @@ from playwright.sync_api import Page, expect
 
 from tests.synapse_fixtures import matrix_api
 
-from .helpers import CS, event_tile, login_with_password, open_room, q, shared_room
+from .helpers import (
+    CS,
+    confirm_dialog,
+    event_tile,
+    login_with_password,
+    open_room,
+    q,
+    shared_room,
+)
 
 T = "org.matrix.msc1767.text"
 CSP_WATCH = """
@@ -150,8 +158,8 @@ def test_vote_change_the_vote_and_see_the_count(page: Page, webclient_server, sy
     )
     own = event_tile(page, mine)
     expect(own.locator(".poll-status")).to_contain_text("Results will be visible")
-    page.once("dialog", lambda dialog: dialog.accept())
     own.locator("a.poll-end-link.own-only").click()
+    confirm_dialog(page)
     expect(own.locator(".poll-status")).to_contain_text("The poll has ended", timeout=15000)
 
 

@@ -8,9 +8,19 @@ without."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Browser, Page, expect
 
-from .helpers import confirm_dialog, login_with_password, q, shared_room
+from .helpers import (
+    confirm_dialog,
+    event_tile,
+    login_with_password,
+    open_room,
+    q,
+    send_text,
+    shared_room,
+)
 from .test_a11y import BACKGROUND, choose_theme, make_kiosk
 
 
@@ -176,3 +186,29 @@ def test_destructive_revoke_looks_destructive_and_asks_first(
         expect(page.locator("#kiosk-empty")).to_be_visible()
     finally:
         plain.close()
+
+
+def test_deleting_a_message_asks_in_a_dialog_then_focus_returns_to_the_composer(
+    page: Page, webclient_server, synapse, make_user
+):
+    base = webclient_server.url
+    me = make_user("deleter")
+    bob = make_user("bob")
+    room = shared_room(synapse, me, bob, name="Mistakes")
+    mine = send_text(synapse, me, room, "oops, wrong room")
+    login_with_password(page, base, synapse, me)
+    open_room(page, base, room)
+    tile = event_tile(page, mine)
+    tile.locator(".event-actions summary").click()
+    tile.locator("a.action-delete").click()
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_contain_text("Delete this message?")
+    page.locator("#confirm-dialog-cancel").click()
+    expect(page.locator("#composer-body")).to_be_focused()
+    expect(tile).not_to_have_class(re.compile(r"\bredacted\b"))
+
+    tile.locator(".event-actions summary").click()
+    tile.locator("a.action-delete").click()
+    confirm_dialog(page)
+    expect(tile).to_have_class(re.compile(r"\bredacted\b"))
+    expect(page.locator("#composer-body")).to_be_focused()
