@@ -1,6 +1,7 @@
 """Themes: which names reach <html data-theme>, and the preference form's choices."""
 
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -55,3 +56,32 @@ def test_base_template_writes_the_theme_as_an_attribute_only_when_chosen():
     chosen = render_to_string("base.html", {"theme": "dark"})
     assert re.search(r'<html [^>]*data-theme="dark"', chosen)
     assert "data-theme" not in render_to_string("base.html", {"theme": ""})
+
+
+COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}\b|\b(?:rgba?|hsla?|hwb|lab|lch|oklab|oklch)\(")
+
+
+def test_every_colour_of_the_stylesheets_goes_through_the_theme_properties():
+    """Colours are written only in custom-property declarations (the three theme sets), so
+    every theme reaches every rule of the client, kiosks and embeds."""
+    css_dir = Path(__file__).resolve().parents[2] / "static" / "css"
+    offending = []
+    for path in sorted(css_dir.glob("*.css")):
+        text = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
+        for declaration in re.split(r"[;{}]", text):
+            name, _, value = declaration.partition(":")
+            if COLOUR.search(value) and not name.strip().startswith("--"):
+                offending.append(f"{path.name}: {declaration.strip()}")
+    assert offending == []
+
+
+def test_each_theme_sets_the_same_properties():
+    css = (Path(__file__).resolve().parents[2] / "static" / "css" / "webclient.css").read_text()
+    light = re.search(r":root, :root\[data-theme=light\] \{(.*?)\}", css, re.S)[1]
+    base = set(re.findall(r"(--[\w-]+):", light))
+    for theme in ("dark", "contrast"):
+        block = re.search(r":root\[data-theme=" + theme + r"\] \{(.*?)\}", css, re.S)[1]
+        assert set(re.findall(r"(--[\w-]+):", block)) <= base, theme
+        assert {"--bg", "--fg", "--muted", "--accent", "--danger", "--focus"} <= set(
+            re.findall(r"(--[\w-]+):", block)
+        ), theme
