@@ -85,3 +85,26 @@ def test_each_theme_sets_the_same_properties():
         assert {"--bg", "--fg", "--muted", "--accent", "--danger", "--focus"} <= set(
             re.findall(r"(--[\w-]+):", block)
         ), theme
+
+
+def test_the_browser_preference_gives_the_same_colours_as_the_chosen_theme():
+    """Dark and high contrast are written twice (under the media query, for viewers who have
+    not chosen, and under data-theme): the two copies must not drift apart."""
+    css = (Path(__file__).resolve().parents[2] / "static" / "css" / "webclient.css").read_text()
+
+    def declarations(block: str) -> dict[str, str]:
+        return dict(
+            (name.strip(), value.strip())
+            for name, _, value in (d.partition(":") for d in block.split(";"))
+            if name.strip().startswith("--") or name.strip() == "color-scheme"
+        )
+
+    for query, theme in [
+        ("prefers-color-scheme: dark", "dark"),
+        ("prefers-contrast: more", "contrast"),
+    ]:
+        followed = re.search(
+            r"@media \(" + query + r"\) \{\s*:root:not\(\[data-theme\]\) \{(.*?)\}", css, re.S
+        )[1]
+        chosen = re.search(r":root\[data-theme=" + theme + r"\] \{(.*?)\}", css, re.S)[1]
+        assert declarations(followed) == declarations(chosen), theme
