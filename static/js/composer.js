@@ -246,8 +246,8 @@ function start() {
       startEdit(tile, link);
     } else if (link.matches(".action-delete")) {
       event.preventDefault();
-      var t = window.gettext || function (s) { return s; };
-      ask(t("Delete this message?"), t("Delete"), textarea).then(function (ok) {
+      var gettext = window.gettext || function (s) { return s; };
+      ask(gettext("Delete this message?"), gettext("Delete"), textarea).then(function (ok) {
         if (ok && !action({ type: "redact", event_id: tile.dataset.eventId })) location.assign(link.href);
       });
     }

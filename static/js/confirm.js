@@ -4,7 +4,8 @@
 // required "I am sure" checkbox (.confirm-check) that asks instead; this module hides it and
 // ticks it once the dialog is answered. ask() serves actions started by script (deleting a
 // message from its menu). Focus goes back to the control that asked when the dialog closes.
-var t = window.gettext || function (s) { return s; };
+// Django's JavaScript catalog (a classic script before the modules) when the page has it.
+var gettext = window.gettext || function (s) { return s; };
 var dialog, text, yes, resolver, returnTo;
 
 function build() {
@@ -20,7 +21,7 @@ function build() {
   no.type = "button";
   no.className = "secondary";
   no.id = "confirm-dialog-cancel";
-  no.textContent = t("Cancel");
+  no.textContent = gettext("Cancel");
   yes = document.createElement("button");
   yes.type = "button";
   yes.className = "danger";
@@ -44,7 +45,7 @@ export function ask(question, label, from) {
   if (!dialog) build();
   if (resolver) resolver(false);
   text.textContent = question;
-  yes.textContent = label || t("Yes");
+  yes.textContent = label || gettext("Yes");
   returnTo = from || document.activeElement;
   dialog.returnValue = "";
   return new Promise(function (resolve) {

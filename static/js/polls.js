@@ -31,8 +31,8 @@ if (timeline) {
       }
       answer.classList.add("sending");
     } else {
-      var t = window.gettext || function (s) { return s; };
-      ask(t("End this poll? Everyone will see the final result, and nobody can vote any more."), t("End the poll"), link)
+      var gettext = window.gettext || function (s) { return s; };
+      ask(gettext("End this poll? Everyone will see the final result, and nobody can vote any more."), gettext("End the poll"), link)
         .then(function (ok) {
           if (ok && !action({ type: "end_poll", event_id: tile.dataset.eventId })) location.assign(link.href);
         });
