@@ -219,3 +219,38 @@ def test_room_page_by_keyboard_alone(page: Page, webclient_server, synapse, make
     page.keyboard.press("Space")
     expect(page.locator("#timeline .event.mine", has_text="second by button")).to_have_count(1)
     expect(page.locator("#composer-body")).to_be_focused()
+
+
+def test_no_serious_violation_without_javascript(
+    browser: Browser, webclient_server, synapse, make_user
+):
+    """The pages as they are without their scripts (refused, so axe itself can still run in
+    the page): the confirmation checkboxes shown, no dialog."""
+    base = webclient_server.url
+    me = make_user("plain", displayname="Pat")
+    bob = make_user("bob", displayname="Bob")
+    room = shared_room(synapse, me, bob, name="Plain room")
+    mine = send_text(synapse, me, room, "plain text")
+    context = browser.new_context(color_scheme="dark")
+    context.route("**/static/js/**", lambda route: route.abort())
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    found: dict[str, list[str]] = {}
+    try:
+        login_with_password(page, base, synapse, me)
+        make_kiosk(page, base, me.password, room, "light")
+        expect(page.locator(".confirm-check").first).to_be_visible()
+        for name, path in [
+            ("kiosk links", "/settings/kiosks/"),
+            ("room", f"/rooms/{q(room)}/"),
+            ("person", f"/rooms/{q(room)}/people/{q(bob.user_id)}/"),
+            ("delete a message", f"/rooms/{q(room)}/event/{q(mine)}/delete/"),
+            ("devices", "/settings/devices/"),
+            ("preferences", "/settings/preferences/"),
+        ]:
+            page.goto(base + path)
+            found[name] = serious_violations(page)
+    finally:
+        context.close()
+    bad = {name: lines for name, lines in found.items() if lines}
+    assert not bad, "\n".join(f"{name}:\n  " + "\n  ".join(lines) for name, lines in bad.items())
