@@ -114,6 +114,11 @@ def test_no_serious_violation_on_any_page(
         check("new room", "/rooms/new/")
         check("directory", "/rooms/directory/")
         check("integrations", f"/rooms/{q(room)}/integrations/")
+        check("permalink", f"/rooms/{q(room)}/event/{q(root)}/")
+        check("report a message", f"/rooms/{q(room)}/event/{q(mine)}/report/")
+        check("react (emoji page)", f"/rooms/{q(room)}/event/{q(mine)}/react/")
+        check("join a room", "/rooms/join/")
+        check("direct message", "/rooms/dm/")
         for name, path in [
             ("profile", "/settings/profile/"),
             ("devices", "/settings/devices/"),
