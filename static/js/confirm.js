@@ -56,19 +56,11 @@ export function ask(question, label, from) {
   });
 }
 
-document.querySelectorAll(".confirm-check").forEach(function (label) {
-  label.hidden = true;
-  var box = label.querySelector("input");
-  if (box) box.required = false;
-});
+// With script the dialog asks, so the no-script checkbox is hidden (webclient.css) on every
+// form, those a room swap brings in later included.
+document.documentElement.classList.add("confirm-dialogs");
 
-document.addEventListener("submit", function (event) {
-  var form = event.target;
-  var submitter = event.submitter;
-  var question = (submitter && submitter.dataset.confirm) || form.dataset.confirm;
-  if (!question || form.dataset.confirmed) return;
-  event.preventDefault();
-  event.stopImmediatePropagation();
+function confirmThen(form, submitter, question) {
   var label = submitter ? submitter.textContent.trim() : "";
   ask(question, label, submitter || form).then(function (ok) {
     if (!ok) return;
@@ -81,4 +73,28 @@ document.addEventListener("submit", function (event) {
       delete form.dataset.confirmed;
     }
   });
+}
+
+// A click on a submit button (Enter in a field clicks the default one) asks before the
+// browser checks the form, so the hidden required checkbox does not stop it.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("button, input[type=submit]");
+  if (!button || !button.form || button.type !== "submit") return;
+  var form = button.form;
+  var question = button.dataset.confirm || form.dataset.confirm;
+  if (!question || form.dataset.confirmed) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  confirmThen(form, button, question);
+}, true);
+
+// Any other way of sending such a form asks too.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  var submitter = event.submitter;
+  var question = (submitter && submitter.dataset.confirm) || form.dataset.confirm;
+  if (!question || form.dataset.confirmed) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  confirmThen(form, submitter, question);
 }, true);

@@ -106,9 +106,9 @@ function insertEvent(item, chunk) {
 
 // The polite live region under the timeline hears each new message of someone else, as
 // "sender: text" (the backlog on load, older history and one's own sends are not read out).
-var announcer = document.getElementById("timeline-announcer");
-
 function announce(node) {
+  // Looked up each time: a room swap brings a new timeline and its region.
+  var announcer = document.getElementById("timeline-announcer");
   if (!announcer || node.classList.contains("mine") || !node.classList.contains("event")) return;
   var sender = node.querySelector(".event-meta .sender");
   var body = node.querySelector(".event-body");
