@@ -8,6 +8,9 @@
 // sync; when nobody listens the timeline is fetched afresh) and "inserted".
 import { connect } from "./socket.js";
 import { emit } from "./bus.js";
+import "./days.js";
+import "./jumps.js";
+import "./keys.js";
 
 var root = document.getElementById("room") || document.getElementById("room-list");
 var timeline = document.getElementById("timeline");
@@ -212,6 +215,7 @@ function resync() {
         else delete timeline.dataset[key];
       });
       conn.seen(fresh.dataset.epoch, fresh.dataset.pos);
+      emit("inserted");
       if (stick) scrollToBottom();
     })
     .catch(function () { setStatus("Could not load the latest messages; retrying…", "offline"); setTimeout(resync, 5000); })

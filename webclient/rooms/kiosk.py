@@ -84,7 +84,12 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
                 return _revoked(request)
             except errors.MatrixError as exc:
                 panel.update({"timeline": [], "load_error": exc.message})
-        panel["timeline"] = [i for i in panel["timeline"] if i.get("event_id")]  # no divider
+        # No unread divider; state lines only when the link asks for them.
+        panel["timeline"] = [
+            i
+            for i in panel["timeline"]
+            if i.get("event_id") and (link.show_state or i.get("state_key") is None)
+        ]
         panels.append(panel)
     context = {
         "link": link,
@@ -170,6 +175,7 @@ async def _page(request: HttpRequest, status: int = 200, **extra: Any) -> HttpRe
         "name": "",
         "theme": "dark",
         "scale": "1.5",
+        "show_state": False,
         "name_max": devices.MAX_NAME_LENGTH,
         **extra,
     }
@@ -191,9 +197,10 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
     password = request.POST.get("password", "")
     theme = request.POST.get("theme", "dark")
     scale = request.POST.get("scale", "1.5")
+    show_state = request.POST.get("show_state") == "1"
     chosen = list(dict.fromkeys(request.POST.getlist("rooms")))
     joined = dict(await _joined_rooms(credential))
-    keep = {"name": name, "theme": theme, "scale": scale}
+    keep = {"name": name, "theme": theme, "scale": scale, "show_state": show_state}
     error = None
     if not name:
         error = "Give the screen a name, such as “lobby”."
@@ -241,6 +248,7 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
         room_ids=chosen,
         theme=theme,
         font_scale=float(scale),
+        show_state=show_state,
     )
     logger.info("kiosk link %s for %s (%s)", link.pk, credential.user_id, display.device_id)
     url = request.build_absolute_uri(reverse("rooms:kiosk", args=[link.token]))

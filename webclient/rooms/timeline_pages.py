@@ -22,7 +22,12 @@ from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
 from webclient.matrix.roomstate import message_preview
 from webclient.matrix.session import MatrixSession
-from webclient.timeline.render import collapse_membership_runs, for_viewer, render_tiles
+from webclient.timeline.render import (
+    collapse_creation_burst,
+    collapse_membership_runs,
+    for_viewer,
+    render_tiles,
+)
 
 UNREAD_DIVIDER = (
     '<div class="unread-divider" id="unread-divider" role="separator">New messages</div>'
@@ -83,15 +88,29 @@ async def timeline_context(
     items = render_tiles(session.timeline(room_id), ids, members)
     items = [item for item in items if not item.get("thread_id")]
     newest = from_token is None and not forward
-    if newest:
-        items = with_unread_divider(items, await session.fully_read_marker(room_id))
     if forward:
         prev_token, next_token = page.get("start"), page.get("end") if full else None
     else:
         prev_token, next_token = (page.get("end") if full else None), page.get("start")
+    # "Jump to first unread": the divider on this page, or the room around the fully-read
+    # event when it is older than the page.
+    unread_divider, unread_marker = False, None
+    if newest:
+        marker = await session.fully_read_marker(room_id)
+        items = with_unread_divider(items, marker)
+        unread_divider = any(item.get("html") == UNREAD_DIVIDER for item in items)
+        if (
+            marker
+            and not unread_divider
+            and prev_token
+            and marker not in {e.get("event_id") for e in events}
+        ):
+            unread_marker = marker
     return {
         "timeline": collapse_membership_runs(
-            for_viewer(items, session.user_id, pinned_of(session, room_id))
+            collapse_creation_burst(
+                for_viewer(items, session.user_id, pinned_of(session, room_id)), members
+            )
         ),
         "receipts_json": json.dumps(pages.receipt_view(room_id)),
         "unread_total": session.unread_total(),
@@ -102,6 +121,9 @@ async def timeline_context(
         "epoch": pages.epoch,
         # A page of history is not followed live; pos -1 makes the socket skip replay.
         "pos": position if newest else -1,
+        "live_end": newest,
+        "unread_divider": unread_divider,
+        "unread_marker": unread_marker,
     }
 
 
@@ -153,7 +175,9 @@ async def context_page(session: MatrixSession, room_id: str, event_id: str) -> d
     pages = publisher.of(session)
     return {
         "timeline": collapse_membership_runs(
-            for_viewer(items, session.user_id, pinned_of(session, room_id))
+            collapse_creation_burst(
+                for_viewer(items, session.user_id, pinned_of(session, room_id)), members
+            )
         ),
         "receipts_json": json.dumps(pages.receipt_view(room_id)),
         "unread_total": session.unread_total(),
@@ -247,4 +271,6 @@ async def screen_timeline(
     ]
     # Receipts name people and belong to the signed-in client, not a shared screen.
     context["receipts_json"] = "[]"
+    context["screen"] = True
+    context["unread_marker"] = None
     return context

@@ -15,6 +15,7 @@ from . import (
     room_settings,
     search,
     spaces,
+    switcher,
 )
 from .integrations import integrations_view
 
@@ -30,6 +31,7 @@ urlpatterns = [
     path("rooms/dm/", membership.dm_view, name="dm"),
     path("rooms/join/", membership.join_view, name="join"),
     path("rooms/directory/", membership.directory_view, name="directory"),
+    path("rooms/switcher/", switcher.switcher_data, name="switcher"),
     path("rooms/<str:room>/", reading.room_view, name="room"),
     path("rooms/<str:room>/timeline/", reading.room_timeline, name="timeline"),
     path("rooms/<str:room>/emoji/", emoji.room_emoji, name="room_emoji"),
