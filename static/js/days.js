@@ -9,13 +9,17 @@ import { on } from "./bus.js";
 
 var timeline = document.getElementById("timeline");
 
+var formatters = {};
 function dayKey(ts, tz) {
-  // en-CA writes dates as YYYY-MM-DD, the form the server's data-day uses.
-  try {
-    return new Intl.DateTimeFormat("en-CA", { timeZone: tz || undefined, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(ts));
-  } catch (e) {
-    return new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date(ts));
+  // en-CA writes dates as YYYY-MM-DD, the form the server's data-day uses. One formatter
+  // per time zone: making one is the slow part.
+  var key = tz || "";
+  if (!formatters[key]) {
+    var options = { year: "numeric", month: "2-digit", day: "2-digit" };
+    try { formatters[key] = new Intl.DateTimeFormat("en-CA", Object.assign({ timeZone: tz || undefined }, options)); }
+    catch (e) { formatters[key] = new Intl.DateTimeFormat("en-CA", options); }
   }
+  return formatters[key].format(new Date(ts));
 }
 
 function daysBetween(a, b) {
@@ -55,15 +59,39 @@ function blockOf(tile) {
   return node;
 }
 
+// Separators added or removed above what is on screen must not move it (a page of history
+// joined above drops one): the first block on screen stays where it was.
+function scroller() {
+  return timeline.scrollHeight > timeline.clientHeight ? timeline : document.scrollingElement;
+}
+
+function firstOnScreen() {
+  var box = scroller();
+  var top = box === timeline ? timeline.getBoundingClientRect().top : 0;
+  var blocks = timeline.querySelectorAll(":scope > .chunk > :not(.date-separator), :scope > .event");
+  // The first block that starts on screen (one above with a few pixels showing is not what
+  // the eye holds on to), else the one reaching into the screen from above.
+  var partly = null;
+  for (var i = 0; i < blocks.length; i++) {
+    var rect = blocks[i].getBoundingClientRect();
+    if (!rect.height || rect.bottom <= top) continue;
+    if (rect.top >= top - 1) return { node: blocks[i], top: rect.top, box: box };
+    if (!partly) partly = { node: blocks[i], top: rect.top, box: box };
+  }
+  return partly;
+}
+
 export function normalise() {
   if (!timeline) return;
+  var anchor = undefined;
+  function changing() { if (anchor === undefined) anchor = firstOnScreen(); }
   var current = null;
   var lastBlock = null;
   var nodes = timeline.querySelectorAll(".date-separator, .event[data-ts]");
   var pending = null; // a separator seen, waiting for the tile it names
   nodes.forEach(function (node) {
     if (node.classList.contains("date-separator")) {
-      if (pending || node.dataset.day === current) node.remove();
+      if (pending || node.dataset.day === current) { changing(); node.remove(); }
       else pending = node;
       return;
     }
@@ -77,13 +105,18 @@ export function normalise() {
         pending = null;
         return;
       }
+      changing();
       pending.remove();
       pending = null;
     }
-    if (day !== current) block.parentNode.insertBefore(separator(day), block);
+    if (day !== current) { changing(); block.parentNode.insertBefore(separator(day), block); }
     current = day;
   });
-  if (pending) pending.remove();
+  if (pending) { changing(); pending.remove(); }
+  if (anchor && anchor.node.isConnected) {
+    var moved = anchor.node.getBoundingClientRect().top - anchor.top;
+    if (moved) anchor.box.scrollTop += moved;
+  }
   // A page open across midnight: "Today" becomes "Yesterday".
   timeline.querySelectorAll(".date-separator").forEach(function (sep) {
     var time = sep.querySelector("time");
