@@ -136,6 +136,21 @@ def test_one_room_fills_the_wall_hides_state_lines_and_shows_images_large(
         natural = img.evaluate("el => [el.naturalWidth, el.naturalHeight]")
         assert box and box["height"] >= 0.5 * 1080, box
         assert box["height"] > natural[1], (box, natural)
+
+        # The option can be changed on the link later: the open screen reloads to follow.
+        page.goto(f"{base}/settings/kiosks/")
+        entry = page.locator("#kiosk-list li.kiosk-link", has_text="lobby wall")
+        entry.get_by_role("button", name="Show room events too").click()
+        expect(page.locator(".flash")).to_contain_text("now shows room events")
+        expect(entry.locator(".kiosk-shows-state")).to_have_count(1)
+        topic = panel(screen, room).locator(".kiosk-timeline > .event-state", has_text="Live topic")
+        expect(topic).to_be_visible(timeout=15000)
+        expect(panel(screen, room).locator("details.membership-run")).to_contain_text("Gus")
+        expect(screen.locator("#kiosk")).to_have_attribute("data-show-state", "true")
+        entry.get_by_role("button", name="Show messages only").click()
+        expect(screen.locator("#kiosk")).to_have_attribute("data-show-state", "false")
+        expect(panel(screen, room).locator(".event-state")).to_have_count(0)
+        expect(tile(screen, room, hello)).to_be_visible()
     finally:
         context.close()
 

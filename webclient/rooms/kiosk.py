@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
@@ -284,6 +286,34 @@ async def revoke_link_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         await revoke(link)
         messages.success(request, f"Kiosk link “{link.name}” revoked; its screens now say so.")
+    return HttpResponseRedirect(reverse("rooms:kiosk_links"))
+
+
+@require_POST
+@matrix_login_required
+async def show_state_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show or hide membership changes and other state lines on a link's screens; the open
+    screens reload to follow."""
+    link = await links_of(request.credential).filter(pk=pk).afirst()
+    if link is None:
+        messages.warning(request, _("That kiosk link was revoked."))
+        return HttpResponseRedirect(reverse("rooms:kiosk_links"))
+    link.show_state = request.POST.get("show_state") == "1"
+    await link.asave(update_fields=["show_state"])
+    # A screen told its session ended reloads, and comes back with the new setting.
+    await get_channel_layer().group_send(
+        publisher.screens_group(link.credential_id),
+        {"type": "session.ended", "reason": "settings"},
+    )
+    messages.success(
+        request,
+        (
+            _("“%(name)s” now shows room events.")
+            if link.show_state
+            else _("“%(name)s” now shows messages only.")
+        )
+        % {"name": link.name},
+    )
     return HttpResponseRedirect(reverse("rooms:kiosk_links"))
 
 

@@ -121,6 +121,7 @@ urlpatterns = [
     path("settings/kiosks/", kiosk.links_view, name="kiosk_links"),
     path("settings/kiosks/new/", kiosk.create_link_view, name="create_kiosk_link"),
     path("settings/kiosks/<int:pk>/revoke/", kiosk.revoke_link_view, name="revoke_kiosk_link"),
+    path("settings/kiosks/<int:pk>/state/", kiosk.show_state_view, name="kiosk_show_state"),
     # The websocket lives at this path (routing.py); over plain HTTP it only says so.
     path("ws/", reading.socket_over_http, name="socket"),
 ]
