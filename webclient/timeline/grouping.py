@@ -33,7 +33,8 @@ def local_day(ts_ms: int) -> date:
 
 
 def day_label(day: date, today: date) -> str:
-    """ "Today", "Yesterday", the weekday within the last week, else the date, localised."""
+    """The name of a day: Today, Yesterday, its weekday within the last week, else its date
+    (the active language's DATE_FORMAT)."""
     if day == today:
         return _("Today")
     if day == today - timedelta(days=1):
