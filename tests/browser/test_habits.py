@@ -400,3 +400,30 @@ def test_keyboard_switcher_alt_arrows_and_escape(page: Page, webclient_server, s
     expect(page.locator("dialog#room-switcher")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.locator("dialog#room-switcher")).to_be_hidden()
+
+
+def test_creation_burst_is_whole_when_a_page_boundary_cuts_it(
+    page: Page, webclient_server, synapse, make_user
+):
+    base = webclient_server.url
+    me = make_user("me")
+    bob = make_user("bob", displayname="Bob")
+    # create, Bob's join, power levels, join rules, history visibility, guest access, name,
+    # topic; my invitation and join; then 10 messages: the newest 15 events start with the
+    # last three events of the room's creation.
+    room = shared_room(synapse, bob, me, name="Cut", topic="Cut topic")
+    events = matrix_api(
+        synapse.url, bob.access_token, "GET", f"{CS}/rooms/{q(room)}/messages?dir=b&limit=50"
+    )["chunk"]
+    creation = sum(1 for e in events if e["sender"] == bob.user_id and "state_key" in e) - 1
+    assert creation == 8, [e["type"] for e in events]
+    ids = [send_text(synapse, bob, room, f"c{n}") for n in range(PAGE - 2 - 3)]
+    login_with_password(page, base, synapse, me)
+    open_room(page, base, room)
+    burst = page.locator("#timeline details.creation-burst")
+    expect(burst).to_have_count(1)
+    expect(burst).to_have_attribute("data-burst", "8")
+    expect(burst.locator("article.event", has_text="Cut topic")).to_have_count(1)
+    # The room's start was reached: nothing older to load.
+    expect(page.locator("#timeline")).not_to_have_attribute("data-older", re.compile("."))
+    expect(event_tile(page, ids[0])).to_be_attached()

@@ -61,6 +61,36 @@ def with_unread_divider(items: list[dict[str, Any]], marker: str | None) -> list
     return [*items[: at + 1], {"event_id": "", "html": UNREAD_DIVIDER}, *items[at + 1 :]]
 
 
+CREATION_LOOKBACK = 20
+
+
+def _may_continue_creation(session: MatrixSession, room_id: str, event: dict[str, Any]) -> bool:
+    """Whether a page starting with `event` may have cut the room's creation: a state event
+    (not the create event itself) of the room's creator."""
+    if not isinstance(event.get("state_key"), str) or event.get("type") == "m.room.create":
+        return False
+    summary = session.room(room_id)
+    creators = summary.creators if summary is not None else []
+    return not creators or event.get("sender") in creators
+
+
+async def _rest_of_creation(
+    session: MatrixSession, room_id: str, token: str | None, first: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The events before `first` when they are all state events of its sender back to the
+    room's m.room.create (the room's creation, cut by a page boundary); else None."""
+    if not token:
+        return None
+    page = await session.messages(room_id, from_token=token, limit=CREATION_LOOKBACK)
+    older = list(reversed([e for e in page.get("chunk") or [] if isinstance(e, dict)]))
+    if not older or older[0].get("type") != "m.room.create":
+        return None
+    sender = first.get("sender")
+    if any(not isinstance(e.get("state_key"), str) or e.get("sender") != sender for e in older):
+        return None
+    return {"events": older, "state": page.get("state") or []}
+
+
 @device_op(shared=True)
 async def timeline_context(
     session: MatrixSession, room_id: str, from_token: str | None, *, after: str | None = None
@@ -79,10 +109,17 @@ async def timeline_context(
         limit=limit,
         direction="f" if forward else "b",
     )
-    members = _members_with_state(session, room_id, page)
     chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
     events = chunk if forward else list(reversed(chunk))
     full = len(chunk) >= limit
+    if not forward and full and events and _may_continue_creation(session, room_id, events[0]):
+        # The page starts inside the room's creation: take the rest of it, so the
+        # "created and configured the room" line is whole.
+        earlier = await _rest_of_creation(session, room_id, page.get("end"), events[0])
+        if earlier is not None:
+            events, full = earlier["events"] + events, False
+            page = {**page, "state": (page.get("state") or []) + earlier["state"]}
+    members = _members_with_state(session, room_id, page)
     ids = tile_ids(events)
     await session.fetch_missing_replies(room_id, ids)
     items = render_tiles(session.timeline(room_id), ids, members)
