@@ -8,6 +8,7 @@
 // and data-room-emoji-url ("the emoji for this room": recent ones, and the room's custom
 // emoji groups once image packs come, each {id, name, emoji: [{key, name, shortcodes, src}]}).
 import { action } from "./live.js";
+import { on } from "./bus.js";
 
 var button = document.getElementById("composer-emoji");
 var timeline = document.getElementById("timeline");
@@ -221,7 +222,8 @@ function close() {
   if (back) back.focus();
 }
 
-if (button) {
+function bind() {
+  if (!button) return;
   button.hidden = false;
   button.addEventListener("click", function () {
     if (popover && !popover.hidden) close();
@@ -240,3 +242,15 @@ if (button) {
     });
   }
 }
+
+bind();
+// A room swap (panes.js): the new room's composer and timeline, and its own emoji.
+on("room-changed", function () {
+  close();
+  button = document.getElementById("composer-emoji");
+  timeline = document.getElementById("timeline");
+  textarea = document.querySelector("#composer textarea[name=body]");
+  data = null;
+  loading = null;
+  bind();
+});
