@@ -17,7 +17,6 @@ from .helpers import (
     assert_not_reloaded,
     create_room,
     event_tile,
-    invite_and_join,
     login_with_password,
     mark_page,
     open_room,
@@ -102,9 +101,8 @@ def test_room_list_beside_the_room_and_swapping_without_reload(
 
     # The composer works on the new room (sending goes to it).
     type_and_send(page, "sent after the swap")
-    wait_for_message(
-        synapse, rooms.other, rooms.second, lambda e: e["content"].get("body") == "sent after the swap"
-    )
+    sent = "sent after the swap"
+    wait_for_message(synapse, rooms.other, rooms.second, lambda e: e["content"].get("body") == sent)
     expect(page.locator("#timeline article.event.mine").last).to_contain_text("sent after the swap")
 
     # Back and Forward swap again, still without a reload.
@@ -223,7 +221,6 @@ def test_a_room_one_is_invited_to_opens_as_a_page(page: Page, webclient_server, 
     # The pane of a room one is not in is refused: the script loads the page instead.
     answer = page.request.get(f"{base}/rooms/{q(invited)}/pane/")
     assert answer.status == 409
-    invite_and_join  # noqa: B018 - imported for the fixture's helpers
 
 
 def test_narrow_screens_show_one_pane_with_a_way_back(page: Page, webclient_server, synapse, rooms):

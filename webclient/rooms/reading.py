@@ -19,9 +19,9 @@ from webclient.matrix.api import new_txn_id
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
 from webclient.matrix.session import MatrixSession
+from webclient.timeline.avatars import avatar
 from webclient.timeline.compose import COMMANDS
 from webclient.timeline.render import for_viewer, render_tiles
-from webclient.timeline.avatars import avatar
 from webclient.timeline.roomlist import render_room_sections
 from webclient.timeline.viewmodels import topic_html
 from webclient.web.auth import matrix_login_required
@@ -77,7 +77,9 @@ async def room_page(
     # The room list beside the conversation, as it was when the page was rendered (the
     # socket catches up from the same position).
     list_epoch, list_pos = session.epoch, session.position
-    sections = [] if pane else mark_current(render_room_sections(session.rooms, session.user_id), room_id)
+    sections = []
+    if not pane:
+        sections = mark_current(render_room_sections(session.rooms, session.user_id), room_id)
     if summary.marked_unread:
         # Opening the room reads it, as in Element.
         try:
