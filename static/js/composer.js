@@ -233,7 +233,14 @@ function bind() {
     }
     if (!tile) return;
     var actions = link.closest(".event-actions");
-    if (link.matches(".reaction, .action-react")) {
+    if (link.matches(".action-react-pick")) {
+      // The picker loads when first wanted; without it, the picker page.
+      event.preventDefault();
+      var href = link.href;
+      import("./emoji-picker.js")
+        .then(function (picker) { picker.open({ mode: "react", tile: tile, href: href }); })
+        .catch(function () { location.assign(href); });
+    } else if (link.matches(".reaction, .action-react")) {
       event.preventDefault();
       if (!action({ type: "react", event_id: tile.dataset.eventId, key: link.dataset.key })) location.assign(link.href);
     } else if (link.matches(".action-reply")) {
@@ -257,6 +264,14 @@ function bind() {
     if (editing) textarea.value = "";
     clearMode();
   });
+
+  var emojiButton = document.getElementById("composer-emoji");
+  if (emojiButton) {
+    emojiButton.hidden = false;
+    emojiButton.addEventListener("click", function () {
+      import("./emoji-picker.js").then(function (picker) { picker.toggle(); });
+    });
+  }
 
   form.addEventListener("submit", submit);
   textarea.addEventListener("keydown", function (event) {

@@ -27,8 +27,11 @@ MEASURE = """() => {
   function describe(el) {
     let text = el.tagName.toLowerCase();
     if (el.id) text += '#' + el.id;
-    if (el.className && typeof el.className === 'string') text += '.' + el.className.trim().split(/\\s+/).join('.');
-    const words = (el.textContent || el.value || el.getAttribute('aria-label') || '').trim().slice(0, 30);
+    if (el.className && typeof el.className === 'string') {
+      text += '.' + el.className.trim().split(/\\s+/).join('.');
+    }
+    const label = el.textContent || el.value || el.getAttribute('aria-label') || '';
+    const words = label.trim().slice(0, 30);
     return text + ' "' + words + '"';
   }
   const small = [];
@@ -38,7 +41,8 @@ MEASURE = """() => {
     let target = el;
     if (!el.checkVisibility({ visibilityProperty: true })) continue; // e.g. in a closed <details>
     if (el.matches('input[type=checkbox], input[type=radio]')) {
-      target = el.closest('label') || (el.id && document.querySelector('label[for="' + el.id + '"]')) || el;
+      const byId = el.id && document.querySelector('label[for="' + el.id + '"]');
+      target = el.closest('label') || byId || el;
     }
     const box = target.getBoundingClientRect();
     if (box.width < 2 || box.height < 2) continue; // not shown
@@ -49,7 +53,9 @@ MEASURE = """() => {
   if (doc.scrollWidth > doc.clientWidth) {
     for (const el of document.body.querySelectorAll('*')) {
       const box = el.getBoundingClientRect();
-      if (box.right > doc.clientWidth + 1 && box.width > 0) wide.push(describe(el) + ': ' + Math.round(box.right));
+      if (box.right > doc.clientWidth + 1 && box.width > 0) {
+        wide.push(describe(el) + ': ' + Math.round(box.right));
+      }
     }
   }
   return { scroll: doc.scrollWidth, client: doc.clientWidth, small: small, wide: wide.slice(0, 8) };
@@ -116,9 +122,7 @@ def setting(synapse, make_user):
     return me, other, room, root, space, invited
 
 
-def test_every_page_fits_320_px_and_targets_are_44_px(
-    browser, webclient_server, synapse, setting
-):
+def test_every_page_fits_320_px_and_targets_are_44_px(browser, webclient_server, synapse, setting):
     me, other, room, root, space, invited = setting
     base = webclient_server.url
     context = browser.new_context(viewport=PHONE)

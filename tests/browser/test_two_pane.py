@@ -265,3 +265,56 @@ def test_without_javascript_entries_are_page_loads(browser, webclient_server, sy
         expect(page.locator("#room-name")).to_have_text(rooms.first_name)
     finally:
         context.close()
+
+
+PAGE_WEIGHT_LIMIT = 60 * 1024
+
+
+def page_weight(page: Page, url: str) -> dict[str, int]:
+    """Bytes transferred (compressed bodies and headers) for the page's HTML, CSS and JS,
+    loaded into a fresh context with nothing cached."""
+    sizes: dict[str, int] = {}
+
+    def finished(request) -> None:
+        kind = request.resource_type
+        if kind not in ("document", "stylesheet", "script"):
+            return
+        size = request.sizes()
+        sizes[request.url] = size["responseBodySize"] + size["responseHeadersSize"]
+
+    page.on("requestfinished", finished)
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    page.remove_listener("requestfinished", finished)
+    return sizes
+
+
+def test_room_page_weighs_under_60_kb(browser, webclient_server, synapse, rooms):
+    """HTML + CSS + JS of a room page with a screenful of messages and the room list beside
+    it, as transferred (compressed): a size check, not a timing."""
+    base = webclient_server.url
+    for n in range(30):
+        send_text(synapse, rooms.other, rooms.first, f"message {n} of a screenful, with some words")
+    last = send_text(synapse, rooms.other, rooms.first, "the last one")
+    signing_in = browser.new_context(viewport=WIDE)
+    page = signing_in.new_page()
+    page.set_default_timeout(15000)
+    try:
+        login_with_password(page, base, synapse, rooms.me)
+        state = signing_in.storage_state()
+    finally:
+        signing_in.close()
+    # The same login in a context with an empty cache.
+    context = browser.new_context(viewport=WIDE, storage_state=state)
+    try:
+        fresh = context.new_page()
+        fresh.set_default_timeout(15000)
+        sizes = page_weight(fresh, f"{base}/rooms/{q(rooms.first)}/")
+        expect(event_tile(fresh, last)).to_be_visible()
+    finally:
+        context.close()
+    total = sum(sizes.values())
+    assert any(url.endswith(".js") for url in sizes) and any(url.endswith(".css") for url in sizes)
+    listing = "\n".join(f"{n:7d} {url}" for url, n in sorted(sizes.items(), key=lambda kv: -kv[1]))
+    assert total < PAGE_WEIGHT_LIMIT, f"{total} bytes:\n{listing}"
+    print(f"room page: {total} bytes transferred in {len(sizes)} files")
