@@ -282,6 +282,10 @@ function handle(message) {
     case "following":
       emit("following", message);
       return;
+    case "follow_refused":
+      // The swapped-in room is not one this login is in (any more): its page says why.
+      if (message.room_id === root.dataset.roomId) location.reload();
+      return;
     case "receipts":
     case "unread":
     case "notify":
