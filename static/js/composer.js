@@ -289,7 +289,6 @@ function bind() {
       }
     }
   });
-
 }
 
 function start() {
