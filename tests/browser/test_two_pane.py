@@ -167,6 +167,30 @@ def test_modules_start_again_on_the_swapped_pane(page: Page, webclient_server, s
     assert_not_reloaded(page)
 
 
+def test_history_and_previews_work_on_the_swapped_pane(
+    page: Page, webclient_server, synapse, rooms
+):
+    """Scrolling back loads older messages in the room swapped in, and read receipts and
+    the unread badge follow the room on show."""
+    base = webclient_server.url
+    first = send_text(synapse, rooms.other, rooms.second, "the very first message")
+    for n in range(60):
+        send_text(synapse, rooms.other, rooms.second, f"filler {n}")
+    page.set_viewport_size(WIDE)
+    login_with_password(page, base, synapse, rooms.me)
+    open_room(page, base, rooms.first)
+    expect(entry(page, rooms.second).locator(".badge.unread")).to_be_visible()
+    entry(page, rooms.second).click()
+    expect(page.locator("#room")).to_have_attribute("data-room-id", rooms.second)
+    wait_live(page)
+    # The page read the room (its read marker went over the followed socket).
+    expect(entry(page, rooms.second).locator(".badge.unread")).to_have_count(0, timeout=15000)
+    expect(event_tile(page, first)).to_have_count(0)
+    expect(page.locator("#older-link")).to_be_hidden()  # history.js took over the pane
+    page.locator("#timeline").evaluate("t => { t.scrollTop = 0; }")
+    expect(event_tile(page, first)).to_be_visible(timeout=15000)
+
+
 def test_navigate_on_the_bus_swaps_and_matrix_to_links_use_it(
     page: Page, webclient_server, synapse, rooms
 ):
