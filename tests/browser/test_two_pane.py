@@ -167,7 +167,7 @@ def test_modules_start_again_on_the_swapped_pane(page: Page, webclient_server, s
     assert_not_reloaded(page)
 
 
-def test_history_and_previews_work_on_the_swapped_pane(
+def test_history_and_read_markers_work_on_the_swapped_pane(
     page: Page, webclient_server, synapse, rooms
 ):
     """Scrolling back loads older messages in the room swapped in, and read receipts and
