@@ -50,6 +50,13 @@ function put(fresh, url, how) {
   document.title = (count ? count[0] : "") + (fresh.dataset.pageTitle || document.title);
   markCurrent();
   emit("room-changed", fresh);
+  // Focus that was in the old pane (a key that asked for another room) goes to the new
+  // room's composer, as in Element; a clicked entry in the list keeps it.
+  var active = document.activeElement;
+  if (!active || active === document.body || !active.isConnected) {
+    var box = fresh.querySelector("#composer textarea");
+    if (box) box.focus({ preventScroll: true });
+  }
 }
 
 // Swap in the room at `url`; false when this page cannot (then the caller loads it).
