@@ -75,7 +75,11 @@ SWAP_SCRIPT = """async (target) => {
   const t1 = await painted;
   const room = document.getElementById('room');
   while (room.dataset.live !== 'true') await new Promise((r) => setTimeout(r, 2));
-  return [t1 - t0, performance.now() - t0];
+  const fetched = performance.getEntriesByType('resource')
+    .filter((e) => e.name.indexOf('/pane/') >= 0 && e.startTime >= t0);
+  const pane = fetched.length ? fetched[0].responseEnd - t0 : null;
+  performance.clearResourceTimings();
+  return [t1 - t0, performance.now() - t0, pane];
 }"""
 
 
@@ -142,6 +146,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         swaps: list[float] = []
         lives: list[float] = []
+        panes: list[float] = []
         loads: list[float] = []
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
@@ -166,7 +171,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for n in range(total):
                 target = (current + 1) % len(rooms)
                 # (a) a swap from the current room to the next one
-                swap_ms, live_ms = await page.evaluate(SWAP_SCRIPT, rooms[target])
+                swap_ms, live_ms, pane_ms = await page.evaluate(SWAP_SCRIPT, rooms[target])
                 current = target
                 # (b) the same room again, as a full page load
                 await page.evaluate("url => location.assign(url)", url_of(rooms[target]))
@@ -181,11 +186,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     continue
                 swaps.append(swap_ms)
                 lives.append(live_ms)
+                if pane_ms is not None:
+                    panes.append(pane_ms)
                 loads.append(load_ms)
 
             sizes = await page_weight(browser, state, url_of(rooms[0]))
             await browser.close()
-        return {"swap_ms": swaps, "live_ms": lives, "load_ms": loads, "weight": sizes}
+        return {
+            "swap_ms": swaps,
+            "live_ms": lives,
+            "pane_ms": panes,
+            "load_ms": loads,
+            "weight": sizes,
+        }
     finally:
         if webclient is not None:
             webclient.stop()
@@ -207,6 +220,8 @@ def report(result: dict[str, Any]) -> bool:
     swaps, loads, lives = result["swap_ms"], result["load_ms"], result["live_ms"]
     print(f"\n{len(swaps)} switches and {len(loads)} full loads, milliseconds:")
     print(line("swap: click -> timeline shown", swaps))
+    if result.get("pane_ms"):
+        print(line("  of which: click -> pane fetched", result["pane_ms"]))
     print(line("swap: click -> socket follows", lives))
     print(line("full load: start -> timeline shown", loads))
     ratio50 = percentile(swaps, 50) / percentile(loads, 50)
