@@ -78,8 +78,11 @@ SWAP_SCRIPT = """async (target) => {
   const fetched = performance.getEntriesByType('resource')
     .filter((e) => e.name.indexOf('/pane/') >= 0 && e.startTime >= t0);
   const pane = fetched.length ? fetched[0].responseEnd - t0 : null;
+  const ready = performance.getEntriesByName('webclient:pane-ready');
+  const started = ready.length ? ready[ready.length - 1].startTime - t0 : null;
   performance.clearResourceTimings();
-  return [t1 - t0, performance.now() - t0, pane];
+  performance.clearMarks();
+  return [t1 - t0, performance.now() - t0, pane, started];
 }"""
 
 
@@ -147,6 +150,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         swaps: list[float] = []
         lives: list[float] = []
         panes: list[float] = []
+        readies: list[float] = []
         loads: list[float] = []
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
@@ -171,7 +175,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for n in range(total):
                 target = (current + 1) % len(rooms)
                 # (a) a swap from the current room to the next one
-                swap_ms, live_ms, pane_ms = await page.evaluate(SWAP_SCRIPT, rooms[target])
+                swap_ms, live_ms, pane_ms, ready_ms = await page.evaluate(
+                    SWAP_SCRIPT, rooms[target]
+                )
                 current = target
                 # (b) the same room again, as a full page load
                 await page.evaluate("url => location.assign(url)", url_of(rooms[target]))
@@ -188,6 +194,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 lives.append(live_ms)
                 if pane_ms is not None:
                     panes.append(pane_ms)
+                if ready_ms is not None:
+                    readies.append(ready_ms)
                 loads.append(load_ms)
 
             sizes = await page_weight(browser, state, url_of(rooms[0]))
@@ -196,6 +204,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "swap_ms": swaps,
             "live_ms": lives,
             "pane_ms": panes,
+            "ready_ms": readies,
             "load_ms": loads,
             "weight": sizes,
         }
@@ -222,6 +231,8 @@ def report(result: dict[str, Any]) -> bool:
     print(line("swap: click -> timeline shown", swaps))
     if result.get("pane_ms"):
         print(line("  of which: click -> pane fetched", result["pane_ms"]))
+    if result.get("ready_ms"):
+        print(line("  click -> pane in, modules bound", result["ready_ms"]))
     print(line("swap: click -> socket follows", lives))
     print(line("full load: start -> timeline shown", loads))
     ratio50 = percentile(swaps, 50) / percentile(loads, 50)

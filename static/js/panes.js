@@ -76,11 +76,13 @@ function swap(url, how) {
     .then(function (html) {
       if (under !== mine) return;
       under = null;
+      performance.mark("webclient:pane-fetched"); // benchmarks/room_switch.py reads these
       var template = document.createElement("template");
       template.innerHTML = html;
       var fresh = template.content.querySelector("#room");
       if (!fresh) throw new Error("no room in the answer");
       put(document.adoptNode(fresh), url, how);
+      performance.mark("webclient:pane-ready");
     })
     .catch(function (error) {
       if (error && error.name === "AbortError") return;
