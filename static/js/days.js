@@ -128,7 +128,10 @@ export function normalise() {
   });
 }
 
-if (timeline) {
-  on("inserted", normalise);
+on("inserted", normalise);
+// A room swap (panes.js) brings another #timeline.
+on("room-changed", function () {
+  timeline = document.getElementById("timeline");
   normalise();
-}
+});
+normalise();

@@ -5,55 +5,61 @@
 // "first unread" until the divider has been on screen.
 import { on } from "./bus.js";
 
-var timeline = document.getElementById("timeline");
-var latest = document.getElementById("jump-latest");
-var unread = document.getElementById("jump-unread");
+// A room swap (panes.js) brings another pane: bindPane() runs again on "room-changed".
+var timeline = null;
+var latest = null;
+var unread = null;
 
 function scroller() {
   return timeline.scrollHeight > timeline.clientHeight ? timeline : document.scrollingElement;
 }
 
 function update() {
-  if (latest) {
+  if (timeline && latest) {
     var box = scroller();
     var away = box.scrollHeight - box.scrollTop - box.clientHeight > Math.max(200, box.clientHeight / 2);
     latest.hidden = !(away || timeline.dataset.newer);
   }
 }
 
-function start() {
-  var queued = false;
-  function onScroll() {
-    if (queued) return;
-    queued = true;
-    requestAnimationFrame(function () { queued = false; update(); });
-  }
+var queued = false;
+function onScroll() {
+  if (queued || !timeline) return;
+  queued = true;
+  requestAnimationFrame(function () { queued = false; update(); });
+}
+
+function bindPane() {
+  timeline = document.getElementById("timeline");
+  latest = document.getElementById("jump-latest");
+  unread = document.getElementById("jump-unread");
+  if (!timeline || !(latest || unread)) return;
   timeline.addEventListener("scroll", onScroll, { passive: true });
-  window.addEventListener("scroll", onScroll, { passive: true });
-  on("inserted", onScroll);
-  if (latest) {
-    latest.addEventListener("click", function (event) {
+  var link = latest;
+  if (link) {
+    link.addEventListener("click", function (event) {
       // At the live end: scroll there. Showing older history: the link loads the newest page.
-      if (timeline.dataset.newer || latest.getAttribute("href").charAt(0) !== "#") return;
+      if (timeline.dataset.newer || link.getAttribute("href").charAt(0) !== "#") return;
       event.preventDefault();
       var box = scroller();
       box.scrollTop = box.scrollHeight;
-      latest.hidden = true;
+      link.hidden = true;
       var composer = document.querySelector("#composer textarea");
       if (composer) composer.focus({ preventScroll: true });
     });
   }
   var divider = document.getElementById("unread-divider");
-  if (unread && divider) {
-    unread.addEventListener("click", function (event) {
+  var jump = unread;
+  if (jump && divider) {
+    jump.addEventListener("click", function (event) {
       event.preventDefault();
       divider.scrollIntoView({ block: "center" });
-      unread.hidden = true;
+      jump.hidden = true;
     });
     if (window.IntersectionObserver) {
       var seen = new IntersectionObserver(function (entries) {
         if (entries.some(function (e) { return e.isIntersecting; })) {
-          unread.hidden = true;
+          jump.hidden = true;
           seen.disconnect();
         }
       });
@@ -64,4 +70,7 @@ function start() {
   setTimeout(update, 0);
 }
 
-if (timeline && (latest || unread)) start();
+window.addEventListener("scroll", onScroll, { passive: true });
+on("inserted", onScroll);
+on("room-changed", bindPane);
+bindPane();

@@ -34,6 +34,7 @@ urlpatterns = [
     path("rooms/switcher/", switcher.switcher_data, name="switcher"),
     path("rooms/<str:room>/", reading.room_view, name="room"),
     path("rooms/<str:room>/timeline/", reading.room_timeline, name="timeline"),
+    path("rooms/<str:room>/pane/", reading.room_pane, name="room_pane"),
     path("rooms/<str:room>/emoji/", emoji.room_emoji, name="room_emoji"),
     path("rooms/<str:room>/preview/", previews.preview_fragment, name="url_preview"),
     path("rooms/<str:room>/previews/", previews.room_switch_view, name="room_previews"),
