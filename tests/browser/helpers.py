@@ -215,3 +215,10 @@ def confirm_dialog(page: Page) -> None:
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_be_visible()
     dialog.locator("#confirm-dialog-ok").click()
+
+
+def open_room_menu(page: Page) -> None:
+    """Open the room header's menu (a <details>: Integrations, favourites, search…)."""
+    menu = page.locator("#room-menu")
+    if menu.get_attribute("open") is None:
+        menu.locator("> summary").click()

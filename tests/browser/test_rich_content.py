@@ -16,6 +16,7 @@ from .helpers import (
     event_tile,
     login_with_password,
     open_room,
+    open_room_menu,
     q,
     shared_room,
 )
@@ -193,6 +194,7 @@ def test_animated_images_play_only_on_hover_or_when_allowed(
     expect(img).to_have_attribute("src", moving)
     page.mouse.move(0, 0)
     expect(img).to_have_attribute("src", still)
+    open_room_menu(page)
     page.locator("#play-animated").check()
     expect(img).to_have_attribute("src", moving)
     page.reload()
