@@ -4,7 +4,6 @@
 // ("room-changed", panes.js) it works on the new room's composer.
 import { send, resend, action, scrollToBottom } from "./live.js";
 import { on, emit } from "./bus.js";
-import { ask } from "./confirm.js";
 
 var form = document.getElementById("composer");
 var timeline = document.getElementById("timeline");
@@ -255,7 +254,8 @@ function bind() {
     } else if (link.matches(".action-delete")) {
       event.preventDefault();
       var gettext = window.gettext || function (s) { return s; };
-      ask(gettext("Delete this message?"), gettext("Delete"), textarea).then(function (ok) {
+      // The dialog module loads when first wanted (the room page stays light).
+      import("./confirm.js").then(function (m) { return m.ask(gettext("Delete this message?"), gettext("Delete"), textarea); }).then(function (ok) {
         if (ok && !action({ type: "redact", event_id: tile.dataset.eventId })) location.assign(link.href);
       });
     }

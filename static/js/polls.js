@@ -2,7 +2,6 @@
 // one started, both over the socket; without it (or without script) the links open a small
 // page that asks (rooms/composing.py). The tile comes back re-rendered with the new count.
 import { action } from "./live.js";
-import { ask } from "./confirm.js";
 import { on } from "./bus.js";
 
 var timeline = document.getElementById("timeline");
@@ -34,7 +33,8 @@ function bind() {
       answer.classList.add("sending");
     } else {
       var gettext = window.gettext || function (s) { return s; };
-      ask(gettext("End this poll? Everyone will see the final result, and nobody can vote any more."), gettext("End the poll"), link)
+      import("./confirm.js")
+        .then(function (m) { return m.ask(gettext("End this poll? Everyone will see the final result, and nobody can vote any more."), gettext("End the poll"), link); })
         .then(function (ok) {
           if (ok && !action({ type: "end_poll", event_id: tile.dataset.eventId })) location.assign(link.href);
         });
