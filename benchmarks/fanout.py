@@ -303,6 +303,37 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def start_profiles(where: Path, pids: list[int], n: int) -> list[Any]:
+    """py-spy (`pip install py-spy`; for profiling only) on each daphne while the messages
+    flow: collapsed stacks in `where`/fanout-<screens>-<server>.txt (flamegraph.pl or
+    speedscope read them; `benchmarks/stacks.py` sums them by function)."""
+    import subprocess
+
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    where.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
+            + ["--nonblocking", "--output", str(where / f"fanout-{n}-{i}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i, pid in enumerate(pids)
+    ]
+
+
+def stop_profiles(profilers: list[Any]) -> None:
+    import signal
+
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)
+    for profiler in profilers:
+        try:
+            profiler.wait(30)
+        except Exception:
+            profiler.kill()
+
+
 # -- several servers (--servers): PostgreSQL and Redis ------------------------------------------
 
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -462,6 +493,7 @@ async def run_size(
         if cluster:
             monitor = RedisMonitor(cluster["REDIS_URL"], cluster["REDIS_KEY_PREFIX"])
             monitor.start()
+        profilers = start_profiles(args.profile, pids, n) if args.profile else []
         cpu_before = [cpu_seconds(pid) for pid in pids]
         sends: list[tuple[str, float, bool]] = []
         send_ms: list[float] = []
@@ -478,6 +510,7 @@ async def run_size(
         not_arrived = await screens.wait_for(all_ids, args.timeout)
         await asyncio.sleep(1.0)  # duplicates, late log lines
         redis_writes = monitor.stop() if monitor else None
+        stop_profiles(profilers)
         rss_after = sum(rss_kb(pid) for pid in pids)
         cpu_per_server = [cpu_seconds(pid) - b for pid, b in zip(pids, cpu_before, strict=True)]
         cpu_used = sum(cpu_per_server)
@@ -738,6 +771,11 @@ def main() -> int:
         default=1,
         help="daphne processes on PostgreSQL and Redis (127.0.0.1) sharing the screens; the "
         "first runs the device, the others serve their screens from its pushes",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record each daphne with py-spy while the messages flow, into this directory",
     )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
