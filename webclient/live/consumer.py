@@ -26,7 +26,7 @@ from webclient.timeline.roomlist import render_room_sections
 from webclient.timeline.viewmodels import topic_html
 
 from . import actions, devices, publisher
-from .access import Access, from_kiosk_token, from_ticket, rewrite_media
+from .access import Access, from_kiosk_token, from_ticket, media_base, rewrite_media
 from .devices import DeviceHandle, device_op
 from .frames import Frame, RawWriter, SharedFrames, raw_writer
 
@@ -63,6 +63,12 @@ LIVE_HANDLERS = {
 }
 #: How long a socket's catch-up waits for a new session's first sync (the room list).
 FIRST_SYNC_WAIT = 60.0
+
+
+def _shows_media(events: list[dict[str, Any]]) -> bool:
+    """Whether a push's fragments point at media (what `rewrite_media` changes)."""
+    needle = f'"{media_base()}'
+    return any(needle in (item.get("html") or "") for item in events)
 
 
 def _login_url(reason: str | None) -> str:
@@ -466,6 +472,11 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         if message["epoch"] != self.epoch and self.epoch:
             await self._owner_changed(message["epoch"])
         prefix = self.access.media_prefix if self.access is not None else None
+        if prefix is not None and not _shows_media(message["events"]):
+            # Nothing to point elsewhere: the frame every viewer gets (each embed page has a
+            # prefix of its own, its ticket; sharing the frame is what makes a desk-wide
+            # embed cheap).
+            prefix = None
 
         def build() -> dict[str, Any]:
             events = message["events"]
