@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import math
 import multiprocessing
@@ -66,17 +67,161 @@ CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 # -- screens (run in client processes) ---------------------------------------------------------
 
 
-def viewer_process(conn: Any, ws_url: str, origin: str, count: int) -> None:
+def viewer_process(conn: Any, ws_url: str, origin: str, count: int, client: str = "raw") -> None:
     """Entry point of a client process: `count` screens on `ws_url`, driven over `conn`."""
     try:
-        asyncio.run(_viewers(conn, ws_url, origin, count))
+        asyncio.run(_viewers(conn, ws_url, origin, count, client))
     except BaseException as exc:  # reported to the parent, which stops the run
         conn.send(("error", repr(exc)))
         raise
 
 
-async def _viewers(conn: Any, ws_url: str, origin: str, count: int) -> None:
+EVENT_ID_RE = re.compile(rb'"event_id": "((?:[^"\\]|\\.)*)"')
+TYPE_RE = re.compile(rb'^\{"type": "([^"]*)"')
+
+
+class RawScreen(asyncio.Protocol):
+    """A websocket screen at the cost of reading its frames (`--client raw`): the RFC 6455
+    handshake, frames parsed by hand, pings answered, and of each `events` frame only the
+    event IDs (a regular expression over the JSON text, as `json.loads` would find them in
+    `events[].event_id`). With thousands of screens on the machine that runs the server,
+    aiohttp's per-message machinery and a `json.loads` per frame were a large share of the
+    CPU the server competes with; this keeps the measurement about the server."""
+
+    def __init__(
+        self,
+        request: bytes,
+        on_events: Any,
+        on_other: Any,
+        opened: asyncio.Future[None],
+    ) -> None:
+        self.request = request
+        self.on_events = on_events
+        self.on_other = on_other
+        self.opened = opened
+        self.buffer = bytearray()
+        self.handshaken = False
+        self.transport: Any = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"closed during the handshake: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            # A masked close frame (1000), then the connection.
+            self.transport.write(_masked(0x88, b"\x03\xe8"))
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.buffer
+        buffer += data
+        if not self.handshaken:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.opened.set_exception(
+                    RuntimeError(bytes(buffer[:200]).decode(errors="replace"))
+                )
+                self.transport.close()
+                return
+            del buffer[: end + 4]
+            self.handshaken = True
+        while len(buffer) >= 2:
+            opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, offset = int.from_bytes(buffer[2:4], "big"), 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, offset = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < offset + length:
+                return
+            payload = bytes(buffer[offset : offset + length])
+            del buffer[: offset + length]
+            if opcode == 1:
+                if payload.startswith(b'{"type": "events"'):
+                    self.on_events(
+                        [m.group(1).decode() for m in EVENT_ID_RE.finditer(payload)], now
+                    )
+                else:
+                    kind = TYPE_RE.match(payload)
+                    name = kind.group(1).decode() if kind else "?"
+                    if not self.opened.done():
+                        if name == "hello":
+                            self.opened.set_result(None)
+                        else:
+                            self.opened.set_exception(RuntimeError(f"expected hello: {payload!r}"))
+                        continue
+                    self.on_other(name)
+            elif opcode == 9:
+                self.transport.write(_masked(0x8A, payload))
+            elif opcode == 8:
+                self.transport.close()
+                return
+
+
+def _masked(first: int, payload: bytes) -> bytes:
+    """A client's frame (clients mask what they send; a zero mask is a valid one)."""
+    return bytes((first, 0x80 | len(payload))) + b"\0\0\0\0" + payload
+
+
+async def _raw_viewers(
+    ws_url: str,
+    origin: str,
+    count: int,
+    arrivals: list[dict[str, list[float]]],
+    others: list[dict[str, int]],
+    changed: asyncio.Event,
+) -> tuple[list[RawScreen], Any]:
     loop = asyncio.get_running_loop()
+    url = urlsplit(ws_url)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Origin: {origin}\r\n\r\n"
+    ).encode()
+    screens: list[RawScreen] = []
+    gate = asyncio.Semaphore(25)
+
+    async def open_one(i: int) -> None:
+        seen, other = arrivals[i], others[i]
+
+        def on_events(ids: list[str], now: float) -> None:
+            for event_id in ids:
+                seen.setdefault(event_id, []).append(now)
+            changed.set()
+
+        def on_other(kind: str) -> None:
+            other[kind] = other.get(kind, 0) + 1
+
+        async with gate:
+            opened = loop.create_future()
+            _, screen = await loop.create_connection(
+                lambda: RawScreen(request, on_events, on_other, opened),
+                url.hostname,
+                url.port,
+            )
+            screens.append(screen)
+            await asyncio.wait_for(opened, 60)
+
+    await asyncio.gather(*(open_one(i) for i in range(count)))
+    return screens, None
+
+
+async def _viewers(conn: Any, ws_url: str, origin: str, count: int, client: str = "raw") -> None:
     # Per screen: event ID -> arrival times of every `events` frame that carried it.
     arrivals: list[dict[str, list[float]]] = [{} for _ in range(count)]
     others: list[dict[str, int]] = [{} for _ in range(count)]
@@ -99,6 +244,17 @@ async def _viewers(conn: Any, ws_url: str, origin: str, count: int) -> None:
                 kind = str(data.get("type"))
                 others[i][kind] = others[i].get(kind, 0) + 1
 
+    if client == "raw":
+        raw, _ = await _raw_viewers(ws_url, origin, count, arrivals, others, changed)
+        conn.send(("ready", count))
+        cpu_ready = time.process_time()
+        await _serve_commands(conn, arrivals, changed)
+        cpu_stop = time.process_time()
+        for screen in raw:
+            screen.close()
+        await asyncio.sleep(0.5)
+        conn.send(("done", arrivals, others, cpu_stop - cpu_ready))
+        return
     # No pool limit (aiohttp's default of 100 connections would hold the rest back), and
     # each screen reads (and so answers daphne's pings) as soon as it is open.
     connector = aiohttp.TCPConnector(limit=0)
@@ -118,29 +274,36 @@ async def _viewers(conn: Any, ws_url: str, origin: str, count: int) -> None:
         await asyncio.gather(*(open_one(i) for i in range(count)))
         conn.send(("ready", count))
         cpu_ready = time.process_time()
-        while True:
-            command = await loop.run_in_executor(None, conn.recv)
-            if command[0] == "wait":
-                _, wanted, limit = command
-                deadline = time.monotonic() + limit
-                while time.monotonic() < deadline:
-                    if all(e in seen for seen in arrivals for e in wanted):
-                        break
-                    changed.clear()
-                    try:
-                        await asyncio.wait_for(changed.wait(), deadline - time.monotonic())
-                    except TimeoutError:
-                        break
-                missing = sum(e not in seen for seen in arrivals for e in wanted)
-                conn.send(("waited", missing))
-            else:
-                break
+        await _serve_commands(conn, arrivals, changed)
         cpu_stop = time.process_time()
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
     conn.send(("done", arrivals, others, cpu_stop - cpu_ready))
+
+
+async def _serve_commands(
+    conn: Any, arrivals: list[dict[str, list[float]]], changed: asyncio.Event
+) -> None:
+    """Answer the parent's "wait" commands until it says "stop"."""
+    loop = asyncio.get_running_loop()
+    while True:
+        command = await loop.run_in_executor(None, conn.recv)
+        if command[0] != "wait":
+            return
+        _, wanted, limit = command
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if all(e in seen for seen in arrivals for e in wanted):
+                break
+            changed.clear()
+            try:
+                await asyncio.wait_for(changed.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+        missing = sum(e not in seen for seen in arrivals for e in wanted)
+        conn.send(("waited", missing))
 
 
 @dataclass
@@ -150,7 +313,9 @@ class Screens:
     processes: list[Any] = field(default_factory=list)
     conns: list[Any] = field(default_factory=list)
 
-    async def attach(self, targets: list[tuple[str, str, int]], per_process: int) -> None:
+    async def attach(
+        self, targets: list[tuple[str, str, int]], per_process: int, client: str = "raw"
+    ) -> None:
         """`(ws_url, origin, screens)` per server: each server's screens split over client
         processes of at most `per_process`."""
         context = multiprocessing.get_context("spawn")
@@ -160,7 +325,9 @@ class Screens:
             for share in shares:
                 parent, child = context.Pipe()
                 process = context.Process(
-                    target=viewer_process, args=(child, ws_url, origin, share), daemon=True
+                    target=viewer_process,
+                    args=(child, ws_url, origin, share, client),
+                    daemon=True,
                 )
                 process.start()
                 self.processes.append(process)
@@ -484,7 +651,7 @@ async def run_size(
         syncs_before = hs.synapse.count_requests(SYNC, hs.screen_user.user_id)
         started = time.monotonic()
         screens = Screens()
-        await screens.attach([t for t in targets if t[2]], args.viewers_per_process)
+        await screens.attach([t for t in targets if t[2]], args.viewers_per_process, args.client)
         attach_s = time.monotonic() - started
         attached_at = time.monotonic()
         await asyncio.sleep(2)
@@ -760,6 +927,13 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between sends")
     parser.add_argument(
         "--viewers-per-process", type=int, default=250, help="screens per client process"
+    )
+    parser.add_argument(
+        "--client",
+        choices=["raw", "aiohttp"],
+        default="raw",
+        help="screens as hand-parsed websockets that only pick out event IDs (raw: the cost "
+        "of reading the frames) or aiohttp websockets with json.loads per frame",
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="wait for deliveries (s)")
     parser.add_argument(
