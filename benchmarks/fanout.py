@@ -26,8 +26,12 @@ figures show the homeserver's share, and whether the machine itself was the bott
     .venv/bin/python benchmarks/fanout.py                  # sizes 1 10 100 500, 30 messages
     .venv/bin/python benchmarks/fanout.py --sizes 1 50 --messages 10
     .venv/bin/python benchmarks/fanout.py --json fanout.json   # also per-message figures
+    .venv/bin/python benchmarks/fanout.py --sizes 1 5000 --servers 2   # PostgreSQL + Redis
+    .venv/bin/python benchmarks/fanout.py --sizes 1 2000 --profile /tmp/prof   # py-spy
+    .venv/bin/python benchmarks/stacks.py /tmp/prof/fanout-2000-0.txt        # where it goes
 
-Targets: 500 screens' p99 within 2x of one screen's; < 100 KB of server memory per screen.
+Targets (issue 14): 5,000 screens' p99 within 2x of one screen's, on one process and on two
+(--servers 2); < 100 KB of server memory per screen; one /sync stream.
 """
 
 from __future__ import annotations
