@@ -212,14 +212,25 @@ async def _raw_viewers(
             other[kind] = other.get(kind, 0) + 1
 
         async with gate:
-            opened = loop.create_future()
-            _, screen = await loop.create_connection(
-                lambda: RawScreen(request, on_events, on_other, opened),
-                url.hostname,
-                url.port,
-            )
-            screens.append(screen)
-            await asyncio.wait_for(opened, 60)
+            for attempt in range(6):
+                opened = loop.create_future()
+                try:
+                    _, screen = await loop.create_connection(
+                        lambda opened=opened: RawScreen(request, on_events, on_other, opened),
+                        url.hostname,
+                        url.port,
+                    )
+                    await asyncio.wait_for(opened, 60)
+                except (ConnectionError, OSError):
+                    # Thousands of connections at once overflow the listen queue now and
+                    # then (a reset during the handshake), or the kiosk's `last_seen` write
+                    # finds SQLite locked (403): connect again, as a page would.
+                    if attempt == 5:
+                        raise
+                    await asyncio.sleep(0.2 * (attempt + 1))
+                    continue
+                screens.append(screen)
+                return
 
     await asyncio.gather(*(open_one(i) for i in range(count)))
     return screens, None
