@@ -88,6 +88,21 @@ class _Socket:
         _write_now(protocol.transport, frame)
         return True
 
+    async def close_for_restart(self) -> None:
+        """Close with 1012. daphne refuses that code through ASGI (autobahn's `sendClose`
+        takes only 1000 and 3000-4999, the codes meant for applications), so under daphne
+        the close frame is sent on its protocol (the `send` daphne hands out is
+        `partial(server.handle_reply, protocol)`); elsewhere through ASGI."""
+        args = getattr(self.send, "args", ())
+        protocol = args[0] if args else None
+        if not self.accepted:
+            await self.send({"type": "websocket.close", "code": SERVICE_RESTART})
+        elif protocol is not None and hasattr(protocol, "sendCloseFrame"):
+            protocol.sendCloseFrame(code=SERVICE_RESTART, isReply=False)
+        else:
+            await self.send({"type": "websocket.close", "code": SERVICE_RESTART})
+        metrics.WEBSOCKETS_CLOSED.labels(str(SERVICE_RESTART)).inc()
+
 
 def _write_now(transport: Any, data: bytes) -> None:
     """`transport.write(data)`, but onto a plain TCP socket at once when Twisted has nothing
@@ -116,21 +131,6 @@ def _write_now(transport: Any, data: bytes) -> None:
         sent = 0
     if sent < len(data):
         transport.write(data[sent:])
-
-    async def close_for_restart(self) -> None:
-        """Close with 1012. daphne refuses that code through ASGI (autobahn's `sendClose`
-        takes only 1000 and 3000-4999, the codes meant for applications), so under daphne
-        the close frame is sent on its protocol (the `send` daphne hands out is
-        `partial(server.handle_reply, protocol)`); elsewhere through ASGI."""
-        args = getattr(self.send, "args", ())
-        protocol = args[0] if args else None
-        if not self.accepted:
-            await self.send({"type": "websocket.close", "code": SERVICE_RESTART})
-        elif protocol is not None and hasattr(protocol, "sendCloseFrame"):
-            protocol.sendCloseFrame(code=SERVICE_RESTART, isReply=False)
-        else:
-            await self.send({"type": "websocket.close", "code": SERVICE_RESTART})
-        metrics.WEBSOCKETS_CLOSED.labels(str(SERVICE_RESTART)).inc()
 
 
 class Operations:
