@@ -133,9 +133,9 @@ class RawScreen(asyncio.Protocol):
             if end < 0:
                 return
             if not buffer.startswith(b"HTTP/1.1 101"):
-                self.opened.set_exception(
-                    RuntimeError(bytes(buffer[:200]).decode(errors="replace"))
-                )
+                answer = bytes(buffer[:200]).decode(errors="replace")
+                if not self.opened.done():
+                    self.opened.set_exception(ConnectionError(f"refused: {answer}"))
                 self.transport.close()
                 return
             del buffer[: end + 4]
@@ -198,7 +198,10 @@ async def _raw_viewers(
         f"Origin: {origin}\r\n\r\n"
     ).encode()
     screens: list[RawScreen] = []
-    gate = asyncio.Semaphore(25)
+    # A few connections at a time per client process: thousands at once (the raw client
+    # connects far faster than aiohttp) starved the server's loop long enough for it to lose
+    # its device lease.
+    gate = asyncio.Semaphore(5)
 
     async def open_one(i: int) -> None:
         seen, other = arrivals[i], others[i]
@@ -223,8 +226,8 @@ async def _raw_viewers(
                     await asyncio.wait_for(opened, 60)
                 except (ConnectionError, OSError):
                     # Thousands of connections at once overflow the listen queue now and
-                    # then (a reset during the handshake), or the kiosk's `last_seen` write
-                    # finds SQLite locked (403): connect again, as a page would.
+                    # then (a reset during the handshake), or a swamped server refuses one
+                    # (403): connect again, as a page would.
                     if attempt == 5:
                         raise
                     await asyncio.sleep(0.2 * (attempt + 1))
