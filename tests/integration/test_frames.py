@@ -55,6 +55,17 @@ class RawSocket(Socket):
         return [t for t, f in zip(self.texts, self.frames, strict=True) if f["type"] == "events"]
 
 
+def _first_difference(texts: list[str]) -> str:
+    """Where two frames that should be the same differ (for the assertion's message)."""
+    a, b = texts[0], texts[1]
+    at = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+    return (
+        f"{len(texts)} frames differ at {at}: {a[at - 80 : at + 80]!r} / {b[at - 80 : at + 80]!r}"
+    )
+
+
 async def open_socket(visitor: Visitor, url: str, **params: str) -> RawSocket:
     from urllib.parse import urlencode
 
@@ -125,6 +136,21 @@ async def every_viewer_gets_its_frames(synapse, make_user, owner_url: str, urls:
                 sockets += opened
 
         text = await send(synapse, bob, room_id, f"plain {uuid.uuid4().hex[:6]}")
+        # Escaped in HTML and again in JSON: a frame well over 65,535 bytes.
+        long = await send(synapse, bob, room_id, "&<> " * 7_000)
+        screens = pages["page"] + pages["kiosk"] + pages["embed"]
+
+        async def arrived(wanted: list[str]) -> None:
+            for socket in screens:
+                await socket.wait_for(
+                    lambda f, s=socket: all(e in s.event_ids() for e in wanted),
+                    timeout=60,
+                    seen=True,
+                )
+
+        # The image only once those are everywhere: a push of its own (a push that also
+        # carried the image would point at media, and differ per embed).
+        await arrived([text, long])
         mxc = upload_raw(synapse, bob.access_token, image_bytes(40, 30), "image/png", "p.png")
         image = send_content(
             synapse,
@@ -132,15 +158,8 @@ async def every_viewer_gets_its_frames(synapse, make_user, owner_url: str, urls:
             room_id,
             {"msgtype": "m.image", "body": "p.png", "url": mxc, "info": {"w": 40, "h": 30}},
         )
-        # Escaped in HTML and again in JSON: a frame well over 65,535 bytes.
-        long = await send(synapse, bob, room_id, "&<> " * 7_000)
-        sent = [text, image, long]
-
-        def has_all(socket: RawSocket) -> bool:
-            return all(e in socket.event_ids() for e in sent)
-
-        for socket in pages["page"] + pages["kiosk"] + pages["embed"]:
-            await socket.wait_for(lambda f, s=socket: has_all(s), timeout=60, seen=True)
+        sent = [text, long, image]
+        await arrived(sent)
         await pages["list"][0].wait_for(
             lambda f: f["type"] == "room" and f["room_id"] == room_id, timeout=30, seen=True
         )
@@ -195,8 +214,8 @@ async def every_viewer_gets_its_frames(synapse, make_user, owner_url: str, urls:
         # link's own.
         for event_id in (text, long):
             for viewers in (pages["page"] + pages["embed"], pages["kiosk"]):
-                distinct = {frame_of(s, event_id) for s in viewers}
-                assert len(distinct) == 1, [t[:300] for t in distinct]
+                distinct = sorted({frame_of(s, event_id) for s in viewers})
+                assert len(distinct) == 1, _first_difference(distinct)
         assert len({frame_of(s, image) for s in pages["kiosk"]}) == 1
     finally:
         for socket in sockets:
