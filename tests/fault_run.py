@@ -90,7 +90,7 @@ RECORDER = r"""
       if (!n.dataset.eventId || n.classList.contains("pending")) continue;
       if (!(key in st.first)) st.first[key] = now;
       const num = Number(m[2]);
-      if (last[m[1]] !== undefined && num <= last[m[1]] && st.disorder.length < 50) {
+      if (last[m[1]] !== undefined && num < last[m[1]] && st.disorder.length < 50) {
         st.disorder.push([key, last[m[1]], now]);
       }
       last[m[1]] = num;

@@ -96,7 +96,11 @@ function insertEvent(item, chunk) {
   }
   var node = personalise(fragment(item.html), item);
   if (echo) {
-    echo.replaceWith(node);
+    // The tile may already be here (a resync fetched it first): one tile, where it is.
+    if (existing) {
+      echo.remove();
+      existing.replaceWith(node);
+    } else echo.replaceWith(node);
     return;
   }
   if (existing) return;
@@ -202,8 +206,10 @@ function resync() {
       fresh.querySelectorAll("[data-ts]").forEach(function (n) { lastTs = Math.max(lastTs, Number(n.dataset.ts)); });
       var keep = [];
       timeline.querySelectorAll(".event").forEach(function (n) {
-        if (n.classList.contains("pending")) keep.push(n);
-        else if (n.dataset.eventId && !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) >= lastTs) keep.push(n);
+        // A local echo stays until its event shows, unless the fetched page has it.
+        if (n.classList.contains("pending")) {
+          if (!seen[n.dataset.pendingEventId]) keep.push(n);
+        } else if (n.dataset.eventId && !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) >= lastTs) keep.push(n);
       });
       var stick = nearBottom();
       timeline.replaceChildren.apply(timeline, Array.prototype.slice.call(fresh.children).concat(keep));
