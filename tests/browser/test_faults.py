@@ -7,6 +7,8 @@ every page and is posted once, each sender's in order."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fault_run import run_faults, summary, table
 
 # The kill last: restarting a daphne under load takes longest, and would push the others.
@@ -20,6 +22,7 @@ ORDER = (
 )
 
 
+@pytest.mark.timeout(420)
 def test_nothing_lost_doubled_or_out_of_order_under_faults():
     logs: list[str] = []
     result = run_faults(received=60, typed=24, gap=7.0, faults=ORDER, keep_logs=logs)
