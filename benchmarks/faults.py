@@ -46,6 +46,7 @@ def main() -> int:
     parser.add_argument("--faults", nargs="*", choices=FAULTS, default=list(FAULTS))
     parser.add_argument("--check", action="store_true", help="exit 1 unless all is well")
     parser.add_argument("--logs", action="store_true", help="print the daphne logs' tails")
+    parser.add_argument("--keep", action="store_true", help="keep the logs' directory")
     args = parser.parse_args()
     logs: list[str] = []
     result = run_faults(
@@ -55,6 +56,7 @@ def main() -> int:
         faults=tuple(args.faults),
         log=lambda line: print(line, flush=True),
         keep_logs=logs,
+        keep_dir=args.keep,
     )
     print()
     print(summary(result))

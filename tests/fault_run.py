@@ -217,6 +217,7 @@ class Run:
         self.gap = gap
         self.faults = faults
         self.log = log
+        self.keep = False  # keep the temporary directory (the processes' logs)
         self.tmp = Path(tempfile.mkdtemp(prefix="webclient-faults-"))
         self.pg = PrivatePostgres()
         self.redis = PrivateRedis()
@@ -337,7 +338,7 @@ class Run:
     # -- the typist ------------------------------------------------------------------------
 
     def typed_schedule(self, start: float, duration: float, burst_at: float | None) -> list[float]:
-        burst = min(max(self.typed // 5, 6), 30, self.typed // 2) if burst_at is not None else 0
+        burst = min(max(self.typed // 5, 10), 30, self.typed // 2) if burst_at is not None else 0
         steady = self.typed - burst
         times = [start + (i + 0.5) * duration / steady for i in range(steady)]
         if burst_at is not None:
@@ -566,7 +567,8 @@ class Run:
         self.synapse.stop()
         self.redis.close()
         self.pg.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def logs(self) -> str:
         return "\n".join(
@@ -607,12 +609,16 @@ def run_faults(
     faults: tuple[str, ...] = FAULTS,
     log: Callable[[str], None] = print,
     keep_logs: list[str] | None = None,
+    keep_dir: bool = False,
 ) -> Result:
     """Start everything, run, check, stop everything. Runs in its own thread's event loop
     (safe to call from a test whose thread already runs Playwright's sync loop)."""
     import concurrent.futures
 
     run = Run(received, typed, gap, faults, log)
+    run.keep = keep_dir
+    if keep_dir:
+        log(f"logs in {run.tmp}")
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, _run_async(run)).result()

@@ -25,7 +25,7 @@ ORDER = (
 @pytest.mark.timeout(420)
 def test_nothing_lost_doubled_or_out_of_order_under_faults():
     logs: list[str] = []
-    result = run_faults(received=60, typed=24, gap=7.0, faults=ORDER, keep_logs=logs)
+    result = run_faults(received=60, typed=30, gap=7.0, faults=ORDER, keep_logs=logs)
     report = f"{summary(result)}\n{table(result)}"
     print(report)
     assert result.rate_limited > 0, f"the burst of typing was never rate-limited\n{report}"

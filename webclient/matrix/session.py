@@ -49,7 +49,7 @@ MAX_BACKOFF = 60.0
 #: A send the homeserver could not take (unreachable, restarting) is asked again with its
 #: transaction ID after this pause, doubled each time up to the most, for up to the budget.
 SEND_RETRY_FIRST = 0.5
-SEND_RETRY_MOST = 4.0
+SEND_RETRY_MOST = 2.0
 SEND_RETRY_BUDGET = 60.0
 #: Replied-to events fetched at most per batch of new tiles.
 MAX_REPLY_FETCHES = 20
