@@ -86,7 +86,11 @@ RECORDER = r"""
       if (!m) continue;
       const key = m[0];
       count[key] = (count[key] || 0) + 1;
-      if (count[key] === 2 && !(key in st.doubled)) st.doubled[key] = now;
+      if (count[key] === 2) {
+        // [first seen twice, last seen twice]
+        if (!(key in st.doubled)) st.doubled[key] = [now, now];
+        else st.doubled[key][1] = now;
+      }
       if (!n.dataset.eventId || n.classList.contains("pending")) continue;
       if (!(key in st.first)) st.first[key] = now;
       const num = Number(m[2]);

@@ -202,13 +202,17 @@ function resync() {
       var fresh = wrap.querySelector("#timeline");
       var seen = {};
       fresh.querySelectorAll("[data-event-id]").forEach(function (n) { seen[n.dataset.eventId] = true; });
+      // The sender's own messages carry the transaction they were sent with.
+      var sentTxns = {};
+      fresh.querySelectorAll("[data-own-txn]").forEach(function (n) { sentTxns[n.dataset.ownTxn] = true; });
       var lastTs = 0;
       fresh.querySelectorAll("[data-ts]").forEach(function (n) { lastTs = Math.max(lastTs, Number(n.dataset.ts)); });
       var keep = [];
       timeline.querySelectorAll(".event").forEach(function (n) {
         // A local echo stays until its event shows, unless the fetched page has it.
         if (n.classList.contains("pending")) {
-          if (!seen[n.dataset.pendingEventId]) keep.push(n);
+          if (!seen[n.dataset.pendingEventId] && !sentTxns[n.dataset.txnId]) keep.push(n);
+          else delete unacked[n.dataset.txnId];
         } else if (n.dataset.eventId && !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) >= lastTs) keep.push(n);
       });
       var stick = nearBottom();
