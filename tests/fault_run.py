@@ -69,7 +69,30 @@ RC_MESSAGE = {"per_second": 2, "burst_count": 3}
 RECORDER = r"""
 (() => {
   const R = /fx-([rab])-(\d{4})/;
-  const st = window.__fx = {first: {}, doubled: {}, disorder: [], scans: 0};
+  const st = window.__fx = {first: {}, doubled: {}, disorder: [], scans: 0, trace: [], snapshot: null};
+  // What the page heard and fetched, to explain a failure (the last few thousand).
+  const note = (entry) => { if (st.trace.length < 4000) st.trace.push(entry); };
+  const NativeSocket = window.WebSocket;
+  window.WebSocket = function (url, protocols) {
+    const ws = new NativeSocket(url, protocols);
+    ws.addEventListener("open", () => note([Date.now(), "open"]));
+    ws.addEventListener("close", () => note([Date.now(), "close"]));
+    ws.addEventListener("message", (e) => {
+      try {
+        const m = JSON.parse(e.data);
+        const items = (m.events || []).map((i) => ((R.exec(i.html || "") || ["-"])[0]) + (i.txn_id ? "*" : ""));
+        note([Date.now(), m.type, m.epoch || "", m.pos, items.join(" ")]);
+      } catch (x) { /* not JSON */ }
+    });
+    return ws;
+  };
+  for (const k of ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]) window.WebSocket[k] = NativeSocket[k];
+  window.WebSocket.prototype = NativeSocket.prototype;
+  const nativeFetch = window.fetch;
+  window.fetch = function (url) {
+    note([Date.now(), "fetch", String(url)]);
+    return nativeFetch.apply(this, arguments);
+  };
   let queued = false;
   function scan() {
     queued = false;
@@ -96,6 +119,12 @@ RECORDER = r"""
       const num = Number(m[2]);
       if (last[m[1]] !== undefined && num < last[m[1]] && st.disorder.length < 50) {
         st.disorder.push([key, last[m[1]], now]);
+        if (!st.snapshot) {
+          st.snapshot = [...tl.querySelectorAll("article.event")].map((x) => {
+            const found = R.exec((x.querySelector(".event-body") || x).textContent);
+            return (found ? found[0] : "?") + (x.dataset.eventId ? "" : "(echo)");
+          });
+        }
       }
       last[m[1]] = num;
     }
@@ -430,7 +459,7 @@ class Run:
 
     async def open_room(self, page: Any, url: str) -> None:
         await page.goto(f"{url}/rooms/{quote(self.room, safe='')}/")
-        await page.locator("#room[data-live=true]").wait_for(timeout=30000)
+        await page.locator("#room[data-live=true]").wait_for(timeout=90000)
 
     async def open_pages(self, browser: Any) -> dict[str, Any]:
         a, b = self.proxies["a"].url, self.proxies["b"].url
