@@ -69,7 +69,9 @@ RC_MESSAGE = {"per_second": 2, "burst_count": 3}
 RECORDER = r"""
 (() => {
   const R = /fx-([rab])-(\d{4})/;
-  const st = window.__fx = {first: {}, doubled: {}, disorder: [], scans: 0, trace: [], snapshot: null};
+  const st = window.__fx = {
+    first: {}, doubled: {}, disorder: [], scans: 0, trace: [], snapshot: null,
+  };
   // What the page heard and fetched, to explain a failure (the last few thousand).
   const note = (entry) => { if (st.trace.length < 4000) st.trace.push(entry); };
   const NativeSocket = window.WebSocket;
@@ -80,13 +82,16 @@ RECORDER = r"""
     ws.addEventListener("message", (e) => {
       try {
         const m = JSON.parse(e.data);
-        const items = (m.events || []).map((i) => ((R.exec(i.html || "") || ["-"])[0]) + (i.txn_id ? "*" : ""));
+        const items = (m.events || []).map(
+          (i) => (R.exec(i.html || "") || ["-"])[0] + (i.txn_id ? "*" : ""));
         note([Date.now(), m.type, m.epoch || "", m.pos, items.join(" ")]);
       } catch (x) { /* not JSON */ }
     });
     return ws;
   };
-  for (const k of ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]) window.WebSocket[k] = NativeSocket[k];
+  for (const k of ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]) {
+    window.WebSocket[k] = NativeSocket[k];
+  }
   window.WebSocket.prototype = NativeSocket.prototype;
   const nativeFetch = window.fetch;
   window.fetch = function (url) {
