@@ -2,7 +2,7 @@
 // down after a permalink loads newer ones; chunks far off-screen are dropped and load again
 // on the way back, so the page holds a bounded number of tiles however far one scrolls.
 // A gap left by a limited sync fills itself. matrix.to links to rooms and events open here.
-import { personalise, scrollToBottom } from "./live.js";
+import { personalise, scrollToBottom, dropEchoOf } from "./live.js";
 import { on, emit } from "./bus.js";
 
 var root = document.getElementById("room");
@@ -28,7 +28,7 @@ function fetchChunk(query) {
       tiles(chunk).forEach(function (tile) {
         if (timeline.querySelector('[data-event-id="' + CSS.escape(tile.dataset.eventId) + '"]')) tile.remove();
       });
-      tiles(chunk).forEach(function (tile) { personalise(tile, {}); });
+      tiles(chunk).forEach(function (tile) { personalise(tile, {}); dropEchoOf(tile); });
       return chunk;
     });
 }
@@ -119,7 +119,10 @@ function fillGap(gap, chunk) {
         if (timeline.querySelector('[data-event-id="' + CSS.escape(tile.dataset.eventId) + '"]')) {
           found = true; // reached what the page already had: the gap is closed
           tile.remove();
-        } else personalise(tile, {});
+        } else {
+          personalise(tile, {});
+          dropEchoOf(tile);
+        }
       });
       filler.classList.add("filled");
       timeline.insertBefore(filler, chunk);

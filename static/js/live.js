@@ -7,7 +7,7 @@
 // with every header); after new tiles, "gap" (a limited
 // sync; when nobody listens the timeline is fetched afresh) and "inserted".
 import { connect } from "./socket.js";
-import { emit } from "./bus.js";
+import { emit, listening } from "./bus.js";
 
 var root = document.getElementById("room") || document.getElementById("room-list");
 var timeline = document.getElementById("timeline");
@@ -105,6 +105,18 @@ function insertEvent(item, chunk) {
   }
   if (existing) return;
   chunk.appendChild(node);
+}
+
+// A tile loaded by another way than its live push (history, a gap filled, a page fetched
+// afresh) replaces the local echo of the same message: by its transaction ID (the sender's
+// own messages carry it) or by the event ID the send was answered with.
+export function dropEchoOf(tile) {
+  if (!timeline) return;
+  var echo = tile.dataset.ownTxn && timeline.querySelector('.pending[data-txn-id="' + CSS.escape(tile.dataset.ownTxn) + '"]');
+  if (!echo && tile.dataset.eventId) echo = timeline.querySelector('.pending[data-pending-event-id="' + CSS.escape(tile.dataset.eventId) + '"]');
+  if (!echo) return;
+  delete unacked[echo.dataset.txnId];
+  echo.remove();
 }
 
 function onEvents(message) {
@@ -216,11 +228,34 @@ function resync() {
         } else if (n.dataset.eventId && !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) >= lastTs) keep.push(n);
       });
       var stick = nearBottom();
-      timeline.replaceChildren.apply(timeline, Array.prototype.slice.call(fresh.children).concat(keep));
-      ["older", "newer"].forEach(function (key) {
-        if (fresh.dataset[key]) timeline.dataset[key] = fresh.dataset[key];
-        else delete timeline.dataset[key];
+      var chunks = fresh.querySelectorAll(":scope > .chunk");
+      var freshOldest = Infinity;
+      fresh.querySelectorAll("[data-event-id][data-ts]").forEach(function (n) { freshOldest = Math.min(freshOldest, Number(n.dataset.ts)); });
+      var before = Array.prototype.filter.call(timeline.querySelectorAll(".event[data-event-id]"), function (n) {
+        return !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) < freshOldest;
       });
+      if (before.length && chunks.length && chunks[0].dataset.prev && listening("gap")) {
+        // The page shows older messages than the fetched page: keep them, add the fetched
+        // page after them and fill what lies between (history.js stops at the first tile
+        // the page has), so nothing that happened meanwhile is skipped.
+        timeline.querySelectorAll(".event").forEach(function (n) {
+          if (n.classList.contains("pending") ? keep.indexOf(n) < 0 : seen[n.dataset.eventId]) n.remove();
+        });
+        timeline.querySelectorAll(":scope > .chunk").forEach(function (c) { if (!c.children.length) c.remove(); });
+        var pending = timeline.querySelector(":scope > .event.pending");
+        chunks.forEach(function (chunk) { timeline.insertBefore(chunk, pending); });
+        // Tiles newer than the fetched page (live ones that came meanwhile) go after it.
+        keep.forEach(function (n) { if (!n.classList.contains("pending")) timeline.insertBefore(n, pending); });
+        if (fresh.dataset.newer) timeline.dataset.newer = fresh.dataset.newer;
+        else delete timeline.dataset.newer;
+        emit("gap", chunks[0]);
+      } else {
+        timeline.replaceChildren.apply(timeline, Array.prototype.slice.call(fresh.children).concat(keep));
+        ["older", "newer"].forEach(function (key) {
+          if (fresh.dataset[key]) timeline.dataset[key] = fresh.dataset[key];
+          else delete timeline.dataset[key];
+        });
+      }
       conn.seen(fresh.dataset.epoch, fresh.dataset.pos);
       if (stick) scrollToBottom();
     })
