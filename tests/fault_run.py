@@ -256,6 +256,7 @@ class Run:
         self.faults = faults
         self.log = log
         self.keep = False  # keep the temporary directory (the processes' logs)
+        self.server_env: dict[str, str] = {}  # more settings for the daphne processes
         self.tmp = Path(tempfile.mkdtemp(prefix="webclient-faults-"))
         self.pg = PrivatePostgres()
         self.redis = PrivateRedis()
@@ -282,6 +283,7 @@ class Run:
             "REDIS_URL": self.redis.url,
             "SECRET_KEY": uuid.uuid4().hex * 2,
             "MATRIX_SESSION_IDLE_SECONDS": "600",
+            **self.server_env,
         }
         for name in ("a", "b"):
             self.start_server(name)
@@ -648,6 +650,7 @@ def run_faults(
     log: Callable[[str], None] = print,
     keep_logs: list[str] | None = None,
     keep_dir: bool = False,
+    server_env: dict[str, str] | None = None,
 ) -> Result:
     """Start everything, run, check, stop everything. Runs in its own thread's event loop
     (safe to call from a test whose thread already runs Playwright's sync loop)."""
@@ -655,6 +658,7 @@ def run_faults(
 
     run = Run(received, typed, gap, faults, log)
     run.keep = keep_dir
+    run.server_env = dict(server_env or {})
     if keep_dir:
         log(f"logs in {run.tmp}")
     try:

@@ -95,16 +95,38 @@ function insertEvent(item, chunk) {
     return;
   }
   var node = personalise(fragment(item.html), item);
-  if (echo) {
-    // The tile may already be here (a resync fetched it first): one tile, where it is.
-    if (existing) {
-      echo.remove();
-      existing.replaceWith(node);
-    } else echo.replaceWith(node);
+  if (echo && existing) {
+    // The tile is already here (a resync fetched it first): one tile, where it is.
+    echo.remove();
+    existing.replaceWith(node);
     return;
   }
   if (existing) return;
-  chunk.appendChild(node);
+  var ts = Number(node.dataset.ts || 0);
+  if (ts && ts < newestShown) {
+    // Older than what the page shows (a new owner pushing again what came after its last
+    // stored sync, while the page fills a gap): in its place, not at the end.
+    if (echo) echo.remove();
+    var later = Array.prototype.find.call(timeline.querySelectorAll(".event[data-event-id][data-ts]"), function (n) {
+      return Number(n.dataset.ts) > ts;
+    });
+    if (later) {
+      later.parentNode.insertBefore(node, later);
+      return;
+    }
+  }
+  if (echo) echo.replaceWith(node);
+  else chunk.appendChild(node);
+}
+
+// The newest time stamp among the page's tiles, as onEvents starts.
+var newestShown = 0;
+function newestTs() {
+  var newest = 0;
+  timeline.querySelectorAll(".event[data-event-id][data-ts]").forEach(function (n) {
+    newest = Math.max(newest, Number(n.dataset.ts));
+  });
+  return newest;
 }
 
 // A tile loaded by another way than its live push (history, a gap filled, a page fetched
@@ -128,6 +150,7 @@ function onEvents(message) {
   // dropped when far off-screen and loaded again, and a gap before it can be filled.
   var chunk = document.createElement("div");
   chunk.className = "chunk live";
+  newestShown = newestTs();
   if (message.prev_batch) chunk.dataset.prev = message.prev_batch;
   message.events.forEach(function (item) {
     if (detached && !item.replace) return;

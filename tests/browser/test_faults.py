@@ -25,7 +25,16 @@ ORDER = (
 @pytest.mark.timeout(420)
 def test_nothing_lost_doubled_or_out_of_order_under_faults():
     logs: list[str] = []
-    result = run_faults(received=60, typed=30, gap=7.0, faults=ORDER, keep_logs=logs)
+    # Pages of 8 events: more arrives during the takeover than a page fetched afresh holds,
+    # so the page must fill the gap between what it showed and that page.
+    result = run_faults(
+        received=60,
+        typed=30,
+        gap=7.0,
+        faults=ORDER,
+        keep_logs=logs,
+        server_env={"TIMELINE_PAGE_SIZE": "8"},
+    )
     report = f"{summary(result)}\n{table(result)}"
     print(report)
     assert result.rate_limited > 0, f"the burst of typing was never rate-limited\n{report}"
