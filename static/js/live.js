@@ -5,9 +5,15 @@
 // (history.js, composer.js, upload.js). Frames for other features go out on the bus:
 // typing, receipts, unread, notify, sent, send_failed, pins (the room's pinned event IDs,
 // with every header); after new tiles, "gap" (a limited
-// sync; when nobody listens the timeline is fetched afresh) and "inserted".
+// sync; when nobody listens the timeline is fetched afresh) and "inserted"; "rooms-updated"
+// after the room list changed. A room page beside the room list (panes.js) also hears the
+// list; when it swaps its room ("room-changed" on the bus, with the new #room) the socket
+// follows the new room, and frames of the old one still on their way are left out.
 import { connect } from "./socket.js";
-import { emit, listening } from "./bus.js";
+import { on, emit, listening } from "./bus.js";
+import "./days.js";
+import "./jumps.js";
+import "./keys.js";
 
 var root = document.getElementById("room") || document.getElementById("room-list");
 var timeline = document.getElementById("timeline");
@@ -141,7 +147,13 @@ export function dropEchoOf(tile) {
   echo.remove();
 }
 
+// Frames of a room the page no longer shows (sent before the server heard of a swap).
+function elsewhere(message) {
+  return !!(message.room_id && root.dataset.roomId && message.room_id !== root.dataset.roomId);
+}
+
 function onEvents(message) {
+  if (elsewhere(message)) return;
   var stick = nearBottom();
   // A page showing older history (a permalink, or scrolled far back) is not at the live
   // end: it only takes changes to tiles it shows, and loads newer ones as it scrolls.
@@ -209,6 +221,7 @@ function onRoom(message) {
   if (loading) loading.remove();
   var empty = document.getElementById("rooms-empty");
   if (empty && list.querySelector("[data-room-entry], [data-section]")) empty.remove();
+  emit("rooms-updated");
 }
 
 function onRooms(message) {
@@ -218,6 +231,7 @@ function onRooms(message) {
   list.innerHTML = message.entries.join("");
   var loading = document.getElementById("rooms-loading");
   if (loading) loading.remove();
+  emit("rooms-updated");
 }
 
 // Fetch the newest timeline afresh (after a gap or a server restart), keeping local
@@ -226,6 +240,7 @@ var resyncing = false;
 function resync() {
   if (!timeline || !root.dataset.timelineUrl || resyncing) return;
   resyncing = true;
+  var target = timeline; // the room may be swapped meanwhile: then this answer is dropped
   fetch(root.dataset.timelineUrl, { credentials: "same-origin" })
     .then(function (response) {
       if (response.status === 401) { location.reload(); throw new Error("signed out"); }
@@ -233,6 +248,7 @@ function resync() {
       return response.text();
     })
     .then(function (html) {
+      if (target !== timeline) return;
       var wrap = fragment(html);
       var fresh = wrap.querySelector("#timeline");
       var seen = {};
@@ -280,6 +296,7 @@ function resync() {
         });
       }
       conn.seen(fresh.dataset.epoch, fresh.dataset.pos);
+      emit("inserted");
       if (stick) scrollToBottom();
     })
     .catch(function () { setStatus("Could not load the latest messages; retrying…", "offline"); setTimeout(resync, 5000); })
@@ -289,6 +306,7 @@ function resync() {
 // The room was renamed or its topic changed (or the page was rendered before the sync
 // that carried them): the name as text; the topic as the server's sanitised HTML.
 function onHeader(message) {
+  if (elsewhere(message)) return;
   if (message.pinned) emit("pins", message.pinned);
   var name = document.getElementById("room-name");
   if (name && !root.dataset.threadRoot) {
@@ -318,7 +336,7 @@ function handle(message) {
     case "events": return onEvents(message);
     case "room": return onRoom(message);
     case "rooms": return onRooms(message);
-    case "resync": return resync();
+    case "resync": return elsewhere(message) ? null : resync();
     case "status":
       return setStatus(message.state === "live" ? "" : message.message, message.state);
     case "logout": // terminal: socket.js reconnects no more
@@ -331,6 +349,15 @@ function handle(message) {
       emit(message.type, message);
       return;
     case "typing":
+      if (!elsewhere(message)) emit(message.type, message);
+      return;
+    case "following":
+      emit("following", message);
+      return;
+    case "follow_refused":
+      // The swapped-in room is not one this login is in (any more): its page says why.
+      if (message.room_id === root.dataset.roomId) location.reload();
+      return;
     case "receipts":
     case "unread":
     case "notify":
@@ -371,7 +398,10 @@ export function action(message) {
   return conn ? conn.send(message) : false;
 }
 
-function hasUnsent() { return Object.keys(unacked).length > 0; }
+// Messages not yet confirmed (or failed ones on show): the page would lose them by leaving.
+export function hasUnsent() {
+  return Object.keys(unacked).length > 0 || !!document.querySelector(".event.failed, .event.upload.pending:not(.sent)");
+}
 
 function start() {
   if (timeline) timeline.querySelectorAll(".event").forEach(function (node) { personalise(node, {}); });
@@ -380,7 +410,7 @@ function start() {
   window.webclient = { scrollToBottom: scrollToBottom };
 
   window.addEventListener("beforeunload", function (event) {
-    if (hasUnsent() || document.querySelector(".event.failed")) {
+    if (hasUnsent()) {
       event.preventDefault();
       event.returnValue = "";
     }
@@ -389,6 +419,8 @@ function start() {
   if (timeline) scrollToBottom();
   var state = timeline || root;
   var params = { room: root.dataset.roomId || "" };
+  // A room page beside the room list hears the list too.
+  if (root.dataset.roomId && document.getElementById("rooms")) params.list = "1";
   // An embed page reads through a signed ticket instead of the session cookie.
   if (root.dataset.wsTicket) params.ticket = root.dataset.wsTicket;
   conn = connect(root, {
@@ -405,6 +437,13 @@ function start() {
     onDown: function () { setStatus("Connection lost. Reconnecting…", "offline"); },
   });
   window.addEventListener("pagehide", conn.finish);
+  on("room-changed", function (fresh) {
+    root = fresh;
+    timeline = document.getElementById("timeline");
+    if (timeline) timeline.querySelectorAll(".event").forEach(function (node) { personalise(node, {}); });
+    scrollToBottom();
+    conn.follow(root, { room: root.dataset.roomId, list: "1" }, timeline.dataset.epoch, timeline.dataset.pos);
+  });
 }
 
 if (root) start();
