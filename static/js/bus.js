@@ -27,3 +27,8 @@ export function emit(type, data) {
   list.forEach(function (fn) { fn(data); });
   return list.length;
 }
+
+// Whether anyone listens to `type` (to choose a way before emitting).
+export function listening(type) {
+  return (listeners[type] || []).length > 0;
+}

@@ -162,6 +162,11 @@ function startEdit(tile, link) {
 export function markSent(txn, eventId) {
   var echo = echoFor(txn);
   if (!echo) return;
+  if (eventId && timeline.querySelector('[data-event-id="' + CSS.escape(eventId) + '"]')) {
+    // Its tile came first (a resync fetched it): the echo goes.
+    echo.remove();
+    return;
+  }
   echo.classList.remove("failed");
   echo.classList.add("sent");
   var state = echo.querySelector(".send-state");

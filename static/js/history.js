@@ -4,7 +4,7 @@
 // A gap left by a limited sync fills itself. matrix.to links to rooms and events open here
 // (a room beside the room list swaps in: "navigate" on the bus). After a room swap
 // ("room-changed") it works on the new room's timeline; answers for the old one are dropped.
-import { personalise, scrollToBottom } from "./live.js";
+import { personalise, scrollToBottom, dropEchoOf } from "./live.js";
 import { on, emit } from "./bus.js";
 
 var root = document.getElementById("room");
@@ -32,7 +32,7 @@ function fetchChunk(query) {
       tiles(chunk).forEach(function (tile) {
         if (timeline.querySelector('[data-event-id="' + CSS.escape(tile.dataset.eventId) + '"]')) tile.remove();
       });
-      tiles(chunk).forEach(function (tile) { personalise(tile, {}); });
+      tiles(chunk).forEach(function (tile) { personalise(tile, {}); dropEchoOf(tile); });
       return chunk;
     });
 }
@@ -125,7 +125,10 @@ function fillGap(gap, chunk) {
         if (timeline.querySelector('[data-event-id="' + CSS.escape(tile.dataset.eventId) + '"]')) {
           found = true; // reached what the page already had: the gap is closed
           tile.remove();
-        } else personalise(tile, {});
+        } else {
+          personalise(tile, {});
+          dropEchoOf(tile);
+        }
       });
       filler.classList.add("filled");
       timeline.insertBefore(filler, chunk);

@@ -10,7 +10,7 @@
 // list; when it swaps its room ("room-changed" on the bus, with the new #room) the socket
 // follows the new room, and frames of the old one still on their way are left out.
 import { connect } from "./socket.js";
-import { on, emit } from "./bus.js";
+import { on, emit, listening } from "./bus.js";
 import "./days.js";
 import "./jumps.js";
 import "./keys.js";
@@ -101,13 +101,53 @@ function insertEvent(item, chunk) {
     return;
   }
   var node = personalise(fragment(item.html), item);
-  if (echo) {
-    echo.replaceWith(node);
+  if (echo && existing) {
+    // The tile is already here (a resync fetched it first): one tile, where it is.
+    echo.remove();
+    existing.replaceWith(node);
     return;
   }
   if (existing) return;
-  chunk.appendChild(node);
-  announce(node);
+  var ts = Number(node.dataset.ts || 0);
+  if (ts && ts < newestShown) {
+    // Older than what the page shows (a new owner pushing again what came after its last
+    // stored sync, while the page fills a gap): in its place, not at the end.
+    if (echo) echo.remove();
+    var later = Array.prototype.find.call(timeline.querySelectorAll(".event[data-event-id][data-ts]"), function (n) {
+      return Number(n.dataset.ts) > ts;
+    });
+    if (later) {
+      later.parentNode.insertBefore(node, later);
+      return;
+    }
+  }
+  if (echo) echo.replaceWith(node);
+  else {
+    chunk.appendChild(node);
+    announce(node);
+  }
+}
+
+// The newest time stamp among the page's tiles, as onEvents starts.
+var newestShown = 0;
+function newestTs() {
+  var newest = 0;
+  timeline.querySelectorAll(".event[data-event-id][data-ts]").forEach(function (n) {
+    newest = Math.max(newest, Number(n.dataset.ts));
+  });
+  return newest;
+}
+
+// A tile loaded by another way than its live push (history, a gap filled, a page fetched
+// afresh) replaces the local echo of the same message: by its transaction ID (the sender's
+// own messages carry it) or by the event ID the send was answered with.
+export function dropEchoOf(tile) {
+  if (!timeline) return;
+  var echo = tile.dataset.ownTxn && timeline.querySelector('.pending[data-txn-id="' + CSS.escape(tile.dataset.ownTxn) + '"]');
+  if (!echo && tile.dataset.eventId) echo = timeline.querySelector('.pending[data-pending-event-id="' + CSS.escape(tile.dataset.eventId) + '"]');
+  if (!echo) return;
+  delete unacked[echo.dataset.txnId];
+  echo.remove();
 }
 
 // The polite live region under the timeline hears each new message of someone else, as
@@ -142,6 +182,7 @@ function onEvents(message) {
   // dropped when far off-screen and loaded again, and a gap before it can be filled.
   var chunk = document.createElement("div");
   chunk.className = "chunk live";
+  newestShown = newestTs();
   if (message.prev_batch) chunk.dataset.prev = message.prev_batch;
   message.events.forEach(function (item) {
     if (detached && !item.replace) return;
@@ -232,19 +273,48 @@ function resync() {
       var fresh = wrap.querySelector("#timeline");
       var seen = {};
       fresh.querySelectorAll("[data-event-id]").forEach(function (n) { seen[n.dataset.eventId] = true; });
+      // The sender's own messages carry the transaction they were sent with.
+      var sentTxns = {};
+      fresh.querySelectorAll("[data-own-txn]").forEach(function (n) { sentTxns[n.dataset.ownTxn] = true; });
       var lastTs = 0;
       fresh.querySelectorAll("[data-ts]").forEach(function (n) { lastTs = Math.max(lastTs, Number(n.dataset.ts)); });
       var keep = [];
       timeline.querySelectorAll(".event").forEach(function (n) {
-        if (n.classList.contains("pending")) keep.push(n);
-        else if (n.dataset.eventId && !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) >= lastTs) keep.push(n);
+        // A local echo stays until its event shows, unless the fetched page has it.
+        if (n.classList.contains("pending")) {
+          if (!seen[n.dataset.pendingEventId] && !sentTxns[n.dataset.txnId]) keep.push(n);
+          else delete unacked[n.dataset.txnId];
+        } else if (n.dataset.eventId && !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) >= lastTs) keep.push(n);
       });
       var stick = nearBottom();
-      timeline.replaceChildren.apply(timeline, Array.prototype.slice.call(fresh.children).concat(keep));
-      ["older", "newer"].forEach(function (key) {
-        if (fresh.dataset[key]) timeline.dataset[key] = fresh.dataset[key];
-        else delete timeline.dataset[key];
+      var chunks = fresh.querySelectorAll(":scope > .chunk");
+      var freshOldest = Infinity;
+      fresh.querySelectorAll("[data-event-id][data-ts]").forEach(function (n) { freshOldest = Math.min(freshOldest, Number(n.dataset.ts)); });
+      var before = Array.prototype.filter.call(timeline.querySelectorAll(".event[data-event-id]"), function (n) {
+        return !seen[n.dataset.eventId] && Number(n.dataset.ts || 0) < freshOldest;
       });
+      if (before.length && chunks.length && chunks[0].dataset.prev && listening("gap")) {
+        // The page shows older messages than the fetched page: keep them, add the fetched
+        // page after them and fill what lies between (history.js stops at the first tile
+        // the page has), so nothing that happened meanwhile is skipped.
+        timeline.querySelectorAll(".event").forEach(function (n) {
+          if (n.classList.contains("pending") ? keep.indexOf(n) < 0 : seen[n.dataset.eventId]) n.remove();
+        });
+        timeline.querySelectorAll(":scope > .chunk").forEach(function (c) { if (!c.children.length) c.remove(); });
+        var pending = timeline.querySelector(":scope > .event.pending");
+        chunks.forEach(function (chunk) { timeline.insertBefore(chunk, pending); });
+        // Tiles newer than the fetched page (live ones that came meanwhile) go after it.
+        keep.forEach(function (n) { if (!n.classList.contains("pending")) timeline.insertBefore(n, pending); });
+        if (fresh.dataset.newer) timeline.dataset.newer = fresh.dataset.newer;
+        else delete timeline.dataset.newer;
+        emit("gap", chunks[0]);
+      } else {
+        timeline.replaceChildren.apply(timeline, Array.prototype.slice.call(fresh.children).concat(keep));
+        ["older", "newer"].forEach(function (key) {
+          if (fresh.dataset[key]) timeline.dataset[key] = fresh.dataset[key];
+          else delete timeline.dataset[key];
+        });
+      }
       conn.seen(fresh.dataset.epoch, fresh.dataset.pos);
       emit("inserted");
       if (stick) scrollToBottom();

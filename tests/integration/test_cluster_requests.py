@@ -174,3 +174,61 @@ def test_results_and_errors_survive_the_trip():
         devices._raise(devices._error_of(errors.UnknownToken("gone")))
     with pytest.raises(devices.RemoteError, match="ValueError: bad"):
         devices._raise(devices._error_of(ValueError("bad")))
+
+
+@pytest.fixture
+def private_redis_layer(settings):
+    """The Redis channel layer on a Redis of the test's own, which it may restart."""
+    from tests.private_services import PrivateRedis
+
+    server = PrivateRedis().start()
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": server.url, "socket_timeout": 15}],
+                "symmetric_encryption_keys": ["a test key for the channel layer"],
+            },
+        }
+    }
+    channel_layers.backends.clear()
+    yield server
+    channel_layers.backends.clear()
+    server.close()
+
+
+async def test_a_redis_restart_rejoins_the_relays_and_pages_catch_up(private_redis_layer):
+    """Redis restarted without its data has forgotten the groups: within about a second
+    every relay is a member again and its viewers hear `cluster.gap` (they resync)."""
+
+    async def serve(request: dict) -> dict:
+        return {"state": "done", "result": None}
+
+    node = cluster.Node(serve)
+    got: list[dict] = []
+    arrived = asyncio.Event()
+
+    async def viewer(message: dict) -> None:
+        got.append(message)
+        arrived.set()
+
+    layer = get_channel_layer()
+    try:
+        await node.subscribe("device.1", "page-1", viewer)
+        await asyncio.sleep(cluster.WATCH_SECONDS * 1.5)  # the watcher knows this Redis
+        await layer.group_send("device.1", {"type": "room.events", "n": 1})
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert [m["type"] for m in got] == ["room.events"]
+
+        await asyncio.get_running_loop().run_in_executor(None, private_redis_layer.restart)
+        got.clear()
+        arrived.clear()
+        await asyncio.wait_for(arrived.wait(), 10)
+        assert got == [cluster.GAP]
+        # A member again: what is published now arrives (not only after REJOIN_SECONDS).
+        arrived.clear()
+        await layer.group_send("device.1", {"type": "room.events", "n": 2})
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert got[-1] == {"type": "room.events", "n": 2}
+    finally:
+        await node.close()

@@ -305,6 +305,30 @@ async def test_one_sync_loop_per_device(async_client, synapse, make_user, socket
 
 
 @db
+async def test_a_lease_lost_in_a_stall_is_taken_back_while_pages_are_open(
+    async_client, synapse, make_user, sockets, settings
+):
+    """One process whose event loop stalled past its device lease (thousands of sockets
+    connecting at once did it): the session stops, and since pages are still open the
+    process takes the device back, so they go on getting events without a reload."""
+    settings.DEVICE_LEASE_TTL = settings.CRYPTO_LEASE_TTL = 1.0
+    settings.DEVICE_TAKEOVER_POLL = 0.2
+    alice = make_user("alice")
+    bob = make_user("bob")
+    room = await shared_room(synapse, bob, alice)
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    page = await sockets.connect(async_client, room=room)
+    assert page.connected
+    time.sleep(2.0)  # noqa: ASYNC251 - the stall: the loop cannot renew the lease
+    await eventually(lambda: session.closed, timeout=10)
+    again = await synced_session(credential)
+    assert again is not session
+    event_id = await send(synapse, bob, room, "after the stall")
+    await receive_until(page, events_with(event_id))
+
+
+@db
 async def test_session_stops_after_idle(async_client, synapse, make_user, sockets, settings):
     settings.MATRIX_SYNC_TIMEOUT_MS = 1000
     settings.MATRIX_SESSION_IDLE_SECONDS = 2

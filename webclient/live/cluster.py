@@ -56,6 +56,10 @@ REMEMBER_SECONDS = 300.0
 REMEMBER_MOST = 512
 #: A relay joins its group again at least this often (one ZADD).
 REJOIN_SECONDS = 30.0
+#: How often a process asks Redis whether it is still the same server (one INFO each).
+WATCH_SECONDS = 1.0
+#: What a relay hands its viewers after Redis lost messages: catch up afresh.
+GAP = {"type": "cluster.gap"}
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -96,6 +100,7 @@ class Node:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.accepting = True
         self._receiver = self._spawn(self._receive(), f"cluster node {self.channel}")
+        self._watcher = self._spawn(self._watch(), f"cluster watch {self.channel}")
 
     @staticmethod
     def channel_of(address: str) -> str:
@@ -129,6 +134,44 @@ class Node:
                     queue.put_nowait(message)
             elif kind == "device.request":
                 self._accept(message)
+
+    async def _watch(self) -> None:
+        """Notice Redis losing what it held (a restart: another `run_id`) or being out of
+        reach: its groups forgot this process's relays, and pushes published meanwhile went
+        nowhere. Then every relay joins its group again at once (not at its next refresh)
+        and tells its viewers to catch up afresh (`GAP`), so a page misses nothing."""
+        connection = getattr(self.layer, "connection", None)
+        hosts = getattr(self.layer, "ring_size", 0)
+        if connection is None or not hosts:
+            return
+        known: dict[int, str] = {}
+        broken = False
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            changed = False
+            try:
+                for index in range(hosts):
+                    info = await connection(index).info("server")
+                    run_id = str(info.get("run_id", ""))
+                    if known.get(index, run_id) != run_id:
+                        changed = True
+                    known[index] = run_id
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not broken:
+                    logger.warning("Redis out of reach: %r", exc)
+                broken = True
+                continue
+            if changed or broken:
+                logger.warning("Redis %s: relays join again", "restarted" if changed else "back")
+                broken = False
+                await self.rejoin()
+
+    async def rejoin(self) -> None:
+        """Every relay joins its group again and its viewers catch up afresh."""
+        for relay in list(self._relays.values()):
+            await relay.rejoin()
 
     # -- asking -----------------------------------------------------------------------------
 
@@ -255,6 +298,7 @@ class Node:
             relay = self._relays.pop(group)
             await relay.stop()
         self._receiver.cancel()
+        self._watcher.cancel()
 
 
 def _working(request_id: str) -> dict[str, Any]:
@@ -300,11 +344,7 @@ class Relay:
                 logger.exception("relay of %s: receiving failed", self.group)
                 await asyncio.sleep(1)
                 continue
-            for name, handler in list(self.members.items()):
-                try:
-                    await handler(message)
-                except Exception:  # one broken page must not stop the others
-                    logger.exception("delivering %s to %s failed", message.get("type"), name)
+            await self._hand(message)
 
     async def _refresh(self) -> None:
         """Join again now and then: layers drop members after `group_expiry` (a dead
@@ -317,6 +357,25 @@ class Relay:
                 await self.layer.group_add(self.group, self.channel)
             except Exception:
                 logger.warning("relay of %s: joining again failed", self.group, exc_info=True)
+
+    async def rejoin(self) -> None:
+        """Join again now and hand the viewers `GAP` (what was published while this relay
+        was not a member is fetched afresh, after the join, so nothing falls between)."""
+        if not self.channel:
+            return
+        try:
+            await self.layer.group_add(self.group, self.channel)
+        except Exception:
+            logger.warning("relay of %s: joining again failed", self.group, exc_info=True)
+            return
+        await self._hand(GAP)
+
+    async def _hand(self, message: dict[str, Any]) -> None:
+        for name, handler in list(self.members.items()):
+            try:
+                await handler(message)
+            except Exception:  # one broken page must not stop the others
+                logger.exception("delivering %s to %s failed", message.get("type"), name)
 
     async def stop(self) -> None:
         for task in (self._refresher, self._receiver):

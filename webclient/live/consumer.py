@@ -60,6 +60,7 @@ LIVE_HANDLERS = {
     "session.unread": "session_unread",
     "session.ended": "session_ended",
     "session.owner": "session_owner",
+    "cluster.gap": "cluster_gap",
 }
 #: How long a socket's catch-up waits for a new session's first sync (the room list).
 FIRST_SYNC_WAIT = 60.0
@@ -648,6 +649,11 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         """Another process owns the device now (the last one died or shut down)."""
         if message["epoch"] != self.epoch:
             await self._owner_changed(message["epoch"])
+
+    async def cluster_gap(self, message: dict[str, Any]) -> None:
+        """Redis lost pushes (restarted, or out of reach): catch up afresh, as after a new
+        owner."""
+        await self._owner_changed(self.epoch)
 
     async def _owner_changed(self, epoch: str) -> None:
         """What the page was caught up with belongs to another owner's epoch: its rooms

@@ -531,7 +531,10 @@ class DeviceHandle:
             session.detach()
 
     def _watch(self) -> None:
-        if self.viewers and self._watcher is None and spans_processes():
+        # Also in a single process: a loop stalled past the lease's expiry (thousands of
+        # sockets connecting at once) loses the lease and stops the session; pages still
+        # open must not wait for a reload to get the device back.
+        if self.viewers and self._watcher is None:
             self._watcher = asyncio.get_running_loop().create_task(
                 self._watch_owner(),
                 name=f"watch device {self.credential_id}",
@@ -540,7 +543,8 @@ class DeviceHandle:
 
     async def _watch_owner(self) -> None:
         """While this process has viewers of a device another process owns: keep the owner's
-        loop alive, and take the device over when its lease lapses."""
+        loop alive, and take the device over when its lease lapses (or take it back when
+        this process lost it)."""
         keepalive = max(1.0, min(settings.MATRIX_SESSION_IDLE_SECONDS / 3, 30.0))
         told = 0.0
         try:
@@ -555,7 +559,11 @@ class DeviceHandle:
                             logger.info("took over device %s", self.credential_id)
                         continue
                     self.owner = owner
-                    if time.monotonic() - told >= keepalive and owner != _node().address:
+                    if (
+                        spans_processes()
+                        and time.monotonic() - told >= keepalive
+                        and owner != _node().address
+                    ):
                         told = time.monotonic()
                         self._fire(self._keepalive())
                 except errors.UnknownToken:

@@ -38,6 +38,12 @@ class MatrixError(Exception):
         return self.errcode == "M_LIMIT_EXCEEDED" or self.status == 429
 
     @property
+    def is_transient(self) -> bool:
+        """The homeserver could not be reached or its proxy says it is away (restarting):
+        asking again in a moment, with the same transaction ID, may well work."""
+        return self.errcode == "W_UNREACHABLE" or self.status in (502, 503, 504)
+
+    @property
     def is_unknown_token(self) -> bool:
         return self.errcode in {"M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"}
 

@@ -46,6 +46,11 @@ SYNC_FILTER: dict[str, Any] = {
 }
 HISTORY_FILTER = {"lazy_load_members": True}
 MAX_BACKOFF = 60.0
+#: A send the homeserver could not take (unreachable, restarting) is asked again with its
+#: transaction ID after this pause, doubled each time up to the most, for up to the budget.
+SEND_RETRY_FIRST = 0.5
+SEND_RETRY_MOST = 2.0
+SEND_RETRY_BUDGET = 60.0
 #: Replied-to events fetched at most per batch of new tiles.
 MAX_REPLY_FETCHES = 20
 #: Polls whose votes are fetched at most per batch of tiles, and pages of 100 per poll.
@@ -766,7 +771,8 @@ class MatrixSession:
                 if new_session:
                     self._fire(crypto.tell_withheld(room_id))
                 return event_id
-        waited = 0.0
+        waited = away = 0.0
+        pause = SEND_RETRY_FIRST
         while True:
             try:
                 response = await call(
@@ -788,6 +794,15 @@ class MatrixSession:
                     raise
                 waited += wait
                 await asyncio.sleep(wait)
+                continue
+            except errors.MatrixError as exc:
+                # A homeserver restarting: the same transaction ID again, so it is posted
+                # once, and the sends queued behind it still go out in order.
+                if not exc.is_transient or away + pause > SEND_RETRY_BUDGET:
+                    raise
+                away += pause
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, SEND_RETRY_MOST)
                 continue
             if new_session and crypto is not None:
                 self._fire(crypto.tell_withheld(room_id))

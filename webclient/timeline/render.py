@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from html import escape as html_escape
 from html import unescape as html_unescape
 from typing import Any
 
@@ -171,6 +172,11 @@ def for_viewer(
             html = html.replace(
                 '<article class="event ', f'<article class="event {" ".join(classes)} ', 1
             )
+        txn_id = item.get("txn_id")
+        if txn_id and "mine" in classes and html.startswith("<article "):
+            # The transaction it was sent with (the homeserver tells only its sender's
+            # device): a page fetching its timeline afresh drops the local echo it replaces.
+            html = html.replace("<article ", f'<article data-own-txn="{html_escape(txn_id)}" ', 1)
         if 'class="poll-answer"' in html:
             html = _POLL_ANSWER_RE.sub(
                 lambda m: (
