@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from webclient.build import build_id
 from webclient.matrix import errors, recent_emoji
@@ -291,7 +292,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                     {
                         "type": "send_failed",
                         "txn_id": txn_id,
-                        "error": "This message is empty or too long to send.",
+                        "error": _("This message is empty or too long to send."),
                         "retry": False,
                     }
                 )
@@ -420,7 +421,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 await self._reply(reply)
             except Exception:
                 logger.exception("%s failed", job["type"])
-                error = "Something went wrong while sending."
+                error = _("Something went wrong while sending.")
                 if txn_id:
                     await self._reply(
                         {"type": "send_failed", "txn_id": txn_id, "error": error, "retry": True}

@@ -28,6 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import InvalidToken
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import discovery, errors, tokens
 from .api import Challenge, HomeserverApi
@@ -52,17 +54,23 @@ STAGE_WORDS = {
 PENDING_SECONDS = 15 * 60
 
 #: What `errors.from_response` says the homeserver's refusals were about.
-ACTION = "Creating the account"
+ACTION = gettext_lazy("Creating the account")
 
-DISABLED = (
+DISABLED = gettext_lazy(
     "This homeserver does not allow creating accounts here. Ask its administrators for an "
     "account, or create one on another homeserver."
 )
-TAKEN = "That username is taken. Choose another one."
-RESERVED = "That username is reserved on this homeserver (for a bridge or bot). Choose another one."
-NEED_TOKEN = "This homeserver creates accounts only with a registration token: enter yours."  # noqa: S105
-BAD_TOKEN = "That registration token is not valid: it may be mistyped, expired or used up."  # noqa: S105
-BAD_TERMS = (
+TAKEN = gettext_lazy("That username is taken. Choose another one.")
+RESERVED = gettext_lazy(
+    "That username is reserved on this homeserver (for a bridge or bot). Choose another one."
+)
+NEED_TOKEN = gettext_lazy(
+    "This homeserver creates accounts only with a registration token: enter yours."
+)  # noqa: S105
+BAD_TOKEN = gettext_lazy(
+    "That registration token is not valid: it may be mistyped, expired or used up."
+)  # noqa: S105
+BAD_TERMS = gettext_lazy(
     "This homeserver asks you to accept its terms, but sent them in a form this client cannot "
     "show. Create your account with another Matrix client."
 )
@@ -273,7 +281,7 @@ def _logged_in(homeserver: str, payload: dict[str, Any]) -> LoginResult:
     user_id, device_id = payload.get("user_id"), payload.get("device_id")
     access_token = payload.get("access_token")
     if not all(isinstance(v, str) and v for v in (user_id, device_id, access_token)):
-        who = user_id if isinstance(user_id, str) else "Your account"
+        who = user_id if isinstance(user_id, str) else _("Your account")
         raise RegistrationError(
             f"{who} was created, but the homeserver did not sign you in. Sign in with it now.",
             errcode="W_NO_LOGIN",
@@ -318,8 +326,10 @@ async def _run_stages(
         pending.completed = answer.completed
         pending.session = answer.session or pending.session
     raise RegistrationError(
-        "The homeserver still wants more steps after all of them were done. "
-        "Create your account with another Matrix client.",
+        _(
+            "The homeserver still wants more steps after all of them were done. "
+            "Create your account with another Matrix client."
+        ),
         errcode="W_UIA_UNFINISHED",
         status=401,
     )

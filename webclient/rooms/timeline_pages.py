@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from webclient.live import publisher
@@ -24,9 +25,13 @@ from webclient.matrix.roomstate import message_preview
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.render import collapse_membership_runs, for_viewer, render_tiles
 
-UNREAD_DIVIDER = (
-    '<div class="unread-divider" id="unread-divider" role="separator">New messages</div>'
-)
+
+def unread_divider() -> str:
+    """The "New messages" line, in the viewer's language."""
+    return format_html(
+        '<div class="unread-divider" id="unread-divider" role="separator">{}</div>',
+        _("New messages"),
+    )
 
 
 def _members_with_state(session: MatrixSession, room_id: str, page: dict[str, Any]) -> dict:
@@ -53,7 +58,7 @@ def with_unread_divider(items: list[dict[str, Any]], marker: str | None) -> list
     if not marker or marker not in ids or marker == ids[-1]:
         return items
     at = next(i for i, item in enumerate(items) if item["event_id"] == marker)
-    return [*items[: at + 1], {"event_id": "", "html": UNREAD_DIVIDER}, *items[at + 1 :]]
+    return [*items[: at + 1], {"event_id": "", "html": unread_divider()}, *items[at + 1 :]]
 
 
 @device_op(shared=True)
