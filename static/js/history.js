@@ -2,6 +2,7 @@
 // down after a permalink loads newer ones; chunks far off-screen are dropped and load again
 // on the way back, so the page holds a bounded number of tiles however far one scrolls.
 // A gap left by a limited sync fills itself. matrix.to links to rooms and events open here.
+import { gettext } from "./i18n.js";
 import { personalise, scrollToBottom } from "./live.js";
 import { on, emit } from "./bus.js";
 
@@ -107,7 +108,7 @@ function fillGap(gap, chunk) {
   var token = gap.dataset.from;
   if (!token || gap.dataset.busy) return;
   gap.dataset.busy = "1";
-  gap.textContent = "Loading missed messages…";
+  gap.textContent = gettext("Loading missed messages…");
   fetch(root.dataset.timelineUrl + "?from=" + encodeURIComponent(token), { credentials: "same-origin" })
     .then(function (response) { if (!response.ok) throw new Error(); return response.text(); })
     .then(function (html) {
@@ -129,13 +130,13 @@ function fillGap(gap, chunk) {
         // Still more missing: keep the marker above what was just filled in.
         gap.dataset.from = filler.dataset.prev;
         timeline.insertBefore(gap, filler);
-        gap.textContent = "Load more missed messages";
+        gap.textContent = gettext("Load more missed messages");
         fillGap(gap, filler);
       }
     })
     .catch(function () {
       delete gap.dataset.busy;
-      gap.textContent = "Some messages could not be loaded. Click to try again.";
+      gap.textContent = gettext("Some messages could not be loaded. Click to try again.");
     });
 }
 

@@ -6,6 +6,7 @@
 // typing, receipts, unread, notify, sent, send_failed, pins (the room's pinned event IDs,
 // with every header); after new tiles, "gap" (a limited
 // sync; when nobody listens the timeline is fetched afresh) and "inserted".
+import { gettext } from "./i18n.js";
 import { connect } from "./socket.js";
 import { emit } from "./bus.js";
 
@@ -214,7 +215,7 @@ function resync() {
       conn.seen(fresh.dataset.epoch, fresh.dataset.pos);
       if (stick) scrollToBottom();
     })
-    .catch(function () { setStatus("Could not load the latest messages; retrying…", "offline"); setTimeout(resync, 5000); })
+    .catch(function () { setStatus(gettext("Could not load the latest messages; retrying…"), "offline"); setTimeout(resync, 5000); })
     .then(function () { resyncing = false; });
 }
 
@@ -334,7 +335,7 @@ function start() {
       // posts it at most once.
       Object.keys(unacked).forEach(function (txn) { transmit(txn, unacked[txn]); });
     },
-    onDown: function () { setStatus("Connection lost. Reconnecting…", "offline"); },
+    onDown: function () { setStatus(gettext("Connection lost. Reconnecting…"), "offline"); },
   });
   window.addEventListener("pagehide", conn.finish);
 }

@@ -1,6 +1,7 @@
 // Polls (MSC3381): choosing an answer votes (or changes the vote), "End poll" ends a poll
 // one started, both over the socket; without it (or without script) the links open a small
 // page that asks (rooms/composing.py). The tile comes back re-rendered with the new count.
+import { gettext } from "./i18n.js";
 import { action } from "./live.js";
 
 var timeline = document.getElementById("timeline");
@@ -29,7 +30,7 @@ if (timeline) {
         answer.classList.toggle("mine");
       }
       answer.classList.add("sending");
-    } else if (window.confirm("End this poll? Everyone will see the final result, and nobody can vote any more.")) {
+    } else if (window.confirm(gettext("End this poll? Everyone will see the final result, and nobody can vote any more."))) {
       if (!action({ type: "end_poll", event_id: tile.dataset.eventId })) location.assign(link.href);
     }
   });

@@ -34,7 +34,8 @@ class LanguageForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["language"].choices = [("", gettext_lazy("The browser's language"))] + [
-            (code, name) for code, name in settings.LANGUAGES
+            (code, translation.get_language_info(code)["name_local"])
+            for code, _name in settings.LANGUAGES
         ]
         self.fields["time_zone"].choices = _zone_choices()
 

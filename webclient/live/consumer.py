@@ -27,7 +27,7 @@ from webclient.matrix.session import MatrixSession
 from webclient.timeline.roomlist import render_room_sections
 from webclient.timeline.viewmodels import topic_html
 
-from . import actions, devices, publisher
+from . import actions, devices, locale, publisher
 from .access import Access, from_kiosk_token, from_ticket, rewrite_media
 from .devices import DeviceHandle, device_op
 
@@ -101,6 +101,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     device: DeviceHandle | None = None
     group: str | None = None
+    variant: str = ""
     # The owner's epoch the page is caught up with (another means a new owner).
     epoch = ""
     _membership: asyncio.Task[None] | None = None
@@ -168,6 +169,18 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=1013)
             return
         self.device.attach()
+        # The language and time zone the page reads in, as its request had them: live tiles
+        # come rendered in it (publisher.room_events).
+        headers = dict(self.scope.get("headers") or [])
+        chosen = credential if self.access is None else None
+        self.variant = locale.variant(
+            locale.language_for(
+                chosen.language if chosen else "",
+                self.scope.get("cookies") or {},
+                headers.get(b"accept-language", b"").decode("latin-1"),
+            ),
+            locale.zone_for(chosen.time_zone if chosen else "", self.scope.get("cookies") or {}),
+        )
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.sender = asyncio.get_running_loop().create_task(self._send_worker())
@@ -195,6 +208,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 epoch=epoch,
                 after=after,
                 room_list=self.access is None and not self.rooms,
+                variant=self.variant,
             )
         except (errors.MatrixError, errors.UnknownToken, devices.RemoteError) as exc:
             logger.info("catching up a page failed: %s", exc)
@@ -260,6 +274,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await devices.unsubscribe(self.group, self.channel_name)
         if self.device:
             self.device.detach()
+            if self.variant:
+                self._fire(self.device.run(want_variant, variant=self.variant, delta=-1), "variant")
             # Queued sends still go out: the person pressed Send before closing the tab.
             await self.outbox.put({"type": "stop"})
 
@@ -448,10 +464,15 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         if message["epoch"] != self.epoch and self.epoch:
             await self._owner_changed(message["epoch"])
         prefix = self.access.media_prefix if self.access is not None else None
-        key = (message["epoch"], message["pos"], message["room_id"], prefix)
+        events = message["events"]
+        variant = message.get("variant")
+        if variant is not None and variant != self.variant:
+            # Pages of this device read in another language or zone: their own rendering.
+            events = message.get("variants", {}).get(self.variant, events)
+            variant = self.variant if self.variant in message.get("variants", {}) else variant
+        key = (message["epoch"], message["pos"], message["room_id"], prefix, variant)
         frame = _FRAMES.get(key)
         if frame is None:
-            events = message["events"]
             if prefix is not None:
                 events = [
                     {**item, "html": rewrite_media(item["html"], prefix)}
@@ -541,6 +562,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         fetch their newest events afresh (`resync` keeps what the page has that is newer),
         the room list comes whole."""
         self.epoch = epoch
+        if self.device is not None and self.variant:
+            # The new owner renders for the variants its pages name.
+            self._fire(self.device.run(want_variant, variant=self.variant, delta=1), "variant")
         for room_id in sorted(self.rooms):
             await self.send_json({"type": "resync", "room_id": room_id})
         if not self.rooms and self.access is None and self.device is not None:
@@ -563,14 +587,27 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
 
 @device_op(shared=True)
+async def want_variant(session: MatrixSession, variant: str, delta: int) -> None:
+    """A page of the device reads in `variant` (+1), or no longer (-1)."""
+    publisher.of(session).want(variant, delta)
+
+
+@device_op(shared=True)
 async def catch_up(
-    session: MatrixSession, rooms: list[str], epoch: str, after: int, room_list: bool
+    session: MatrixSession,
+    rooms: list[str],
+    epoch: str,
+    after: int,
+    room_list: bool,
+    variant: str = "",
 ) -> dict[str, Any]:
     """What a page rendered at (`epoch`, `after`) missed, by its owner: the session's
     status when not live; per room the pushes since (None: "fetch afresh"); the room list
     (a room-list page of another epoch, or older than the last push); then each room's
     header when it changed since and who is typing."""
     pages = publisher.of(session)
+    if variant:
+        pages.want(variant, 1)
     answer: dict[str, Any] = {
         "epoch": pages.epoch,
         "status": None,

@@ -15,7 +15,7 @@ exactly what it missed, or told to fetch afresh (`replay`).
 from __future__ import annotations
 
 import secrets
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -29,6 +29,8 @@ from webclient.timeline.avatars import member_avatar
 from webclient.timeline.render import render_tiles
 from webclient.timeline.roomlist import room_list_updates
 from webclient.timeline.viewmodels import topic_html
+
+from . import locale
 
 RECENT_PER_ROOM = 200
 
@@ -70,6 +72,14 @@ class DevicePublisher:
         self._headers: dict[str, tuple[str, str, str, str]] = {}
         self.header_changed: dict[str, int] = {}
         self._layer = get_channel_layer()
+        # The language and time zone pairs the device's open pages read in (`locale.py`),
+        # counted: tiles are rendered once per pair in use, normally one. With no page
+        # open, the login's own choice (or the defaults).
+        self.variants: Counter[str] = Counter()
+        self.default_variant = locale.variant(
+            locale.supported_language(credential.language) or locale.settings.LANGUAGE_CODE,
+            locale.valid_zone(credential.time_zone) or locale.DEFAULT_ZONE,
+        )
 
     async def _to_all(self, message: dict[str, Any]) -> None:
         """To the device's signed-in pages and to its screens (embeds, kiosks)."""
@@ -92,6 +102,17 @@ class DevicePublisher:
             frame["retry_in"] = retry_in
         await self._to_all(frame)
 
+    def want(self, variant: str, delta: int) -> None:
+        """A page reading in `variant` opened (+1) or closed (-1)."""
+        variant = locale.parse_variant(variant)
+        self.variants[variant] += delta
+        if self.variants[variant] <= 0:
+            del self.variants[variant]
+
+    def rendering_variants(self) -> list[str]:
+        """The variants to render in, the most read first."""
+        return [v for v, _count in self.variants.most_common()] or [self.default_variant]
+
     async def room_events(
         self,
         room_id: str,
@@ -106,19 +127,29 @@ class DevicePublisher:
         members = self.session.members(room_id)
         new_ids = tile_ids(events)
         changed = changed - set(new_ids)
-        items = render_tiles(store, new_ids, members)
-        updates = render_tiles(store, [e for e in store.events if e in changed], members)
-        for item in updates:
-            item["replace"] = True
+        changed_ids = [e for e in store.events if e in changed]
+        rendered: dict[str, list[dict[str, Any]]] = {}
+        for variant in self.rendering_variants():
+            with locale.rendering_in(variant):
+                items = render_tiles(store, new_ids, members)
+                updates = render_tiles(store, changed_ids, members)
+            for item in updates:
+                item["replace"] = True
+            rendered[variant] = items + updates
+        primary, *others = rendered
         payload = {
             "type": "room.events",
-            "events": items + updates,
+            "events": rendered[primary],
+            # Pages reading in another variant take theirs (consumer.room_events).
+            "variant": primary,
             "room_id": room_id,
             "limited": limited,
             "prev_batch": prev_batch,
             "epoch": self.epoch,
             "pos": self._next_position(),
         }
+        if others:
+            payload["variants"] = {variant: rendered[variant] for variant in others}
         self._remember(room_id, payload)
         await self._to_all(payload)
 

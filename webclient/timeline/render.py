@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
 from webclient.matrix.relations import RoomEvents, TileState
 
@@ -28,8 +29,14 @@ CACHE_SECONDS = 60 * 60 * 24
 CACHE_COUNTS = [0, 0]
 
 
+def _viewer() -> str:
+    """The language and time zone tiles are rendered in now (their text and times depend
+    on them): one cache entry per tile state *and* viewer variant."""
+    return f"{translation.get_language()}|{timezone.get_current_timezone_name()}"
+
+
 def _key(event_id: str) -> str:
-    return f"event-html:{RENDER_VERSION}:{event_id}"
+    return f"event-html:{RENDER_VERSION}:{_viewer()}:{event_id}"
 
 
 def render_view(view: viewmodels.EventView) -> str:
@@ -100,7 +107,8 @@ def render_tiles(
     """Fragments for tiles of `store`, keyed by the tile's whole state (event, edit,
     redaction, reactions, thread, reply): each state is rendered once for all viewers."""
     tiles = [t for t in (store.tile(e) for e in event_ids) if t is not None]
-    keys = {t.event_id: f"tile:{RENDER_VERSION}:{t.cache_key()}" for t in tiles}
+    viewer = _viewer()
+    keys = {t.event_id: f"tile:{RENDER_VERSION}:{viewer}:{t.cache_key()}" for t in tiles}
     cached = cache.get_many(list(keys.values()))
     fresh: dict[str, str] = {}
     items = []
