@@ -42,8 +42,9 @@ function reportZone() {
   } catch (_) {
     return;
   }
-  if (!browserZone) return;
-  const cookie = "webclient_tz=" + encodeURIComponent(browserZone);
+  // IANA names ("America/Argentina/Buenos_Aires") are valid cookie values as they are.
+  if (!browserZone || !/^[A-Za-z0-9_+\-\/]+$/.test(browserZone)) return;
+  const cookie = "webclient_tz=" + browserZone;
   if (document.cookie.split("; ").includes(cookie)) return;
   document.cookie = cookie + "; path=/; max-age=31536000; SameSite=Lax";
 }
