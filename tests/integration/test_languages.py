@@ -194,3 +194,47 @@ async def test_live_tiles_reach_each_page_in_its_language(async_client, synapse,
     # Closed pages are no longer rendered for.
     await eventually(lambda: not pages.variants)
     assert pages.rendering_variants() == [pages.default_variant]
+
+
+async def _list_socket(async_client, accept_language: str | None) -> WebsocketCommunicator:
+    headers = [
+        (b"origin", ORIGIN),
+        (b"cookie", f"sessionid={async_client.cookies['sessionid'].value}".encode()),
+    ]
+    if accept_language:
+        headers.append((b"accept-language", accept_language.encode()))
+    communicator = WebsocketCommunicator(application, "/ws/", headers)
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    return communicator
+
+
+async def test_room_list_reaches_each_page_in_its_language(async_client, synapse, make_user):
+    alice = make_user("alice")
+    bob = make_user("bob", displayname="Bob")
+    room = await shared_room(synapse, bob, alice, name="Liste")
+    credential = await sign_in(async_client, synapse, alice)
+    await synced_session(credential)
+
+    english = await _list_socket(async_client, None)
+    german = await _list_socket(async_client, GERMAN)
+    try:
+        # The whole list on connecting, each in its language.
+        whole = await receive_until(english, lambda m: m["type"] == "rooms")
+        assert any('class="room-section-title">Rooms</h2>' in s for s in whole["entries"])
+        whole = await receive_until(german, lambda m: m["type"] == "rooms")
+        assert any('class="room-section-title">Räume</h2>' in s for s in whole["entries"])
+
+        await send(synapse, bob, room, "news for the list")
+
+        def entry(message: dict) -> bool:
+            return message["type"] == "room" and message["room_id"] == room
+
+        frame = await receive_until(english, entry)
+        assert any(">Rooms</h2>" in s["html"] for s in frame["sections"])
+        frame = await receive_until(german, entry)
+        assert any(">Räume</h2>" in s["html"] for s in frame["sections"])
+        assert not any(">Rooms</h2>" in s["html"] for s in frame["sections"])
+    finally:
+        await english.disconnect()
+        await german.disconnect()

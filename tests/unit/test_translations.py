@@ -194,3 +194,12 @@ def test_the_check_finds_unmarked_text() -> None:
     assert untranslated('{% load i18n %}<p>{% translate "Hello" %}</p>') == []
     assert untranslated("<p>{% blocktranslate %}Hi {{ name }}{% endblocktranslate %}</p>") == []
     assert untranslated("<script>var x = 'Not text';</script>") == []
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_template_compiles(template: Path) -> None:
+    """Every template parses (translation tags included), each page one, not only the ones
+    a test happens to render."""
+    from django.template.loader import get_template
+
+    get_template(template.relative_to(ROOT / "templates").as_posix())

@@ -499,13 +499,15 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     async def room_summary(self, message: dict[str, Any]) -> None:
         if self.rooms or self.access is not None:
             return
+        # The entry as rendered in this page's language and zone, when that is not the first.
+        own = message.get("variants", {}).get(self.variant, message)
         await self.send_json(
             {
                 "type": "room",
                 "room_id": message["room_id"],
-                "html": message["html"],
+                "html": own["html"],
                 "section": message.get("section", ""),
-                "sections": message.get("sections", []),
+                "sections": own.get("sections", []),
                 "order": message["order"],
             }
         )
@@ -572,7 +574,15 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     async def _room_list_afresh(self) -> None:
         assert self.device
-        caught = await self.device.run(catch_up, rooms=[], epoch="", after=-1, room_list=True)
+        caught = await self.device.run(
+            catch_up,
+            rooms=[],
+            epoch="",
+            after=-1,
+            room_list=True,
+            variant=self.variant,
+            register=False,
+        )
         if caught.get("sections") is not None and not self._closed:
             await self.send_json({"type": "rooms", "entries": caught["sections"]})
 
@@ -600,13 +610,14 @@ async def catch_up(
     after: int,
     room_list: bool,
     variant: str = "",
+    register: bool = True,
 ) -> dict[str, Any]:
     """What a page rendered at (`epoch`, `after`) missed, by its owner: the session's
     status when not live; per room the pushes since (None: "fetch afresh"); the room list
     (a room-list page of another epoch, or older than the last push); then each room's
     header when it changed since and who is typing."""
     pages = publisher.of(session)
-    if variant:
+    if variant and register:
         pages.want(variant, 1)
     answer: dict[str, Any] = {
         "epoch": pages.epoch,
@@ -626,7 +637,8 @@ async def catch_up(
         except TimeoutError:
             pass
         else:
-            answer["sections"] = render_room_sections(session.rooms, session.user_id)
+            with locale.rendering_in(variant):
+                answer["sections"] = render_room_sections(session.rooms, session.user_id)
     for room_id in rooms:
         summary = session.rooms.rooms.get(room_id)
         changed_at = pages.header_changed.get(room_id, 0)

@@ -181,15 +181,30 @@ class DevicePublisher:
                         "pinned": room.pinned,
                     }
                 )
-        for update in room_list_updates(session.rooms, room_ids, session.user_id):
-            await self._to_owner(
-                {
-                    "type": "room.summary",
-                    **update,
-                    "epoch": self.epoch,
-                    "pos": self._next_position(),
+        # The entries, once per language and zone the pages read in (like tiles).
+        primary, *others = self.rendering_variants()
+        with locale.rendering_in(primary):
+            updates = room_list_updates(session.rooms, room_ids, session.user_id)
+        translated = []
+        for variant in others:
+            with locale.rendering_in(variant):
+                translated.append(
+                    (variant, room_list_updates(session.rooms, room_ids, session.user_id))
+                )
+        for index, update in enumerate(updates):
+            message = {
+                "type": "room.summary",
+                **update,
+                "variant": primary,
+                "epoch": self.epoch,
+                "pos": self._next_position(),
+            }
+            if translated:
+                message["variants"] = {
+                    variant: {"html": other[index]["html"], "sections": other[index]["sections"]}
+                    for variant, other in translated
                 }
-            )
+            await self._to_owner(message)
 
     async def notify(self, room: RoomSummary, event: dict[str, Any], highlight: bool) -> None:
         sender = member_display_name(str(event.get("sender", "")), room.members)
