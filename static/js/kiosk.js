@@ -181,8 +181,7 @@ function handle(message) {
   }
 }
 
-function pad(n) { return (n < 10 ? "0" : "") + n; }
-function hhmm(date) { return formatDate(date, { hour: "2-digit", minute: "2-digit" }); }
+function hhmm(date) { return formatDate(date, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }); }
 function tick() {
   if (clock) {
     var now = new Date();
