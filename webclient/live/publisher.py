@@ -7,6 +7,11 @@ device's channel-layer groups: `device.<id>` (the signed-in pages of the login) 
 `device.<id>.screens` (embeds and kiosk screens, which get no person's unread counts,
 notifications or room list). Consumers (`consumer.py`) forward what concerns their page.
 
+Text in tiles depends on the reader's language and time zone: each page names its pair (a
+*variant*, `locale.py`) when its socket connects, and tiles are rendered once per variant in
+use, normally one for all of a device's pages; a push carries the first variant's fragments,
+and the others' in `variants` (rarely any).
+
 Every push is numbered (`position`, within an `epoch` that is new per session object), and
 the last pushes per room are kept, so a page that connects after it was rendered is sent
 exactly what it missed, or told to fetch afresh (`replay`).
@@ -19,6 +24,7 @@ from collections import Counter, deque
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from webclient.matrix.models import Credential
 from webclient.matrix.names import member_display_name
@@ -77,7 +83,7 @@ class DevicePublisher:
         # open, the login's own choice (or the defaults).
         self.variants: Counter[str] = Counter()
         self.default_variant = locale.variant(
-            locale.supported_language(credential.language) or locale.settings.LANGUAGE_CODE,
+            locale.supported_language(credential.language) or settings.LANGUAGE_CODE,
             locale.valid_zone(credential.time_zone) or locale.DEFAULT_ZONE,
         )
 
