@@ -97,3 +97,16 @@ def test_tile_times_in_the_viewers_zone():
     assert ">22:13</time>" in utc
     assert ">07:13</time>" in tokyo
     assert 'datetime="2023-11-15T07:13:20+09:00"' in tokyo
+
+
+def test_sas_emoji_names_in_the_viewers_language():
+    from webclient.accounts.templatetags.sas import sas_name
+
+    assert sas_name("Pin") == "Pin"
+    assert sas_name("Thumbs Up") == "Thumbs Up"
+    with translation.override("de"):
+        assert sas_name("Dog") == "Hund"
+        # The emoji, not the action "Pin" (Anheften): told apart by context.
+        assert sas_name("Pin") == "Stecknadel"
+        assert translation.gettext("Pin") == "Anheften"
+        assert sas_name("Not an emoji") == "Not an emoji"
