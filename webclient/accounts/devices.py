@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -65,7 +66,10 @@ class RenameForm(forms.Form):
         max_length=MAX_DEVICE_NAME,
         error_messages={
             "required": gettext_lazy("Enter a name for this device."),
-            "max_length": f"A device name can be at most {MAX_DEVICE_NAME} characters long.",
+            "max_length": format_lazy(
+                gettext_lazy("A device name can be at most {max} characters long."),
+                max=MAX_DEVICE_NAME,
+            ),
         },
     )
 

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -56,7 +57,10 @@ class DisplayNameForm(forms.Form):
         max_length=MAX_DISPLAY_NAME,
         error_messages={
             "required": gettext_lazy("Enter a display name."),
-            "max_length": f"A display name can be at most {MAX_DISPLAY_NAME} characters long.",
+            "max_length": format_lazy(
+                gettext_lazy("A display name can be at most {max} characters long."),
+                max=MAX_DISPLAY_NAME,
+            ),
         },
     )
 

@@ -203,7 +203,7 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
     elif not chosen:
         error = _("Choose the room (or up to four rooms) to show.")
     elif len(chosen) > KIOSK_MAX_ROOMS:
-        error = f"A screen shows at most {KIOSK_MAX_ROOMS} rooms."
+        error = _("A screen shows at most %(max)d rooms.") % {"max": KIOSK_MAX_ROOMS}
     elif any(room_id not in joined for room_id in chosen):
         error = _("You can only show rooms you have joined.")
     elif theme not in KIOSK_THEMES or scale not in SCALES:

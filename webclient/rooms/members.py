@@ -213,5 +213,5 @@ async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
         return await _members_page(
             request, room, invite_value=value, invite_error=exc.message, status=400
         )
-    messages.success(request, f"Invited {user_id}.")
+    messages.success(request, _("Invited %(user_id)s.") % {"user_id": user_id})
     return HttpResponseRedirect(reverse("rooms:members", args=[room]))

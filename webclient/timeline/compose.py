@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .markdown import render_markdown
@@ -121,8 +122,11 @@ def parse_command(text: str) -> tuple[Command, str] | None:
     command = _BY_NAME.get(name)
     if command is None:
         raise CommandError(
-            f"Unknown command /{name[:40]}. Type /help for the list, or start the message "
-            "with // to send it with one leading slash."
+            _(
+                "Unknown command /%(name)s. Type /help for the list, or start the message "
+                "with // to send it with one leading slash."
+            )
+            % {"name": name[:40]}
         )
     return command, args
 
