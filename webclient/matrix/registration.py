@@ -42,12 +42,12 @@ SUPPORTED = frozenset({DUMMY, TOKEN, TERMS})
 
 #: How people know the stages this client cannot do.
 STAGE_WORDS = {
-    "m.login.email.identity": "an email address",
-    "m.login.msisdn": "a phone number",
-    "m.login.recaptcha": "a CAPTCHA",
-    "m.login.sso": "single sign-on",
-    "m.login.password": "an existing account's password",
-    "m.oauth": "the homeserver's own sign-up page",
+    "m.login.email.identity": gettext_lazy("an email address"),
+    "m.login.msisdn": gettext_lazy("a phone number"),
+    "m.login.recaptcha": gettext_lazy("a CAPTCHA"),
+    "m.login.sso": gettext_lazy("single sign-on"),
+    "m.login.password": gettext_lazy("an existing account's password"),
+    "m.oauth": gettext_lazy("the homeserver's own sign-up page"),
 }
 
 #: How long an unfinished registration (waiting for the terms to be accepted) is kept.
@@ -124,7 +124,9 @@ class Pending:
 
 def _rate_limited(exc: errors.MatrixError) -> RegistrationError:
     return RegistrationError(
-        "Too many attempts to create an account. " + errors.retry_phrase(exc.retry_after_ms),
+        _("Too many attempts to create an account.")
+        + " "
+        + errors.retry_phrase(exc.retry_after_ms),
         errcode="M_LIMIT_EXCEEDED",
         status=exc.status,
     )
@@ -140,10 +142,15 @@ def refusal(exc: errors.MatrixError, *, first: bool) -> errors.MatrixError:
     if errcode == "M_USER_IN_USE":
         return RegistrationError(TAKEN, errcode, status, field="username")
     if errcode == "M_INVALID_USERNAME":
-        detail = f" ({server_text})" if server_text else ""
         return RegistrationError(
-            f"That username cannot be used on this homeserver{detail}. Use lower-case letters, "
-            "digits and . _ = - / only.",
+            (
+                _("That username cannot be used on this homeserver (%(reason)s).")
+                % {"reason": server_text}
+                if server_text
+                else _("That username cannot be used on this homeserver.")
+            )
+            + " "
+            + _("Use lower-case letters, digits and . _ = - / only."),
             errcode,
             status,
             field="username",
@@ -151,9 +158,15 @@ def refusal(exc: errors.MatrixError, *, first: bool) -> errors.MatrixError:
     if errcode == "M_EXCLUSIVE":
         return RegistrationError(RESERVED, errcode, status, field="username")
     if errcode == "M_WEAK_PASSWORD" or (errcode or "").startswith("M_PASSWORD_"):
-        detail = f": {server_text}" if server_text else "."
         return RegistrationError(
-            f"The homeserver does not accept that password{detail} Choose a stronger one.",
+            (
+                _("The homeserver does not accept that password: %(reason)s")
+                % {"reason": server_text}
+                if server_text
+                else _("The homeserver does not accept that password.")
+            )
+            + " "
+            + _("Choose a stronger one."),
             errcode,
             status,
             field="password",
@@ -193,17 +206,23 @@ async def _check_token(api: HomeserverApi, token: str) -> None:
 
 def _unsupported(flows: list[list[str]]) -> RegistrationError:
     missing = sorted({s for flow in flows for s in flow if s not in SUPPORTED})
-    words = [STAGE_WORDS.get(stage, f"a step called “{stage}”") for stage in missing]
+    words = [
+        str(STAGE_WORDS.get(stage) or _("a step called “%(stage)s”") % {"stage": stage})
+        for stage in missing
+    ]
     if not words:
-        need = "a step"
+        need = _("a step")
     elif len(words) == 1:
         need = words[0]
     else:
-        need = ", ".join(words[:-1]) + " or " + words[-1]
+        need = _("%(choices)s or %(last)s") % {"choices": ", ".join(words[:-1]), "last": words[-1]}
     return RegistrationError(
-        f"This homeserver needs {need} to create an account, and this client cannot do that. "
-        "Create your account with another Matrix client or on the homeserver's own website, "
-        "then sign in here.",
+        _(
+            "This homeserver needs %(need)s to create an account, and this client cannot do "
+            "that. Create your account with another Matrix client or on the homeserver's own "
+            "website, then sign in here."
+        )
+        % {"need": need},
         errcode="W_UIA_UNSUPPORTED",
         status=401,
     )
@@ -283,7 +302,8 @@ def _logged_in(homeserver: str, payload: dict[str, Any]) -> LoginResult:
     if not all(isinstance(v, str) and v for v in (user_id, device_id, access_token)):
         who = user_id if isinstance(user_id, str) else _("Your account")
         raise RegistrationError(
-            f"{who} was created, but the homeserver did not sign you in. Sign in with it now.",
+            _("%(who)s was created, but the homeserver did not sign you in. Sign in with it now.")
+            % {"who": who},
             errcode="W_NO_LOGIN",
             status=200,
         )
