@@ -172,7 +172,13 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         # The language and time zone the page reads in, as its request had them: live tiles
         # come rendered in it (publisher.room_events).
         headers = dict(self.scope.get("headers") or [])
-        chosen = credential if self.access is None else None
+        chosen: Credential | None = credential
+        if self.access is not None:
+            # A screen reads through someone else's device: an embed viewer's own login (if
+            # any) chose their language, a kiosk screen has none.
+            chosen = None
+            if self.access.mode != "kiosk" and "session" in self.scope:
+                chosen = await credential_for(self.scope["session"])
         self.variant = locale.variant(
             locale.language_for(
                 chosen.language if chosen else "",
