@@ -105,6 +105,7 @@ class Sockets:
         epoch: str | None = None,
         pos: int | None = None,
         origin: bytes = ORIGIN,
+        with_list: bool = False,
     ) -> WebsocketCommunicator:
         params = {}
         if room is not None:
@@ -113,6 +114,8 @@ class Sockets:
             params["epoch"] = epoch
         if pos is not None:
             params["pos"] = str(pos)
+        if with_list:
+            params["list"] = "1"  # a room page beside the room list
         headers = [(b"origin", origin)]
         if async_client is not None:
             cookie = f"sessionid={async_client.cookies['sessionid'].value}"

@@ -137,6 +137,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: compresses what the others made (pages, and static files served uncompressed).
+    "webclient.web.middleware.CompressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "webclient.web.middleware.ContentSecurityPolicyMiddleware",

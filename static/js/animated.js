@@ -3,6 +3,8 @@
 // them or they have keyboard focus, or always once the viewer allows it with the "Play
 // animated images" box (a choice kept in this browser). Without JavaScript the still frame
 // links to the full, animated file.
+import { on } from "./bus.js";
+
 var KEY = "webclient.playAnimated";
 var SELECTOR = "img[data-animated-src]";
 
@@ -53,8 +55,10 @@ document.addEventListener("focusout", function (event) {
   if (img) still(img);
 });
 
-var toggle = document.getElementById("play-animated");
-if (toggle) {
+// The room header's switch (again on the new room's header after a swap, panes.js).
+function bindToggle() {
+  var toggle = document.getElementById("play-animated");
+  if (!toggle) return;
   toggle.checked = allowed();
   toggle.closest("[hidden]") && toggle.closest("[hidden]").removeAttribute("hidden");
   toggle.addEventListener("change", function () {
@@ -62,6 +66,8 @@ if (toggle) {
     each(document, toggle.checked ? play : still);
   });
 }
+bindToggle();
+on("room-changed", bindToggle);
 
 if (allowed()) each(document, play);
 new MutationObserver(function (records) {

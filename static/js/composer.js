@@ -1,6 +1,7 @@
 // The composer with JavaScript: Enter sends (Shift+Enter is a new line), a local echo shows
 // at once and is replaced by the real event; a failed send stays, marked, with Retry.
-// Exports newTxnId, makeEcho, markSent and markFailed for upload.js.
+// Exports newTxnId, makeEcho, markSent and markFailed for upload.js. After a room swap
+// ("room-changed", panes.js) it works on the new room's composer.
 import { gettext, interpolate } from "./i18n.js";
 import { send, resend, action, scrollToBottom } from "./live.js";
 import { on, emit } from "./bus.js";
@@ -217,7 +218,7 @@ export function markFailed(txn, error, canRetry, retryFn) {
   state.appendChild(discard);
 }
 
-function start() {
+function bind() {
   timeline.addEventListener("click", function (event) {
     var link = event.target.closest("a, .reply-quote, span[data-mx-spoiler]");
     if (!link) return;
@@ -233,7 +234,14 @@ function start() {
     }
     if (!tile) return;
     var actions = link.closest(".event-actions");
-    if (link.matches(".reaction, .action-react")) {
+    if (link.matches(".action-react-pick")) {
+      // The picker loads when first wanted; without it, the picker page.
+      event.preventDefault();
+      var href = link.href;
+      import("./emoji-picker.js")
+        .then(function (picker) { picker.open({ mode: "react", tile: tile, href: href }); })
+        .catch(function () { location.assign(href); });
+    } else if (link.matches(".reaction, .action-react")) {
       event.preventDefault();
       if (!action({ type: "react", event_id: tile.dataset.eventId, key: link.dataset.key })) location.assign(link.href);
     } else if (link.matches(".action-reply")) {
@@ -258,6 +266,14 @@ function start() {
     clearMode();
   });
 
+  var emojiButton = document.getElementById("composer-emoji");
+  if (emojiButton) {
+    emojiButton.hidden = false;
+    emojiButton.addEventListener("click", function () {
+      import("./emoji-picker.js").then(function (picker) { picker.toggle(); });
+    });
+  }
+
   form.addEventListener("submit", submit);
   textarea.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) submit(event);
@@ -274,7 +290,22 @@ function start() {
       }
     }
   });
+}
 
+function start() {
+  bind();
+  on("room-changed", function () {
+    form = document.getElementById("composer");
+    timeline = document.getElementById("timeline");
+    textarea = form && form.querySelector("textarea[name=body]");
+    sentEarlier = document.getElementById("send-error");
+    replyField = form && form.querySelector("[name=reply_to]");
+    threadField = form && form.querySelector("[name=thread_id]");
+    banner = document.getElementById("reply-banner");
+    commands = document.getElementById("commands");
+    editing = null;
+    if (form && timeline) bind();
+  });
   on("sent", function (message) {
     if (running[message.txn_id] !== undefined) {
       delete running[message.txn_id];
@@ -286,7 +317,8 @@ function start() {
     delete running[message.txn_id];
     if (message.help && commands) commands.open = true;
     note(message.message || "");
-    if (message.go) location.assign(message.go);
+    // A room to open (/join): beside the room list it swaps in, else the page loads.
+    if (message.go && !emit("navigate", message.go)) location.assign(message.go);
   });
   on("send_failed", function (message) { markFailed(message.txn_id, message.error, message.retry); });
 }

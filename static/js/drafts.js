@@ -2,6 +2,8 @@
 // sessionStorage, so it survives going to another room and back, and reloads, for as long
 // as the tab lives; it is cleared when sent. A draft the server put back after a failed send
 // without JavaScript wins over the stored one. Nothing is stored while editing a message.
+// A room swap (panes.js) saves the old room's draft ("room-leaving") and brings back the
+// new room's ("room-changed").
 import { on } from "./bus.js";
 
 var root = document.getElementById("room");
@@ -27,18 +29,34 @@ function save() {
   } catch (e) { /* full or refused: a draft is a nicety */ }
 }
 
-function start() {
+var timer = null;
+
+function bind() {
   var s = store();
   if (s && !textarea.value) {
     var kept = s.getItem(key());
     if (kept) textarea.value = kept;
   }
-  var timer = null;
   textarea.addEventListener("input", function () {
     clearTimeout(timer);
     timer = setTimeout(save, 300);
   });
+}
+
+function start() {
+  var s = store();
+  bind();
   window.addEventListener("pagehide", save);
+  on("room-leaving", function () {
+    clearTimeout(timer);
+    save();
+  });
+  on("room-changed", function (fresh) {
+    root = fresh;
+    form = document.getElementById("composer");
+    textarea = form && form.querySelector("textarea[name=body]");
+    if (textarea) bind();
+  });
   on("composer_cleared", function (how) {
     clearTimeout(timer);
     if (how && how.edited) {

@@ -3,12 +3,15 @@
 // message's "React…" (the reaction goes over the socket) and from the composer's emoji
 // button (the emoji goes in at the cursor). Without JavaScript, "React…" opens the same
 // picker as a page (rooms/_react_picker.html) and the composer button stays hidden.
+// Loaded when first wanted (composer.js imports it on the first click: the room page
+// weighs less), it exports open(how) and toggle().
 //
 // Data: the composer button's data-emoji-url (every Unicode emoji; cached by the browser)
 // and data-room-emoji-url ("the emoji for this room": recent ones, and the room's custom
 // emoji groups once image packs come, each {id, name, emoji: [{key, name, shortcodes, src}]}).
 import { gettext } from "./i18n.js";
 import { action } from "./live.js";
+import { on } from "./bus.js";
 
 var button = document.getElementById("composer-emoji");
 var timeline = document.getElementById("timeline");
@@ -222,22 +225,20 @@ function close() {
   if (back) back.focus();
 }
 
-if (button) {
-  button.hidden = false;
-  button.addEventListener("click", function () {
-    if (popover && !popover.hidden) close();
-    else open({ mode: "insert" });
-  });
-  if (timeline) {
-    timeline.addEventListener("click", function (event) {
-      var link = event.target.closest(".action-react-pick");
-      if (!link) return;
-      var tile = link.closest("[data-event-id]");
-      if (!tile) return;
-      event.preventDefault();
-      var menu = link.closest("details");
-      if (menu) menu.open = false;
-      open({ mode: "react", tile: tile, href: link.href });
-    });
-  }
+export { open };
+
+// The composer's emoji button: open the picker, or close it when open.
+export function toggle() {
+  if (popover && !popover.hidden) close();
+  else open({ mode: "insert" });
 }
+
+// A room swap (panes.js): the new room's composer and timeline, and its own emoji.
+on("room-changed", function () {
+  close();
+  button = document.getElementById("composer-emoji");
+  timeline = document.getElementById("timeline");
+  textarea = document.querySelector("#composer textarea[name=body]");
+  data = null;
+  loading = null;
+});

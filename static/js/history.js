@@ -1,7 +1,9 @@
 // History both ways: scrolling up loads older chunks (keeping the scroll position), scrolling
 // down after a permalink loads newer ones; chunks far off-screen are dropped and load again
 // on the way back, so the page holds a bounded number of tiles however far one scrolls.
-// A gap left by a limited sync fills itself. matrix.to links to rooms and events open here.
+// A gap left by a limited sync fills itself. matrix.to links to rooms and events open here
+// (a room beside the room list swaps in: "navigate" on the bus). After a room swap
+// ("room-changed") it works on the new room's timeline; answers for the old one are dropped.
 import { gettext } from "./i18n.js";
 import { personalise, scrollToBottom } from "./live.js";
 import { on, emit } from "./bus.js";
@@ -16,12 +18,14 @@ function tiles(scope) { return (scope || timeline).querySelectorAll(".event[data
 function chunks() { return timeline.querySelectorAll(":scope > .chunk"); }
 
 function fetchChunk(query) {
+  var target = timeline;
   return fetch(root.dataset.timelineUrl + "?" + query, { credentials: "same-origin" })
     .then(function (response) {
       if (!response.ok) throw new Error("HTTP " + response.status);
       return response.text();
     })
     .then(function (html) {
+      if (target !== timeline) throw new Error("another room now");
       var template = document.createElement("template");
       template.innerHTML = html;
       var chunk = template.content.querySelector("#timeline > .chunk");
@@ -109,9 +113,11 @@ function fillGap(gap, chunk) {
   if (!token || gap.dataset.busy) return;
   gap.dataset.busy = "1";
   gap.textContent = gettext("Loading missed messages…");
+  var target = timeline;
   fetch(root.dataset.timelineUrl + "?from=" + encodeURIComponent(token), { credentials: "same-origin" })
     .then(function (response) { if (!response.ok) throw new Error(); return response.text(); })
     .then(function (html) {
+      if (target !== timeline) return;
       var template = document.createElement("template");
       template.innerHTML = html;
       var filler = template.content.querySelector("#timeline > .chunk");
@@ -165,11 +171,35 @@ function start() {
     fillGap(gap, chunk);
   });
 
-  timeline.addEventListener("scroll", onScroll, { passive: true });
   // Live events at the bottom of a long-open page (a kiosk) push old chunks out.
   on("inserted", function () {
     if (!timeline.dataset.newer) trim("top");
   });
+  on("room-changed", function (fresh) {
+    root = fresh;
+    timeline = document.getElementById("timeline");
+    busy = false;
+    if (timeline) bind();
+  });
+  bind();
+
+  // matrix.to links to rooms and events open in this client.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest('a[href^="https://matrix.to/#/"]');
+    if (!link || event.defaultPrevented) return;
+    var parts = link.getAttribute("href").slice("https://matrix.to/#/".length).split("?")[0].split("/");
+    var roomPart = decodeURIComponent(parts[0] || "");
+    if (roomPart[0] !== "!" && roomPart[0] !== "#") return; // users: leave to matrix.to
+    event.preventDefault();
+    var url = (root.dataset.roomsBase || "/rooms/") + encodeURIComponent(roomPart) + "/";
+    if (parts[1] && decodeURIComponent(parts[1])[0] === "$") url += "event/" + encodeURIComponent(decodeURIComponent(parts[1])) + "/";
+    if (!emit("navigate", url)) location.assign(url);
+  });
+}
+
+// What is bound to the room's timeline: again after every swap.
+function bind() {
+  timeline.addEventListener("scroll", onScroll, { passive: true });
 
   // The older/newer links are for pages without JavaScript.
   ["older-link", "newer-link"].forEach(function (id) {
@@ -182,20 +212,6 @@ function start() {
     var target = timeline.querySelector('[data-event-id="' + CSS.escape(timeline.dataset.highlight) + '"]');
     if (target) target.scrollIntoView({ block: "center" });
   }
-
-  // matrix.to links to rooms and events open in this client.
-  var roomsBase = root.dataset.roomsBase || "/rooms/";
-  document.addEventListener("click", function (event) {
-    var link = event.target.closest('a[href^="https://matrix.to/#/"]');
-    if (!link || event.defaultPrevented) return;
-    var parts = link.getAttribute("href").slice("https://matrix.to/#/".length).split("?")[0].split("/");
-    var roomPart = decodeURIComponent(parts[0] || "");
-    if (roomPart[0] !== "!" && roomPart[0] !== "#") return; // users: leave to matrix.to
-    event.preventDefault();
-    var url = roomsBase + encodeURIComponent(roomPart) + "/";
-    if (parts[1] && decodeURIComponent(parts[1])[0] === "$") url += "event/" + encodeURIComponent(decodeURIComponent(parts[1])) + "/";
-    location.assign(url);
-  });
 
   if (!timeline.dataset.highlight) scrollToBottom();
   onScroll();

@@ -9,6 +9,8 @@ import { connect } from "./socket.js";
 
 var root = document.getElementById("kiosk");
 var MAX = Number((root && root.dataset.maxTiles) || 100);
+// Membership changes and other state lines show only when the link asks for them.
+var SHOW_STATE = !!root && root.dataset.showState === "true";
 var banner = document.getElementById("kiosk-offline");
 var clock = document.getElementById("kiosk-clock");
 var conn = null;
@@ -58,6 +60,7 @@ function put(panel, item) {
     return;
   }
   if (item.thread_id || existing) return;
+  if (!SHOW_STATE && item.state_key !== null && item.state_key !== undefined) return;
   panel.timeline.appendChild(fragment(item.html));
 }
 
@@ -95,10 +98,11 @@ function catchUp(panel, anchor) {
       var fresh = fragment(html).querySelector("#timeline");
       var found = false;
       // Runs of joins and leaves come folded; a kiosk shows their tiles one by one.
-      var nodes = Array.prototype.slice.call(fresh.querySelectorAll(".chunk > .event[data-event-id], .chunk > .membership-run > .event[data-event-id]"));
+      var nodes = Array.prototype.slice.call(fresh.querySelectorAll(".chunk > .event[data-event-id], .chunk > .membership-run > .event[data-event-id], .chunk > .creation-burst > .event[data-event-id]"));
       var keep = [];
       nodes.forEach(function (node) {
         if (node.dataset.eventId === anchor) { found = true; keep = []; return; }
+        if (!SHOW_STATE && node.classList.contains("event-state")) return;
         keep.push(node);
       });
       collected = keep.concat(collected);

@@ -5,10 +5,16 @@
 // (history.js, composer.js, upload.js). Frames for other features go out on the bus:
 // typing, receipts, unread, notify, sent, send_failed, pins (the room's pinned event IDs,
 // with every header); after new tiles, "gap" (a limited
-// sync; when nobody listens the timeline is fetched afresh) and "inserted".
+// sync; when nobody listens the timeline is fetched afresh) and "inserted"; "rooms-updated"
+// after the room list changed. A room page beside the room list (panes.js) also hears the
+// list; when it swaps its room ("room-changed" on the bus, with the new #room) the socket
+// follows the new room, and frames of the old one still on their way are left out.
 import { gettext } from "./i18n.js";
 import { connect } from "./socket.js";
-import { emit } from "./bus.js";
+import { on, emit } from "./bus.js";
+import "./days.js";
+import "./jumps.js";
+import "./keys.js";
 
 var root = document.getElementById("room") || document.getElementById("room-list");
 var timeline = document.getElementById("timeline");
@@ -104,7 +110,13 @@ function insertEvent(item, chunk) {
   chunk.appendChild(node);
 }
 
+// Frames of a room the page no longer shows (sent before the server heard of a swap).
+function elsewhere(message) {
+  return !!(message.room_id && root.dataset.roomId && message.room_id !== root.dataset.roomId);
+}
+
 function onEvents(message) {
+  if (elsewhere(message)) return;
   var stick = nearBottom();
   // A page showing older history (a permalink, or scrolled far back) is not at the live
   // end: it only takes changes to tiles it shows, and loads newer ones as it scrolls.
@@ -171,6 +183,7 @@ function onRoom(message) {
   if (loading) loading.remove();
   var empty = document.getElementById("rooms-empty");
   if (empty && list.querySelector("[data-room-entry], [data-section]")) empty.remove();
+  emit("rooms-updated");
 }
 
 function onRooms(message) {
@@ -180,6 +193,7 @@ function onRooms(message) {
   list.innerHTML = message.entries.join("");
   var loading = document.getElementById("rooms-loading");
   if (loading) loading.remove();
+  emit("rooms-updated");
 }
 
 // Fetch the newest timeline afresh (after a gap or a server restart), keeping local
@@ -188,6 +202,7 @@ var resyncing = false;
 function resync() {
   if (!timeline || !root.dataset.timelineUrl || resyncing) return;
   resyncing = true;
+  var target = timeline; // the room may be swapped meanwhile: then this answer is dropped
   fetch(root.dataset.timelineUrl, { credentials: "same-origin" })
     .then(function (response) {
       if (response.status === 401) { location.reload(); throw new Error("signed out"); }
@@ -195,6 +210,7 @@ function resync() {
       return response.text();
     })
     .then(function (html) {
+      if (target !== timeline) return;
       var wrap = fragment(html);
       var fresh = wrap.querySelector("#timeline");
       var seen = {};
@@ -213,6 +229,7 @@ function resync() {
         else delete timeline.dataset[key];
       });
       conn.seen(fresh.dataset.epoch, fresh.dataset.pos);
+      emit("inserted");
       if (stick) scrollToBottom();
     })
     .catch(function () { setStatus(gettext("Could not load the latest messages; retrying…"), "offline"); setTimeout(resync, 5000); })
@@ -222,6 +239,7 @@ function resync() {
 // The room was renamed or its topic changed (or the page was rendered before the sync
 // that carried them): the name as text; the topic as the server's sanitised HTML.
 function onHeader(message) {
+  if (elsewhere(message)) return;
   if (message.pinned) emit("pins", message.pinned);
   var name = document.getElementById("room-name");
   if (name && !root.dataset.threadRoot) {
@@ -251,7 +269,7 @@ function handle(message) {
     case "events": return onEvents(message);
     case "room": return onRoom(message);
     case "rooms": return onRooms(message);
-    case "resync": return resync();
+    case "resync": return elsewhere(message) ? null : resync();
     case "status":
       return setStatus(message.state === "live" ? "" : message.message, message.state);
     case "logout": // terminal: socket.js reconnects no more
@@ -264,6 +282,15 @@ function handle(message) {
       emit(message.type, message);
       return;
     case "typing":
+      if (!elsewhere(message)) emit(message.type, message);
+      return;
+    case "following":
+      emit("following", message);
+      return;
+    case "follow_refused":
+      // The swapped-in room is not one this login is in (any more): its page says why.
+      if (message.room_id === root.dataset.roomId) location.reload();
+      return;
     case "receipts":
     case "unread":
     case "notify":
@@ -304,7 +331,10 @@ export function action(message) {
   return conn ? conn.send(message) : false;
 }
 
-function hasUnsent() { return Object.keys(unacked).length > 0; }
+// Messages not yet confirmed (or failed ones on show): the page would lose them by leaving.
+export function hasUnsent() {
+  return Object.keys(unacked).length > 0 || !!document.querySelector(".event.failed, .event.upload.pending:not(.sent)");
+}
 
 function start() {
   if (timeline) timeline.querySelectorAll(".event").forEach(function (node) { personalise(node, {}); });
@@ -313,7 +343,7 @@ function start() {
   window.webclient = { scrollToBottom: scrollToBottom };
 
   window.addEventListener("beforeunload", function (event) {
-    if (hasUnsent() || document.querySelector(".event.failed")) {
+    if (hasUnsent()) {
       event.preventDefault();
       event.returnValue = "";
     }
@@ -322,6 +352,8 @@ function start() {
   if (timeline) scrollToBottom();
   var state = timeline || root;
   var params = { room: root.dataset.roomId || "" };
+  // A room page beside the room list hears the list too.
+  if (root.dataset.roomId && document.getElementById("rooms")) params.list = "1";
   // An embed page reads through a signed ticket instead of the session cookie.
   if (root.dataset.wsTicket) params.ticket = root.dataset.wsTicket;
   conn = connect(root, {
@@ -338,6 +370,13 @@ function start() {
     onDown: function () { setStatus(gettext("Connection lost. Reconnecting…"), "offline"); },
   });
   window.addEventListener("pagehide", conn.finish);
+  on("room-changed", function (fresh) {
+    root = fresh;
+    timeline = document.getElementById("timeline");
+    if (timeline) timeline.querySelectorAll(".event").forEach(function (node) { personalise(node, {}); });
+    scrollToBottom();
+    conn.follow(root, { room: root.dataset.roomId, list: "1" }, timeline.dataset.epoch, timeline.dataset.pos);
+  });
 }
 
 if (root) start();

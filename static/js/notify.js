@@ -54,6 +54,8 @@ function start() {
     label();
   }
   on("notify", notify);
+  // The page may show another room now (panes.js swapped it).
+  on("room-changed", function (fresh) { root = fresh; });
 }
 
 // Live pages only (the room list and rooms): live.js brings the "notify" frames.

@@ -35,7 +35,8 @@ function refresh(ids) {
 
 on("pins", refresh);
 
-if (timeline) {
+function bind() {
+  if (!timeline) return;
   timeline.addEventListener("click", function (event) {
     var link = event.target.closest("a.action-pin, a.action-unpin");
     if (!link) return;
@@ -48,3 +49,10 @@ if (timeline) {
     if (menu) menu.open = false;
   });
 }
+
+bind();
+// A room swap (panes.js): the new room's timeline.
+on("room-changed", function () {
+  timeline = document.getElementById("timeline");
+  bind();
+});

@@ -3,12 +3,14 @@
 // page that asks (rooms/composing.py). The tile comes back re-rendered with the new count.
 import { gettext } from "./i18n.js";
 import { action } from "./live.js";
+import { on } from "./bus.js";
 
 var timeline = document.getElementById("timeline");
 
 function tileOf(node) { return node.closest("article.event[data-event-id]"); }
 
-if (timeline) {
+function bind() {
+  if (!timeline) return;
   timeline.addEventListener("click", function (event) {
     var link = event.target.closest("a.poll-vote, a.poll-end-link");
     if (!link) return;
@@ -35,3 +37,10 @@ if (timeline) {
     }
   });
 }
+
+bind();
+// A room swap (panes.js): the new room's timeline.
+on("room-changed", function () {
+  timeline = document.getElementById("timeline");
+  bind();
+});

@@ -1,6 +1,7 @@
 // Read state and the presence of others: read receipts as small avatars under the event
 // each person reached, "… is typing", sending our own read marker when the newest event is
-// on screen, and the unread count in the page title.
+// on screen, and the unread count in the page title. After a room swap ("room-changed")
+// it starts again on the new room's pane.
 import { gettext, interpolate, ngettext } from "./i18n.js";
 import { on } from "./bus.js";
 import { action } from "./live.js";
@@ -82,16 +83,9 @@ function soon() {
   pending = setTimeout(function () { pending = null; markRead(); }, 500);
 }
 
-function start() {
-  on("unread", function (message) {
-    document.title = (message.total ? "(" + message.total + ") " : "") + baseTitle;
-  });
-  if (!timeline || !root.dataset.roomId) return; // the rest is for a room's page
-
+// What is bound to the room's pane: again after every swap.
+function bind() {
   try { place(JSON.parse(timeline.dataset.receipts || "[]")); } catch (e) { /* none */ }
-  on("receipts", function (message) { place(message.receipts); });
-
-  on("typing", showTyping);
   var textarea = document.querySelector("#composer textarea[name=body]");
   if (textarea) {
     textarea.addEventListener("input", function () { typing(textarea.value.trim() !== ""); });
@@ -101,9 +95,32 @@ function start() {
       if (event.key === "Enter" && !event.shiftKey) typing(false);
     });
   }
+  timeline.addEventListener("scroll", soon, { passive: true });
+}
+
+function start() {
+  on("unread", function (message) {
+    document.title = (message.total ? "(" + message.total + ") " : "") + baseTitle;
+  });
+  if (!timeline || !root.dataset.roomId) return; // the rest is for a room's page
+
+  on("receipts", function (message) { place(message.receipts); });
+  on("typing", showTyping);
+  on("room-leaving", function () { typing(false); });
+  on("room-changed", function (fresh) {
+    root = fresh;
+    timeline = document.getElementById("timeline");
+    typingLine = document.getElementById("typing");
+    baseTitle = fresh.dataset.pageTitle || baseTitle;
+    placed = {};
+    latest = {};
+    lastSent = "";
+    bind();
+    soon();
+  });
+  bind();
 
   on("inserted", function () { place([]); soon(); });
-  timeline.addEventListener("scroll", soon, { passive: true });
   window.addEventListener("scroll", soon, { passive: true });
   window.addEventListener("focus", soon);
   document.addEventListener("visibilitychange", soon);

@@ -2,7 +2,9 @@
 // renders from the homeserver's preview (rooms/previews.py), fetched by this viewer, since
 // previews follow each viewer's settings and are never part of the shared tile. The page
 // says whether they are on here (#room-features data-url-previews). Without JavaScript, a
-// link is just a link.
+// link is just a link. After a room swap ("room-changed") it watches the new room's pane.
+import { on } from "./bus.js";
+
 var features = document.getElementById("room-features");
 var timeline = document.getElementById("timeline");
 var MAX_LINKS = 2;
@@ -69,11 +71,22 @@ function scan() {
   timeline.querySelectorAll("article.event-message[data-event-id]:not([data-previewed])").forEach(previewTile);
 }
 
-if (features && timeline && features.dataset.urlPreviews === "on") {
+var pending = null;
+var observer = new MutationObserver(function () {
+  if (pending) return;
+  pending = setTimeout(function () { pending = null; scan(); }, 50);
+});
+
+function bind() {
+  observer.disconnect();
+  if (!features || !timeline || features.dataset.urlPreviews !== "on") return;
   scan();
-  var pending = null;
-  new MutationObserver(function () {
-    if (pending) return;
-    pending = setTimeout(function () { pending = null; scan(); }, 50);
-  }).observe(timeline, { childList: true, subtree: true });
+  observer.observe(timeline, { childList: true, subtree: true });
 }
+
+bind();
+on("room-changed", function () {
+  features = document.getElementById("room-features");
+  timeline = document.getElementById("timeline");
+  bind();
+});

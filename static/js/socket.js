@@ -16,8 +16,11 @@
 // frame but "hello", onOpen() after each connect, onDown() when the socket closed and will be
 // tried again (the offline display).
 // Returns { send(object) -> whether it went out, seen(epoch, pos) to record the position of
-// a frame or fetched page (the next connect asks for what came after it), finish() to stop
-// reconnecting (the page is going away) }.
+// a frame or fetched page (the next connect asks for what came after it), follow(root,
+// params, epoch, pos) when the page swapped its room (panes.js: the server is told to
+// follow the new room, catching up from where its pane was rendered; its "following" frame
+// marks the new root live; a socket down meanwhile connects to the new room), finish() to
+// stop reconnecting (the page is going away) }.
 
 var FIRST = 1000;
 var MOST = 30000;
@@ -53,6 +56,7 @@ export function connect(root, options) {
         return;
       }
       if (TERMINAL[message.type]) finished = true;
+      if (message.type === "following" && message.room_id === options.params.room) root.dataset.live = "true";
       options.onMessage(message);
     };
     socket.onclose = function () {
@@ -80,6 +84,16 @@ export function connect(root, options) {
       if (newEpoch !== epoch) pos = newPos;
       else if (newPos > pos) pos = newPos;
       epoch = newEpoch;
+    },
+    follow: function (newRoot, params, newEpoch, newPos) {
+      root = newRoot;
+      options.params = params;
+      epoch = newEpoch || "";
+      pos = Number(newPos || "-1");
+      root.dataset.live = "false";
+      if (socket && socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify({ type: "follow", room_id: params.room, epoch: epoch, pos: pos }));
+      }
     },
     finish: function () { finished = true; },
   };

@@ -4,6 +4,7 @@
 import { gettext, interpolate } from "./i18n.js";
 import { scrollToBottom } from "./live.js";
 import { newTxnId, makeEcho, markSent, markFailed } from "./composer.js";
+import { on } from "./bus.js";
 
 var form = document.getElementById("composer");
 var timeline = document.getElementById("timeline");
@@ -107,3 +108,10 @@ function start() {
 }
 
 if (form && timeline && window.FormData) start();
+// A room swap (panes.js): the new room's composer (uploads under way finish where they began).
+on("room-changed", function () {
+  form = document.getElementById("composer");
+  timeline = document.getElementById("timeline");
+  limit = form ? Number(form.dataset.uploadLimit || 0) : 0;
+  if (form && timeline && window.FormData) start();
+});

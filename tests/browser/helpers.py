@@ -208,3 +208,10 @@ def type_and_send(page: Page, text: str) -> None:
     box.click()
     box.fill(text)
     box.press("Enter")
+
+
+def open_room_menu(page: Page) -> None:
+    """Open the room header's menu (a <details>: Integrations, favourites, search…)."""
+    menu = page.locator("#room-menu")
+    if menu.get_attribute("open") is None:
+        menu.locator("> summary").click()

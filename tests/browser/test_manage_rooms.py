@@ -90,7 +90,7 @@ def test_accept_invite_from_the_room_list(page: Page, webclient_server, synapse,
     memberships = {e["state_key"]: e["content"]["membership"] for e in members["chunk"]}
     assert memberships[me.user_id] == "join"
 
-    page.locator("a.back").click()
+    page.locator("#side-rooms-home").click()  # the room list, beside the room
     expect(page.locator(f'#rooms a[data-room-id="{room_id}"]')).to_have_count(1)
     expect(page.locator(f'#rooms a[data-invite-room-id="{room_id}"]')).to_have_count(0)
 

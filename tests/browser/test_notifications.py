@@ -40,7 +40,7 @@ def test_mention_in_another_room_notifies_and_opens_the_event(
 
     # A message in the room on screen does not notify; a mention elsewhere does.
     send_text(synapse, bob, quiet, "hello, here")
-    page.wait_for_selector("text=hello, here")
+    page.wait_for_selector("#timeline >> text=hello, here")
     event_id = send_text(synapse, bob, busy, f"{me.user_id}: Me Myself, look at this")
     for _ in range(100):
         count = page.evaluate("window.__notifications.length")

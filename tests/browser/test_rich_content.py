@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.synapse_fixtures import matrix_api
 
-from .helpers import CS, event_tile, login_with_password, open_room, q, shared_room
+from .helpers import CS, event_tile, login_with_password, open_room, open_room_menu, q, shared_room
 
 T = "org.matrix.msc1767.text"
 CSP_WATCH = """
@@ -185,6 +185,7 @@ def test_animated_images_play_only_on_hover_or_when_allowed(
     expect(img).to_have_attribute("src", moving)
     page.mouse.move(0, 0)
     expect(img).to_have_attribute("src", still)
+    open_room_menu(page)
     page.locator("#play-animated").check()
     expect(img).to_have_attribute("src", moving)
     page.reload()

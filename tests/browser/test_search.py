@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 from playwright.sync_api import Page, expect
 
-from .helpers import login_with_password, open_room, send_text, shared_room
+from .helpers import login_with_password, open_room, open_room_menu, send_text, shared_room
 
 
 def test_search_from_room_and_room_list(page: Page, webclient_server, synapse, make_user):
@@ -25,6 +25,7 @@ def test_search_from_room_and_room_list(page: Page, webclient_server, synapse, m
     open_room(page, base, room_id)
 
     # The room's search box searches this room only.
+    open_room_menu(page)
     box = page.locator("#room-search-form input[name=q]")
     box.fill(word)
     box.press("Enter")

@@ -16,6 +16,7 @@ from .helpers import (
     login_with_password,
     mark_page,
     open_room,
+    open_room_menu,
     q,
     send_text,
     shared_room,
@@ -49,6 +50,7 @@ def test_favourite_and_low_priority_move_the_room_live(
     open_room(room_page, base, alpha, live=False)
     toggle = room_page.locator("#favourite-toggle")
     expect(toggle).to_have_attribute("aria-pressed", "false")
+    open_room_menu(room_page)
     toggle.click()
     expect(room_page.locator("#favourite-toggle")).to_have_attribute("aria-pressed", "true")
 
@@ -68,6 +70,7 @@ def test_favourite_and_low_priority_move_the_room_live(
     assert set(tags["tags"]) == {"m.favourite"}
 
     # Low priority: last, and the empty Favourites section goes away.
+    open_room_menu(room_page)
     room_page.locator("#lowpriority-toggle").click()
     expect(room_page.locator("#lowpriority-toggle")).to_have_attribute("aria-pressed", "true")
     expect(room_page.locator("#favourite-toggle")).to_have_attribute("aria-pressed", "false")
@@ -117,7 +120,7 @@ def test_space_section_leads_to_the_space_page_and_joining(
     row.get_by_role("button", name="Join").click()
     page.wait_for_url(re.compile(r"/rooms/![^/]+/$"))
     expect(page.locator("#room-name")).to_have_text("Now Reading")
-    page.locator(".room-header .back").click()
+    page.locator("#side-rooms-home").click()  # the room list, beside the room
     entries = section_entries(page, f"space:{space}")
     expect(entries).to_have_count(1)
     expect(entries.first).to_have_attribute("data-room-entry", reading)

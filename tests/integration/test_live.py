@@ -98,6 +98,58 @@ async def test_room_socket_gets_rendered_events(async_client, synapse, make_user
     assert all(m["type"] != "events" for m in list_seen)
 
 
+@db
+async def test_follow_moves_a_room_socket_to_another_room(
+    async_client, synapse, make_user, sockets
+):
+    """A room page beside the room list swaps rooms: its socket follows the new room from
+    the pane's position (what arrived since is replayed), forwards no more of the old one,
+    sends to the new one, keeps the room list, and refuses a room the login is not in."""
+    alice = make_user("alice", displayname="Alice Liddell")
+    bob = make_user("bob", displayname="Bob Builder")
+    first = await shared_room(synapse, bob, alice, name="First")
+    second = await shared_room(synapse, bob, alice, name="Second")
+    outside = await shared_room(synapse, bob, make_user("carol"), name="Not hers")
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    pages = publisher.of(session)
+    socket_ = await sockets.connect(async_client, room=first, with_list=True)
+
+    # Not a room of hers: refused, and the socket stays on its room.
+    await socket_.send_json_to({"type": "follow", "room_id": outside, "epoch": "", "pos": -1})
+    refused = await receive_until(socket_, lambda m: m["type"] == "follow_refused")
+    assert refused["room_id"] == outside
+
+    # The pane of the second room is rendered here; a message arrives before the follow.
+    epoch, position = pages.epoch, pages.position
+    missed = await send(synapse, bob, second, "between the pane and the follow")
+    await eventually(lambda: pages.position > position)
+    await socket_.send_json_to(
+        {"type": "follow", "room_id": second, "epoch": epoch, "pos": position}
+    )
+    seen: list[dict] = []
+    await receive_until(socket_, lambda m: m["type"] == "following", seen=seen)
+    assert any(events_with(missed)(m) for m in seen), "the follow did not catch up"
+
+    old = await send(synapse, bob, first, "in the old room")
+    new = await send(synapse, bob, second, "in the new room")
+    seen = []
+    await receive_until(socket_, events_with(new), seen=seen)
+    # The room list comes along (the old room's new message moves it up).
+    listed = lambda m: m["type"] == "room" and m["room_id"] == first and "old room" in m["html"]  # noqa: E731
+    if not any(listed(m) for m in seen):
+        await receive_until(socket_, listed, seen=seen)
+    assert not any(events_with(old)(m) for m in seen)
+
+    # A send now goes to the room on show.
+    await socket_.send_json_to({"type": "send", "txn_id": "follow.1", "body": "to the second"})
+    sent = await receive_until(socket_, lambda m: m["type"] == "sent")
+    event = await api(
+        synapse, bob.access_token, "GET", f"/rooms/{q(second)}/event/{q(sent['event_id'])}"
+    )
+    assert event["content"]["body"] == "to the second"
+
+
 # -- sending ----------------------------------------------------------------------------------
 
 

@@ -125,7 +125,7 @@ def test_makemessages_finds_nothing_the_catalogs_lack(tmp_path: Path) -> None:
 TOKEN = re.compile(
     r"(\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}|<!--.*?-->|<[^>]*(?:\{[{%].*?[}%]\}[^>]*)*>)", re.S
 )
-TEXT_ATTRIBUTES = re.compile(r'\b(title|placeholder|aria-label|alt)="([^"]*)"')
+TEXT_ATTRIBUTES = re.compile(r'(?<![\w-])(title|placeholder|aria-label|alt)="([^"]*)"')
 # Text that is not language: the product's name, file and command names in instructions.
 NOT_WORDS = {
     "webclient",
@@ -141,7 +141,7 @@ NOT_WORDS = {
 def untranslated(source: str) -> list[str]:
     """Text runs (and text attributes) of a template outside the translation tags."""
     found: list[str] = []
-    depth = 0  # inside blocktranslate
+    depth = 0  # inside blocktranslate or a comment
     raw = None  # inside <script> / <style>
     class_block = False
     for index, piece in enumerate(TOKEN.split(source)):
@@ -151,9 +151,9 @@ def untranslated(source: str) -> list[str]:
             if raw:
                 raw = None if piece.lower().startswith(f"</{raw}") else raw
                 continue
-            if piece.startswith("{% blocktranslate"):
+            if piece.startswith(("{% blocktranslate", "{% comment")):
                 depth += 1
-            elif piece.startswith("{% endblocktranslate"):
+            elif piece.startswith(("{% endblocktranslate", "{% endcomment")):
                 depth -= 1
             elif re.match(r"\{% block (body_class|html_class) %\}", piece):
                 class_block = True

@@ -112,6 +112,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     # Set for embed and kiosk viewers (a ticket or a kiosk token instead of the cookie).
     access: Access | None = None
     read_only = False
+    # Whether the page shows the room list (the list page, or a room page beside it).
+    with_list = False
 
     async def _authenticate(self, query: dict[str, list[str]]) -> Credential | None:
         """The credential this socket reads through, and the rooms it may follow."""
@@ -124,6 +126,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             room = query.get("room", [""])[0] or None
             self.room_id = room
             self.rooms = frozenset([room]) if room else frozenset()
+            # A room page beside the room list (the two-pane layout) hears the list too.
+            self.with_list = not room or query.get("list", [""])[0] == "1"
             return credential
         if self.access is None:
             return None
@@ -213,7 +217,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 rooms=sorted(self.rooms),
                 epoch=epoch,
                 after=after,
-                room_list=self.access is None and not self.rooms,
+                room_list=self.access is None and self.with_list,
                 variant=self.variant,
             )
         except (errors.MatrixError, errors.UnknownToken, devices.RemoteError) as exc:
@@ -302,6 +306,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             if isinstance(key, str) and 0 < len(key) <= 64:
                 self._fire(recent_emoji.record(self.device, key), "recent emoji")
             return
+        if kind == "follow" and self.access is None:
+            await self._follow(content)
+            return
         if not self.room_id:
             return
         if kind in ("send", "edit"):
@@ -326,7 +333,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                     job[name] = value
             if kind == "edit" and "event_id" not in job:
                 return
-            await self.outbox.put(job)
+            await self.outbox.put({**job, "room_id": self.room_id})
         elif kind == "read":
             event_id = content.get("event_id")
             if isinstance(event_id, str) and EVENT_ID_RE.match(event_id):
@@ -343,7 +350,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 if not isinstance(answer, str) or not answer or len(answer) > 200:
                     return
                 job["answer"] = answer
-            await self.outbox.put(job)
+            await self.outbox.put({**job, "room_id": self.room_id})
         elif kind in ("redact", "react"):
             event_id = content.get("event_id")
             if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
@@ -357,7 +364,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             else:
                 reason = content.get("reason")
                 job["reason"] = reason[:500] if isinstance(reason, str) else ""
-            await self.outbox.put(job)
+            await self.outbox.put({**job, "room_id": self.room_id})
 
     def _fire(self, coroutine: Any, what: str) -> None:
         """Side requests (read markers, typing) that nobody waits for; failures are logged."""
@@ -374,17 +381,19 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     async def _run_job(self, job: dict[str, Any]) -> str | None:
         """One action, by the device's owner (a send with the page's transaction ID: asked
-        again after a takeover, the homeserver still posts it once)."""
-        assert self.device and self.room_id
+        again after a takeover, the homeserver still posts it once). It goes to the room the
+        page showed when it was asked, even if the page has moved on to another since."""
+        assert self.device
+        room_id = job["room_id"]
         kind = job["type"]
         if kind == "send":
-            done = await actions.run_command_on(self.device, self.room_id, job["body"])
+            done = await actions.run_command_on(self.device, room_id, job["body"])
             if done is not None:
                 job["result"] = done
                 return None
             return await self.device.run(
                 actions.send_text,
-                room_id=self.room_id,
+                room_id=room_id,
                 text=job["body"],
                 txn_id=job["txn_id"],
                 reply_to=job.get("reply_to"),
@@ -393,33 +402,77 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         if kind == "edit":
             return await self.device.run(
                 actions.edit,
-                room_id=self.room_id,
+                room_id=room_id,
                 event_id=job["event_id"],
                 text=job["body"],
                 txn_id=job["txn_id"],
             )
         if kind == "redact":
             await self.device.run(
-                actions.redact, room_id=self.room_id, event_id=job["event_id"], reason=job["reason"]
+                actions.redact, room_id=room_id, event_id=job["event_id"], reason=job["reason"]
             )
         elif kind == "react":
             await self.device.run(
-                actions.react, room_id=self.room_id, event_id=job["event_id"], key=job["key"]
+                actions.react, room_id=room_id, event_id=job["event_id"], key=job["key"]
             )
         elif kind == "vote":
             await self.device.run(
-                actions.vote, room_id=self.room_id, poll_id=job["event_id"], answer_id=job["answer"]
+                actions.vote, room_id=room_id, poll_id=job["event_id"], answer_id=job["answer"]
             )
         elif kind == "end_poll":
-            await self.device.run(actions.end_poll, room_id=self.room_id, poll_id=job["event_id"])
+            await self.device.run(actions.end_poll, room_id=room_id, poll_id=job["event_id"])
         elif kind in ("pin", "unpin"):
             await self.device.run(
                 actions.set_pinned,
-                room_id=self.room_id,
+                room_id=room_id,
                 event_id=job["event_id"],
                 pinned=kind == "pin",
             )
         return None
+
+    async def _follow(self, content: dict[str, Any]) -> None:
+        """The page swapped its conversation for another room (the two-pane layout): stop
+        forwarding the old room, catch up the new one from where the fetched pane was
+        rendered, and forward it live, as a socket opened on that room would."""
+        assert self.device
+        room = content.get("room_id")
+        if not isinstance(room, str) or not ROOM_ID_RE.match(room):
+            return
+        summary = self.device.room(room)
+        if summary is None or getattr(summary, "membership", "join") != "join":
+            # Not a room this login is in: the page loads it whole (and is told why there).
+            await self.send_json({"type": "follow_refused", "room_id": room})
+            return
+        epoch = content.get("epoch")
+        after = content.get("pos")
+        if not isinstance(epoch, str) or not isinstance(after, int):
+            epoch, after = "", -1
+        self.room_id = room
+        self.rooms = frozenset([room])
+        held_here = self._held is None
+        if held_here:
+            self._held = []
+        try:
+            caught = await self.device.run(
+                catch_up, rooms=[room], epoch=epoch, after=after, room_list=False
+            )
+        except (errors.MatrixError, errors.UnknownToken, devices.RemoteError) as exc:
+            logger.info("following a room failed: %s", exc)
+            caught = {"epoch": self.epoch, "replay": [[room, None]], "frames": []}
+        await self._send_caught_up(caught)
+        replayed = {
+            (payload["epoch"], payload["pos"])
+            for _, missed in caught["replay"]
+            for payload in missed or ()
+        }
+        if held_here:
+            while self._held:
+                message = self._held.pop(0)
+                if (message.get("epoch"), message.get("pos")) in replayed:
+                    continue
+                await self._forward(message)
+            self._held = None
+        await self.send_json({"type": "following", "room_id": room})
 
     async def _send_worker(self) -> None:
         """Actions one at a time, in order, without holding up live events to this page."""
@@ -503,7 +556,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         await self.send(text_data=frame)
 
     async def room_summary(self, message: dict[str, Any]) -> None:
-        if self.rooms or self.access is not None:
+        if not self.with_list or self.access is not None:
             return
         # The entry as rendered in this page's language and zone, when that is not the first.
         own = message.get("variants", {}).get(self.variant, message)
@@ -575,7 +628,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             self._fire(self.device.run(want_variant, variant=self.variant, delta=1), "variant")
         for room_id in sorted(self.rooms):
             await self.send_json({"type": "resync", "room_id": room_id})
-        if not self.rooms and self.access is None and self.device is not None:
+        if self.with_list and self.access is None and self.device is not None:
             self._fire(self._room_list_afresh(), "room list")
 
     async def _room_list_afresh(self) -> None:
@@ -637,7 +690,7 @@ async def catch_up(
     if rooms:
         if after >= 0:
             answer["replay"] = [[room_id, pages.replay(room_id, epoch, after)] for room_id in rooms]
-    elif room_list and (epoch != pages.epoch or after < pages.position):
+    if room_list and (epoch != pages.epoch or after < pages.position):
         try:
             await asyncio.wait_for(session.synced.wait(), FIRST_SYNC_WAIT)
         except TimeoutError:

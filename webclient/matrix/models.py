@@ -116,6 +116,9 @@ class KioskLink(models.Model):
     room_ids = models.JSONField(default=list)
     theme = models.CharField(max_length=10, default="dark")
     font_scale = models.FloatField(default=1.5)
+    # Membership changes and other state lines ("X joined", "X changed the topic"): hidden
+    # on the wall unless the link asks for them.
+    show_state = models.BooleanField(default=False)
     # Part of the signed token: a link whose nonce changed (or whose row is gone) is dead.
     nonce = models.CharField(max_length=40, default=_nonce)
     created = models.DateTimeField(auto_now_add=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -85,7 +86,12 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
                 return _revoked(request)
             except errors.MatrixError as exc:
                 panel.update({"timeline": [], "load_error": exc.message})
-        panel["timeline"] = [i for i in panel["timeline"] if i.get("event_id")]  # no divider
+        # No unread divider; state lines only when the link asks for them.
+        panel["timeline"] = [
+            i
+            for i in panel["timeline"]
+            if i.get("event_id") and (link.show_state or i.get("state_key") is None)
+        ]
         panels.append(panel)
     context = {
         "link": link,
@@ -173,6 +179,7 @@ async def _page(request: HttpRequest, status: int = 200, **extra: Any) -> HttpRe
         "name": "",
         "theme": "dark",
         "scale": "1.5",
+        "show_state": False,
         "name_max": devices.MAX_NAME_LENGTH,
         **extra,
     }
@@ -194,9 +201,10 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
     password = request.POST.get("password", "")
     theme = request.POST.get("theme", "dark")
     scale = request.POST.get("scale", "1.5")
+    show_state = request.POST.get("show_state") == "1"
     chosen = list(dict.fromkeys(request.POST.getlist("rooms")))
     joined = dict(await _joined_rooms(credential))
-    keep = {"name": name, "theme": theme, "scale": scale}
+    keep = {"name": name, "theme": theme, "scale": scale, "show_state": show_state}
     error = None
     if not name:
         error = _("Give the screen a name, such as “lobby”.")
@@ -244,6 +252,7 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
         room_ids=chosen,
         theme=theme,
         font_scale=float(scale),
+        show_state=show_state,
     )
     logger.info("kiosk link %s for %s (%s)", link.pk, credential.user_id, display.device_id)
     url = request.build_absolute_uri(reverse("rooms:kiosk", args=[link.token]))
@@ -282,6 +291,34 @@ async def revoke_link_view(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             _("Kiosk link “%(name)s” revoked; its screens now say so.") % {"name": link.name},
         )
+    return HttpResponseRedirect(reverse("rooms:kiosk_links"))
+
+
+@require_POST
+@matrix_login_required
+async def show_state_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show or hide membership changes and other state lines on a link's screens; the open
+    screens reload to follow."""
+    link = await links_of(request.credential).filter(pk=pk).afirst()
+    if link is None:
+        messages.warning(request, _("That kiosk link was revoked."))
+        return HttpResponseRedirect(reverse("rooms:kiosk_links"))
+    link.show_state = request.POST.get("show_state") == "1"
+    await link.asave(update_fields=["show_state"])
+    # A screen told its session ended reloads, and comes back with the new setting.
+    await get_channel_layer().group_send(
+        publisher.screens_group(link.credential_id),
+        {"type": "session.ended", "reason": "settings"},
+    )
+    messages.success(
+        request,
+        (
+            _("“%(name)s” now shows room events.")
+            if link.show_state
+            else _("“%(name)s” now shows messages only.")
+        )
+        % {"name": link.name},
+    )
     return HttpResponseRedirect(reverse("rooms:kiosk_links"))
 
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from webclient.live import publisher
@@ -18,6 +19,7 @@ from webclient.matrix.api import new_txn_id
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
 from webclient.matrix.session import MatrixSession
+from webclient.timeline.avatars import avatar
 from webclient.timeline.compose import COMMANDS
 from webclient.timeline.render import for_viewer, render_tiles
 from webclient.timeline.roomlist import render_room_sections
@@ -58,15 +60,26 @@ async def room_page(
     txn_id: str = "",
     reply_to: str | None = None,
     event_id: str | None = None,
+    pane: bool = False,
 ) -> HttpResponse:
     """The room's page (or, with `event_id`, the room around that event); after a failed
-    send without JavaScript, the same page with the draft kept and the error shown."""
+    send without JavaScript, the same page with the draft kept and the error shown. With
+    `pane`, only the conversation, for a page that swaps it beside its room list."""
     found = await access_room(request, room, membership=None)
     session, room_id, summary = found.session, found.room_id, found.summary
+    if pane and (summary is None or summary.membership != "join"):
+        # An invitation or a room one is not in is a page of its own: the script loads it.
+        return HttpResponse(_("Open this room as a page."), status=409, content_type="text/plain")
     if summary is not None and summary.membership == "invite":
         return HttpResponseRedirect(reverse("rooms:invitation", args=[room_id]))
     if summary is None or summary.membership != "join":
         return await room_preview_page(request, room)
+    # The room list beside the conversation, as it was when the page was rendered (the
+    # socket catches up from the same position).
+    list_epoch, list_pos = session.epoch, session.position
+    sections = []
+    if not pane:
+        sections = mark_current(render_room_sections(session.rooms, session.user_id), room_id)
     if summary.marked_unread:
         # Opening the room reads it, as in Element.
         try:
@@ -80,6 +93,11 @@ async def room_page(
         "own_name": member_display_name(session.user_id, summary.members),
         "joined_count": summary.joined_count,
         "room_tags": summary.tags,
+        "room_avatar": avatar(room_id, found.name, summary.avatar_url),
+        "sections": sections,
+        "list_epoch": list_epoch,
+        "list_pos": list_pos,
+        "unread_total": session.unread_total(),
         "topic_html": topic_html(summary.topic, summary.topic_html),
         "draft": draft,
         "send_error": send_error,
@@ -121,12 +139,28 @@ async def room_page(
                 "pos": -1,
             }
         )
+    if pane:
+        context["page_base"] = "rooms/_pane_only.html"
     return render(request, "rooms/room.html", context, status=400 if send_error else 200)
+
+
+def mark_current(sections: list[str], room_id: str) -> list[str]:
+    """The room list's sections with the open room's entry marked as the current page
+    (the entries are shared HTML, the same for every page; the mark is this page's)."""
+    marker = f'data-room-id="{escape(room_id)}"'
+    return [html.replace(marker, f'{marker} aria-current="page"', 1) for html in sections]
 
 
 @matrix_login_required
 async def room_view(request: HttpRequest, room: str) -> HttpResponse:
     return await room_page(request, room)
+
+
+@matrix_login_required(fragment=True)
+async def room_pane(request: HttpRequest, room: str) -> HttpResponse:
+    """The conversation alone (header, timeline, composer): a room page beside its room
+    list swaps it in when another room is chosen, without loading the list again."""
+    return await room_page(request, room, pane=True)
 
 
 @matrix_login_required

@@ -23,10 +23,15 @@ from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import tile_ids
 from webclient.matrix.roomstate import message_preview
 from webclient.matrix.session import MatrixSession
-from webclient.timeline.render import collapse_membership_runs, for_viewer, render_tiles
+from webclient.timeline.render import (
+    collapse_creation_burst,
+    collapse_membership_runs,
+    for_viewer,
+    render_tiles,
+)
 
 
-def unread_divider() -> str:
+def unread_divider_html() -> str:
     """The "New messages" line, in the viewer's language."""
     return format_html(
         '<div class="unread-divider" id="unread-divider" role="separator">{}</div>',
@@ -58,7 +63,37 @@ def with_unread_divider(items: list[dict[str, Any]], marker: str | None) -> list
     if not marker or marker not in ids or marker == ids[-1]:
         return items
     at = next(i for i, item in enumerate(items) if item["event_id"] == marker)
-    return [*items[: at + 1], {"event_id": "", "html": unread_divider()}, *items[at + 1 :]]
+    return [*items[: at + 1], {"event_id": "", "html": unread_divider_html()}, *items[at + 1 :]]
+
+
+CREATION_LOOKBACK = 20
+
+
+def _may_continue_creation(session: MatrixSession, room_id: str, event: dict[str, Any]) -> bool:
+    """Whether a page starting with `event` may have cut the room's creation: a state event
+    (not the create event itself) of the room's creator."""
+    if not isinstance(event.get("state_key"), str) or event.get("type") == "m.room.create":
+        return False
+    summary = session.room(room_id)
+    creators = summary.creators if summary is not None else []
+    return not creators or event.get("sender") in creators
+
+
+async def _rest_of_creation(
+    session: MatrixSession, room_id: str, token: str | None, first: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The events before `first` when they are all state events of its sender back to the
+    room's m.room.create (the room's creation, cut by a page boundary); else None."""
+    if not token:
+        return None
+    page = await session.messages(room_id, from_token=token, limit=CREATION_LOOKBACK)
+    older = list(reversed([e for e in page.get("chunk") or [] if isinstance(e, dict)]))
+    if not older or older[0].get("type") != "m.room.create":
+        return None
+    sender = first.get("sender")
+    if any(not isinstance(e.get("state_key"), str) or e.get("sender") != sender for e in older):
+        return None
+    return {"events": older, "state": page.get("state") or []}
 
 
 @device_op(shared=True)
@@ -79,24 +114,45 @@ async def timeline_context(
         limit=limit,
         direction="f" if forward else "b",
     )
-    members = _members_with_state(session, room_id, page)
     chunk = [e for e in page.get("chunk") or [] if isinstance(e, dict)]
     events = chunk if forward else list(reversed(chunk))
     full = len(chunk) >= limit
+    if not forward and full and events and _may_continue_creation(session, room_id, events[0]):
+        # The page starts inside the room's creation: take the rest of it, so the
+        # "created and configured the room" line is whole.
+        earlier = await _rest_of_creation(session, room_id, page.get("end"), events[0])
+        if earlier is not None:
+            events, full = earlier["events"] + events, False
+            page = {**page, "state": (page.get("state") or []) + earlier["state"]}
+    members = _members_with_state(session, room_id, page)
     ids = tile_ids(events)
     await session.fetch_missing_replies(room_id, ids)
     items = render_tiles(session.timeline(room_id), ids, members)
     items = [item for item in items if not item.get("thread_id")]
     newest = from_token is None and not forward
-    if newest:
-        items = with_unread_divider(items, await session.fully_read_marker(room_id))
     if forward:
         prev_token, next_token = page.get("start"), page.get("end") if full else None
     else:
         prev_token, next_token = (page.get("end") if full else None), page.get("start")
+    # "Jump to first unread": the divider on this page, or the room around the fully-read
+    # event when it is older than the page.
+    unread_divider, unread_marker = False, None
+    if newest:
+        marker = await session.fully_read_marker(room_id)
+        items = with_unread_divider(items, marker)
+        unread_divider = any(item.get("html") == unread_divider_html() for item in items)
+        if (
+            marker
+            and not unread_divider
+            and prev_token
+            and marker not in {e.get("event_id") for e in events}
+        ):
+            unread_marker = marker
     return {
         "timeline": collapse_membership_runs(
-            for_viewer(items, session.user_id, pinned_of(session, room_id))
+            collapse_creation_burst(
+                for_viewer(items, session.user_id, pinned_of(session, room_id)), members
+            )
         ),
         "receipts_json": json.dumps(pages.receipt_view(room_id)),
         "unread_total": session.unread_total(),
@@ -107,6 +163,9 @@ async def timeline_context(
         "epoch": pages.epoch,
         # A page of history is not followed live; pos -1 makes the socket skip replay.
         "pos": position if newest else -1,
+        "live_end": newest,
+        "unread_divider": unread_divider,
+        "unread_marker": unread_marker,
     }
 
 
@@ -158,7 +217,9 @@ async def context_page(session: MatrixSession, room_id: str, event_id: str) -> d
     pages = publisher.of(session)
     return {
         "timeline": collapse_membership_runs(
-            for_viewer(items, session.user_id, pinned_of(session, room_id))
+            collapse_creation_burst(
+                for_viewer(items, session.user_id, pinned_of(session, room_id)), members
+            )
         ),
         "receipts_json": json.dumps(pages.receipt_view(room_id)),
         "unread_total": session.unread_total(),
@@ -252,4 +313,6 @@ async def screen_timeline(
     ]
     # Receipts name people and belong to the signed-in client, not a shared screen.
     context["receipts_json"] = "[]"
+    context["screen"] = True
+    context["unread_marker"] = None
     return context

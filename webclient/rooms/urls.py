@@ -15,6 +15,7 @@ from . import (
     room_settings,
     search,
     spaces,
+    switcher,
 )
 from .integrations import integrations_view
 
@@ -30,8 +31,10 @@ urlpatterns = [
     path("rooms/dm/", membership.dm_view, name="dm"),
     path("rooms/join/", membership.join_view, name="join"),
     path("rooms/directory/", membership.directory_view, name="directory"),
+    path("rooms/switcher/", switcher.switcher_data, name="switcher"),
     path("rooms/<str:room>/", reading.room_view, name="room"),
     path("rooms/<str:room>/timeline/", reading.room_timeline, name="timeline"),
+    path("rooms/<str:room>/pane/", reading.room_pane, name="room_pane"),
     path("rooms/<str:room>/emoji/", emoji.room_emoji, name="room_emoji"),
     path("rooms/<str:room>/preview/", previews.preview_fragment, name="url_preview"),
     path("rooms/<str:room>/previews/", previews.room_switch_view, name="room_previews"),
@@ -119,6 +122,7 @@ urlpatterns = [
     path("settings/kiosks/", kiosk.links_view, name="kiosk_links"),
     path("settings/kiosks/new/", kiosk.create_link_view, name="create_kiosk_link"),
     path("settings/kiosks/<int:pk>/revoke/", kiosk.revoke_link_view, name="revoke_kiosk_link"),
+    path("settings/kiosks/<int:pk>/state/", kiosk.show_state_view, name="kiosk_show_state"),
     # The websocket lives at this path (routing.py); over plain HTTP it only says so.
     path("ws/", reading.socket_over_http, name="socket"),
 ]

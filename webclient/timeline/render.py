@@ -16,9 +16,11 @@ from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import RoomEvents, TileState
 
 from . import viewmodels
+from .grouping import creation_burst_length
 
 logger = logging.getLogger("webclient.timeline")
 
@@ -125,10 +127,18 @@ def render_tiles(
         txn_id = unsigned.get("transaction_id")
         content = tile.event.get("content") if isinstance(tile.event.get("content"), dict) else {}
         root = content.get("m.relates_to", {}) if content else {}
+        ts = tile.event.get("origin_server_ts")
+        state_key = tile.event.get("state_key")
         items.append(
             {
                 "event_id": tile.event_id,
                 "sender": str(tile.event.get("sender", "")),
+                # What pages arrange tiles by (timeline/grouping.py): the day, and the
+                # state events that set the room up.
+                "ts": ts if isinstance(ts, int) and not isinstance(ts, bool) else None,
+                "type": str(tile.event.get("type", "")),
+                "state_key": state_key if isinstance(state_key, str) else None,
+                "membership": content.get("membership") if content else None,
                 "html": html,
                 "txn_id": txn_id if isinstance(txn_id, str) else None,
                 "thread_id": root.get("event_id")
@@ -219,3 +229,19 @@ def collapse_membership_runs(items: list[dict[str, Any]]) -> list[dict[str, Any]
         out.append(item)
     flush()
     return out
+
+
+def collapse_creation_burst(
+    items: list[dict[str, Any]], members: Mapping[str, dict]
+) -> list[dict[str, Any]]:
+    """The state events that set the room up (create, the creator's join, power levels,
+    join rules, name, topic, encryption…) become one "<creator> created and configured the
+    room" line that opens to show them, as in Element."""
+    length = creation_burst_length(items)
+    if not length:
+        return items
+    burst = [item for item in items[:length] if item.get("html")]
+    creator = str(burst[0].get("sender", ""))
+    name = member_display_name(creator, members)
+    html = render_to_string("events/creation_burst.html", {"items": burst, "creator": name})
+    return [{**burst[0], "html": html, "member_text": None, "burst": len(burst)}, *items[length:]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
@@ -154,3 +155,69 @@ class ViewerLocaleMiddleware(_AsyncMiddleware):
         patch_vary_headers(response, ("Accept-Language", "Cookie"))
         response.headers.setdefault("Content-Language", language)
         return response
+
+
+# What is worth compressing: pages, fragments, styles, scripts and JSON; never media (already
+# compressed, and a video is read in ranges).
+_COMPRESSIBLE = re.compile(
+    r"^(text/(html|css|javascript|plain)|application/(javascript|json|manifest\+json)"
+    r"|image/svg\+xml)\b"
+)
+
+
+class CompressMiddleware(_AsyncMiddleware):
+    """gzip for pages and text static files when nothing in front compresses them (plain
+    `make serve` / daphne; behind nginx, or with collectstatic's precompressed files, the
+    response already carries Content-Encoding and is left alone). Django's GZipMiddleware
+    does the work, called here in the async stack (its own adapter would hop to a thread for
+    every response); it also pads against BREACH, and the CSRF token is masked per page."""
+
+    def __init__(self, get_response: Callable) -> None:
+        super().__init__(get_response)
+        from django.middleware.gzip import GZipMiddleware
+
+        self.gzip = GZipMiddleware(get_response)
+        # Static files hold no secret: no BREACH padding for them.
+        self.gzip_static = GZipMiddleware(get_response)
+        self.gzip_static.max_random_bytes = 0
+        self.static_prefix = "/" + urlsplit(settings.STATIC_URL or "/static/").path.lstrip("/")
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        if response.status_code != 200 or not _COMPRESSIBLE.match(
+            response.headers.get("Content-Type", "")
+        ):
+            return response
+        static = request.path.startswith(self.static_prefix)
+        if response.streaming:
+            # A static file, read in chunks: Django would compress each chunk as a gzip
+            # member of its own, and browsers read only the first. Small files are read
+            # whole and compressed in one piece; anything else goes as it is.
+            try:
+                length = int(response.headers.get("Content-Length", ""))
+            except ValueError:
+                return response
+            if length > WHOLE_LIMIT or request.method != "GET":
+                return response
+            response = await _read_whole(response)
+        return (self.gzip_static if static else self.gzip).process_response(request, response)
+
+
+#: Streamed responses up to this size are read whole to be compressed (static files).
+WHOLE_LIMIT = 1 << 20
+
+
+async def _read_whole(response: HttpResponse) -> HttpResponse:
+    """The same response with its streamed body read into memory."""
+    if response.is_async:
+        chunks = [chunk async for chunk in response.streaming_content]
+    else:
+        chunks = list(response.streaming_content)
+    if hasattr(response, "close"):
+        response.close()
+    whole = HttpResponse(b"".join(chunks), status=response.status_code)
+    for name, value in response.headers.items():
+        if name.lower() != "content-length":
+            whole.headers[name] = value
+    whole.headers["Content-Length"] = str(len(whole.content))
+    return whole

@@ -1,0 +1,137 @@
+// Date separators ("Today", "Yesterday", dates) between the tiles of #timeline. The server
+// puts them in every page and history fragment (tiles are shared by all viewers, so the
+// separators are items of the page, never part of a tile); this keeps them right as the page
+// changes: a live message that starts a new day gets one, a page of history joined above
+// drops the separator that now repeats the day before it, and a page left open past
+// midnight renames "Today". Days are counted in the time zone the server rendered the page
+// in (#timeline's data-tz), with its words for today and yesterday.
+import { on } from "./bus.js";
+
+var timeline = document.getElementById("timeline");
+
+var formatters = {};
+function dayKey(ts, tz) {
+  // en-CA writes dates as YYYY-MM-DD, the form the server's data-day uses. One formatter
+  // per time zone: making one is the slow part.
+  var key = tz || "";
+  if (!formatters[key]) {
+    var options = { year: "numeric", month: "2-digit", day: "2-digit" };
+    try { formatters[key] = new Intl.DateTimeFormat("en-CA", Object.assign({ timeZone: tz || undefined }, options)); }
+    catch (e) { formatters[key] = new Intl.DateTimeFormat("en-CA", options); }
+  }
+  return formatters[key].format(new Date(ts));
+}
+
+function daysBetween(a, b) {
+  // Whole days between two YYYY-MM-DD keys (b - a).
+  return Math.round((Date.parse(b + "T00:00:00Z") - Date.parse(a + "T00:00:00Z")) / 86400000);
+}
+
+function label(day) {
+  var today = dayKey(Date.now(), timeline.dataset.tz);
+  var diff = daysBetween(day, today);
+  if (diff === 0) return timeline.dataset.today || "Today";
+  if (diff === 1) return timeline.dataset.yesterday || "Yesterday";
+  var lang = document.documentElement.lang || undefined;
+  var date = new Date(day + "T12:00:00Z");
+  var options = diff > 1 && diff < 7 ? { weekday: "long", timeZone: "UTC" } : { dateStyle: "long", timeZone: "UTC" };
+  try { return new Intl.DateTimeFormat(lang, options).format(date); } catch (e) { return day; }
+}
+
+function separator(day) {
+  var div = document.createElement("div");
+  div.className = "date-separator";
+  div.setAttribute("role", "separator");
+  div.dataset.day = day;
+  var time = document.createElement("time");
+  time.setAttribute("datetime", day);
+  time.textContent = label(day);
+  div.setAttribute("aria-label", time.textContent);
+  div.appendChild(time);
+  return div;
+}
+
+// The block a tile sits in directly under a chunk (or the timeline): a folded run of
+// membership changes or the room's creation is one block, dated by its first tile.
+function blockOf(tile) {
+  var node = tile;
+  while (node.parentNode && node.parentNode !== timeline && !node.parentNode.classList.contains("chunk")) node = node.parentNode;
+  return node;
+}
+
+// Separators added or removed above what is on screen must not move it (a page of history
+// joined above drops one): the first block on screen stays where it was.
+function scroller() {
+  return timeline.scrollHeight > timeline.clientHeight ? timeline : document.scrollingElement;
+}
+
+function firstOnScreen() {
+  var box = scroller();
+  var top = box === timeline ? timeline.getBoundingClientRect().top : 0;
+  var blocks = timeline.querySelectorAll(":scope > .chunk > :not(.date-separator), :scope > .event");
+  // The first block that starts on screen (one above with a few pixels showing is not what
+  // the eye holds on to), else the one reaching into the screen from above.
+  var partly = null;
+  for (var i = 0; i < blocks.length; i++) {
+    var rect = blocks[i].getBoundingClientRect();
+    if (!rect.height || rect.bottom <= top) continue;
+    if (rect.top >= top - 1) return { node: blocks[i], top: rect.top, box: box };
+    if (!partly) partly = { node: blocks[i], top: rect.top, box: box };
+  }
+  return partly;
+}
+
+export function normalise() {
+  if (!timeline) return;
+  var anchor = undefined;
+  function changing() { if (anchor === undefined) anchor = firstOnScreen(); }
+  var current = null;
+  var lastBlock = null;
+  var nodes = timeline.querySelectorAll(".date-separator, .event[data-ts]");
+  var pending = null; // a separator seen, waiting for the tile it names
+  nodes.forEach(function (node) {
+    if (node.classList.contains("date-separator")) {
+      if (pending || node.dataset.day === current) { changing(); node.remove(); }
+      else pending = node;
+      return;
+    }
+    var block = blockOf(node);
+    if (block === lastBlock) return; // a tile inside a folded run already dated
+    lastBlock = block;
+    var day = dayKey(Number(node.dataset.ts), timeline.dataset.tz);
+    if (pending) {
+      if (pending.dataset.day === day) {
+        current = day;
+        pending = null;
+        return;
+      }
+      changing();
+      pending.remove();
+      pending = null;
+    }
+    if (day !== current) { changing(); block.parentNode.insertBefore(separator(day), block); }
+    current = day;
+  });
+  if (pending) { changing(); pending.remove(); }
+  if (anchor && anchor.node.isConnected) {
+    var moved = anchor.node.getBoundingClientRect().top - anchor.top;
+    if (moved) anchor.box.scrollTop += moved;
+  }
+  // A page open across midnight: "Today" becomes "Yesterday".
+  timeline.querySelectorAll(".date-separator").forEach(function (sep) {
+    var time = sep.querySelector("time");
+    var text = label(sep.dataset.day);
+    if (time && time.textContent !== text && (time.textContent === timeline.dataset.today || time.textContent === timeline.dataset.yesterday || text === timeline.dataset.today || text === timeline.dataset.yesterday)) {
+      time.textContent = text;
+      sep.setAttribute("aria-label", text);
+    }
+  });
+}
+
+on("inserted", normalise);
+// A room swap (panes.js) brings another #timeline.
+on("room-changed", function () {
+  timeline = document.getElementById("timeline");
+  normalise();
+});
+normalise();
