@@ -26,14 +26,19 @@ figures show the homeserver's share, and whether the machine itself was the bott
     .venv/bin/python benchmarks/fanout.py                  # sizes 1 10 100 500, 30 messages
     .venv/bin/python benchmarks/fanout.py --sizes 1 50 --messages 10
     .venv/bin/python benchmarks/fanout.py --json fanout.json   # also per-message figures
+    .venv/bin/python benchmarks/fanout.py --sizes 1 5000 --servers 2   # PostgreSQL + Redis
+    .venv/bin/python benchmarks/fanout.py --sizes 1 2000 --profile /tmp/prof   # py-spy
+    .venv/bin/python benchmarks/stacks.py /tmp/prof/fanout-2000-0.txt        # where it goes
 
-Targets: 500 screens' p99 within 2x of one screen's; < 100 KB of server memory per screen.
+Targets (issue 14): 5,000 screens' p99 within 2x of one screen's, on one process and on two
+(--servers 2); < 100 KB of server memory per screen; one /sync stream.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import math
 import multiprocessing
@@ -66,17 +71,175 @@ CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 # -- screens (run in client processes) ---------------------------------------------------------
 
 
-def viewer_process(conn: Any, ws_url: str, origin: str, count: int) -> None:
+def viewer_process(conn: Any, ws_url: str, origin: str, count: int, client: str = "raw") -> None:
     """Entry point of a client process: `count` screens on `ws_url`, driven over `conn`."""
     try:
-        asyncio.run(_viewers(conn, ws_url, origin, count))
+        asyncio.run(_viewers(conn, ws_url, origin, count, client))
     except BaseException as exc:  # reported to the parent, which stops the run
         conn.send(("error", repr(exc)))
         raise
 
 
-async def _viewers(conn: Any, ws_url: str, origin: str, count: int) -> None:
+EVENT_ID_RE = re.compile(rb'"event_id": "((?:[^"\\]|\\.)*)"')
+TYPE_RE = re.compile(rb'^\{"type": "([^"]*)"')
+
+
+class RawScreen(asyncio.Protocol):
+    """A websocket screen at the cost of reading its frames (`--client raw`): the RFC 6455
+    handshake, frames parsed by hand, pings answered, and of each `events` frame only the
+    event IDs (a regular expression over the JSON text, as `json.loads` would find them in
+    `events[].event_id`). With thousands of screens on the machine that runs the server,
+    aiohttp's per-message machinery and a `json.loads` per frame were a large share of the
+    CPU the server competes with; this keeps the measurement about the server."""
+
+    def __init__(
+        self,
+        request: bytes,
+        on_events: Any,
+        on_other: Any,
+        opened: asyncio.Future[None],
+    ) -> None:
+        self.request = request
+        self.on_events = on_events
+        self.on_other = on_other
+        self.opened = opened
+        self.buffer = bytearray()
+        self.handshaken = False
+        self.transport: Any = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"closed during the handshake: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            # A masked close frame (1000), then the connection.
+            self.transport.write(_masked(0x88, b"\x03\xe8"))
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.buffer
+        buffer += data
+        if not self.handshaken:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                answer = bytes(buffer[:200]).decode(errors="replace")
+                if not self.opened.done():
+                    self.opened.set_exception(ConnectionError(f"refused: {answer}"))
+                self.transport.close()
+                return
+            del buffer[: end + 4]
+            self.handshaken = True
+        while len(buffer) >= 2:
+            opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, offset = int.from_bytes(buffer[2:4], "big"), 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, offset = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < offset + length:
+                return
+            payload = bytes(buffer[offset : offset + length])
+            del buffer[: offset + length]
+            if opcode == 1:
+                if payload.startswith(b'{"type": "events"'):
+                    self.on_events(
+                        [m.group(1).decode() for m in EVENT_ID_RE.finditer(payload)], now
+                    )
+                else:
+                    kind = TYPE_RE.match(payload)
+                    name = kind.group(1).decode() if kind else "?"
+                    if not self.opened.done():
+                        if name == "hello":
+                            self.opened.set_result(None)
+                        else:
+                            self.opened.set_exception(RuntimeError(f"expected hello: {payload!r}"))
+                        continue
+                    self.on_other(name)
+            elif opcode == 9:
+                self.transport.write(_masked(0x8A, payload))
+            elif opcode == 8:
+                self.transport.close()
+                return
+
+
+def _masked(first: int, payload: bytes) -> bytes:
+    """A client's frame (clients mask what they send; a zero mask is a valid one)."""
+    return bytes((first, 0x80 | len(payload))) + b"\0\0\0\0" + payload
+
+
+async def _raw_viewers(
+    ws_url: str,
+    origin: str,
+    count: int,
+    arrivals: list[dict[str, list[float]]],
+    others: list[dict[str, int]],
+    changed: asyncio.Event,
+) -> tuple[list[RawScreen], Any]:
     loop = asyncio.get_running_loop()
+    url = urlsplit(ws_url)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Origin: {origin}\r\n\r\n"
+    ).encode()
+    screens: list[RawScreen] = []
+    # A few connections at a time per client process: thousands at once (the raw client
+    # connects far faster than aiohttp) starved the server's loop long enough for it to lose
+    # its device lease.
+    gate = asyncio.Semaphore(5)
+
+    async def open_one(i: int) -> None:
+        seen, other = arrivals[i], others[i]
+
+        def on_events(ids: list[str], now: float) -> None:
+            for event_id in ids:
+                seen.setdefault(event_id, []).append(now)
+            changed.set()
+
+        def on_other(kind: str) -> None:
+            other[kind] = other.get(kind, 0) + 1
+
+        async with gate:
+            for attempt in range(6):
+                opened = loop.create_future()
+                try:
+                    _, screen = await loop.create_connection(
+                        lambda opened=opened: RawScreen(request, on_events, on_other, opened),
+                        url.hostname,
+                        url.port,
+                    )
+                    await asyncio.wait_for(opened, 60)
+                except (ConnectionError, OSError):
+                    # Thousands of connections at once overflow the listen queue now and
+                    # then (a reset during the handshake), or a swamped server refuses one
+                    # (403): connect again, as a page would.
+                    if attempt == 5:
+                        raise
+                    await asyncio.sleep(0.2 * (attempt + 1))
+                    continue
+                screens.append(screen)
+                return
+
+    await asyncio.gather(*(open_one(i) for i in range(count)))
+    return screens, None
+
+
+async def _viewers(conn: Any, ws_url: str, origin: str, count: int, client: str = "raw") -> None:
     # Per screen: event ID -> arrival times of every `events` frame that carried it.
     arrivals: list[dict[str, list[float]]] = [{} for _ in range(count)]
     others: list[dict[str, int]] = [{} for _ in range(count)]
@@ -99,6 +262,17 @@ async def _viewers(conn: Any, ws_url: str, origin: str, count: int) -> None:
                 kind = str(data.get("type"))
                 others[i][kind] = others[i].get(kind, 0) + 1
 
+    if client == "raw":
+        raw, _ = await _raw_viewers(ws_url, origin, count, arrivals, others, changed)
+        conn.send(("ready", count))
+        cpu_ready = time.process_time()
+        await _serve_commands(conn, arrivals, changed)
+        cpu_stop = time.process_time()
+        for screen in raw:
+            screen.close()
+        await asyncio.sleep(0.5)
+        conn.send(("done", arrivals, others, cpu_stop - cpu_ready))
+        return
     # No pool limit (aiohttp's default of 100 connections would hold the rest back), and
     # each screen reads (and so answers daphne's pings) as soon as it is open.
     connector = aiohttp.TCPConnector(limit=0)
@@ -118,29 +292,36 @@ async def _viewers(conn: Any, ws_url: str, origin: str, count: int) -> None:
         await asyncio.gather(*(open_one(i) for i in range(count)))
         conn.send(("ready", count))
         cpu_ready = time.process_time()
-        while True:
-            command = await loop.run_in_executor(None, conn.recv)
-            if command[0] == "wait":
-                _, wanted, limit = command
-                deadline = time.monotonic() + limit
-                while time.monotonic() < deadline:
-                    if all(e in seen for seen in arrivals for e in wanted):
-                        break
-                    changed.clear()
-                    try:
-                        await asyncio.wait_for(changed.wait(), deadline - time.monotonic())
-                    except TimeoutError:
-                        break
-                missing = sum(e not in seen for seen in arrivals for e in wanted)
-                conn.send(("waited", missing))
-            else:
-                break
+        await _serve_commands(conn, arrivals, changed)
         cpu_stop = time.process_time()
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
     conn.send(("done", arrivals, others, cpu_stop - cpu_ready))
+
+
+async def _serve_commands(
+    conn: Any, arrivals: list[dict[str, list[float]]], changed: asyncio.Event
+) -> None:
+    """Answer the parent's "wait" commands until it says "stop"."""
+    loop = asyncio.get_running_loop()
+    while True:
+        command = await loop.run_in_executor(None, conn.recv)
+        if command[0] != "wait":
+            return
+        _, wanted, limit = command
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if all(e in seen for seen in arrivals for e in wanted):
+                break
+            changed.clear()
+            try:
+                await asyncio.wait_for(changed.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+        missing = sum(e not in seen for seen in arrivals for e in wanted)
+        conn.send(("waited", missing))
 
 
 @dataclass
@@ -150,7 +331,9 @@ class Screens:
     processes: list[Any] = field(default_factory=list)
     conns: list[Any] = field(default_factory=list)
 
-    async def attach(self, targets: list[tuple[str, str, int]], per_process: int) -> None:
+    async def attach(
+        self, targets: list[tuple[str, str, int]], per_process: int, client: str = "raw"
+    ) -> None:
         """`(ws_url, origin, screens)` per server: each server's screens split over client
         processes of at most `per_process`."""
         context = multiprocessing.get_context("spawn")
@@ -160,7 +343,9 @@ class Screens:
             for share in shares:
                 parent, child = context.Pipe()
                 process = context.Process(
-                    target=viewer_process, args=(child, ws_url, origin, share), daemon=True
+                    target=viewer_process,
+                    args=(child, ws_url, origin, share, client),
+                    daemon=True,
                 )
                 process.start()
                 self.processes.append(process)
@@ -301,6 +486,37 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def start_profiles(where: Path, pids: list[int], n: int) -> list[Any]:
+    """py-spy (`pip install py-spy`; for profiling only) on each daphne while the messages
+    flow: collapsed stacks in `where`/fanout-<screens>-<server>.txt (flamegraph.pl or
+    speedscope read them; `benchmarks/stacks.py` sums them by function)."""
+    import subprocess
+
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    where.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
+            + ["--nonblocking", "--output", str(where / f"fanout-{n}-{i}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i, pid in enumerate(pids)
+    ]
+
+
+def stop_profiles(profilers: list[Any]) -> None:
+    import signal
+
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)
+    for profiler in profilers:
+        try:
+            profiler.wait(30)
+        except Exception:
+            profiler.kill()
 
 
 # -- several servers (--servers): PostgreSQL and Redis ------------------------------------------
@@ -451,9 +667,10 @@ async def run_size(
         pids = [server.process.pid for server in servers]
         rss_before = sum(rss_kb(pid) for pid in pids)
         syncs_before = hs.synapse.count_requests(SYNC, hs.screen_user.user_id)
+        syncs_from = time.monotonic()
         started = time.monotonic()
         screens = Screens()
-        await screens.attach([t for t in targets if t[2]], args.viewers_per_process)
+        await screens.attach([t for t in targets if t[2]], args.viewers_per_process, args.client)
         attach_s = time.monotonic() - started
         attached_at = time.monotonic()
         await asyncio.sleep(2)
@@ -462,6 +679,7 @@ async def run_size(
         if cluster:
             monitor = RedisMonitor(cluster["REDIS_URL"], cluster["REDIS_KEY_PREFIX"])
             monitor.start()
+        profilers = start_profiles(args.profile, pids, n) if args.profile else []
         cpu_before = [cpu_seconds(pid) for pid in pids]
         sends: list[tuple[str, float, bool]] = []
         send_ms: list[float] = []
@@ -478,10 +696,15 @@ async def run_size(
         not_arrived = await screens.wait_for(all_ids, args.timeout)
         await asyncio.sleep(1.0)  # duplicates, late log lines
         redis_writes = monitor.stop() if monitor else None
+        stop_profiles(profilers)
         rss_after = sum(rss_kb(pid) for pid in pids)
         cpu_per_server = [cpu_seconds(pid) - b for pid, b in zip(pids, cpu_before, strict=True)]
         cpu_used = sum(cpu_per_server)
         syncs = hs.synapse.count_requests(SYNC, hs.screen_user.user_id) - syncs_before
+        # One stream: a sync per message at most, plus the long-polls that ran out while
+        # the screens attached, plus a few the homeserver ends for other reasons.
+        polls = math.ceil((time.monotonic() - syncs_from) * 1000 / args.sync_timeout_ms)
+        syncs_allowed = len(sends) + 3 + polls
         cpu_elapsed = time.monotonic() - attached_at
         arrivals, others, client_cpu = await screens.stop()
         bare_at = {}
@@ -546,6 +769,7 @@ async def run_size(
         "rss_before_mb": rss_before / 1024,
         "rss_after_mb": rss_after / 1024,
         "syncs": syncs,
+        "syncs_allowed": syncs_allowed,
         "messages": len(sends),
         "missed": missed,
         "not_arrived": not_arrived,
@@ -697,7 +921,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
     ok_latency = ratio <= TARGET_P99_RATIO
     ok_memory = kb < TARGET_KB_PER_VIEWER
     ok_delivery = all(r["missed"] == 0 and r["duplicates"] == 0 for r in results)
-    ok_sync = all(r["syncs"] <= r["messages"] + 3 for r in results)
+    ok_sync = all(r["syncs"] <= r["syncs_allowed"] for r in results)
 
     def verdict(ok: bool) -> str:
         return "MEETS" if ok else "DOES NOT MEET"
@@ -711,7 +935,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
         f"{verdict(ok_memory)} (worst {kb:.1f} KB at >= 10 screens)"
     )
     print(
-        "One sync stream (/sync <= messages + 3 at every size): "
+        "One sync stream (/sync <= messages + 3 + long-polls that timed out meanwhile, at "
+        "every size): "
         f"{verdict(ok_sync)}; every event exactly once: {verdict(ok_delivery)}"
     )
     return ok_latency and ok_memory and ok_delivery and ok_sync
@@ -728,6 +953,13 @@ def main() -> int:
     parser.add_argument(
         "--viewers-per-process", type=int, default=250, help="screens per client process"
     )
+    parser.add_argument(
+        "--client",
+        choices=["raw", "aiohttp"],
+        default="raw",
+        help="screens as hand-parsed websockets that only pick out event IDs (raw: the cost "
+        "of reading the frames) or aiohttp websockets with json.loads per frame",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="wait for deliveries (s)")
     parser.add_argument(
         "--sync-timeout-ms", type=int, default=30000, help="/sync long-poll of the session"
@@ -738,6 +970,11 @@ def main() -> int:
         default=1,
         help="daphne processes on PostgreSQL and Redis (127.0.0.1) sharing the screens; the "
         "first runs the device, the others serve their screens from its pushes",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record each daphne with py-spy while the messages flow, into this directory",
     )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")

@@ -70,6 +70,9 @@ bindToggle();
 on("room-changed", bindToggle);
 
 if (allowed()) each(document, play);
+// Loaded when the first animated image appeared (features.js): one already under the
+// pointer plays now.
+document.querySelectorAll(SELECTOR + ":hover").forEach(play);
 new MutationObserver(function (records) {
   if (!allowed()) return;
   records.forEach(function (record) { record.addedNodes.forEach(function (n) { each(n, play); }); });

@@ -180,7 +180,14 @@ def login_with_token(page: Page, base_url: str, hs: LocalSynapse, token: str) ->
 
 
 def open_room(page: Page, base_url: str, room_id: str, *, live: bool = True) -> None:
+    """Open a room's page. A room joined a moment ago (through the API, while this client
+    was signed in) shows as an invitation until the client's sync has seen the join: load
+    the page again until it shows the room."""
+    deadline = time.monotonic() + 15
     page.goto(f"{base_url}/rooms/{q(room_id)}/")
+    while not page.locator("#room").count() and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+        page.goto(f"{base_url}/rooms/{q(room_id)}/")
     expect(page.locator("#room")).to_have_attribute("data-room-id", room_id)
     if live:
         wait_live(page)

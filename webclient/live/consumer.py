@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -28,8 +27,9 @@ from webclient.timeline.roomlist import render_room_sections
 from webclient.timeline.viewmodels import topic_html
 
 from . import actions, devices, locale, publisher
-from .access import Access, from_kiosk_token, from_ticket, rewrite_media
+from .access import Access, from_kiosk_token, from_ticket, media_base, rewrite_media
 from .devices import DeviceHandle, device_op
+from .frames import Frame, RawWriter, SharedFrames, raw_writer
 
 logger = logging.getLogger("webclient.live")
 
@@ -40,11 +40,11 @@ MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped
 # Well inside the channel layers' group_expiry (a day by default).
 GROUP_REFRESH_SECONDS = 3600
 
-# Encoded `events` frames by (epoch, position, room, media prefix): every viewer of a device
-# (and every screen of one kiosk link) gets the same bytes, so a push is encoded once, not
-# once per viewer. Positions are unique within an epoch, so a key names one push.
-_FRAMES: OrderedDict[tuple[str, int, str, str | None], str] = OrderedDict()
-FRAMES_KEPT = 256
+# Frames of the device's pushes, encoded and framed once per process and variant of viewer
+# (frames.py): `events` by (epoch, position, room) and media prefix (positions are unique
+# within an epoch, so a key names one push, replayed or live); the others by the message
+# object the layer hands every viewer.
+FRAMES = SharedFrames(256)
 
 
 # Messages from the device's group: handled without Channels' per-message database
@@ -64,6 +64,12 @@ LIVE_HANDLERS = {
 }
 #: How long a socket's catch-up waits for a new session's first sync (the room list).
 FIRST_SYNC_WAIT = 60.0
+
+
+def _shows_media(events: list[dict[str, Any]]) -> bool:
+    """Whether a push's fragments point at media (what `rewrite_media` changes)."""
+    needle = f'"{media_base()}'
+    return any(needle in (item.get("html") or "") for item in events)
 
 
 def _login_url(reason: str | None) -> str:
@@ -112,6 +118,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     # Set for embed and kiosk viewers (a ticket or a kiosk token instead of the cookie).
     access: Access | None = None
     read_only = False
+    # Writes a shared frame's bytes straight to the connection (frames.py), when the server
+    # side offers it.
+    _write_frame: RawWriter | None = None
     # Whether the page shows the room list (the list page, or a room page beside it).
     with_list = False
 
@@ -151,6 +160,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         self.rooms: frozenset[str] = frozenset()
         self.room_id: str | None = None
+        self._write_frame = raw_writer(self.scope)
         credential = await self._authenticate(query)
         await self.accept()
         await self.send_json({"type": "hello", "build": build_id()})
@@ -262,7 +272,14 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         if self._held is not None:
             self._held.append(message)
             return
-        await self._forward(message)
+        if self._closed:
+            return
+        # The common case, a live push, without going through dispatch (per screen of a push).
+        handler = LIVE_HANDLERS.get(message.get("type", ""))
+        if handler is not None:
+            await getattr(self, handler)(message)
+        else:
+            await self.dispatch(message)
 
     async def _forward(self, message: dict[str, Any]) -> None:
         if not self._closed:
@@ -517,21 +534,36 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     # -- messages from the device's group ---------------------------------------------------
 
+    async def _send_frame(self, frame: Frame) -> None:
+        """A frame encoded once for many viewers: its bytes straight onto the connection when
+        the server side allows (frames.py), else its text through ASGI."""
+        write = self._write_frame
+        if write is not None and write(frame.wire):
+            return
+        await self.send(text_data=frame.text)
+
     async def room_events(self, message: dict[str, Any]) -> None:
         if message["room_id"] not in self.rooms:
             return
         if message["epoch"] != self.epoch and self.epoch:
             await self._owner_changed(message["epoch"])
         prefix = self.access.media_prefix if self.access is not None else None
-        events = message["events"]
-        variant = message.get("variant")
-        if variant is not None and variant != self.variant:
-            # Pages of this device read in another language or zone: their own rendering.
-            events = message.get("variants", {}).get(self.variant, events)
-            variant = self.variant if self.variant in message.get("variants", {}) else variant
-        key = (message["epoch"], message["pos"], message["room_id"], prefix, variant)
-        frame = _FRAMES.get(key)
-        if frame is None:
+        # Pages of this device reading in another language or zone than the push's first
+        # rendering take their own (publisher.room_events); the common case shares one.
+        own = None
+        events_in = message["events"]
+        if message.get("variant", self.variant) != self.variant:
+            others = message.get("variants") or {}
+            if self.variant in others:
+                own, events_in = self.variant, others[self.variant]
+        if prefix is not None and not _shows_media(events_in):
+            # Nothing to point elsewhere: the frame every viewer gets (each embed page has a
+            # prefix of its own, its ticket; sharing the frame is what makes a desk-wide
+            # embed cheap).
+            prefix = None
+
+        def build() -> dict[str, Any]:
+            events = events_in
             if prefix is not None:
                 events = [
                     {**item, "html": rewrite_media(item["html"], prefix)}
@@ -539,78 +571,111 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                     else item
                     for item in events
                 ]
-            frame = await self.encode_json(
-                {
-                    "type": "events",
-                    "room_id": message["room_id"],
-                    "events": events,
-                    "limited": message.get("limited", False),
-                    "prev_batch": message.get("prev_batch"),
-                    "epoch": message["epoch"],
-                    "pos": message["pos"],
-                }
-            )
-            _FRAMES[key] = frame
-            if len(_FRAMES) > FRAMES_KEPT:
-                _FRAMES.popitem(last=False)
-        await self.send(text_data=frame)
+            return {
+                "type": "events",
+                "room_id": message["room_id"],
+                "events": events,
+                "limited": message.get("limited", False),
+                "prev_batch": message.get("prev_batch"),
+                "epoch": message["epoch"],
+                "pos": message["pos"],
+            }
+
+        key = ("events", message["epoch"], message["pos"], message["room_id"])
+        await self._send_frame(FRAMES.get(key, prefix if own is None else (prefix, own), build))
 
     async def room_summary(self, message: dict[str, Any]) -> None:
         if not self.with_list or self.access is not None:
             return
         # The entry as rendered in this page's language and zone, when that is not the first.
-        own = message.get("variants", {}).get(self.variant, message)
-        await self.send_json(
-            {
-                "type": "room",
-                "room_id": message["room_id"],
-                "html": own["html"],
-                "section": message.get("section", ""),
-                "sections": own.get("sections", []),
-                "order": message["order"],
-            }
+        own = (message.get("variants") or {}).get(self.variant)
+        shown = own or message
+        await self._send_frame(
+            FRAMES.for_message(
+                message,
+                "room" if own is None else ("room", self.variant),
+                lambda: {
+                    "type": "room",
+                    "room_id": message["room_id"],
+                    "html": shown["html"],
+                    "section": message.get("section", ""),
+                    "sections": shown.get("sections", []),
+                    "order": message["order"],
+                },
+            )
         )
 
     async def room_header(self, message: dict[str, Any]) -> None:
         if message["room_id"] in self.rooms:
-            await self.send_json(
-                {
-                    "type": "header",
-                    "room_id": message["room_id"],
-                    "name": message["name"],
-                    "topic": message["topic"],
-                    "topic_html": message.get("topic_html", ""),
-                    "pinned": message.get("pinned", []),
-                }
+            await self._send_frame(
+                FRAMES.for_message(
+                    message,
+                    "header",
+                    lambda: {
+                        "type": "header",
+                        "room_id": message["room_id"],
+                        "name": message["name"],
+                        "topic": message["topic"],
+                        "topic_html": message.get("topic_html", ""),
+                        "pinned": message.get("pinned", []),
+                    },
+                )
             )
 
     async def room_typing(self, message: dict[str, Any]) -> None:
         if message["room_id"] in self.rooms:
-            await self.send_json(
-                {"type": "typing", "room_id": message["room_id"], "users": message["users"]}
+            await self._send_frame(
+                FRAMES.for_message(
+                    message,
+                    "typing",
+                    lambda: {
+                        "type": "typing",
+                        "room_id": message["room_id"],
+                        "users": message["users"],
+                    },
+                )
             )
 
     async def room_receipts(self, message: dict[str, Any]) -> None:
         if message["room_id"] in self.rooms and self.access is None:
-            await self.send_json({"type": "receipts", "receipts": message["receipts"]})
+            await self._send_frame(
+                FRAMES.for_message(
+                    message,
+                    "receipts",
+                    lambda: {"type": "receipts", "receipts": message["receipts"]},
+                )
+            )
 
     async def room_notify(self, message: dict[str, Any]) -> None:
         if self.access is not None:
             return  # a shared screen does not notify anyone
-        payload = {
-            k: message[k]
-            for k in ("room_id", "room_name", "sender", "preview", "event_id", "highlight")
-        }
-        await self.send_json({"type": "notify", **payload})
+        keys = ("room_id", "room_name", "sender", "preview", "event_id", "highlight")
+        await self._send_frame(
+            FRAMES.for_message(
+                message, "notify", lambda: {"type": "notify", **{k: message[k] for k in keys}}
+            )
+        )
 
     async def session_unread(self, message: dict[str, Any]) -> None:
         if self.access is not None:
             return
-        await self.send_json({"type": "unread", "total": message["total"]})
+        await self._send_frame(
+            FRAMES.for_message(
+                message, "unread", lambda: {"type": "unread", "total": message["total"]}
+            )
+        )
 
     async def session_status(self, message: dict[str, Any]) -> None:
-        await self.send_json(
-            {"type": "status", "state": message["state"], "message": message["message"]}
+        await self._send_frame(
+            FRAMES.for_message(
+                message,
+                "status",
+                lambda: {
+                    "type": "status",
+                    "state": message["state"],
+                    "message": message["message"],
+                },
+            )
         )
 
     async def session_owner(self, message: dict[str, Any]) -> None:

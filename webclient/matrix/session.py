@@ -144,6 +144,11 @@ class MatrixSession:
         # End-to-end encryption (opened when the loop starts: it takes the device's lease).
         self.crypto: DeviceCrypto | None = DeviceCrypto(self) if settings.E2E_ENABLED else None
         self._side_tasks: set[asyncio.Task[Any]] = set()
+        # Saving the sync token (`_save_soon`): set while no sync is being handled.
+        self._saver: asyncio.Task[None] | None = None
+        self._save_pending = False
+        self._between_syncs = asyncio.Event()
+        self._between_syncs.set()
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -199,6 +204,13 @@ class MatrixSession:
             try:
                 await task
             except (asyncio.CancelledError, Exception):  # noqa: S110 - stopping anyway
+                pass
+        # The last sync's token is saved before the session is gone (a restart resumes there).
+        self._between_syncs.set()
+        if self._saver is not None and self._saver is not asyncio.current_task():
+            try:
+                await self._saver
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - logged by the saver
                 pass
         try:
             await self.client.close()
@@ -297,6 +309,13 @@ class MatrixSession:
         await self.publisher.status(status, message, retry_in)
 
     async def _handle_sync(self, response: SyncResponse, first: bool) -> None:
+        self._between_syncs.clear()
+        try:
+            await self._apply_sync(response, first)
+        finally:
+            self._between_syncs.set()
+
+    async def _apply_sync(self, response: SyncResponse, first: bool) -> None:
         self.sync_count += 1
         if self.status != "live":
             self.status, self.status_message = "live", ""
@@ -325,10 +344,10 @@ class MatrixSession:
         # A space gaining or losing a child moves rooms between sections of the list.
         now = self.rooms.placements(self.user_id)
         changed |= {r for r in placed.keys() | now.keys() if placed.get(r) != now.get(r)}
-        if not first:
-            await self._notify(rooms_json, counts)
+        # The new events first: what a bare client would show is what open pages wait for;
+        # notifications, receipts, typing and the room list follow, and the sync token is
+        # saved while the next long-poll is already under way (`_save_soon`).
         for room_id, joined in rooms_json.get("join", {}).items():
-            await self._ephemeral(room_id, joined, publish=not first)
             timeline = joined.get("timeline", {})
             events = timeline.get("events", [])
             store = self.timeline(room_id)
@@ -350,6 +369,10 @@ class MatrixSession:
                 limited=bool(timeline.get("limited")),
                 prev_batch=timeline.get("prev_batch"),
             )
+        if not first:
+            await self._notify(rooms_json, counts)
+        for room_id, joined in rooms_json.get("join", {}).items():
+            await self._ephemeral(room_id, joined, publish=not first)
         if changed:
             await self.publisher.rooms_changed(changed)
         if self.crypto is not None:
@@ -364,11 +387,34 @@ class MatrixSession:
                         )
                     )
         self.sync_token = response.next_batch
-        await Credential.objects.filter(pk=self.credential_id).aupdate(
-            sync_token=self.sync_token, rooms_snapshot=seal_snapshot(self.rooms.to_dict())
-        )
         self.rooms_version += 1
         self.synced.set()
+        self._save_soon()
+
+    def _save_soon(self) -> None:
+        """Save the sync token and the room list (to resume with an incremental sync) without
+        holding up the next long-poll: a database write through a thread took about a sixth
+        of a sync's handling, and a message arriving meanwhile waited for it. One save at a
+        time, of the newest state, taken between two syncs' handling (a token and the room
+        list it belongs to); `stop` waits for it."""
+        self._save_pending = True
+        if self._saver is None or self._saver.done():
+            self._saver = asyncio.get_running_loop().create_task(
+                self._save_state(), name=f"save {self.credential_id}", context=contextvars.Context()
+            )
+
+    async def _save_state(self) -> None:
+        while self._save_pending:
+            await self._between_syncs.wait()
+            self._save_pending = False
+            token, snapshot = self.sync_token, seal_snapshot(self.rooms.to_dict())
+            try:
+                await Credential.objects.filter(pk=self.credential_id).aupdate(
+                    sync_token=token, rooms_snapshot=snapshot
+                )
+            except Exception:
+                logger.exception("saving the sync token of device %s failed", self.credential_id)
+                return
 
     def _fire(self, coroutine: Any) -> None:
         """Work nobody waits for (asking for keys); kept referenced until done."""

@@ -5,7 +5,9 @@ endpoints, the counts behind the metrics, and a graceful shutdown.
   metrics.py).
 - Every HTTP request and websocket passes through: requests are counted and timed, open
   websockets are counted by kind, and the replies that tell a page its send went through or
-  failed are counted. Nothing else of the traffic is looked at.
+  failed are counted. Nothing else of the traffic is looked at. Under daphne a websocket's
+  scope also carries a writer of already framed messages (`live/frames.py`), so a push that
+  is the same for thousands of screens is framed once.
 - Shutdown (`drain`): on SIGTERM under daphne (or the ASGI lifespan's shutdown under a server
   that has one), the process stops listening, so the proxy sends new connections to the
   others; closes every websocket with 1012 ("service restart"), so pages reconnect at once,
@@ -30,6 +32,8 @@ from typing import Any
 
 from django.conf import settings
 
+from webclient.live.frames import EXTENSION as FRAMES_EXTENSION
+
 from . import health, metrics
 
 logger = logging.getLogger("webclient.ops")
@@ -53,12 +57,36 @@ SAMPLE_SECONDS = 1.0
 class _Socket:
     """One websocket: the server's `send` for it, and whether it was accepted."""
 
-    __slots__ = ("send", "kind", "accepted")
+    __slots__ = ("send", "kind", "accepted", "protocol")
 
     def __init__(self, send: Send, kind: str) -> None:
         self.send = send
         self.kind = kind
         self.accepted = False
+        # Under daphne, its autobahn protocol (the `send` daphne hands out is
+        # `partial(server.handle_reply, protocol)`), for frames written as bytes.
+        args = getattr(send, "args", ())
+        protocol = args[0] if args else None
+        self.protocol = protocol if hasattr(protocol, "sendMessage") else None
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write an already framed websocket message (`live/frames.py`: the same bytes for
+        every screen of a push) onto the connection, as autobahn's `sendMessage` would after
+        framing it: only on an open socket without per-message compression or masking and
+        with nothing queued in autobahn, so frames keep their order. False: send it through
+        ASGI instead."""
+        protocol = self.protocol
+        if (
+            protocol is None
+            or not self.accepted
+            or protocol.state != protocol.STATE_OPEN
+            or protocol._perMessageCompress is not None
+            or protocol.send_queue
+            or protocol.transport is None
+        ):
+            return False
+        _write_now(protocol.transport, frame)
+        return True
 
     async def close_for_restart(self) -> None:
         """Close with 1012. daphne refuses that code through ASGI (autobahn's `sendClose`
@@ -74,6 +102,35 @@ class _Socket:
         else:
             await self.send({"type": "websocket.close", "code": SERVICE_RESTART})
         metrics.WEBSOCKETS_CLOSED.labels(str(SERVICE_RESTART)).inc()
+
+
+def _write_now(transport: Any, data: bytes) -> None:
+    """`transport.write(data)`, but onto a plain TCP socket at once when Twisted has nothing
+    buffered for it: Twisted's `write` buffers, registers the socket for writing (an
+    `epoll_ctl`), and writes it on the next turn of the loop, after which it unregisters it
+    (another): per screen of a push, more than the `send` itself. What the socket does not
+    take now goes through Twisted's buffer, behind what was sent, in order."""
+    sock = getattr(transport, "socket", None)
+    if (
+        sock is None
+        or getattr(transport, "TLS", True)
+        or not transport.connected
+        or transport.disconnecting
+        or getattr(transport, "_writeDisconnected", True)
+        or getattr(transport, "_tempDataBuffer", True)
+        or transport.offset != len(transport.dataBuffer)
+    ):
+        transport.write(data)
+        return
+    try:
+        sent = sock.send(data)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except OSError:
+        # The connection broke: Twisted's own write finds that out and closes it.
+        sent = 0
+    if sent < len(data):
+        transport.write(data[sent:])
 
 
 class Operations:
@@ -165,6 +222,10 @@ class Operations:
                 metrics.WEBSOCKETS_CLOSED.labels(str(message.get("code", 1000))).inc()
             await send(message)
 
+        if socket.protocol is not None and not socket.protocol.factory.maskServerFrames:
+            # The consumer's way to write a frame encoded once for many screens (frames.py).
+            extensions = {**(scope.get("extensions") or {}), FRAMES_EXTENSION: socket.write_frame}
+            scope = {**scope, "extensions": extensions}
         self.sockets.add(socket)
         try:
             await self.app(scope, receive, tracked)

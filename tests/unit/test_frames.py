@@ -1,0 +1,135 @@
+"""Frames encoded once for many screens (webclient/live/frames.py): the bytes are a websocket
+frame any client reads (parsed here by aiohttp's own reader, not by our code), and the cache
+hands each variant of viewer its own frame, built once."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType
+
+from webclient.live.frames import EXTENSION, Frame, SharedFrames, raw_writer, ws_text_frame
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+async def read_back(data: bytes) -> list[tuple[WSMsgType, str]]:
+    """Serve `data` as the frames of a websocket (after a hand-made handshake) and read them
+    with aiohttp's websocket client: (type, text) per message until the server closes."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in head.split("\r\n")
+            if line.lower().startswith("sec-websocket-key:")
+        )
+        digest = hashlib.sha1((key + GUID).encode()).digest()  # noqa: S324 - RFC 6455's
+        accept = base64.b64encode(digest).decode()
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n"
+        )
+        # In small pieces, as a socket may hand them over.
+        for start in range(0, len(data), 1000):
+            writer.write(data[start : start + 1000])
+            await writer.drain()
+        writer.write(b"\x88\x02\x03\xe8")  # close, 1000
+        await writer.drain()
+        await asyncio.sleep(0.5)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    got = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"ws://127.0.0.1:{port}/", max_msg_size=0) as ws:
+                async for message in ws:
+                    got.append((message.type, message.data))
+    finally:
+        server.close()
+    return got
+
+
+def parse(data: bytes) -> list[tuple[WSMsgType, str]]:
+    return asyncio.run(read_back(data))
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 4000, 65535, 65536, 200_000])
+def test_a_frame_of_every_length_class_is_read_back_by_a_websocket_client(size):
+    text = ("é" * size)[: size // 2] + "x" * (size - size // 2)
+    frame = Frame(text)
+    assert parse(frame.wire + ws_text_frame(b"next")) == [
+        (WSMsgType.TEXT, text),
+        (WSMsgType.TEXT, "next"),
+    ]
+
+
+def test_a_frame_is_json_as_send_json_writes_it():
+    content = {"type": "events", "events": [{"html": '<p class="a">ü & "q"</p>'}]}
+    frame = Frame.of(content)
+    assert frame.text == json.dumps(content)
+    assert json.loads(parse(frame.wire)[0][1]) == content
+    assert frame.wire is frame.wire  # built once
+
+
+def test_each_variant_is_built_once_and_shared():
+    frames = SharedFrames(8)
+    built = []
+
+    def build(variant):
+        def make():
+            built.append(variant)
+            return {"variant": variant}
+
+        return make
+
+    first = [frames.get(("events", "e", 1, "!r"), v, build(v)) for v in (None, "/k/", None, "/k/")]
+    assert built == [None, "/k/"]
+    assert first[0] is first[2] and first[1] is first[3]
+    assert json.loads(first[1].text) == {"variant": "/k/"}
+    assert frames.built == 2
+
+
+def test_a_message_object_is_its_own_key():
+    frames = SharedFrames(8)
+    one, other = {"type": "room.typing"}, {"type": "room.typing"}
+    a = frames.for_message(one, "typing", lambda: {"n": 1})
+    b = frames.for_message(other, "typing", lambda: {"n": 2})  # equal, but another push
+    assert a is frames.for_message(one, "typing", lambda: {"n": 3})
+    assert json.loads(b.text) == {"n": 2}
+
+
+def test_the_oldest_pushes_are_forgotten():
+    frames = SharedFrames(2)
+    for pos in range(5):
+        frames.get(pos, None, lambda: {})
+    assert frames.built == 5
+    frames.get(4, None, lambda: {})
+    frames.get(0, None, lambda: {})
+    assert frames.built == 6
+
+
+def test_the_writer_comes_from_the_scope_only_when_the_server_offers_one():
+    assert raw_writer({"type": "websocket"}) is None
+    assert raw_writer({"extensions": None}) is None
+    assert raw_writer({"extensions": {EXTENSION: "not callable"}}) is None
+
+    def write(data: bytes) -> bool:
+        return True
+
+    assert raw_writer({"extensions": {EXTENSION: write}}) is write
+
+
+def test_the_parser_is_a_real_one():
+    # A corrupted length must not read back as the text (the test above could not fail
+    # otherwise).
+    wire = bytearray(Frame("hello").wire)
+    wire[1] = 3
+    assert parse(bytes(wire))[:1] != [(WSMsgType.TEXT, "hello")]

@@ -1,0 +1,118 @@
+"""Frames that are the same for many screens, encoded and framed once.
+
+A push of a device goes to every open page of it: with a kiosk wall of thousands of screens,
+JSON-encoding the frame, encoding it to UTF-8 and building its websocket frame once per
+screen (Channels' `send_json`, daphne's `handle_reply`, autobahn's `sendMessage`) was most of
+the server's CPU per message. A `Frame` holds the JSON text of a frame and, built once on
+first use, its bytes on the wire (RFC 6455: FIN, a text opcode, the length, the payload; a
+server's frames are not masked), so a consumer writes the very same bytes to each socket.
+
+The ASGI wrapper (`ops/lifecycle.py`) hands each websocket's consumer a writer
+(`scope["extensions"]["webclient.frames"]`) that puts those bytes on the connection's
+transport when it can (under daphne, an open socket without compression and with nothing
+queued before it) and says no otherwise; the consumer then sends the text through ASGI, as
+any other frame. Either way a socket's frames go out in the order they were sent.
+
+`SharedFrames` caches the frames of one group message per variant of viewer (pages of the
+login, screens with their media prefix…): the channel layer hands the same message object to
+every viewer of a process (`layers.py` directly, `cluster.Relay` after one decode), so the
+first viewer of each variant encodes and the others reuse.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+#: The writer a websocket's scope may carry: True when the bytes were written.
+RawWriter = Callable[[bytes], bool]
+EXTENSION = "webclient.frames"
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked websocket text frame (what a server sends) of `payload`."""
+    length = len(payload)
+    if length <= 125:
+        header = bytes((0x81, length))
+    elif length <= 0xFFFF:
+        header = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, length)
+    return header + payload
+
+
+class Frame:
+    """A frame's JSON text, and its bytes on the wire once asked for."""
+
+    __slots__ = ("text", "_wire")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._wire: bytes | None = None
+
+    @classmethod
+    def of(cls, content: Any) -> Frame:
+        """The frame of `content` (encoded as Channels' `send_json` does)."""
+        return cls(json.dumps(content))
+
+    @property
+    def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = ws_text_frame(self.text.encode("utf-8"))
+        return self._wire
+
+
+def raw_writer(scope: dict[str, Any]) -> RawWriter | None:
+    """The writer the ASGI server side put in a websocket's scope, if any."""
+    extensions = scope.get("extensions") or {}
+    writer = extensions.get(EXTENSION)
+    return writer if callable(writer) else None
+
+
+class SharedFrames:
+    """Encoded frames per (key, variant), the oldest forgotten first.
+
+    `key` names one push: an identity that does not outlive the cache entry (the message
+    object itself is kept in the entry, so its `id()` cannot be reused while it is cached) or
+    a value such as (epoch, position, room)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, tuple[Any, dict[Hashable, Frame]]] = OrderedDict()
+        #: How many frames were built (for tests and measurements).
+        self.built = 0
+
+    def get(
+        self,
+        key: Hashable,
+        variant: Hashable,
+        build: Callable[[], Any],
+        *,
+        holder: Any = None,
+    ) -> Frame:
+        """The frame for (`key`, `variant`), made from `build()` the first time. `holder` is
+        kept alive with the entry and must be the same object for a hit (an identity key)."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] is not holder:
+            entry = (holder, {})
+            self._entries[key] = entry
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        frames = entry[1]
+        frame = frames.get(variant)
+        if frame is None:
+            frame = frames[variant] = Frame.of(build())
+            self.built += 1
+        return frame
+
+    def for_message(
+        self, message: dict[str, Any], variant: Hashable, build: Callable[[], Any]
+    ) -> Frame:
+        """The frame of a group message (the same object for every viewer of a process)."""
+        return self.get(id(message), variant, build, holder=message)
+
+    def clear(self) -> None:
+        self._entries.clear()
