@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve serve-cluster test lint bench chromium nginx
+.PHONY: serve serve-cluster test lint bench chromium nginx gettext messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,11 +53,29 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
+# GNU gettext (msgfmt, xgettext, msgattrib): Django's makemessages and compilemessages use it,
+# and tests/unit/test_translations.py checks the catalogs with it. The compiled .mo files are
+# committed (a clean clone serves every language without gettext); the tests fail when one
+# is stale.
+gettext:
+	@command -v msgfmt >/dev/null && command -v xgettext >/dev/null && command -v msgattrib >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq gettext; }
+
+# After changing user-visible strings: update every catalog (then translate what is new in
+# locale/*/LC_MESSAGES/*.po and run this again to compile them).
+LOCALES := $(notdir $(wildcard locale/*))
+MESSAGES_IGNORE := --ignore=.venv --ignore=tests --ignore=data --ignore=benchmarks --ignore=node_modules --ignore=deploy --ignore=docs
+messages: $(VENV)/.installed-test gettext
+	$(BIN)/python manage.py makemessages $(addprefix -l ,$(LOCALES)) $(MESSAGES_IGNORE) --no-obsolete
+	$(BIN)/python manage.py makemessages -d djangojs $(addprefix -l ,$(LOCALES)) $(MESSAGES_IGNORE) --no-obsolete
+	$(BIN)/python manage.py compilemessages --ignore=.venv
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(VENV)/.installed-test $(JS_PEER)/node_modules/.installed $(A11Y)/node_modules/.installed chromium nginx lint
+test: $(VENV)/.installed-test $(JS_PEER)/node_modules/.installed $(A11Y)/node_modules/.installed chromium nginx gettext lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test chromium

@@ -144,6 +144,7 @@ MIDDLEWARE = [
     "webclient.web.middleware.ContentSecurityPolicyMiddleware",
     "webclient.web.middleware.EmbedCookieMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "webclient.web.middleware.ViewerLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -260,7 +261,15 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", Tru
 SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD")
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
+# Languages (README "Languages"): English, the default, and German; a viewer's comes from
+# their login's choice, else the browser (webclient/live/locale.py). Translations live in
+# locale/<code>/LC_MESSAGES (django.po for templates and Python, djangojs.po for static/js).
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_NAME = "webclient_language"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -2,6 +2,7 @@
 // at once and is replaced by the real event; a failed send stays, marked, with Retry.
 // Exports newTxnId, makeEcho, markSent and markFailed for upload.js. After a room swap
 // ("room-changed", panes.js) it works on the new room's composer.
+import { gettext, interpolate } from "./i18n.js";
 import { send, resend, action, scrollToBottom } from "./live.js";
 import { on, emit } from "./bus.js";
 
@@ -29,10 +30,10 @@ export function makeEcho(txn, body) {
   meta.className = "event-meta";
   var sender = document.createElement("span");
   sender.className = "sender";
-  sender.textContent = form.dataset.userName || "You";
+  sender.textContent = form.dataset.userName || gettext("You");
   var state = document.createElement("span");
   state.className = "send-state";
-  state.textContent = "Sending…";
+  state.textContent = gettext("Sending…");
   meta.append(sender, " ", state);
   var content = document.createElement("div");
   content.className = "event-body";
@@ -96,7 +97,7 @@ function submit(event) {
   var extra = {};
   var command = editing ? null : commandFor(body);
   if (command === undefined) {
-    note("Unknown command " + body.split(/[ \n]/)[0] + ". Type /help for the list, or start the message with // to send it with one leading slash.", "error");
+    note(interpolate(gettext("Unknown command %(command)s. Type /help for the list, or start the message with // to send it with one leading slash."), { command: body.split(/[ \n]/)[0] }), "error");
     return;
   }
   if (command && command.dataset.command === "help") {
@@ -109,7 +110,7 @@ function submit(event) {
   if (command && command.dataset.acts) {
     // A command that acts (invite, join, op…): no message to echo; the server says how it went.
     running[txn] = body;
-    note("Running " + body.split(/[ \n]/)[0] + "…");
+    note(interpolate(gettext("Running %(command)s…"), { command: body.split(/[ \n]/)[0] }));
     textarea.value = "";
     emit("composer_cleared");
     send(txn, body, {});
@@ -141,7 +142,7 @@ function startReply(tile) {
   replyField.value = tile.dataset.eventId;
   var sender = tile.querySelector(".sender");
   var body = tile.querySelector(".event-body");
-  setBanner("Replying to", sender ? sender.textContent : "", body ? body.textContent.trim().slice(0, 120) : "");
+  setBanner(gettext("Replying to"), sender ? sender.textContent : "", body ? body.textContent.trim().slice(0, 120) : "");
   textarea.focus();
 }
 
@@ -153,7 +154,7 @@ function startEdit(tile, link) {
       editing = tile.dataset.eventId;
       form.classList.add("editing");
       textarea.value = data.body;
-      setBanner("Editing", "your message", "");
+      setBanner(gettext("Editing"), gettext("your message"), "");
       textarea.focus();
     })
     .catch(function () { location.assign(link.href); });
@@ -170,7 +171,7 @@ export function markSent(txn, eventId) {
   echo.classList.remove("failed");
   echo.classList.add("sent");
   var state = echo.querySelector(".send-state");
-  if (state) state.textContent = "Sent";
+  if (state) state.textContent = gettext("Sent");
   if (eventId) echo.dataset.pendingEventId = eventId;
 }
 
@@ -187,7 +188,7 @@ export function markFailed(txn, error, canRetry, retryFn) {
     var note = document.createElement("p");
     note.className = "error";
     note.setAttribute("role", "alert");
-    note.textContent = "Not sent: " + error;
+    note.textContent = interpolate(gettext("Not sent: %(error)s"), { error: error });
     form.insertBefore(note, form.firstChild);
     setTimeout(function () { note.remove(); }, 10000);
     return;
@@ -196,17 +197,17 @@ export function markFailed(txn, error, canRetry, retryFn) {
   old.forEach(function (b) { b.remove(); });
   echo.classList.add("failed");
   var state = echo.querySelector(".send-state");
-  state.textContent = "Not sent: " + error + " ";
+  state.textContent = interpolate(gettext("Not sent: %(error)s"), { error: error }) + " ";
   state.setAttribute("role", "alert");
   var body = echo.querySelector(".event-body").textContent;
   if (canRetry) {
     var retry = document.createElement("button");
     retry.type = "button";
     retry.className = "retry";
-    retry.textContent = "Retry";
+    retry.textContent = gettext("Retry");
     retry.addEventListener("click", function () {
       echo.classList.remove("failed");
-      state.textContent = "Sending…";
+      state.textContent = gettext("Sending…");
       state.removeAttribute("role");
       if (retryFn) retryFn();
       else resend(txn, body); // the same transaction ID: never posted twice
@@ -216,7 +217,7 @@ export function markFailed(txn, error, canRetry, retryFn) {
   var discard = document.createElement("button");
   discard.type = "button";
   discard.className = "discard";
-  discard.textContent = "Delete";
+  discard.textContent = gettext("Delete");
   discard.addEventListener("click", function () {
     if (!textarea.value && !echo.classList.contains("upload")) textarea.value = body;
     echo.remove();
@@ -258,7 +259,6 @@ function bind() {
       startEdit(tile, link);
     } else if (link.matches(".action-delete")) {
       event.preventDefault();
-      var gettext = window.gettext || function (s) { return s; };
       // The dialog module loads when first wanted (the room page stays light).
       import("./confirm.js").then(function (m) { return m.ask(gettext("Delete this message?"), gettext("Delete"), textarea); }).then(function (ok) {
         if (ok && !action({ type: "redact", event_id: tile.dataset.eventId })) location.assign(link.href);

@@ -4,8 +4,8 @@
 // required "I am sure" checkbox (.confirm-check) that asks instead; this module hides it and
 // ticks it once the dialog is answered. ask() serves actions started by script (deleting a
 // message from its menu). Focus goes back to the control that asked when the dialog closes.
-// Django's JavaScript catalog (a classic script before the modules) when the page has it.
-var gettext = window.gettext || function (s) { return s; };
+import { gettext } from "./i18n.js";
+
 var dialog, text, yes, resolver, returnTo;
 
 function build() {

@@ -1,6 +1,7 @@
 // Copy buttons: <button data-copy-target="ID"> copies the value of the readonly field #ID.
 // The buttons start hidden: without this script the field is still there to select and copy.
 
+import { gettext } from "./i18n.js";
 function fallbackCopy(field) {
   field.focus();
   field.select();
@@ -31,14 +32,14 @@ Array.prototype.forEach.call(buttons, function (button) {
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(value).then(
         function () {
-          flash(button, "Copied");
+          flash(button, gettext("Copied"));
         },
         function () {
-          flash(button, fallbackCopy(field) ? "Copied" : "Press Ctrl+C");
+          flash(button, fallbackCopy(field) ? gettext("Copied") : gettext("Press Ctrl+C"));
         }
       );
     } else {
-      flash(button, fallbackCopy(field) ? "Copied" : "Press Ctrl+C");
+      flash(button, fallbackCopy(field) ? gettext("Copied") : gettext("Press Ctrl+C"));
     }
   });
 });

@@ -9,6 +9,7 @@
 // Data: the composer button's data-emoji-url (every Unicode emoji; cached by the browser)
 // and data-room-emoji-url ("the emoji for this room": recent ones, and the room's custom
 // emoji groups once image packs come, each {id, name, emoji: [{key, name, shortcodes, src}]}).
+import { gettext } from "./i18n.js";
 import { action } from "./live.js";
 import { on } from "./bus.js";
 
@@ -82,13 +83,13 @@ function build() {
   popover.className = "emoji-popover";
   popover.id = "emoji-popover";
   popover.setAttribute("role", "dialog");
-  popover.setAttribute("aria-label", "Choose an emoji");
+  popover.setAttribute("aria-label", gettext("Choose an emoji"));
   popover.hidden = true;
   var search = document.createElement("input");
   search.type = "search";
   search.className = "emoji-popover-search";
-  search.placeholder = "Search emoji: heart, tada, thumbs up…";
-  search.setAttribute("aria-label", "Search emoji");
+  search.placeholder = gettext("Search emoji: heart, tada, thumbs up…");
+  search.setAttribute("aria-label", gettext("Search emoji"));
   var nav = document.createElement("nav");
   nav.className = "emoji-popover-nav";
   var body = document.createElement("div");
@@ -130,7 +131,7 @@ function fill() {
   var nav = popover.querySelector(".emoji-popover-nav");
   body.querySelectorAll("[data-section]").forEach(function (s) { s.remove(); });
   nav.replaceChildren();
-  var groups = [{ id: "recent", name: "Recently used", emoji: recentEntries() }]
+  var groups = [{ id: "recent", name: gettext("Recently used"), emoji: recentEntries() }]
     .concat(data.custom)
     .concat(data.groups.map(function (g) {
       return { id: g.id, name: g.name, emoji: g.emoji.map(function (e) { return { key: e[0], name: e[1], codes: e[2] }; }) };
@@ -156,7 +157,7 @@ function filter(query) {
   results.replaceChildren();
   if (!words.length) return;
   var h = document.createElement("h3");
-  h.textContent = "Found";
+  h.textContent = gettext("Found");
   var grid = document.createElement("div");
   grid.className = "emoji-grid";
   var starts = [];
@@ -173,7 +174,7 @@ function filter(query) {
   if (!grid.children.length) {
     var none = document.createElement("p");
     none.className = "placeholder";
-    none.textContent = "No emoji found.";
+    none.textContent = gettext("No emoji found.");
     results.append(h, none);
   } else {
     results.append(h, grid);

@@ -4,6 +4,7 @@
 // A gap left by a limited sync fills itself. matrix.to links to rooms and events open here
 // (a room beside the room list swaps in: "navigate" on the bus). After a room swap
 // ("room-changed") it works on the new room's timeline; answers for the old one are dropped.
+import { gettext } from "./i18n.js";
 import { personalise, scrollToBottom, dropEchoOf } from "./live.js";
 import { on, emit } from "./bus.js";
 
@@ -111,7 +112,7 @@ function fillGap(gap, chunk) {
   var token = gap.dataset.from;
   if (!token || gap.dataset.busy) return;
   gap.dataset.busy = "1";
-  gap.textContent = "Loading missed messages…";
+  gap.textContent = gettext("Loading missed messages…");
   var target = timeline;
   fetch(root.dataset.timelineUrl + "?from=" + encodeURIComponent(token), { credentials: "same-origin" })
     .then(function (response) { if (!response.ok) throw new Error(); return response.text(); })
@@ -138,13 +139,13 @@ function fillGap(gap, chunk) {
         // Still more missing: keep the marker above what was just filled in.
         gap.dataset.from = filler.dataset.prev;
         timeline.insertBefore(gap, filler);
-        gap.textContent = "Load more missed messages";
+        gap.textContent = gettext("Load more missed messages");
         fillGap(gap, filler);
       }
     })
     .catch(function () {
       delete gap.dataset.busy;
-      gap.textContent = "Some messages could not be loaded. Click to try again.";
+      gap.textContent = gettext("Some messages could not be loaded. Click to try again.");
     });
 }
 

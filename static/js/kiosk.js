@@ -4,6 +4,7 @@
 // event each panel showed (the server replays what it still holds, or the panel fetches
 // pages back to that event), so nothing is missed or shown twice; old tiles are dropped; an
 // upgraded server reloads it.
+import { formatDate, gettext, interpolate } from "./i18n.js";
 import { connect } from "./socket.js";
 
 var root = document.getElementById("kiosk");
@@ -152,7 +153,7 @@ function onHeader(message) {
 function showOffline() {
   if (!banner) return;
   if (offlineSince === null) offlineSince = new Date();
-  banner.textContent = "Offline since " + hhmm(offlineSince) + " — reconnecting…";
+  banner.textContent = interpolate(gettext("Offline since %(time)s — reconnecting…"), { time: hhmm(offlineSince) });
   banner.hidden = false;
 }
 
@@ -184,8 +185,7 @@ function handle(message) {
   }
 }
 
-function pad(n) { return (n < 10 ? "0" : "") + n; }
-function hhmm(date) { return pad(date.getHours()) + ":" + pad(date.getMinutes()); }
+function hhmm(date) { return formatDate(date, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }); }
 function tick() {
   if (clock) {
     var now = new Date();

@@ -9,6 +9,7 @@
 // after the room list changed. A room page beside the room list (panes.js) also hears the
 // list; when it swaps its room ("room-changed" on the bus, with the new #room) the socket
 // follows the new room, and frames of the old one still on their way are left out.
+import { gettext } from "./i18n.js";
 import { connect } from "./socket.js";
 import { on, emit, listening } from "./bus.js";
 import "./days.js";
@@ -319,7 +320,7 @@ function resync() {
       emit("inserted");
       if (stick) scrollToBottom();
     })
-    .catch(function () { setStatus("Could not load the latest messages; retrying…", "offline"); setTimeout(resync, 5000); })
+    .catch(function () { setStatus(gettext("Could not load the latest messages; retrying…"), "offline"); setTimeout(resync, 5000); })
     .then(function () { resyncing = false; });
 }
 
@@ -454,7 +455,7 @@ function start() {
       // posts it at most once.
       Object.keys(unacked).forEach(function (txn) { transmit(txn, unacked[txn]); });
     },
-    onDown: function () { setStatus("Connection lost. Reconnecting…", "offline"); },
+    onDown: function () { setStatus(gettext("Connection lost. Reconnecting…"), "offline"); },
   });
   window.addEventListener("pagehide", conn.finish);
   on("room-changed", function (fresh) {

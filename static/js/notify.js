@@ -1,6 +1,7 @@
 // Browser notifications, opt-in: for messages the homeserver's push rules count as
 // notifying (mentions and DMs by default), when this page is hidden or shows another room.
 // Clicking one opens the room at that event. Several open tabs show it once.
+import { gettext } from "./i18n.js";
 import { on } from "./bus.js";
 
 var button = document.getElementById("notify-toggle");
@@ -13,7 +14,7 @@ function enabled() {
 function label() {
   if (!button) return;
   button.hidden = Notification.permission === "denied";
-  button.textContent = enabled() ? "Notifications on" : "Turn on notifications";
+  button.textContent = enabled() ? gettext("Notifications on") : gettext("Turn on notifications");
   button.setAttribute("aria-pressed", enabled() ? "true" : "false");
 }
 

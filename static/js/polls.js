@@ -1,6 +1,7 @@
 // Polls (MSC3381): choosing an answer votes (or changes the vote), "End poll" ends a poll
 // one started, both over the socket; without it (or without script) the links open a small
 // page that asks (rooms/composing.py). The tile comes back re-rendered with the new count.
+import { gettext } from "./i18n.js";
 import { action } from "./live.js";
 import { on } from "./bus.js";
 
@@ -32,7 +33,6 @@ function bind() {
       }
       answer.classList.add("sending");
     } else {
-      var gettext = window.gettext || function (s) { return s; };
       import("./confirm.js")
         .then(function (m) { return m.ask(gettext("End this poll? Everyone will see the final result, and nobody can vote any more."), gettext("End the poll"), link); })
         .then(function (ok) {

@@ -2,6 +2,7 @@
 // each person reached, "… is typing", sending our own read marker when the newest event is
 // on screen, and the unread count in the page title. After a room swap ("room-changed")
 // it starts again on the new room's pane.
+import { gettext, interpolate, ngettext } from "./i18n.js";
 import { on } from "./bus.js";
 import { action } from "./live.js";
 
@@ -47,9 +48,9 @@ function showTyping(message) {
   if (!typingLine) return;
   var users = message.users;
   if (!users.length) typingLine.textContent = "";
-  else if (users.length === 1) typingLine.textContent = users[0] + " is typing…";
-  else if (users.length === 2) typingLine.textContent = users[0] + " and " + users[1] + " are typing…";
-  else typingLine.textContent = users[0] + ", " + users[1] + " and " + (users.length - 2) + " others are typing…";
+  else if (users.length === 1) typingLine.textContent = interpolate(gettext("%(name)s is typing…"), { name: users[0] });
+  else if (users.length === 2) typingLine.textContent = interpolate(gettext("%(first)s and %(second)s are typing…"), { first: users[0], second: users[1] });
+  else typingLine.textContent = interpolate(ngettext("%(first)s, %(second)s and %(count)s other are typing…", "%(first)s, %(second)s and %(count)s others are typing…", users.length - 2), { first: users[0], second: users[1], count: users.length - 2 });
 }
 var typingSince = 0;
 function typing(active) {

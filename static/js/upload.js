@@ -1,6 +1,7 @@
 // Files from the composer: pick, drop or paste. Checked against the homeserver's limit
 // before anything is sent, uploaded with a progress bar, shown as a local echo that the real
 // event replaces (same transaction ID), with Retry on failure.
+import { gettext, interpolate } from "./i18n.js";
 import { scrollToBottom } from "./live.js";
 import { newTxnId, makeEcho, markSent, markFailed } from "./composer.js";
 import { on } from "./bus.js";
@@ -30,7 +31,7 @@ function upload(file) {
   scrollToBottom();
   if (limit && file.size > limit) {
     bar.remove();
-    markFailed(txn, "This file is " + size(file.size) + "; the homeserver accepts files up to " + size(limit) + ".", false);
+    markFailed(txn, interpolate(gettext("This file is %(size)s; the homeserver accepts files up to %(limit)s."), { size: size(file.size), limit: size(limit) }), false);
     return;
   }
   send(file, txn, echo, bar);
@@ -58,10 +59,10 @@ function send(file, txn, echo, bar) {
     } else if (xhr.status === 401) {
       location.reload();
     } else {
-      fail(reply.error || "The upload failed (HTTP " + xhr.status + ").", reply.retry !== false);
+      fail(reply.error || interpolate(gettext("The upload failed (HTTP %(status)s)."), { status: xhr.status }), reply.retry !== false);
     }
   };
-  xhr.onerror = function () { fail("Could not reach the server.", true); };
+  xhr.onerror = function () { fail(gettext("Could not reach the server."), true); };
   var data = new FormData();
   data.append("csrfmiddlewaretoken", csrf);
   data.append("txn_id", txn);

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from webclient.matrix import devices, errors
@@ -91,17 +92,22 @@ async def revoke_automation_view(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             revoked = await devices.revoke_device(device)
         except errors.MatrixError as exc:
-            messages.error(request, f"Not revoked: {exc.message}")
+            messages.error(request, _("Not revoked: %(error)s") % {"error": exc.message})
         else:
             label = devices.AUTOMATION_PREFIX + device.name
             if revoked:
                 messages.success(
-                    request, f"Revoked “{label}” ({device.device_id}): its token no longer works."
+                    request,
+                    _("Revoked “%(label)s” (%(device)s): its token no longer works.")
+                    % {"label": label, "device": device.device_id},
                 )
             else:
                 messages.info(
                     request,
-                    f"“{label}” ({device.device_id}) had already been signed out elsewhere; "
-                    "it is no longer listed.",
+                    _(
+                        "“%(label)s” (%(device)s) had already been signed out elsewhere; "
+                        "it is no longer listed."
+                    )
+                    % {"label": label, "device": device.device_id},
                 )
     return HttpResponseRedirect(reverse("accounts:automation"))

@@ -14,6 +14,9 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors, uia
@@ -22,7 +25,7 @@ from webclient.web.rooms import session_of
 
 #: Synapse refuses longer device names (`MAX_DEVICE_DISPLAY_NAME_LEN`).
 MAX_DEVICE_NAME = 100
-NOT_YOUR_PASSWORD = "That is not your password. No device was signed out."  # noqa: S105
+NOT_YOUR_PASSWORD = gettext_lazy("That is not your password. No device was signed out.")  # noqa: S105
 
 
 def _device_row(device: dict[str, Any], own_device_id: str) -> dict[str, Any]:
@@ -47,7 +50,7 @@ def _device_row(device: dict[str, Any], own_device_id: str) -> dict[str, Any]:
 
 async def list_devices(session: DeviceHandle) -> list[dict[str, Any]]:
     """This device first, then the others, most recently seen first."""
-    answer = await session.api.devices(action="Loading your devices")
+    answer = await session.api.devices(action=_("Loading your devices"))
     raw = answer.get("devices") if isinstance(answer.get("devices"), list) else []
     rows = [_device_row(d, session.device_id or "") for d in raw if isinstance(d, dict)]
     rows = [row for row in rows if row["device_id"]]
@@ -62,8 +65,11 @@ class RenameForm(forms.Form):
     display_name = forms.CharField(
         max_length=MAX_DEVICE_NAME,
         error_messages={
-            "required": "Enter a name for this device.",
-            "max_length": f"A device name can be at most {MAX_DEVICE_NAME} characters long.",
+            "required": gettext_lazy("Enter a name for this device."),
+            "max_length": format_lazy(
+                gettext_lazy("A device name can be at most {max} characters long."),
+                max=MAX_DEVICE_NAME,
+            ),
         },
     )
 
@@ -119,9 +125,11 @@ class DevicesPage(FormPage):
         if name == "rename":
             new_name = form.cleaned_data["display_name"]
             await session.api.rename_device(
-                session.device_id or "", new_name, action="Renaming this device"
+                session.device_id or "", new_name, action=_("Renaming this device")
             )
-            messages.success(request, f"This device is now called “{new_name}”.")
+            messages.success(
+                request, _("This device is now called “%(name)s”.") % {"name": new_name}
+            )
             return self.done(reverse("accounts:devices"))
         return await self.sign_out(request, session, form)
 
@@ -142,12 +150,12 @@ class DevicesPage(FormPage):
         problem = ""
         if not targets:
             problem = (
-                "There are no other devices to sign out."
+                _("There are no other devices to sign out.")
                 if everyone or not others
-                else "Choose the devices to sign out."
+                else _("Choose the devices to sign out.")
             )
         elif not data["password"]:
-            problem = "Enter your password to confirm."
+            problem = _("Enter your password to confirm.")
         if problem:
             form.add_error(None, problem)
             return await self.refused(request, "signout", form)
@@ -158,7 +166,7 @@ class DevicesPage(FormPage):
                 session.api.delete_devices,
                 {"devices": targets},
                 data["password"],
-                action="Signing out devices",
+                action=_("Signing out devices"),
             )
         except errors.MatrixError as exc:
             if exc.errcode == uia.WRONG_PASSWORD:
@@ -169,6 +177,11 @@ class DevicesPage(FormPage):
         count = len(targets)
         messages.success(
             request,
-            f"Signed out {count} device{'s' if count != 1 else ''}: {', '.join(targets)}.",
+            ngettext(
+                "Signed out %(count)d device: %(devices)s.",
+                "Signed out %(count)d devices: %(devices)s.",
+                count,
+            )
+            % {"count": count, "devices": ", ".join(targets)},
         )
         return self.done(reverse("accounts:devices"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
-MISMATCH = "The two passwords are not the same. Type the same password twice."
+MISMATCH = gettext_lazy("The two passwords are not the same. Type the same password twice.")
 
 
 class PasswordLoginForm(forms.Form):

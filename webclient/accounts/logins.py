@@ -12,6 +12,7 @@ from django.contrib.auth import alogin, get_user_model
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from webclient.live import devices
 from webclient.live.publisher import end_pages
@@ -77,8 +78,11 @@ async def end_credential(
         except errors.MatrixError as exc:
             messages.warning(
                 request,
-                f"Signed out here, but the homeserver could not be told ({exc.message}). "
-                "Remove this device from another client's session list.",
+                _(
+                    "Signed out here, but the homeserver could not be told (%(error)s). "
+                    "Remove this device from another client's session list."
+                )
+                % {"error": exc.message},
             )
     if tell_tabs:
         await tell_tabs_signed_out(credential_id)

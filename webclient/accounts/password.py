@@ -11,6 +11,8 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from webclient.matrix import uia
 from webclient.web.forms import FormPage
@@ -21,10 +23,10 @@ logger = logging.getLogger("webclient.accounts")
 
 class PasswordChangeForm(forms.Form):
     current_password = forms.CharField(
-        strip=False, error_messages={"required": "Enter your current password."}
+        strip=False, error_messages={"required": gettext_lazy("Enter your current password.")}
     )
     new_password = forms.CharField(
-        strip=False, error_messages={"required": "Enter a new password."}
+        strip=False, error_messages={"required": gettext_lazy("Enter a new password.")}
     )
     # Not required: an empty second copy is "not the same", as the form says.
     new_password_again = forms.CharField(strip=False, required=False)
@@ -33,7 +35,9 @@ class PasswordChangeForm(forms.Form):
         data = super().clean()
         new = data.get("new_password")
         if new and new != data.get("new_password_again"):
-            raise forms.ValidationError("The two new passwords are not the same.", code="mismatch")
+            raise forms.ValidationError(
+                _("The two new passwords are not the same."), code="mismatch"
+            )
         return data
 
 
@@ -51,11 +55,11 @@ class PasswordPage(FormPage):
             session.api.change_password,
             {"new_password": form.cleaned_data["new_password"], "logout_devices": False},
             form.cleaned_data["current_password"],
-            action="Changing your password",
+            action=_("Changing your password"),
         )
         logger.info("password changed for %s", session.user_id)
         messages.success(
             request,
-            "Your password has been changed. Your devices, this one included, stay signed in.",
+            _("Your password has been changed. Your devices, this one included, stay signed in."),
         )
         return self.done(reverse("accounts:password"))

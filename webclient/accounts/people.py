@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from webclient.live.devices import DeviceHandle
@@ -36,7 +37,7 @@ async def ignored_users(session: DeviceHandle) -> dict[str, Any]:
     """The whole `m.ignored_user_list` content (an empty list when there is none yet)."""
     try:
         content = await session.api.account_data(
-            session.user_id, IGNORED, action="Loading the people you ignore"
+            session.user_id, IGNORED, action=_("Loading the people you ignore")
         )
     except errors.NotFound:
         return {"ignored_users": {}}
@@ -57,7 +58,7 @@ async def set_ignored(session: DeviceHandle, user_id: str, ignore: bool) -> None
         session.user_id,
         IGNORED,
         content,
-        action=f"{'Ignoring' if ignore else 'No longer ignoring'} {user_id}",
+        action=f"{_('Ignoring') if ignore else _('No longer ignoring')} {user_id}",
     )
 
 
@@ -74,7 +75,8 @@ async def user_view(request: HttpRequest, user_id: str) -> HttpResponse:
         return _user_error(
             request,
             user_id,
-            f"“{user_id}” is not a Matrix user ID. A user ID looks like @alice:example.org.",
+            _("“%(user_id)s” is not a Matrix user ID. A user ID looks like @alice:example.org.")
+            % {"user_id": user_id},
             404,
         )
     session = await session_of(request)
@@ -90,13 +92,19 @@ async def user_view(request: HttpRequest, user_id: str) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    f"You are ignoring {user_id}: you will not see their messages or invites."
-                    if choice == "1"
-                    else f"You are no longer ignoring {user_id}.",
+                    (
+                        _(
+                            "You are ignoring %(user_id)s: you will not see their messages "
+                            "or invites."
+                        )
+                        if choice == "1"
+                        else _("You are no longer ignoring %(user_id)s.")
+                    )
+                    % {"user_id": user_id},
                 )
                 return HttpResponseRedirect(reverse("accounts:user", args=[user_id]))
         else:
-            action_error, status = "Unknown action.", 400
+            action_error, status = _("Unknown action."), 400
     profile_note = ""
     try:
         profile = await session.api.profile(user_id, action=f"Loading {user_id}")
@@ -105,7 +113,8 @@ async def user_view(request: HttpRequest, user_id: str) -> HttpResponse:
             return _user_error(
                 request,
                 user_id,
-                f"There is no user {user_id}: their homeserver does not know that ID.",
+                _("There is no user %(user_id)s: their homeserver does not know that ID.")
+                % {"user_id": user_id},
                 404,
             )
         # A profile only shared with people in the same rooms, or a server out of reach:

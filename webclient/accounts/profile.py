@@ -13,6 +13,9 @@ from django.contrib import messages
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from webclient.matrix import errors
 from webclient.timeline.avatars import avatar
@@ -26,8 +29,10 @@ MAX_DISPLAY_NAME = 256
 #: Pictures a browser shows and that cannot carry script (no SVG).
 AVATAR_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
-CHOOSE_PICTURE = "Choose a picture to upload."
-NOT_A_PICTURE = "That file is not a picture this client accepts (JPEG, PNG, GIF or WebP)."
+CHOOSE_PICTURE = gettext_lazy("Choose a picture to upload.")
+NOT_A_PICTURE = gettext_lazy(
+    "That file is not a picture this client accepts (JPEG, PNG, GIF or WebP)."
+)
 
 
 def _text(value: Any) -> str:
@@ -51,8 +56,11 @@ class DisplayNameForm(forms.Form):
     displayname = forms.CharField(
         max_length=MAX_DISPLAY_NAME,
         error_messages={
-            "required": "Enter a display name.",
-            "max_length": f"A display name can be at most {MAX_DISPLAY_NAME} characters long.",
+            "required": gettext_lazy("Enter a display name."),
+            "max_length": format_lazy(
+                gettext_lazy("A display name can be at most {max} characters long."),
+                max=MAX_DISPLAY_NAME,
+            ),
         },
     )
 
@@ -114,13 +122,15 @@ class ProfilePage(FormPage):
         api, me = session.api, session.user_id
         if name == "displayname":
             display_name = form.cleaned_data["displayname"]
-            await api.set_display_name(me, display_name, action="Changing your display name")
-            messages.success(request, f"Your display name is now “{display_name}”.")
+            await api.set_display_name(me, display_name, action=_("Changing your display name"))
+            messages.success(
+                request, _("Your display name is now “%(name)s”.") % {"name": display_name}
+            )
         elif name == "avatar":
             mxc = await uploads.upload(session, form.cleaned_data["avatar"])
-            await api.set_avatar_url(me, mxc, action="Setting your avatar")
-            messages.success(request, "Your avatar has been changed.")
+            await api.set_avatar_url(me, mxc, action=_("Setting your avatar"))
+            messages.success(request, _("Your avatar has been changed."))
         else:
-            await api.set_avatar_url(me, "", action="Removing your avatar")
-            messages.success(request, "Your avatar has been removed.")
+            await api.set_avatar_url(me, "", action=_("Removing your avatar"))
+            messages.success(request, _("Your avatar has been removed."))
         return self.done(reverse("accounts:profile"))

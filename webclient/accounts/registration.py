@@ -14,6 +14,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from webclient.matrix import auth, errors
 from webclient.matrix.registration import Pending, begin, carry_on
@@ -26,8 +28,8 @@ logger = logging.getLogger("webclient.accounts")
 #: The Django session key of an unfinished registration (see `Pending`).
 PENDING_KEY = "matrix_registration"
 
-EXPIRED = "That sign-up took too long and was forgotten. Fill in the form again."
-ACCEPT_ALL = "Tick every box to accept the homeserver's policies, or cancel."
+EXPIRED = gettext_lazy("That sign-up took too long and was forgotten. Fill in the form again.")
+ACCEPT_ALL = gettext_lazy("Tick every box to accept the homeserver's policies, or cancel.")
 
 
 def _render(
@@ -85,7 +87,7 @@ async def register_view(request: HttpRequest) -> HttpResponse:
             return _render(
                 request, values=values, error=MISMATCH, error_field="password", status=400
             )
-        return _render(request, values=values, error="Fill in every field.", status=400)
+        return _render(request, values=values, error=_("Fill in every field."), status=400)
     data = form.cleaned_data
     try:
         outcome = await begin(

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import alogout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from webclient.matrix import auth, discovery, errors
@@ -44,7 +45,7 @@ async def login_view(request: HttpRequest) -> HttpResponse:
                 await replace_login(request, result, owns_device=mode != "token")
                 return HttpResponseRedirect(safe_next(request, request.POST.get("next")))
         else:
-            error = "Fill in every field."
+            error = _("Fill in every field.")
             status = 400
     context = {
         "password_form": password_form,

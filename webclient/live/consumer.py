@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlencode
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from webclient.build import build_id
 from webclient.matrix import errors, recent_emoji
@@ -25,7 +26,7 @@ from webclient.matrix.session import MatrixSession
 from webclient.timeline.roomlist import render_room_sections
 from webclient.timeline.viewmodels import topic_html
 
-from . import actions, devices, publisher
+from . import actions, devices, locale, publisher
 from .access import Access, from_kiosk_token, from_ticket, media_base, rewrite_media
 from .devices import DeviceHandle, device_op
 from .frames import Frame, RawWriter, SharedFrames, raw_writer
@@ -107,6 +108,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     device: DeviceHandle | None = None
     group: str | None = None
+    variant: str = ""
     # The owner's epoch the page is caught up with (another means a new owner).
     epoch = ""
     _membership: asyncio.Task[None] | None = None
@@ -182,6 +184,24 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=1013)
             return
         self.device.attach()
+        # The language and time zone the page reads in, as its request had them: live tiles
+        # come rendered in it (publisher.room_events).
+        headers = dict(self.scope.get("headers") or [])
+        chosen: Credential | None = credential
+        if self.access is not None:
+            # A screen reads through someone else's device: an embed viewer's own login (if
+            # any) chose their language, a kiosk screen has none.
+            chosen = None
+            if self.access.mode != "kiosk" and "session" in self.scope:
+                chosen = await credential_for(self.scope["session"])
+        self.variant = locale.variant(
+            locale.language_for(
+                chosen.language if chosen else "",
+                self.scope.get("cookies") or {},
+                headers.get(b"accept-language", b"").decode("latin-1"),
+            ),
+            locale.zone_for(chosen.time_zone if chosen else "", self.scope.get("cookies") or {}),
+        )
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.sender = asyncio.get_running_loop().create_task(self._send_worker())
@@ -209,6 +229,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 epoch=epoch,
                 after=after,
                 room_list=self.access is None and self.with_list,
+                variant=self.variant,
             )
         except (errors.MatrixError, errors.UnknownToken, devices.RemoteError) as exc:
             logger.info("catching up a page failed: %s", exc)
@@ -281,6 +302,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             await devices.unsubscribe(self.group, self.channel_name)
         if self.device:
             self.device.detach()
+            if self.variant:
+                self._fire(self.device.run(want_variant, variant=self.variant, delta=-1), "variant")
             # Queued sends still go out: the person pressed Send before closing the tab.
             await self.outbox.put({"type": "stop"})
 
@@ -316,7 +339,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                     {
                         "type": "send_failed",
                         "txn_id": txn_id,
-                        "error": "This message is empty or too long to send.",
+                        "error": _("This message is empty or too long to send."),
                         "retry": False,
                     }
                 )
@@ -491,7 +514,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 await self._reply(reply)
             except Exception:
                 logger.exception("%s failed", job["type"])
-                error = "Something went wrong while sending."
+                error = _("Something went wrong while sending.")
                 if txn_id:
                     await self._reply(
                         {"type": "send_failed", "txn_id": txn_id, "error": error, "retry": True}
@@ -526,14 +549,22 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         if message["epoch"] != self.epoch and self.epoch:
             await self._owner_changed(message["epoch"])
         prefix = self.access.media_prefix if self.access is not None else None
-        if prefix is not None and not _shows_media(message["events"]):
+        # Pages of this device reading in another language or zone than the push's first
+        # rendering take their own (publisher.room_events); the common case shares one.
+        own = None
+        events_in = message["events"]
+        if message.get("variant", self.variant) != self.variant:
+            others = message.get("variants") or {}
+            if self.variant in others:
+                own, events_in = self.variant, others[self.variant]
+        if prefix is not None and not _shows_media(events_in):
             # Nothing to point elsewhere: the frame every viewer gets (each embed page has a
             # prefix of its own, its ticket; sharing the frame is what makes a desk-wide
             # embed cheap).
             prefix = None
 
         def build() -> dict[str, Any]:
-            events = message["events"]
+            events = events_in
             if prefix is not None:
                 events = [
                     {**item, "html": rewrite_media(item["html"], prefix)}
@@ -552,21 +583,24 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             }
 
         key = ("events", message["epoch"], message["pos"], message["room_id"])
-        await self._send_frame(FRAMES.get(key, prefix, build))
+        await self._send_frame(FRAMES.get(key, prefix if own is None else (prefix, own), build))
 
     async def room_summary(self, message: dict[str, Any]) -> None:
         if not self.with_list or self.access is not None:
             return
+        # The entry as rendered in this page's language and zone, when that is not the first.
+        own = (message.get("variants") or {}).get(self.variant)
+        shown = own or message
         await self._send_frame(
             FRAMES.for_message(
                 message,
-                "room",
+                "room" if own is None else ("room", self.variant),
                 lambda: {
                     "type": "room",
                     "room_id": message["room_id"],
-                    "html": message["html"],
+                    "html": shown["html"],
                     "section": message.get("section", ""),
-                    "sections": message.get("sections", []),
+                    "sections": shown.get("sections", []),
                     "order": message["order"],
                 },
             )
@@ -660,6 +694,9 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         fetch their newest events afresh (`resync` keeps what the page has that is newer),
         the room list comes whole."""
         self.epoch = epoch
+        if self.device is not None and self.variant:
+            # The new owner renders for the variants its pages name.
+            self._fire(self.device.run(want_variant, variant=self.variant, delta=1), "variant")
         for room_id in sorted(self.rooms):
             await self.send_json({"type": "resync", "room_id": room_id})
         if self.with_list and self.access is None and self.device is not None:
@@ -667,7 +704,15 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
     async def _room_list_afresh(self) -> None:
         assert self.device
-        caught = await self.device.run(catch_up, rooms=[], epoch="", after=-1, room_list=True)
+        caught = await self.device.run(
+            catch_up,
+            rooms=[],
+            epoch="",
+            after=-1,
+            room_list=True,
+            variant=self.variant,
+            register=False,
+        )
         if caught.get("sections") is not None and not self._closed:
             await self.send_json({"type": "rooms", "entries": caught["sections"]})
 
@@ -682,14 +727,28 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
 
 
 @device_op(shared=True)
+async def want_variant(session: MatrixSession, variant: str, delta: int) -> None:
+    """A page of the device reads in `variant` (+1), or no longer (-1)."""
+    publisher.of(session).want(variant, delta)
+
+
+@device_op(shared=True)
 async def catch_up(
-    session: MatrixSession, rooms: list[str], epoch: str, after: int, room_list: bool
+    session: MatrixSession,
+    rooms: list[str],
+    epoch: str,
+    after: int,
+    room_list: bool,
+    variant: str = "",
+    register: bool = True,
 ) -> dict[str, Any]:
     """What a page rendered at (`epoch`, `after`) missed, by its owner: the session's
     status when not live; per room the pushes since (None: "fetch afresh"); the room list
     (a room-list page of another epoch, or older than the last push); then each room's
     header when it changed since and who is typing."""
     pages = publisher.of(session)
+    if variant and register:
+        pages.want(variant, 1)
     answer: dict[str, Any] = {
         "epoch": pages.epoch,
         "status": None,
@@ -708,7 +767,8 @@ async def catch_up(
         except TimeoutError:
             pass
         else:
-            answer["sections"] = render_room_sections(session.rooms, session.user_id)
+            with locale.rendering_in(variant):
+                answer["sections"] = render_room_sections(session.rooms, session.user_id)
     for room_id in rooms:
         summary = session.rooms.rooms.get(room_id)
         changed_at = pages.header_changed.get(room_id, 0)

@@ -435,7 +435,7 @@ class DeviceHandle:
     async def resolve(self, room: str) -> str:
         """A room ID from a room ID or an alias."""
         if room.startswith("#"):
-            return await self.api.resolve_alias(room, action="Looking up the room address")
+            return await self.api.resolve_alias(room, action=_("Looking up the room address"))
         return room
 
     async def wait_synced(self, timeout: float) -> bool:
@@ -683,7 +683,7 @@ async def _serve(request: dict[str, Any]) -> dict[str, Any]:
         if session is None or session.closed:
             credential = await Credential.objects.filter(pk=credential_id).afirst()
             if credential is None:
-                raise errors.UnknownToken("This login has ended.")
+                raise errors.UnknownToken(_("This login has ended."))
             if not registry.holds(credential):
                 return {"state": "error", "error": {"kind": "not_owner", "message": ""}}
             handle = await device_for(credential)

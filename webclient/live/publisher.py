@@ -7,6 +7,11 @@ device's channel-layer groups: `device.<id>` (the signed-in pages of the login) 
 `device.<id>.screens` (embeds and kiosk screens, which get no person's unread counts,
 notifications or room list). Consumers (`consumer.py`) forward what concerns their page.
 
+Text in tiles depends on the reader's language and time zone: each page names its pair (a
+*variant*, `locale.py`) when its socket connects, and tiles are rendered once per variant in
+use, normally one for all of a device's pages; a push carries the first variant's fragments,
+and the others' in `variants` (rarely any).
+
 Every push is numbered (`position`, within an `epoch` that is new per session object), and
 the last pushes per room are kept, so a page that connects after it was rendered is sent
 exactly what it missed, or told to fetch afresh (`replay`).
@@ -15,10 +20,11 @@ exactly what it missed, or told to fetch afresh (`replay`).
 from __future__ import annotations
 
 import secrets
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from webclient.matrix.models import Credential
 from webclient.matrix.names import member_display_name
@@ -29,6 +35,8 @@ from webclient.timeline.avatars import member_avatar
 from webclient.timeline.render import render_tiles
 from webclient.timeline.roomlist import room_list_updates
 from webclient.timeline.viewmodels import topic_html
+
+from . import locale
 
 RECENT_PER_ROOM = 200
 
@@ -70,6 +78,14 @@ class DevicePublisher:
         self._headers: dict[str, tuple[str, str, str, str]] = {}
         self.header_changed: dict[str, int] = {}
         self._layer = get_channel_layer()
+        # The language and time zone pairs the device's open pages read in (`locale.py`),
+        # counted: tiles are rendered once per pair in use, normally one. With no page
+        # open, the login's own choice (or the defaults).
+        self.variants: Counter[str] = Counter()
+        self.default_variant = locale.variant(
+            locale.supported_language(credential.language) or settings.LANGUAGE_CODE,
+            locale.valid_zone(credential.time_zone) or locale.DEFAULT_ZONE,
+        )
 
     async def _to_all(self, message: dict[str, Any]) -> None:
         """To the device's signed-in pages and to its screens (embeds, kiosks)."""
@@ -92,6 +108,17 @@ class DevicePublisher:
             frame["retry_in"] = retry_in
         await self._to_all(frame)
 
+    def want(self, variant: str, delta: int) -> None:
+        """A page reading in `variant` opened (+1) or closed (-1)."""
+        variant = locale.parse_variant(variant)
+        self.variants[variant] += delta
+        if self.variants[variant] <= 0:
+            del self.variants[variant]
+
+    def rendering_variants(self) -> list[str]:
+        """The variants to render in, the most read first."""
+        return [v for v, _count in self.variants.most_common()] or [self.default_variant]
+
     async def room_events(
         self,
         room_id: str,
@@ -106,19 +133,29 @@ class DevicePublisher:
         members = self.session.members(room_id)
         new_ids = tile_ids(events)
         changed = changed - set(new_ids)
-        items = render_tiles(store, new_ids, members)
-        updates = render_tiles(store, [e for e in store.events if e in changed], members)
-        for item in updates:
-            item["replace"] = True
+        changed_ids = [e for e in store.events if e in changed]
+        rendered: dict[str, list[dict[str, Any]]] = {}
+        for variant in self.rendering_variants():
+            with locale.rendering_in(variant):
+                items = render_tiles(store, new_ids, members)
+                updates = render_tiles(store, changed_ids, members)
+            for item in updates:
+                item["replace"] = True
+            rendered[variant] = items + updates
+        primary, *others = rendered
         payload = {
             "type": "room.events",
-            "events": items + updates,
+            "events": rendered[primary],
+            # Pages reading in another variant take theirs (consumer.room_events).
+            "variant": primary,
             "room_id": room_id,
             "limited": limited,
             "prev_batch": prev_batch,
             "epoch": self.epoch,
             "pos": self._next_position(),
         }
+        if others:
+            payload["variants"] = {variant: rendered[variant] for variant in others}
         self._remember(room_id, payload)
         await self._to_all(payload)
 
@@ -150,15 +187,30 @@ class DevicePublisher:
                         "pinned": room.pinned,
                     }
                 )
-        for update in room_list_updates(session.rooms, room_ids, session.user_id):
-            await self._to_owner(
-                {
-                    "type": "room.summary",
-                    **update,
-                    "epoch": self.epoch,
-                    "pos": self._next_position(),
+        # The entries, once per language and zone the pages read in (like tiles).
+        primary, *others = self.rendering_variants()
+        with locale.rendering_in(primary):
+            updates = room_list_updates(session.rooms, room_ids, session.user_id)
+        translated = []
+        for variant in others:
+            with locale.rendering_in(variant):
+                translated.append(
+                    (variant, room_list_updates(session.rooms, room_ids, session.user_id))
+                )
+        for index, update in enumerate(updates):
+            message = {
+                "type": "room.summary",
+                **update,
+                "variant": primary,
+                "epoch": self.epoch,
+                "pos": self._next_position(),
+            }
+            if translated:
+                message["variants"] = {
+                    variant: {"html": other[index]["html"], "sections": other[index]["sections"]}
+                    for variant, other in translated
                 }
-            )
+            await self._to_owner(message)
 
     async def notify(self, room: RoomSummary, event: dict[str, Any], highlight: bool) -> None:
         sender = member_display_name(str(event.get("sender", "")), room.members)

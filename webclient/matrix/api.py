@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from . import errors, media
 
@@ -561,7 +562,7 @@ class HomeserverApi:
             "POST",
             f"/rooms/{q(room_id)}/read_markers",
             body=body,
-            action="Marking the room as read",
+            action=_("Marking the room as read"),
         )
 
     async def typing(
@@ -598,7 +599,7 @@ class HomeserverApi:
         failures = answer.get("failures")
         if isinstance(failures, dict) and failures:
             raise errors.MatrixError(
-                f"{action or 'Uploading signatures'}: the homeserver refused a signature "
+                f"{action or _('Uploading signatures')}: the homeserver refused a signature "
                 f"({json.dumps(failures)[:300]})."
             )
         return answer
@@ -631,7 +632,7 @@ class HomeserverApi:
             "POST",
             "/room_keys/version",
             body={"algorithm": algorithm, "auth_data": auth_data},
-            action="Creating the key backup",
+            action=_("Creating the key backup"),
         )
         return str(answer.get("version", ""))
 
@@ -698,7 +699,7 @@ class HomeserverApi:
         `MatrixError` (typed by status) when the homeserver does not answer 200."""
         if not media.valid_parts(server_name, media_id):
             # Checked, so the parts go into the path as they are (a port's colon included).
-            raise errors.NotFound("Not a media address.", errcode="M_NOT_FOUND", status=404)
+            raise errors.NotFound(_("Not a media address."), errcode="M_NOT_FOUND", status=404)
         kind = "thumbnail" if thumbnail is not None else "download"
         url = f"{self.base_url}{CLIENT}/v1/media/{kind}/{server_name}/{media_id}"
         http = aiohttp.ClientSession(
@@ -732,7 +733,7 @@ class HomeserverApi:
         if ts is not None:
             query["ts"] = str(ts)
         return await self.request(
-            "GET", "/media/preview_url", query=query, version="v1", action="Previewing a link"
+            "GET", "/media/preview_url", query=query, version="v1", action=_("Previewing a link")
         )
 
     async def media_config(self) -> dict[str, Any]:
@@ -780,7 +781,11 @@ class HomeserverApi:
             raise errors.UnknownToken(errcode=errcode)
         if status >= 400 or not isinstance(payload.get("content_uri"), str):
             raise errors.from_response(
-                errcode, status, _text(payload.get("error")), retry_ms, action="Uploading the file"
+                errcode,
+                status,
+                _text(payload.get("error")),
+                retry_ms,
+                action=_("Uploading the file"),
             )
         return payload["content_uri"]
 

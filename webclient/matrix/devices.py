@@ -34,6 +34,9 @@ import logging
 import unicodedata
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from . import errors
 from .api import HomeserverApi
 from .auth import logout, password_body
@@ -47,12 +50,12 @@ VERIFY_DEVICE_NAME = "webclient (password check)"
 AUTOMATION_PREFIX = "automation: "
 MAX_NAME_LENGTH = 80
 
-WRONG_PASSWORD = "That password is not right."  # noqa: S105 - a message
-UNCHECKABLE = (
+WRONG_PASSWORD = gettext_lazy("That password is not right.")  # noqa: S105 - a message
+UNCHECKABLE = gettext_lazy(
     "This homeserver offers no password check for this account (it may sign in through "
     "single sign-on), so the access token cannot be revealed here."
 )
-NO_DEVICE_LOGIN = (
+NO_DEVICE_LOGIN = gettext_lazy(
     "This homeserver does not let this account sign in with a password, so no separate "
     "device can be created here. Create one with another client or an admin tool."
 )
@@ -70,7 +73,7 @@ def _wrong_password(exc: errors.MatrixError | None = None) -> errors.MatrixError
 
 def _rate_limited(exc: errors.MatrixError) -> errors.MatrixError:
     return errors.MatrixError(
-        "Too many password attempts. " + errors.retry_phrase(exc.retry_after_ms),
+        _("Too many password attempts.") + " " + errors.retry_phrase(exc.retry_after_ms),
         errcode=exc.errcode,
         status=exc.status,
         retry_after_ms=exc.retry_after_ms,
@@ -85,7 +88,7 @@ async def verify_password(credential: Credential, password: str) -> None:
     session's token is dead. See the module docstring for how.
     """
     body: dict[str, Any] = {"devices": []}
-    action = "Checking the password"
+    action = _("Checking the password")
     async with HomeserverApi(credential.homeserver, credential.access_token) as api:
         try:
             probe = await api.delete_devices(body, action=action)
@@ -155,7 +158,7 @@ async def create_device(
     if answer.get("user_id") not in (None, credential.user_id):
         # Not expected: the homeserver signed in someone else. Do not keep that.
         await logout(credential.homeserver, token)
-        raise errors.MatrixError("The homeserver signed in a different account.")
+        raise errors.MatrixError(_("The homeserver signed in a different account."))
     device = AutomationDevice(
         owner_id=credential.owner_id,
         user_id=credential.user_id,
@@ -206,5 +209,5 @@ async def sign_in_device(credential: Credential, password: str, device_name: str
     answer = await _login(credential.homeserver, credential.user_id, password, device_name)
     if answer.get("user_id") not in (None, credential.user_id):
         await logout(credential.homeserver, answer["access_token"])
-        raise errors.MatrixError("The homeserver signed in a different account.")
+        raise errors.MatrixError(_("The homeserver signed in a different account."))
     return answer

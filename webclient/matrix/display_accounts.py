@@ -16,6 +16,7 @@ from weakref import WeakKeyDictionary
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
 
 from . import auth, errors
 from .api import HomeserverApi
@@ -119,13 +120,15 @@ async def _guest_credential(homeserver: str) -> Credential:
     try:
         async with HomeserverApi(homeserver) as api:
             answer = await api.register_guest(
-                {"initial_device_display_name": GUEST_DEVICE_NAME}, action="Joining as a guest"
+                {"initial_device_display_name": GUEST_DEVICE_NAME}, action=_("Joining as a guest")
             )
     except errors.MatrixError as exc:
         if exc.errcode == "M_GUEST_ACCESS_FORBIDDEN" or exc.status == 403:
             raise errors.MatrixError(
-                "This homeserver does not allow guests, so this room can only be shown to "
-                "people who sign in.",
+                _(
+                    "This homeserver does not allow guests, so this room can only be shown to "
+                    "people who sign in."
+                ),
                 errcode="M_GUEST_ACCESS_FORBIDDEN",
                 status=403,
             ) from exc

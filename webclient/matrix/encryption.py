@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.dispatch import Signal
+from django.utils.translation import gettext as _
 from nio import (
     AsyncClient,
     EncryptionError,
@@ -162,14 +163,14 @@ class DeviceCrypto:
 
     async def _open(self) -> bool:
         if not self.device_id:
-            self.problem = "This login has no device ID, so it cannot encrypt."
+            self.problem = _("This login has no device ID, so it cannot encrypt.")
             return False
         given = getattr(self.session, "lease", None)
         if given is not None:
             # The device's owner lease (`registry.own`): this process runs the device; the
             # registry releases the lease, and stops the session when it is lost.
             if not given.held or given.claimed_by not in (None, self):
-                self.problem = "Another session of this client handles this device's encryption."
+                self.problem = _("Another session of this client handles this device's encryption.")
                 return False
             given.claimed_by = self
             self.lease, self._own_lease = given, False
@@ -179,7 +180,7 @@ class DeviceCrypto:
             )
             self._own_lease = True
             if not await self.lease.acquire(wait=settings.CRYPTO_LEASE_TTL + 1):
-                self.problem = "Another process of this client handles this device's encryption."
+                self.problem = _("Another process of this client handles this device's encryption.")
                 return False
         factory = store_factory(lease=self.lease)
         client = self.client
@@ -621,7 +622,7 @@ class DeviceCrypto:
                     "session_id": outbound.id,
                     "sender_key": identity["curve25519"],
                     "code": "m.unverified",
-                    "reason": "The sender shares keys only with devices their owner verified.",
+                    "reason": _("The sender shares keys only with devices their owner verified."),
                     "from_device": self.device_id,
                 }
         try:

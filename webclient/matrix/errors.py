@@ -30,6 +30,11 @@ class MatrixError(Exception):
     # The homeserver's own `error` text, for callers that word a refusal themselves.
     server_message: str | None = None
 
+    def __post_init__(self) -> None:
+        # A lazily translated constant becomes text in the language active when raised
+        # (messages go into JSON and templates alike).
+        self.message = str(self.message)
+
     def __str__(self) -> str:
         return self.message
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext as _
+
 from . import errors, media
 
 if TYPE_CHECKING:
@@ -130,7 +132,7 @@ def packs_in_state(
         elif event.get("type") in PACK_TYPES and isinstance(event.get("state_key"), str):
             found[(str(event["type"]), event["state_key"])] = (event["state_key"], content)
     packs = []
-    for (_event_type, _), (state_key, content) in sorted(
+    for (_event_type, _key), (state_key, content) in sorted(
         found.items(), key=lambda item: (PACK_TYPES.index(item[0][0]), item[0][1])
     ):
         pack = parse_pack(room_id, state_key, content, room_name, room_avatar, source)
@@ -168,7 +170,7 @@ def canonical_parent(state: Iterable[Mapping[str, Any]]) -> str | None:
 
 async def _state(session: MatrixSession, room_id: str) -> list[dict[str, Any]]:
     try:
-        return await session.api.room_state(room_id, action="Loading the image packs")
+        return await session.api.room_state(room_id, action=_("Loading the image packs"))
     except errors.MatrixError:
         return []
 
@@ -199,7 +201,7 @@ async def packs_for_room(session: MatrixSession, room_id: str) -> list[ImagePack
     packs.extend(packs_in_state(room_id, await state_of(room_id)))
     seen_spaces = {room_id}
     parent = canonical_parent(await state_of(room_id))
-    for _ in range(MAX_SPACE_DEPTH):
+    for _depth in range(MAX_SPACE_DEPTH):
         if parent is None or parent in seen_spaces or parent not in joined:
             break
         seen_spaces.add(parent)

@@ -17,6 +17,9 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 __all__ = [
     "MAX_HEROES",
     "is_valid_room_alias",
@@ -204,12 +207,12 @@ def _join_names(names: list[str], others: int = 0) -> str:
     """English list: "A", "A and B", "A, B and C", "A, B and 3 others"."""
     parts = list(names)
     if others > 0:
-        parts.append("1 other" if others == 1 else f"{others} others")
+        parts.append(ngettext("%(count)d other", "%(count)d others", others) % {"count": others})
     if not parts:
         return ""
     if len(parts) == 1:
         return parts[0]
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return _("%(names)s and %(last)s") % {"names": ", ".join(parts[:-1]), "last": parts[-1]}
 
 
 def room_display_name(
@@ -253,12 +256,16 @@ def room_display_name(
     total = max(joined_count, 0) + max(invited_count, 0)
     if total <= 1:
         if not shown:
-            return "Empty Room"
-        return f"Empty Room (was {_join_names(names, len(clean_heroes) - len(shown))})"
+            return _("Empty Room")
+        return _("Empty Room (was %(names)s)") % {
+            "names": _join_names(names, len(clean_heroes) - len(shown))
+        }
 
     others_total = total - 1  # everyone except the logged-in user
     if not shown:
-        return "1 person" if others_total == 1 else f"{others_total} people"
+        return ngettext("%(count)d person", "%(count)d people", others_total) % {
+            "count": others_total
+        }
     # Spec cases 3.1 (heroes cover everyone) and 3.2 (a count of the remaining users).
     remaining = max(others_total, len(clean_heroes)) - len(shown)
     return _join_names(names, remaining)

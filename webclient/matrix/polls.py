@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 UNSTABLE_START = "org.matrix.msc3381.poll.start"
 UNSTABLE_RESPONSE = "org.matrix.msc3381.poll.response"
 UNSTABLE_END = "org.matrix.msc3381.poll.end"
@@ -216,8 +218,10 @@ def end_message(poll: Poll, result: Tally) -> str:
     """Element's closing text (the fallback of the end event)."""
     top = result.top_answers()
     if not top:
-        return "The poll has ended. No votes were cast."
-    return "The poll has ended. Top answer: " + ", ".join(poll.text_of(a) for a in top)
+        return _("The poll has ended. No votes were cast.")
+    return _("The poll has ended. Top answer: %(answers)s") % {
+        "answers": ", ".join(poll.text_of(a) for a in top)
+    }
 
 
 def end_content(poll: Poll, poll_id: str, message: str) -> tuple[str, dict]:

@@ -21,6 +21,8 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
+
 from . import errors, media
 from .roomstate import RoomSummary
 from .session import MatrixSession
@@ -76,7 +78,7 @@ async def set_room(session: MatrixSession, summary: RoomSummary, on: bool) -> No
             E2EE_SETTING,
             {**content, E2EE_KEY: on},
             room_id=summary.room_id,
-            action="Saving the URL preview setting",
+            action=_("Saving the URL preview setting"),
         )
     else:
         await session.api.set_account_data(
@@ -84,7 +86,7 @@ async def set_room(session: MatrixSession, summary: RoomSummary, on: bool) -> No
             ROOM_SETTING,
             {"disable": not on},
             room_id=summary.room_id,
-            action="Saving the URL preview setting",
+            action=_("Saving the URL preview setting"),
         )
 
 

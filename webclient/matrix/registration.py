@@ -28,6 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import InvalidToken
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import discovery, errors, tokens
 from .api import Challenge, HomeserverApi
@@ -40,29 +42,35 @@ SUPPORTED = frozenset({DUMMY, TOKEN, TERMS})
 
 #: How people know the stages this client cannot do.
 STAGE_WORDS = {
-    "m.login.email.identity": "an email address",
-    "m.login.msisdn": "a phone number",
-    "m.login.recaptcha": "a CAPTCHA",
-    "m.login.sso": "single sign-on",
-    "m.login.password": "an existing account's password",
-    "m.oauth": "the homeserver's own sign-up page",
+    "m.login.email.identity": gettext_lazy("an email address"),
+    "m.login.msisdn": gettext_lazy("a phone number"),
+    "m.login.recaptcha": gettext_lazy("a CAPTCHA"),
+    "m.login.sso": gettext_lazy("single sign-on"),
+    "m.login.password": gettext_lazy("an existing account's password"),
+    "m.oauth": gettext_lazy("the homeserver's own sign-up page"),
 }
 
 #: How long an unfinished registration (waiting for the terms to be accepted) is kept.
 PENDING_SECONDS = 15 * 60
 
 #: What `errors.from_response` says the homeserver's refusals were about.
-ACTION = "Creating the account"
+ACTION = gettext_lazy("Creating the account")
 
-DISABLED = (
+DISABLED = gettext_lazy(
     "This homeserver does not allow creating accounts here. Ask its administrators for an "
     "account, or create one on another homeserver."
 )
-TAKEN = "That username is taken. Choose another one."
-RESERVED = "That username is reserved on this homeserver (for a bridge or bot). Choose another one."
-NEED_TOKEN = "This homeserver creates accounts only with a registration token: enter yours."  # noqa: S105
-BAD_TOKEN = "That registration token is not valid: it may be mistyped, expired or used up."  # noqa: S105
-BAD_TERMS = (
+TAKEN = gettext_lazy("That username is taken. Choose another one.")
+RESERVED = gettext_lazy(
+    "That username is reserved on this homeserver (for a bridge or bot). Choose another one."
+)
+NEED_TOKEN = gettext_lazy(
+    "This homeserver creates accounts only with a registration token: enter yours."
+)  # noqa: S105
+BAD_TOKEN = gettext_lazy(
+    "That registration token is not valid: it may be mistyped, expired or used up."
+)  # noqa: S105
+BAD_TERMS = gettext_lazy(
     "This homeserver asks you to accept its terms, but sent them in a form this client cannot "
     "show. Create your account with another Matrix client."
 )
@@ -116,7 +124,9 @@ class Pending:
 
 def _rate_limited(exc: errors.MatrixError) -> RegistrationError:
     return RegistrationError(
-        "Too many attempts to create an account. " + errors.retry_phrase(exc.retry_after_ms),
+        _("Too many attempts to create an account.")
+        + " "
+        + errors.retry_phrase(exc.retry_after_ms),
         errcode="M_LIMIT_EXCEEDED",
         status=exc.status,
     )
@@ -132,10 +142,15 @@ def refusal(exc: errors.MatrixError, *, first: bool) -> errors.MatrixError:
     if errcode == "M_USER_IN_USE":
         return RegistrationError(TAKEN, errcode, status, field="username")
     if errcode == "M_INVALID_USERNAME":
-        detail = f" ({server_text})" if server_text else ""
         return RegistrationError(
-            f"That username cannot be used on this homeserver{detail}. Use lower-case letters, "
-            "digits and . _ = - / only.",
+            (
+                _("That username cannot be used on this homeserver (%(reason)s).")
+                % {"reason": server_text}
+                if server_text
+                else _("That username cannot be used on this homeserver.")
+            )
+            + " "
+            + _("Use lower-case letters, digits and . _ = - / only."),
             errcode,
             status,
             field="username",
@@ -143,9 +158,15 @@ def refusal(exc: errors.MatrixError, *, first: bool) -> errors.MatrixError:
     if errcode == "M_EXCLUSIVE":
         return RegistrationError(RESERVED, errcode, status, field="username")
     if errcode == "M_WEAK_PASSWORD" or (errcode or "").startswith("M_PASSWORD_"):
-        detail = f": {server_text}" if server_text else "."
         return RegistrationError(
-            f"The homeserver does not accept that password{detail} Choose a stronger one.",
+            (
+                _("The homeserver does not accept that password: %(reason)s")
+                % {"reason": server_text}
+                if server_text
+                else _("The homeserver does not accept that password.")
+            )
+            + " "
+            + _("Choose a stronger one."),
             errcode,
             status,
             field="password",
@@ -185,17 +206,23 @@ async def _check_token(api: HomeserverApi, token: str) -> None:
 
 def _unsupported(flows: list[list[str]]) -> RegistrationError:
     missing = sorted({s for flow in flows for s in flow if s not in SUPPORTED})
-    words = [STAGE_WORDS.get(stage, f"a step called “{stage}”") for stage in missing]
+    words = [
+        str(STAGE_WORDS.get(stage) or _("a step called “%(stage)s”") % {"stage": stage})
+        for stage in missing
+    ]
     if not words:
-        need = "a step"
+        need = _("a step")
     elif len(words) == 1:
         need = words[0]
     else:
-        need = ", ".join(words[:-1]) + " or " + words[-1]
+        need = _("%(choices)s or %(last)s") % {"choices": ", ".join(words[:-1]), "last": words[-1]}
     return RegistrationError(
-        f"This homeserver needs {need} to create an account, and this client cannot do that. "
-        "Create your account with another Matrix client or on the homeserver's own website, "
-        "then sign in here.",
+        _(
+            "This homeserver needs %(need)s to create an account, and this client cannot do "
+            "that. Create your account with another Matrix client or on the homeserver's own "
+            "website, then sign in here."
+        )
+        % {"need": need},
         errcode="W_UIA_UNSUPPORTED",
         status=401,
     )
@@ -273,9 +300,10 @@ def _logged_in(homeserver: str, payload: dict[str, Any]) -> LoginResult:
     user_id, device_id = payload.get("user_id"), payload.get("device_id")
     access_token = payload.get("access_token")
     if not all(isinstance(v, str) and v for v in (user_id, device_id, access_token)):
-        who = user_id if isinstance(user_id, str) else "Your account"
+        who = user_id if isinstance(user_id, str) else _("Your account")
         raise RegistrationError(
-            f"{who} was created, but the homeserver did not sign you in. Sign in with it now.",
+            _("%(who)s was created, but the homeserver did not sign you in. Sign in with it now.")
+            % {"who": who},
             errcode="W_NO_LOGIN",
             status=200,
         )
@@ -318,8 +346,10 @@ async def _run_stages(
         pending.completed = answer.completed
         pending.session = answer.session or pending.session
     raise RegistrationError(
-        "The homeserver still wants more steps after all of them were done. "
-        "Create your account with another Matrix client.",
+        _(
+            "The homeserver still wants more steps after all of them were done. "
+            "Create your account with another Matrix client."
+        ),
         errcode="W_UIA_UNFINISHED",
         status=401,
     )

@@ -23,6 +23,7 @@ import weakref
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from . import errors
 from .crypto.lease import DeviceLease, default_backend, process_owner_id
@@ -128,7 +129,7 @@ async def own(
                 _leases.pop(key, None)
                 _users.pop(key, None)
                 await lease.release()
-            raise errors.UnknownToken("This login has ended.")
+            raise errors.UnknownToken(_("This login has ended."))
         publisher = import_string(settings.MATRIX_SESSION_PUBLISHER)
         session = MatrixSession(stored, on_stop=_forget, publisher=publisher, lease=lease)
         _sessions[stored.pk] = session
@@ -146,7 +147,7 @@ async def session_for(credential: Credential) -> MatrixSession:
     session = await own(credential, wait=settings.DEVICE_LEASE_TTL + 1)
     if session is None:
         raise errors.MatrixError(
-            "Another process of this client runs this login.", errcode="W_NOT_OWNER"
+            _("Another process of this client runs this login."), errcode="W_NOT_OWNER"
         )
     return session
 

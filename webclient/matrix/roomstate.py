@@ -19,6 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from .names import (
     MAX_HEROES,
     is_valid_room_alias,
@@ -392,7 +395,7 @@ class RoomSummary:
         event_type = str(event.get("type"))
         content = _dict(event.get("content"))
         sender = _str(event.get("sender")) or ""
-        sender_name = self._name(sender) if sender else "Someone"
+        sender_name = self._name(sender) if sender else _("Someone")
 
         if event_type == "m.room.member":
             return self._member_preview(event, previous_member, sender_name)
@@ -402,9 +405,9 @@ class RoomSummary:
             return message_preview(content, sender_name)
         if event_type == "m.sticker":
             body = _str(content.get("body"))
-            return f"Sticker: {body}" if body and body.strip() else "Sticker"
+            return f"Sticker: {body}" if body and body.strip() else _("Sticker")
         if event_type == "m.room.encrypted":
-            return "Encrypted message"
+            return _("Encrypted message")
         if event_type == "m.room.name":
             name = _str(content.get("name"))
             if name and name.strip():
@@ -422,7 +425,7 @@ class RoomSummary:
         if event_type == "m.room.create":
             return f"{sender_name} created the room"
         if event_type == "m.room.tombstone":
-            return "This room has been replaced and is no longer active"
+            return _("This room has been replaced and is no longer active")
         return None
 
     def _member_preview(
@@ -587,7 +590,7 @@ class RoomSummary:
             timestamp = _int(event.get("origin_server_ts"))
             if timestamp is not None:
                 self.last_activity_ts = max(self.last_activity_ts, timestamp)
-            inviter_name = self._name(self.inviter) if self.inviter else "Someone"
+            inviter_name = self._name(self.inviter) if self.inviter else _("Someone")
             self.last_event = {
                 "event_id": _str(event.get("event_id")),
                 "sender": self.inviter or "",
@@ -670,11 +673,11 @@ SECTION_ROOMS = "rooms"
 SECTION_LOW_PRIORITY = "lowpriority"
 SPACE_PREFIX = "space:"
 _SECTION_TITLES = {
-    SECTION_INVITES: "Invites",
-    SECTION_FAVOURITES: "Favourites",
-    SECTION_DIRECT: "Direct messages",
-    SECTION_ROOMS: "Rooms",
-    SECTION_LOW_PRIORITY: "Low priority",
+    SECTION_INVITES: gettext_lazy("Invites"),
+    SECTION_FAVOURITES: gettext_lazy("Favourites"),
+    SECTION_DIRECT: gettext_lazy("Direct messages"),
+    SECTION_ROOMS: gettext_lazy("Rooms"),
+    SECTION_LOW_PRIORITY: gettext_lazy("Low priority"),
 }
 
 

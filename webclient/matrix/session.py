@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from django.conf import settings
+from django.utils.translation import gettext as _
 from nio import SyncResponse
 
 from . import errors, polls, power
@@ -581,7 +582,7 @@ class MatrixSession:
     async def resolve(self, room: str) -> str:
         """A room ID from a room ID or an alias."""
         if room.startswith("#"):
-            return await self.api.resolve_alias(room, action="Looking up the room address")
+            return await self.api.resolve_alias(room, action=_("Looking up the room address"))
         return room
 
     async def event(self, room_id: str, event_id: str) -> dict[str, Any]:
@@ -589,7 +590,7 @@ class MatrixSession:
         store = self.timeline(room_id)
         event = store.get(event_id)
         if event is None:
-            event = await self.api.event(room_id, event_id, action="Loading the message")
+            event = await self.api.event(room_id, event_id, action=_("Loading the message"))
             event = self.decrypt_all(room_id, [event])[0]
             store.add(event)
         return event
@@ -626,7 +627,7 @@ class MatrixSession:
         for poll_id in wanted[:MAX_POLL_FETCHES]:
             store.poll_fetched.add(poll_id)
             token: str | None = None
-            for _ in range(MAX_POLL_PAGES):
+            for _page in range(MAX_POLL_PAGES):
                 query = {"limit": "100", **({"from": token} if token else {})}
                 try:
                     page = await self.api.relations(room_id, poll_id, "m.reference", query=query)
@@ -647,7 +648,7 @@ class MatrixSession:
         query = {"dir": direction, "limit": str(limit), "filter": json.dumps(HISTORY_FILTER)}
         if from_token:
             query["from"] = from_token
-        page = await self.api.messages(room_id, query, action="Loading messages")
+        page = await self.api.messages(room_id, query, action=_("Loading messages"))
         chunk = self.decrypt_all(
             room_id, [e for e in page.get("chunk") or [] if isinstance(e, dict)]
         )
@@ -717,7 +718,7 @@ class MatrixSession:
             "m.marked_unread",
             {"unread": unread},
             room_id=room_id,
-            action="Marking the room as unread" if unread else "Marking the room as read",
+            action=_("Marking the room as unread") if unread else _("Marking the room as read"),
         )
 
     async def set_typing(self, room_id: str, typing: bool) -> None:
@@ -735,9 +736,14 @@ class MatrixSession:
         summary = self.room(room_id)
         if summary is not None and summary.encrypted and not encrypted:
             raise errors.MatrixError(
-                "This room is encrypted and this device cannot encrypt"
-                + (f": {crypto.problem}" if crypto is not None and crypto.problem else ".")
-                + " Nothing was sent.",
+                (
+                    _("This room is encrypted and this device cannot encrypt: %(problem)s")
+                    % {"problem": crypto.problem}
+                    if crypto is not None and crypto.problem
+                    else _("This room is encrypted and this device cannot encrypt.")
+                )
+                + " "
+                + _("Nothing was sent."),
                 errcode="W_CANNOT_ENCRYPT",
             )
         new_session = False
@@ -747,8 +753,10 @@ class MatrixSession:
             assert crypto is not None
             if not crypto.ready:
                 raise errors.MatrixError(
-                    f"This room is encrypted and this device cannot encrypt: {crypto.problem} "
-                    "Nothing was sent.",
+                    _("This room is encrypted and this device cannot encrypt: %(problem)s")
+                    % {"problem": crypto.problem}
+                    + " "
+                    + _("Nothing was sent."),
                     errcode="W_CANNOT_ENCRYPT",
                 )
             await crypto.prepare_room(room_id)
@@ -810,7 +818,7 @@ class MatrixSession:
 
     async def redact(self, room_id: str, event_id: str, reason: str = "") -> None:
         await self.api.redact(
-            room_id, event_id, new_txn_id("wcr", 10), reason, action="Deleting the message"
+            room_id, event_id, new_txn_id("wcr", 10), reason, action=_("Deleting the message")
         )
 
     async def toggle_reaction(self, room_id: str, event_id: str, key: str) -> None:
@@ -847,7 +855,7 @@ async def power_levels_of(
     if levels is None:
         try:
             levels = await api.state_or_none(
-                room_id, "m.room.power_levels", action="Loading the room's settings"
+                room_id, "m.room.power_levels", action=_("Loading the room's settings")
             )
         except errors.MatrixError:
             levels = None
@@ -870,7 +878,7 @@ async def create_event_of(api: HomeserverApi, room_id: str) -> dict[str, Any] | 
     """The whole `m.room.create` event (its sender is the creator); None if unavailable."""
     try:
         return await api.get_state_event(
-            room_id, "m.room.create", action="Loading the room's settings"
+            room_id, "m.room.create", action=_("Loading the room's settings")
         )
     except errors.MatrixError:
         return None

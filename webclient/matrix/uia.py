@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from . import errors
 from .api import PASSWORD_STAGE, Challenge, HomeserverApi
 
@@ -29,8 +31,11 @@ UNSUPPORTED = "W_UIA_UNSUPPORTED"
 
 def unsupported(challenge: Challenge, action: str) -> errors.MatrixError:
     return errors.MatrixError(
-        f"{action}: the homeserver wants a kind of confirmation this client cannot ask for "
-        f"({challenge.stages_text()}). Use another Matrix client for this.",
+        _(
+            "%(action)s: the homeserver wants a kind of confirmation this client cannot ask "
+            "for (%(stages)s). Use another Matrix client for this."
+        )
+        % {"action": action, "stages": challenge.stages_text()},
         errcode=UNSUPPORTED,
         status=401,
     )
@@ -38,7 +43,8 @@ def unsupported(challenge: Challenge, action: str) -> errors.MatrixError:
 
 def wrong_password(action: str) -> errors.MatrixError:
     return errors.MatrixError(
-        f"{action}: that is not your current password. Nothing was changed.",
+        _("%(action)s: that is not your current password. Nothing was changed.")
+        % {"action": action},
         errcode=WRONG_PASSWORD,
         status=401,
     )

@@ -23,6 +23,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from webclient.build import build_id
@@ -93,7 +94,7 @@ async def _as_guest(room: str) -> tuple[DeviceHandle, str] | str:
         room_id, lambda s: s is not None and s.membership == "join", JOIN_WAIT
     ):
         return session, room_id
-    return "The room did not open in time. Reload to try again."
+    return _("The room did not open in time. Reload to try again.")
 
 
 _trusting: set[int] = set()
@@ -197,7 +198,7 @@ async def embed_view(request: HttpRequest, room: str) -> HttpResponse:
 async def embed_timeline(request: HttpRequest, ticket: str) -> HttpResponse:
     access = await from_ticket(ticket)
     if access is None:
-        return HttpResponse("This page has expired.", status=401, content_type="text/plain")
+        return HttpResponse(_("This page has expired."), status=401, content_type="text/plain")
     session = await device_for(access.credential)
     return await screens.timeline_fragment(request, session, access.room_ids[0], access)
 

@@ -75,7 +75,7 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
             "timeline_url": reverse("rooms:kiosk_timeline", args=[token, room_id]),
         }
         if summary is None or summary.membership != "join":
-            panel.update({"timeline": [], "load_error": "This room is no longer joined."})
+            panel.update({"timeline": [], "load_error": _("This room is no longer joined.")})
         else:
             try:
                 panel.update(
@@ -116,7 +116,9 @@ async def kiosk_view(request: HttpRequest, token: str) -> HttpResponse:
 async def kiosk_timeline(request: HttpRequest, token: str, room_id: str) -> HttpResponse:
     access = await from_kiosk_token(token)
     if access is None or room_id not in access.room_ids:
-        return HttpResponse("This kiosk link was revoked.", status=404, content_type="text/plain")
+        return HttpResponse(
+            _("This kiosk link was revoked."), status=404, content_type="text/plain"
+        )
     session = await device_for(access.credential)
     return await screens.timeline_fragment(request, session, room_id, access)
 
@@ -206,17 +208,17 @@ async def create_link_view(request: HttpRequest) -> HttpResponse:
     keep = {"name": name, "kiosk_theme": theme, "scale": scale, "show_state": show_state}
     error = None
     if not name:
-        error = "Give the screen a name, such as “lobby”."
+        error = _("Give the screen a name, such as “lobby”.")
     elif not chosen:
-        error = "Choose the room (or up to four rooms) to show."
+        error = _("Choose the room (or up to four rooms) to show.")
     elif len(chosen) > KIOSK_MAX_ROOMS:
-        error = f"A screen shows at most {KIOSK_MAX_ROOMS} rooms."
+        error = _("A screen shows at most %(max)d rooms.") % {"max": KIOSK_MAX_ROOMS}
     elif any(room_id not in joined for room_id in chosen):
-        error = "You can only show rooms you have joined."
+        error = _("You can only show rooms you have joined.")
     elif theme not in KIOSK_THEMES or scale not in SCALES:
-        error = "Choose a theme and a text size from the lists."
+        error = _("Choose a theme and a text size from the lists.")
     elif not password:
-        error = "Enter your account password: the screen gets its own device."
+        error = _("Enter your account password: the screen gets its own device.")
     if error:
         return await _page(request, status=400, create_error=error, **keep)
     try:
@@ -283,10 +285,13 @@ async def revoke(link: KioskLink) -> None:
 async def revoke_link_view(request: HttpRequest, pk: int) -> HttpResponse:
     link = await links_of(request.credential).filter(pk=pk).afirst()
     if link is None:
-        messages.warning(request, "That kiosk link was already revoked.")
+        messages.warning(request, _("That kiosk link was already revoked."))
     else:
         await revoke(link)
-        messages.success(request, f"Kiosk link “{link.name}” revoked; its screens now say so.")
+        messages.success(
+            request,
+            _("Kiosk link “%(name)s” revoked; its screens now say so.") % {"name": link.name},
+        )
     return HttpResponseRedirect(reverse("rooms:kiosk_links"))
 
 

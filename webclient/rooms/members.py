@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from webclient.matrix import errors, power
@@ -64,12 +65,12 @@ def group_members(
     groups = {
         key: Group(key, heading)
         for key, heading in (
-            ("admins", "Admins"),
-            ("moderators", "Moderators"),
-            ("members", "Members"),
-            ("invited", "Invited"),
-            ("knocking", "Asked to join"),
-            ("banned", "Banned"),
+            ("admins", _("Admins")),
+            ("moderators", _("Moderators")),
+            ("members", _("Members")),
+            ("invited", _("Invited")),
+            ("knocking", _("Asked to join")),
+            ("banned", _("Banned")),
         )
     }
     everyone: dict[str, list[dict[str, Any]]] = {key: [] for key in groups}
@@ -132,9 +133,9 @@ async def _members_page(
     }
     try:
         chunk, levels, create = await asyncio.gather(
-            session.api.members(room_id, not_membership="leave", action="Loading the members"),
+            session.api.members(room_id, not_membership="leave", action=_("Loading the members")),
             session.api.state_or_none(
-                room_id, "m.room.power_levels", action="Loading the room's settings"
+                room_id, "m.room.power_levels", action=_("Loading the room's settings")
             ),
             session.create_event(room_id),
         )
@@ -183,10 +184,13 @@ async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
     session, room_id = found.session, found.room_id
     if not valid_user_id(user_id):
         message = (
-            "Enter the full Matrix ID of the person to invite, like @alice:example.org."
+            _("Enter the full Matrix ID of the person to invite, like @alice:example.org.")
             if not user_id
-            else f"“{user_id}” is not a Matrix user ID. "
-            "A user ID looks like @alice:example.org: an @, a name, a colon and the server."
+            else _(
+                "“%(user_id)s” is not a Matrix user ID. A user ID looks like "
+                "@alice:example.org: an @, a name, a colon and the server."
+            )
+            % {"user_id": user_id}
         )
         return await _members_page(
             request, room, invite_value=value, invite_error=message, status=400
@@ -197,8 +201,11 @@ async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
                 request,
                 room,
                 invite_value=value,
-                invite_error=f"There is no user {user_id}: their homeserver does not know "
-                "that ID. Check it for typos.",
+                invite_error=_(
+                    "There is no user %(user_id)s: their homeserver does not know that ID. "
+                    "Check it for typos."
+                )
+                % {"user_id": user_id},
                 status=400,
             )
         await session.api.invite(room_id, user_id, action=f"Inviting {user_id}")
@@ -206,5 +213,5 @@ async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
         return await _members_page(
             request, room, invite_value=value, invite_error=exc.message, status=400
         )
-    messages.success(request, f"Invited {user_id}.")
+    messages.success(request, _("Invited %(user_id)s.") % {"user_id": user_id})
     return HttpResponseRedirect(reverse("rooms:members", args=[room]))

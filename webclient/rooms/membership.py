@@ -283,7 +283,7 @@ async def dm_view(request: HttpRequest) -> HttpResponse:
         direct = await directs.record_dm(session, user_id, room_id)
     except errors.MatrixError as exc:
         # The chat exists and they are invited; only other clients will not know it is one.
-        messages.warning(request, f"{exc.message} Other apps may list this chat as a room.")
+        messages.warning(request, exc.message + " " + _("Other apps may list this chat as a room."))
     await session.wait_until(room_id, _joined, ROOM_SYNC_WAIT)
     if direct is not None:
         session.rooms.apply_direct_map(direct)

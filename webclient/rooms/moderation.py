@@ -9,6 +9,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors, power
@@ -19,7 +21,11 @@ from webclient.web.errors import PageError
 from webclient.web.rooms import session_of
 
 ACTIONS = {"kick": "kick", "ban": "ban", "unban": "unban"}
-DONE = {"kick": "removed from the room", "ban": "banned", "unban": "unbanned"}
+DONE = {
+    "kick": gettext_lazy("%(user_id)s was removed from the room."),
+    "ban": gettext_lazy("%(user_id)s was banned."),
+    "unban": gettext_lazy("%(user_id)s was unbanned."),
+}
 
 
 async def _member(session: DeviceHandle, room_id: str, user_id: str) -> dict[str, Any]:
@@ -40,12 +46,12 @@ async def person_view(request: HttpRequest, room: str, user_id: str) -> HttpResp
             except errors.MatrixError as exc:
                 error = exc.message
             else:
-                messages.success(request, f"{user_id} was {DONE[action]}.")
+                messages.success(request, DONE[action] % {"user_id": user_id})
                 return HttpResponseRedirect(reverse("rooms:person", args=[room_id, user_id]))
     try:
         content = await _member(session, room_id, user_id)
     except errors.MatrixError as exc:
-        raise PageError(exc.message, "Not found", 404) from exc
+        raise PageError(exc.message, _("Not found"), 404) from exc
     levels, create = await session.power_levels(room_id)
     summary = session.rooms.rooms.get(room_id)
     members = dict(summary.members) if summary else {}

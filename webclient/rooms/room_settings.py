@@ -30,6 +30,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from webclient.live.devices import DeviceHandle
@@ -61,42 +62,52 @@ logger = logging.getLogger("webclient.rooms")
 AVATAR_SIZE = 96
 #: How many joined members the "set a level" field suggests.
 MAX_SUGGESTED = 500
-LEVEL_PRESETS = [(0, "Default"), (50, "Moderator"), (100, "Admin")]
+LEVEL_PRESETS = [
+    (0, gettext_lazy("Default")),
+    (50, gettext_lazy("Moderator")),
+    (100, gettext_lazy("Admin")),
+]
 
 JOIN_RULES = {
-    "public": "Anyone can join",
-    "invite": "Only invited people",
-    "knock": "People who ask to join, once let in",
+    "public": gettext_lazy("Anyone can join"),
+    "invite": gettext_lazy("Only invited people"),
+    "knock": gettext_lazy("People who ask to join, once let in"),
 }
 OTHER_JOIN_RULES = {
-    "restricted": "Members of certain other rooms",
-    "knock_restricted": "Members of certain other rooms, or people who ask",
-    "private": "Private (reserved)",
+    "restricted": gettext_lazy("Members of certain other rooms"),
+    "knock_restricted": gettext_lazy("Members of certain other rooms, or people who ask"),
+    "private": gettext_lazy("Private (reserved)"),
 }
 HISTORY = {
-    "shared": "Members, including what was said before they joined",
-    "invited": "Members, from when they were invited",
-    "joined": "Members, from when they joined",
-    "world_readable": "Anyone, even without joining",
+    "shared": gettext_lazy("Members, including what was said before they joined"),
+    "invited": gettext_lazy("Members, from when they were invited"),
+    "joined": gettext_lazy("Members, from when they joined"),
+    "world_readable": gettext_lazy("Anyone, even without joining"),
 }
-GUEST_ACCESS = {"can_join": "Guests may join", "forbidden": "No guests"}
+GUEST_ACCESS = {"can_join": gettext_lazy("Guests may join"), "forbidden": gettext_lazy("No guests")}
 
 # field: (event type, content key, choices, what the change is called, the field's label)
 ACCESS_FIELDS: dict[str, tuple[str, str, dict[str, str], str, str]] = {
-    "join_rule": ("m.room.join_rules", "join_rule", JOIN_RULES, "who can join", "Who can join"),
+    "join_rule": (
+        "m.room.join_rules",
+        "join_rule",
+        JOIN_RULES,
+        gettext_lazy("who can join"),
+        gettext_lazy("Who can join"),
+    ),
     "history_visibility": (
         "m.room.history_visibility",
         "history_visibility",
         HISTORY,
-        "who can read the history",
-        "Who can read the history",
+        gettext_lazy("who can read the history"),
+        gettext_lazy("Who can read the history"),
     ),
     "guest_access": (
         "m.room.guest_access",
         "guest_access",
         GUEST_ACCESS,
-        "guest access",
-        "Guest access",
+        gettext_lazy("guest access"),
+        gettext_lazy("Guest access"),
     ),
 }
 
@@ -296,7 +307,7 @@ async def settings_context(
                 "name": names.get(user_id, user_id),
                 "creator": False,
                 "level": value,
-                "role": dict(LEVEL_PRESETS).get(value, "Custom"),
+                "role": dict(LEVEL_PRESETS).get(value, _("Custom")),
                 "editable": editable,
                 "choice": _level_choice(value),
             }
@@ -419,8 +430,11 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
                 request,
                 room,
                 "alias",
-                f"“{typed.strip()}” cannot be an address. Type only the part before :{server}, "
-                "without spaces, colons, # or @.",
+                _(
+                    "“%(typed)s” cannot be an address. Type only the part before :%(server)s, "
+                    "without spaces, colons, # or @."
+                )
+                % {"typed": typed.strip(), "server": server},
                 kept,
             )
         alias = f"#{localpart}:{server}"
@@ -428,20 +442,22 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
             await session.api.add_alias(alias, room_id, action="Adding the address")
         except errors.MatrixError as exc:
             if exc.status == 409 or exc.errcode == "M_ROOM_IN_USE":
-                message = f"The address {alias} is already taken. Choose another one."
+                message = _("The address %(alias)s is already taken. Choose another one.") % {
+                    "alias": alias
+                }
             else:
                 message = exc.message
             return await _refused(request, room, "alias", message, kept)
-        messages.success(request, f"Added the address {alias}.")
+        messages.success(request, _("Added the address %(alias)s.") % {"alias": alias})
         return HttpResponseRedirect(_settings_url(room))
 
     alias = request.POST.get("alias", "").strip()[: MAX_ALIAS * 2]
     if action not in ("main", "publish", "unpublish", "delete") or (
         alias and not is_valid_room_alias(alias)
     ):
-        return await _refused(request, room, "addresses", "Choose an address and what to do.")
+        return await _refused(request, room, "addresses", _("Choose an address and what to do."))
     if not alias and action != "main":
-        return await _refused(request, room, "addresses", "Choose an address.")
+        return await _refused(request, room, "addresses", _("Choose an address."))
     try:
         if action == "delete":
             if not alias.endswith(f":{server}"):
@@ -449,10 +465,11 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
                     request,
                     room,
                     "addresses",
-                    f"Only {alias.rsplit(':', 1)[-1]} can remove {alias}.",
+                    _("Only %(server)s can remove %(alias)s.")
+                    % {"server": alias.rsplit(":", 1)[-1], "alias": alias},
                 )
             await session.api.remove_alias(alias, action="Removing the address")
-            done = f"Removed the address {alias}."
+            done = _("Removed the address %(alias)s.") % {"alias": alias}
         elif action == "main":
             await _set_canonical(
                 session,
@@ -460,7 +477,11 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
                 lambda main, published: (alias, published),
                 "Choosing the main address",
             )
-            done = f"The main address is now {alias}." if alias else "The room has no main address."
+            done = (
+                _("The main address is now %(alias)s.") % {"alias": alias}
+                if alias
+                else _("The room has no main address.")
+            )
         elif action == "publish":
             await _set_canonical(
                 session,
@@ -468,7 +489,7 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
                 lambda main, published: (main, [*published, alias]),
                 "Publishing the address",
             )
-            done = f"Published {alias}."
+            done = _("Published %(alias)s.") % {"alias": alias}
         else:
             await _set_canonical(
                 session,
@@ -479,7 +500,7 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
                 ),
                 "Unpublishing the address",
             )
-            done = f"{alias} is no longer published."
+            done = _("%(alias)s is no longer published.") % {"alias": alias}
     except errors.MatrixError as exc:
         return await _refused(request, room, "addresses", exc.message)
     if action in ("main", "unpublish", "delete"):
@@ -514,7 +535,7 @@ async def access_view(request: HttpRequest, room: str) -> HttpResponse:
     except errors.MatrixError as exc:
         return await _refused(request, room, field, exc.message, kept)
     if content.get(key) == value:
-        messages.info(request, f"Nothing to change: {what} stays as it was.")
+        messages.info(request, _("Nothing to change: %(what)s stays as it was.") % {"what": what})
         return HttpResponseRedirect(_settings_url(room))
     if field == "join_rule":
         create = await session.create_event(room_id)
@@ -522,12 +543,22 @@ async def access_view(request: HttpRequest, room: str) -> HttpResponse:
         allowed = dict(join_rule_choices(version, ""))
         if value not in allowed:
             return await _refused(
-                request, room, field, f"Choose one of: {', '.join(allowed.values())}.", kept
+                request,
+                room,
+                field,
+                _("Choose one of: %(choices)s.")
+                % {"choices": ", ".join(str(label) for label in allowed.values())},
+                kept,
             )
         content = {"join_rule": value}  # `allow` belongs to the restricted rules only
     elif value not in choices:
         return await _refused(
-            request, room, field, f"Choose one of: {', '.join(choices.values())}.", kept
+            request,
+            room,
+            field,
+            _("Choose one of: %(choices)s.")
+            % {"choices": ", ".join(str(label) for label in choices.values())},
+            kept,
         )
     else:
         content[key] = value
@@ -536,7 +567,7 @@ async def access_view(request: HttpRequest, room: str) -> HttpResponse:
     except errors.MatrixError as exc:
         return await _refused(request, room, field, exc.message, kept)
     label = (JOIN_RULES if field == "join_rule" else choices)[value]
-    messages.success(request, f"Changed {what}: {label}.")
+    messages.success(request, _("Changed %(what)s: %(label)s.") % {"what": what, "label": label})
     return HttpResponseRedirect(_settings_url(room))
 
 
@@ -551,16 +582,21 @@ def check_level_change(
     they allow it): nobody rises above the actor, nobody at or above the actor (but the actor)
     is changed, and a version 12 room's creators are not in the power levels at all."""
     if target in _creators(create):
-        return f"{target} created this room: a creator's power is unlimited and cannot change."
+        return _(
+            "%(target)s created this room: a creator's power is unlimited and cannot change."
+        ) % {"target": target}
     own = power_of(actor, levels, create)
     if new > own:
-        return f"You cannot give a power level above your own ({_shown_level(own)}); {new} is."
+        return _("You cannot give a power level above your own (%(own)s); %(new)s is.") % {
+            "own": _shown_level(own),
+            "new": new,
+        }
     theirs = power_of(target, levels, create)
     if target != actor and theirs >= own:
-        return (
-            f"{target} has power level {_shown_level(theirs)}, at or above yours "
-            f"({_shown_level(own)}): you cannot change it."
-        )
+        return _(
+            "%(target)s has power level %(theirs)s, at or above yours (%(own)s): you "
+            "cannot change it."
+        ) % {"target": target, "theirs": _shown_level(theirs), "own": _shown_level(own)}
     return ""
 
 
@@ -597,7 +633,11 @@ async def power_view(request: HttpRequest, room: str) -> HttpResponse:
     else:
         users[user_id] = new
     if users == before and levels is not None:
-        messages.info(request, f"Nothing to change: {user_id} already has power level {new}.")
+        messages.info(
+            request,
+            _("Nothing to change: %(user_id)s already has power level %(new)s.")
+            % {"user_id": user_id, "new": new},
+        )
         return HttpResponseRedirect(_settings_url(room))
     content["users"] = users
     try:
@@ -609,7 +649,9 @@ async def power_view(request: HttpRequest, room: str) -> HttpResponse:
     await session.wait_until(
         room_id, lambda s: s is None or (s.power_levels or {}).get("users") == users, ROOM_SYNC_WAIT
     )
-    messages.success(request, f"{user_id} now has power level {new}.")
+    messages.success(
+        request, _("%(user_id)s now has power level %(new)s.") % {"user_id": user_id, "new": new}
+    )
     return HttpResponseRedirect(_settings_url(room))
 
 

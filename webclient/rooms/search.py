@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from webclient.live.devices import DeviceHandle, device_op
 from webclient.matrix import errors
@@ -208,7 +209,9 @@ async def _search_page(
     if not term:
         return render(request, "rooms/search.html", context)
     if len(term) > MAX_QUERY:
-        context["error"] = f"That search is too long; use at most {MAX_QUERY} characters."
+        context["error"] = _("That search is too long; use at most %(max)d characters.") % {
+            "max": MAX_QUERY
+        }
         return render(request, "rooms/search.html", context, status=400)
     try:
         answer = await search_events(session, term, room_id=room_id, next_batch=next_batch)

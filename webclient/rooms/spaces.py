@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from webclient.live.devices import DeviceHandle
@@ -122,18 +123,22 @@ async def space_view(request: HttpRequest, space: str) -> HttpResponse:
         if page_token:
             query["from"] = page_token
         answer = await session.api.hierarchy(
-            space_id, query, action="Loading the rooms of the space"
+            space_id, query, action=_("Loading the rooms of the space")
         )
     except errors.MatrixError as exc:
         if exc.errcode == "M_FORBIDDEN" or exc.status == 403:
             message = (
-                "You cannot see the rooms of this space: it is private and you are not in it, "
-                f"or it does not exist. {exc.message}"
+                _(
+                    "You cannot see the rooms of this space: it is private and you are not "
+                    "in it, or it does not exist."
+                )
+                + " "
+                + exc.message
             )
-            raise PageError(message, "Space not available", 403) from exc
+            raise PageError(message, _("Space not available"), 403) from exc
         if exc.status == 404 or exc.errcode == "M_NOT_FOUND":
-            raise PageError(exc.message, "Space not found", 404) from exc
-        raise PageError(exc.message, "Could not load the space", 502) from exc
+            raise PageError(exc.message, _("Space not found"), 404) from exc
+        raise PageError(exc.message, _("Could not load the space"), 502) from exc
 
     rooms = [r for r in answer.get("rooms") or [] if isinstance(r, dict)]
     own = next((r for r in rooms if r.get("room_id") == space_id), None)
@@ -188,21 +193,21 @@ async def tags_view(request: HttpRequest, room: str) -> HttpResponse:
     tag = request.POST.get("tag", "")
     on = request.POST.get("on") == "1"
     if tag not in TAGS:
-        raise PageError("Only favourite and low priority can be set.", "Unknown tag", 400)
+        raise PageError(_("Only favourite and low priority can be set."), "Unknown tag", 400)
     found = await access_room(request, room)
     session, room_id, summary = found.session, found.room_id, found.summary
     assert summary is not None
     me = session.user_id
     try:
         if on:
-            await session.api.add_tag(me, room_id, tag, action="Tagging the room")
+            await session.api.add_tag(me, room_id, tag, action=_("Tagging the room"))
             for other in TAGS:
                 if other != tag and other in summary.tags:
-                    await session.api.remove_tag(me, room_id, other, action="Tagging the room")
+                    await session.api.remove_tag(me, room_id, other, action=_("Tagging the room"))
         else:
-            await session.api.remove_tag(me, room_id, tag, action="Untagging the room")
+            await session.api.remove_tag(me, room_id, tag, action=_("Untagging the room"))
     except errors.MatrixError as exc:
-        raise PageError(exc.message, "Could not change the room's tags", 502) from exc
+        raise PageError(exc.message, _("Could not change the room's tags"), 502) from exc
     # The page we go back to should already show the change (both tags, when one went).
     wanted = {tag: on} | ({other: False for other in TAGS if other != tag} if on else {})
 
@@ -237,7 +242,7 @@ async def unread_view(request: HttpRequest, room: str) -> HttpResponse:
         if not unread and isinstance(last, str) and summary.notification_count:
             await session.mark_read(room_id, last)
     except errors.MatrixError as exc:
-        raise PageError(exc.message, "Could not mark the room", 502) from exc
+        raise PageError(exc.message, _("Could not mark the room"), 502) from exc
     await session.wait_until(
         room_id, lambda s: s is None or s.marked_unread == unread, ROOM_SYNC_WAIT
     )

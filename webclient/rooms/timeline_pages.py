@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from webclient.live import publisher
@@ -29,9 +30,13 @@ from webclient.timeline.render import (
     render_tiles,
 )
 
-UNREAD_DIVIDER = (
-    '<div class="unread-divider" id="unread-divider" role="separator">New messages</div>'
-)
+
+def unread_divider_html() -> str:
+    """The "New messages" line, in the viewer's language."""
+    return format_html(
+        '<div class="unread-divider" id="unread-divider" role="separator">{}</div>',
+        _("New messages"),
+    )
 
 
 def _members_with_state(session: MatrixSession, room_id: str, page: dict[str, Any]) -> dict:
@@ -58,7 +63,7 @@ def with_unread_divider(items: list[dict[str, Any]], marker: str | None) -> list
     if not marker or marker not in ids or marker == ids[-1]:
         return items
     at = next(i for i, item in enumerate(items) if item["event_id"] == marker)
-    return [*items[: at + 1], {"event_id": "", "html": UNREAD_DIVIDER}, *items[at + 1 :]]
+    return [*items[: at + 1], {"event_id": "", "html": unread_divider_html()}, *items[at + 1 :]]
 
 
 CREATION_LOOKBACK = 20
@@ -135,7 +140,7 @@ async def timeline_context(
     if newest:
         marker = await session.fully_read_marker(room_id)
         items = with_unread_divider(items, marker)
-        unread_divider = any(item.get("html") == UNREAD_DIVIDER for item in items)
+        unread_divider = any(item.get("html") == unread_divider_html() for item in items)
         if (
             marker
             and not unread_divider

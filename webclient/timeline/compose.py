@@ -16,6 +16,9 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from .markdown import render_markdown
 
 HTML_FORMAT = "org.matrix.custom.html"
@@ -50,33 +53,58 @@ class Command:
 
 #: Every command, in the order the help lists them (Element's names and arguments).
 COMMANDS: tuple[Command, ...] = (
-    Command("me", "<message>", "Send the message as an action (“* you waves”)"),
-    Command("shrug", "[<message>]", "Put ¯\\_(ツ)_/¯ before a plain-text message"),
-    Command("tableflip", "[<message>]", "Put (╯°□°）╯︵ ┻━┻ before a plain-text message"),
-    Command("unflip", "[<message>]", "Put ┬──┬ ノ( ゜-゜ノ) before a plain-text message"),
-    Command("lenny", "[<message>]", "Put ( ͡° ͜ʖ ͡°) before a plain-text message"),
-    Command("plain", "<message>", "Send the message as plain text, without Markdown"),
-    Command("html", "<message>", "Send the message as HTML, without Markdown"),
-    Command("spoiler", "<message>", "Send the message as a spoiler"),
-    Command("join", "<room-address>", "Join a room by address, ID or link", True, ("j",)),
-    Command("leave", "[<room-address>]", "Leave this room (or the one named)", True, ("part",)),
-    Command("invite", "<user-id> [<reason>]", "Invite someone to this room", True),
-    Command("kick", "<user-id> [<reason>]", "Remove someone from this room", True, ("remove",)),
-    Command("ban", "<user-id> [<reason>]", "Ban someone from this room", True),
-    Command("unban", "<user-id>", "Lift someone's ban from this room", True),
-    Command("topic", "[<topic>]", "Set this room's topic (or show it)", True),
-    Command("nick", "<display-name>", "Change your display name everywhere", True),
+    Command("me", "<message>", gettext_lazy("Send the message as an action (“* you waves”)")),
+    Command("shrug", "[<message>]", gettext_lazy("Put ¯\\_(ツ)_/¯ before a plain-text message")),
+    Command(
+        "tableflip", "[<message>]", gettext_lazy("Put (╯°□°）╯︵ ┻━┻ before a plain-text message")
+    ),
+    Command(
+        "unflip", "[<message>]", gettext_lazy("Put ┬──┬ ノ( ゜-゜ノ) before a plain-text message")
+    ),
+    Command("lenny", "[<message>]", gettext_lazy("Put ( ͡° ͜ʖ ͡°) before a plain-text message")),
+    Command("plain", "<message>", gettext_lazy("Send the message as plain text, without Markdown")),
+    Command("html", "<message>", gettext_lazy("Send the message as HTML, without Markdown")),
+    Command("spoiler", "<message>", gettext_lazy("Send the message as a spoiler")),
+    Command(
+        "join", "<room-address>", gettext_lazy("Join a room by address, ID or link"), True, ("j",)
+    ),
+    Command(
+        "leave",
+        "[<room-address>]",
+        gettext_lazy("Leave this room (or the one named)"),
+        True,
+        ("part",),
+    ),
+    Command("invite", "<user-id> [<reason>]", gettext_lazy("Invite someone to this room"), True),
+    Command(
+        "kick",
+        "<user-id> [<reason>]",
+        gettext_lazy("Remove someone from this room"),
+        True,
+        ("remove",),
+    ),
+    Command("ban", "<user-id> [<reason>]", gettext_lazy("Ban someone from this room"), True),
+    Command("unban", "<user-id>", gettext_lazy("Lift someone's ban from this room"), True),
+    Command("topic", "[<topic>]", gettext_lazy("Set this room's topic (or show it)"), True),
+    Command("nick", "<display-name>", gettext_lazy("Change your display name everywhere"), True),
     Command(
         "myroomnick",
         "<display-name>",
-        "Change your display name in this room only",
+        gettext_lazy("Change your display name in this room only"),
         True,
         ("roomnick",),
     ),
-    Command("op", "<user-id> [<power-level>]", "Set someone's power level (50)", True),
-    Command("deop", "<user-id>", "Reset someone's power level to the default", True),
-    Command("converttodm", "", "Mark this room as a direct chat with its other member", True),
-    Command("help", "", "List the commands", True),
+    Command(
+        "op", "<user-id> [<power-level>]", gettext_lazy("Set someone's power level (50)"), True
+    ),
+    Command("deop", "<user-id>", gettext_lazy("Reset someone's power level to the default"), True),
+    Command(
+        "converttodm",
+        "",
+        gettext_lazy("Mark this room as a direct chat with its other member"),
+        True,
+    ),
+    Command("help", "", gettext_lazy("List the commands"), True),
 )
 _BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}
 _COMMAND_RE = re.compile(r"^/(\S+?)(?:[ \n]+(.*))?$", re.S)
@@ -94,8 +122,11 @@ def parse_command(text: str) -> tuple[Command, str] | None:
     command = _BY_NAME.get(name)
     if command is None:
         raise CommandError(
-            f"Unknown command /{name[:40]}. Type /help for the list, or start the message "
-            "with // to send it with one leading slash."
+            _(
+                "Unknown command /%(name)s. Type /help for the list, or start the message "
+                "with // to send it with one leading slash."
+            )
+            % {"name": name[:40]}
         )
     return command, args
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
 from webclient.matrix.names import member_display_name
 from webclient.matrix.relations import RoomEvents, TileState
@@ -31,8 +32,14 @@ CACHE_SECONDS = 60 * 60 * 24
 CACHE_COUNTS = [0, 0]
 
 
-def _key(event_id: str) -> str:
-    return f"event-html:{RENDER_VERSION}:{event_id}"
+def _viewer() -> str:
+    """The language and time zone tiles are rendered in now (their text and times depend
+    on them): one cache entry per tile state *and* viewer variant."""
+    return f"{translation.get_language()}|{timezone.get_current_timezone_name()}"
+
+
+def _key(event_id: str, viewer: str | None = None) -> str:
+    return f"event-html:{RENDER_VERSION}:{viewer or _viewer()}:{event_id}"
 
 
 def render_view(view: viewmodels.EventView) -> str:
@@ -63,11 +70,13 @@ def render_events(
 ) -> list[dict[str, Any]]:
     """Fragments for a run of events, as `{event_id, html, txn_id}` (txn_id for local echo)."""
     events = [e for e in events if isinstance(e.get("event_id"), str)]
-    cached = cache.get_many([_key(e["event_id"]) for e in events])
+    viewer = _viewer()  # once per call: reading the active language and zone costs ~10 µs
+    keys = {e["event_id"]: _key(e["event_id"], viewer) for e in events}
+    cached = cache.get_many(list(keys.values()))
     fresh: dict[str, str] = {}
     items = []
     for event in events:
-        key = _key(event["event_id"])
+        key = keys[event["event_id"]]
         html = cached.get(key)
         if html is None:
             html = render_event_uncached(event, members)
@@ -103,7 +112,8 @@ def render_tiles(
     """Fragments for tiles of `store`, keyed by the tile's whole state (event, edit,
     redaction, reactions, thread, reply): each state is rendered once for all viewers."""
     tiles = [t for t in (store.tile(e) for e in event_ids) if t is not None]
-    keys = {t.event_id: f"tile:{RENDER_VERSION}:{t.cache_key()}" for t in tiles}
+    viewer = _viewer()
+    keys = {t.event_id: f"tile:{RENDER_VERSION}:{viewer}:{t.cache_key()}" for t in tiles}
     cached = cache.get_many(list(keys.values()))
     fresh: dict[str, str] = {}
     items = []

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from webclient.matrix import polls
 from webclient.matrix.names import member_display_name
@@ -34,17 +35,17 @@ from .sanitize import (
 HTML_FORMAT = "org.matrix.custom.html"
 TEXT_MSGTYPES = {"m.text": "text", "m.emote": "emote", "m.notice": "notice"}
 JOIN_RULES = {
-    "public": "public (anyone can join)",
-    "invite": "invite only",
-    "knock": "ask to join",
-    "restricted": "joinable by members of other rooms",
-    "knock_restricted": "ask to join, or joinable by members of other rooms",
+    "public": gettext_lazy("public (anyone can join)"),
+    "invite": gettext_lazy("invite only"),
+    "knock": gettext_lazy("ask to join"),
+    "restricted": gettext_lazy("joinable by members of other rooms"),
+    "knock_restricted": gettext_lazy("ask to join, or joinable by members of other rooms"),
 }
 HISTORY_VISIBILITY = {
-    "world_readable": "anyone",
-    "shared": "all room members",
-    "invited": "members, from when they were invited",
-    "joined": "members, from when they joined",
+    "world_readable": gettext_lazy("anyone"),
+    "shared": gettext_lazy("all room members"),
+    "invited": gettext_lazy("members, from when they were invited"),
+    "joined": gettext_lazy("members, from when they joined"),
 }
 MEDIA_MSGTYPES = {"m.image": "image", "m.file": "file", "m.audio": "audio", "m.video": "video"}
 

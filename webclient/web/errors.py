@@ -39,9 +39,9 @@ class PageError(Exception):
 
     def __init__(self, message: str = "", heading: str | None = None, status: int | None = None):
         super().__init__(message)
-        self.message = message
+        self.message = str(message)
         if heading is not None:
-            self.heading = heading
+            self.heading = str(heading)
         if status is not None:
             self.status = status
 

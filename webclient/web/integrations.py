@@ -15,6 +15,7 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy
 
 from webclient.matrix import devices
 from webclient.matrix.models import AutomationDevice, Credential
@@ -24,8 +25,8 @@ from .rooms import RoomAccess
 
 #: Longer passwords are cut (no homeserver takes them; the check just fails).
 MAX_PASSWORD_LENGTH = 1024
-NEED_NAME = "Give the token a name, such as “netdata alerts”."
-NEED_PASSWORD = "Enter your account password."  # noqa: S105 - a message
+NEED_NAME = gettext_lazy("Give the token a name, such as “netdata alerts”.")
+NEED_PASSWORD = gettext_lazy("Enter your account password.")  # noqa: S105 - a message
 
 
 def no_store(response: HttpResponse) -> HttpResponse:

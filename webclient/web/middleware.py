@@ -5,6 +5,7 @@ the operator lists. Also the cross-site copy of the session cookie for those emb
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -12,6 +13,10 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
+
+from webclient.live import locale
 
 EMBED_PREFIX = "/embed/"
 EMBED_COOKIE = "webclient_embed"
@@ -119,6 +124,36 @@ class EmbedCookieMiddleware(_AsyncMiddleware):
         elif not signed_in and (current or came):
             # Signed out (or never signed in): no copy left for the embed path.
             response.delete_cookie(EMBED_COOKIE, path=EMBED_PREFIX, samesite="None")
+        return response
+
+
+class ViewerLocaleMiddleware(_AsyncMiddleware):
+    """Activate the viewer's language and time zone (`live/locale.py`): the login's choice,
+    else the browser's. Django's LocaleMiddleware reads only the browser; this one also
+    reads the login, so it replaces it (after SessionMiddleware)."""
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        from webclient.matrix.models import SESSION_KEY, Credential
+
+        chosen_language = chosen_zone = ""
+        session = getattr(request, "session", None)
+        if session is not None and (pk := await session.aget(SESSION_KEY)) is not None:
+            row = (
+                await Credential.objects.filter(pk=pk).values_list("language", "time_zone").afirst()
+            )
+            if row is not None:
+                chosen_language, chosen_zone = row
+        language = locale.language_for(
+            chosen_language, request.COOKIES, request.headers.get("Accept-Language", "")
+        )
+        zone = locale.zone_for(chosen_zone, request.COOKIES)
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        timezone.activate(zoneinfo.ZoneInfo(zone))
+        request.TIME_ZONE = zone
+        response = await self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        response.headers.setdefault("Content-Language", language)
         return response
 
 

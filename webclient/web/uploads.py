@@ -11,6 +11,7 @@ from typing import Any
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
 
 from webclient.live.devices import DeviceHandle
 from webclient.matrix import errors
@@ -40,10 +41,10 @@ async def upload_limit(session: DeviceHandle) -> int | None:
 
 
 def too_large_message(size: int, limit: int) -> str:
-    return (
-        f"This file is {filesizeformat(size)}; the homeserver accepts files up to "
-        f"{filesizeformat(limit)}."
-    )
+    return _("This file is %(size)s; the homeserver accepts files up to %(limit)s.") % {
+        "size": filesizeformat(size),
+        "limit": filesizeformat(limit),
+    }
 
 
 def image_size(uploaded: UploadedFile) -> tuple[int, int] | None:
@@ -122,7 +123,7 @@ async def upload(session: DeviceHandle, uploaded: UploadedFile) -> str:
         filename=uploaded.name or "file",
         too_large=too_large_message(uploaded.size, limit)
         if limit
-        else "This file is too large for the homeserver.",
+        else _("This file is too large for the homeserver."),
     )
 
 
@@ -176,7 +177,7 @@ async def _upload_encrypted(
         filename="",
         too_large=too_large_message(size, limit)
         if limit
-        else "This file is too large for the homeserver.",
+        else _("This file is too large for the homeserver."),
     )
     return encryptor.finalize(url=mxc)
 

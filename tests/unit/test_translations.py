@@ -1,0 +1,205 @@
+"""Every user-visible string goes through Django's translation machinery, and the German
+catalogs are complete: every entry translated (none empty, none fuzzy), the compiled .mo
+files are those of the .po files, and `makemessages` finds no string the .po lacks (nor
+keeps one the code no longer has). Uses GNU gettext's tools, as Django's makemessages and
+compilemessages do (the Makefile installs them)."""
+
+from __future__ import annotations
+
+import gettext
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCALE = ROOT / "locale"
+LANGUAGES = ["de"]
+DOMAINS = ["django", "djangojs"]
+IGNORED = [".venv", "tests", "data", "benchmarks", "node_modules", "deploy", "docs"]
+
+
+def catalogs() -> list[Path]:
+    return [
+        LOCALE / lang / "LC_MESSAGES" / f"{domain}.po" for lang in LANGUAGES for domain in DOMAINS
+    ]
+
+
+def run(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def entries(po: Path) -> set[str]:
+    out = run("msgcat", "--no-wrap", "--no-location", "--sort-output", str(po))
+    found = set()
+    for block in out.split("\n\n"):
+        lines = [ln for ln in block.splitlines() if not ln.startswith("#")]
+        ids = [ln for ln in lines if ln.startswith(("msgid ", "msgid_plural ", "msgctxt "))]
+        if ids and ids[0] != 'msgid ""':
+            found.add("\n".join(ids))
+    return found
+
+
+@pytest.mark.parametrize("po", catalogs(), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_every_entry_is_translated_and_none_is_fuzzy(po: Path) -> None:
+    assert po.exists(), f"{po} is missing"
+    assert run("msgattrib", "--untranslated", "--no-obsolete", str(po)).strip() == "", (
+        f"untranslated entries in {po}"
+    )
+    assert run("msgattrib", "--only-fuzzy", "--no-obsolete", str(po)).strip() == "", (
+        f"fuzzy entries in {po}"
+    )
+    # Placeholders agree between msgid and msgstr (python-format / javascript-format).
+    run("msgfmt", "--check", "--output-file=/dev/null", str(po))
+    header = po.read_text()
+    assert '"Plural-Forms: nplurals=2; plural=(n != 1);\\n"' in header
+    assert "#, fuzzy" not in header
+
+
+@pytest.mark.parametrize("po", catalogs(), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_compiled_catalog_is_the_po_file(po: Path, tmp_path: Path) -> None:
+    """The committed .mo says exactly what the .po says (run `compilemessages` after editing)."""
+    mo = po.with_suffix(".mo")
+    assert mo.exists(), f"{mo} is missing: run manage.py compilemessages"
+    fresh = tmp_path / "fresh.mo"
+    run("msgfmt", "--check", "-o", str(fresh), str(po))
+    with mo.open("rb") as committed, fresh.open("rb") as compiled:
+        assert gettext.GNUTranslations(committed)._catalog == (
+            gettext.GNUTranslations(compiled)._catalog
+        ), f"{mo} is stale: run manage.py compilemessages"
+
+
+def test_makemessages_finds_nothing_the_catalogs_lack(tmp_path: Path) -> None:
+    """A copy of the code, `makemessages` for every language and domain, compared with the
+    committed catalogs: no string missing from them, none left over."""
+    copy = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.mo", "node_modules")
+    for name in ("webclient", "templates", "static", "locale"):
+        shutil.copytree(ROOT / name, copy / name, ignore=ignore)
+    shutil.copy(ROOT / "manage.py", copy / "manage.py")
+    env_args = [f"--ignore={name}" for name in IGNORED]
+    for lang in LANGUAGES:
+        for domain in DOMAINS:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "manage.py",
+                    "makemessages",
+                    "-l",
+                    lang,
+                    "-d",
+                    domain,
+                    "--no-obsolete",
+                    *env_args,
+                ],
+                cwd=copy,
+                check=True,
+                capture_output=True,
+                env={
+                    "PATH": "/usr/bin:/bin",
+                    "WEBCLIENT_DATA_DIR": str(tmp_path / "data"),
+                    "SECRET_KEY": "makemessages",
+                    "PYTHONPATH": str(copy),
+                },
+            )
+    for po in catalogs():
+        fresh = copy / po.relative_to(ROOT)
+        found, committed = entries(fresh), entries(po)
+        assert not found - committed, (
+            f"strings missing from {po.relative_to(ROOT)} (run makemessages and translate):\n"
+            + "\n".join(sorted(found - committed))
+        )
+        assert not committed - found, (
+            f"strings in {po.relative_to(ROOT)} the code no longer has (run makemessages):\n"
+            + "\n".join(sorted(committed - found))
+        )
+
+
+# -- templates: no user-visible text outside {% translate %} / {% blocktranslate %} ------------
+
+TOKEN = re.compile(
+    r"(\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}|<!--.*?-->|<[^>]*(?:\{[{%].*?[}%]\}[^>]*)*>)", re.S
+)
+TEXT_ATTRIBUTES = re.compile(r'(?<![\w-])(title|placeholder|aria-label|alt)="([^"]*)"')
+# Text that is not language: the product's name, file and command names in instructions.
+NOT_WORDS = {
+    "webclient",
+    "health_alarm_notify.conf",
+    "curl",
+    "matrix",
+    "Windmill",
+    "Netdata",
+    "@alice:{{ server_name }}",
+}
+
+
+def untranslated(source: str) -> list[str]:
+    """Text runs (and text attributes) of a template outside the translation tags."""
+    found: list[str] = []
+    depth = 0  # inside blocktranslate or a comment
+    raw = None  # inside <script> / <style>
+    class_block = False
+    for index, piece in enumerate(TOKEN.split(source)):
+        if not piece:
+            continue
+        if index % 2 == 1:
+            if raw:
+                raw = None if piece.lower().startswith(f"</{raw}") else raw
+                continue
+            if piece.startswith(("{% blocktranslate", "{% comment")):
+                depth += 1
+            elif piece.startswith(("{% endblocktranslate", "{% endcomment")):
+                depth -= 1
+            elif re.match(r"\{% block (body_class|html_class) %\}", piece):
+                class_block = True
+            elif piece.startswith("{% endblock") and class_block:
+                class_block = False
+            elif piece.startswith("<") and not piece.startswith("<!"):
+                tag = re.match(r"<(\w+)", piece)
+                if tag and tag.group(1).lower() in {"script", "style"} and "src=" not in piece:
+                    raw = tag.group(1).lower()
+                for _name, value in TEXT_ATTRIBUTES.findall(piece):
+                    words = re.sub(r"\{\{.*?\}\}", "", value)
+                    if "{%" in value or value in NOT_WORDS:
+                        continue
+                    if re.search(r"[A-Za-z]{2,}", words):
+                        found.append(value)
+            continue
+        if raw or depth or class_block:
+            continue
+        text = re.sub(r"&\w+;", "", piece).strip(" \n·")
+        if re.search(r"[A-Za-z]{2,}", text) and text not in NOT_WORDS:
+            found.append(text)
+    return found
+
+
+TEMPLATES = sorted((ROOT / "templates").rglob("*.html"))
+
+
+@pytest.mark.parametrize(
+    "template", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT / "templates"))
+)
+def test_template_text_is_marked_for_translation(template: Path) -> None:
+    assert untranslated(template.read_text()) == []
+
+
+def test_the_check_finds_unmarked_text() -> None:
+    assert untranslated("<p>Hello there</p>") == ["Hello there"]
+    assert untranslated('<input placeholder="Your name">') == ["Your name"]
+    assert untranslated('{% load i18n %}<p>{% translate "Hello" %}</p>') == []
+    assert untranslated("<p>{% blocktranslate %}Hi {{ name }}{% endblocktranslate %}</p>") == []
+    assert untranslated("<script>var x = 'Not text';</script>") == []
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_template_compiles(template: Path) -> None:
+    """Every template parses (translation tags included), each page one, not only the ones
+    a test happens to render."""
+    from django.template.loader import get_template
+
+    get_template(template.relative_to(ROOT / "templates").as_posix())
