@@ -293,6 +293,8 @@ STORAGES = {
 }
 SERVESTATIC_USE_FINDERS = not STATIC_COLLECTED
 SERVESTATIC_AUTOREFRESH = DEBUG
+# Static files are same-origin only (module scripts, styles): no CORS header on each of them.
+SERVESTATIC_ALLOW_ALL_ORIGINS = False
 
 # Operations (webclient/ops/): who may read /metrics, a token that also admits anyone who
 # sends it (`Authorization: Bearer …`), and the seconds a process takes to close its

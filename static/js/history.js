@@ -5,7 +5,7 @@
 // (a room beside the room list swaps in: "navigate" on the bus). After a room swap
 // ("room-changed") it works on the new room's timeline; answers for the old one are dropped.
 import { gettext } from "./i18n.js";
-import { personalise, scrollToBottom, dropEchoOf } from "./live.js";
+import { personalise, scrollToBottom, dropEchoOf, keepDays } from "./live.js";
 import { on, emit } from "./bus.js";
 
 var root = document.getElementById("room");
@@ -55,6 +55,7 @@ function loadOlder() {
       timeline.scrollTop = top + (timeline.scrollHeight - height);
       setToken("older", chunk.dataset.prev);
       trim("bottom");
+      keepDays();
       emit("inserted");
     })
     .catch(function () { /* try again on the next scroll */ })
@@ -71,6 +72,7 @@ function loadNewer() {
       // No next token: this was the newest page, and live events flow again.
       setToken("newer", chunk.dataset.next || "");
       trim("top");
+      keepDays();
       emit("inserted");
     })
     .catch(function () { /* try again on the next scroll */ })

@@ -1,5 +1,6 @@
 // The page's language and time zone for scripts. Strings come from Django's JavaScript
-// catalog (/jsi18n/, a classic script loaded before the modules: window.gettext …); dates
+// catalog (/jsi18n/, a classic script loaded before the modules: window.gettext …; English
+// pages, written in the source language, load none); dates
 // are formatted by Intl in the page's language (<html lang>) and the viewer's zone
 // (<html data-tz>). The browser's own zone is reported in a cookie, for the server to use
 // when the login has not chosen one (webclient/live/locale.py).

@@ -12,9 +12,16 @@
 import { gettext } from "./i18n.js";
 import { connect } from "./socket.js";
 import { on, emit, listening } from "./bus.js";
-import "./days.js";
 import "./jumps.js";
 import "./keys.js";
+
+// The page comes with its date separators; days.js keeps them right once tiles arrive (live,
+// after a resync, from history), so it loads with the first of those.
+var days = null;
+export function keepDays() {
+  if (!days) days = import("./days.js");
+  return days;
+}
 
 var root = document.getElementById("room") || document.getElementById("room-list");
 var timeline = document.getElementById("timeline");
@@ -192,6 +199,7 @@ function onEvents(message) {
   if (chunk.children.length) {
     // Local echoes stay at the bottom until the server confirms them.
     timeline.insertBefore(chunk, timeline.querySelector(":scope > .event.pending"));
+    keepDays();
     if (message.limited) {
       if (!emit("gap", chunk)) resync();
     }
@@ -317,6 +325,7 @@ function resync() {
         });
       }
       conn.seen(fresh.dataset.epoch, fresh.dataset.pos);
+      keepDays();
       emit("inserted");
       if (stick) scrollToBottom();
     })
