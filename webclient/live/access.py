@@ -10,6 +10,7 @@ revoking the token ends access at once.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -37,6 +38,9 @@ class Access:
 
 def issue_ticket(credential: Credential, room_id: str, mode: str, can_send: bool = False) -> str:
     data = {"c": credential.pk, "r": room_id, "m": mode, "w": bool(can_send and mode == "own")}
+    # One ticket per embedded page, even for two pages of one room in the same second (a
+    # signature is otherwise the same): each page has its own media path.
+    data["n"] = secrets.token_urlsafe(6)
     return signing.dumps(data, salt=TICKET_SALT, compress=False)
 
 

@@ -142,12 +142,14 @@ class DeviceCrypto:
         self.verifications: Any = None
         # Set once opening has succeeded or failed (pages opened meanwhile wait for it).
         self.settled = asyncio.Event()
+        self.opening = False
 
     # -- lifetime -------------------------------------------------------------------------
 
     async def open(self) -> bool:
         """Take the device's lease and load its olm account; False when another process
         drives this device's encryption or its store cannot be opened."""
+        self.opening = True
         try:
             return await self._open()
         finally:
@@ -155,6 +157,8 @@ class DeviceCrypto:
 
     async def wait_settled(self, timeout: float = 20.0) -> bool:
         """Wait (briefly) until opening has succeeded or failed; whether it is ready."""
+        if not self.opening:
+            return self.ready  # never opened (a session that does not run): nothing to wait for
         try:
             await asyncio.wait_for(self.settled.wait(), timeout)
         except TimeoutError:

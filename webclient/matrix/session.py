@@ -732,6 +732,11 @@ class MatrixSession:
 
         Rate limits are waited out (up to a minute in all), like every session request."""
         crypto = self.crypto
+        if crypto is not None and not crypto.settled.is_set():
+            # A session that has just started (a device taken over from a dead process)
+            # opens its crypto store in a thread: nio has an olm machine from midway through,
+            # and then refuses to send to a room it has not been told of (nio_room below).
+            await crypto.wait_settled()
         encrypted = crypto is not None and crypto.room_encrypted(room_id)
         summary = self.room(room_id)
         if summary is not None and summary.encrypted and not encrypted:
@@ -747,7 +752,7 @@ class MatrixSession:
                 errcode="W_CANNOT_ENCRYPT",
             )
         new_session = False
-        if crypto is not None and crypto.ready:
+        if crypto is not None and self.client.olm is not None:
             crypto.nio_room(room_id)  # nio wants to know every room it sends to
         if encrypted:
             assert crypto is not None
