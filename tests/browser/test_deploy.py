@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -199,12 +200,20 @@ def test_forwarded_headers_are_honoured(deployment, synapse, make_user):
     # In a thread: Playwright's sync API may hold this thread's event loop.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, scenario()).result()
-    logins = [
-        record
-        for index in range(2)
-        for record in deployment.access_log(index)
-        if record["path"] == "/login/" and record["method"] == "POST"
-    ]
+
+    def login_posts() -> list[dict]:
+        return [
+            record
+            for index in range(2)
+            for record in deployment.access_log(index)
+            if record["path"] == "/login/" and record["method"] == "POST"
+        ]
+
+    # A process writes its access log line after the response: give it a moment.
+    deadline = time.monotonic() + 10
+    while not login_posts() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    logins = login_posts()
     assert logins and all(record["client"] == "127.0.0.2" for record in logins), logins
     assert all(record["status"] == 302 for record in logins)
 
