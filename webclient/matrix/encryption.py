@@ -157,8 +157,6 @@ class DeviceCrypto:
 
     async def wait_settled(self, timeout: float = 20.0) -> bool:
         """Wait (briefly) until opening has succeeded or failed; whether it is ready."""
-        if not self.opening:
-            return self.ready  # never opened (a session that does not run): nothing to wait for
         try:
             await asyncio.wait_for(self.settled.wait(), timeout)
         except TimeoutError:

@@ -732,7 +732,7 @@ class MatrixSession:
 
         Rate limits are waited out (up to a minute in all), like every session request."""
         crypto = self.crypto
-        if crypto is not None and not crypto.settled.is_set():
+        if crypto is not None and crypto.opening and not crypto.settled.is_set():
             # A session that has just started (a device taken over from a dead process)
             # opens its crypto store in a thread: nio has an olm machine from midway through,
             # and then refuses to send to a room it has not been told of (nio_room below).
