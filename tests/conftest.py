@@ -30,6 +30,22 @@ def _fast_sessions(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache_language_and_zone():
+    """Each test starts with an empty cache (rendered tiles are cached by event ID, and tests
+    reuse IDs such as "$1") and in the default language and time zone (a request handled in
+    this thread activates the viewer's)."""
+    from django.core.cache import cache
+    from django.utils import timezone, translation
+
+    cache.clear()
+    translation.deactivate()
+    timezone.deactivate()
+    yield
+    translation.deactivate()
+    timezone.deactivate()
+
+
+@pytest.fixture(autouse=True)
 async def _stop_sessions() -> None:
     """Each test's event loop ends with it: stop every sync loop the test started."""
     yield
