@@ -33,7 +33,7 @@ def _fast_sessions(settings) -> None:
 def _fresh_cache_language_and_zone():
     """Each test starts with an empty cache (rendered tiles are cached by event ID, and tests
     reuse IDs such as "$1") and in the default language and time zone (a request handled in
-    this thread activates the viewer's)."""
+    this thread activates the viewer's), and ends without the channel layer it used."""
     from django.core.cache import cache
     from django.utils import timezone, translation
 
@@ -43,6 +43,11 @@ def _fresh_cache_language_and_zone():
     yield
     translation.deactivate()
     timezone.deactivate()
+    # Channels keeps the layer it built: a test that pointed CHANNEL_LAYERS at a Redis of its
+    # own must not leave it to the next test.
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)
