@@ -114,6 +114,16 @@ def start_webclient(
     raise RuntimeError(f"daphne did not answer within {timeout}s:\n{server.log()}")
 
 
+async def sign_in(page, base_url: str, homeserver_url: str, user) -> None:  # noqa: ANN001
+    """Sign a Chromium page (Playwright's async API) in through the login form."""
+    await page.goto(f"{base_url}/login/")
+    await page.fill("form#login-form input[name=homeserver]", homeserver_url)
+    await page.fill("form#login-form input[name=username]", user.localpart)
+    await page.fill("form#login-form input[name=password]", user.password)
+    await page.click("form#login-form button[type=submit]")
+    await page.wait_for_url(f"{base_url}/rooms/")
+
+
 def percentile(values: list[float], pct: float) -> float:
     """Linear interpolation between closest ranks (numpy's default)."""
     ordered = sorted(values)

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import BASE_DIR, CHROMIUM, CHROMIUM_ARGS, api, percentile, start_webclient
+from _harness import BASE_DIR, CHROMIUM, CHROMIUM_ARGS, api, percentile, sign_in, start_webclient
 
 # The repository root first: the js peer wrapper lives in tests/peers, and `webclient` must be
 # this checkout's (before latency.py imports it).
@@ -292,12 +292,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await context.add_init_script(CLEAR_SCRIPT)
             page = await context.new_page()
             page.set_default_timeout(30000)
-            await page.goto(f"{webclient.url}/login/")
-            await page.fill("form#login-form input[name=homeserver]", synapse.url)
-            await page.fill("form#login-form input[name=username]", alice.localpart)
-            await page.fill("form#login-form input[name=password]", alice.password)
-            await page.click("form#login-form button[type=submit]")
-            await page.wait_for_url(f"{webclient.url}/rooms/")
+            await sign_in(page, webclient.url, synapse.url, alice)
 
             # Bob's crypto must know alice's new device before he sends, or it gets no key.
             device_id = browser_device(synapse, alice)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import CHROMIUM, CHROMIUM_ARGS, api, percentile, start_webclient
+from _harness import CHROMIUM, CHROMIUM_ARGS, api, percentile, sign_in, start_webclient
 from nio import AsyncClient, AsyncClientConfig, RoomSendResponse, SyncResponse
 
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
@@ -179,12 +179,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await context.add_init_script(ARRIVAL_SCRIPT)
             page = await context.new_page()
             page.set_default_timeout(30000)
-            await page.goto(f"{webclient.url}/login/")
-            await page.fill("form#login-form input[name=homeserver]", synapse.url)
-            await page.fill("form#login-form input[name=username]", viewer.localpart)
-            await page.fill("form#login-form input[name=password]", viewer.password)
-            await page.click("form#login-form button[type=submit]")
-            await page.wait_for_url(f"{webclient.url}/rooms/")
+            await sign_in(page, webclient.url, synapse.url, viewer)
             await page.goto(f"{webclient.url}/rooms/{quote(room_id, safe='')}/")
             await page.wait_for_selector('#room[data-live="true"]')
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import CHROMIUM, CHROMIUM_ARGS, api, percentile, start_webclient
+from _harness import CHROMIUM, CHROMIUM_ARGS, api, percentile, sign_in, start_webclient
 
 from webclient.demo.homeserver import LocalSynapse
 
@@ -160,12 +160,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await context.add_init_script(SHOWN_SCRIPT)
             page = await context.new_page()
             page.set_default_timeout(30000)
-            await page.goto(f"{webclient.url}/login/")
-            await page.fill("form#login-form input[name=homeserver]", synapse.url)
-            await page.fill("form#login-form input[name=username]", viewer.localpart)
-            await page.fill("form#login-form input[name=password]", viewer.password)
-            await page.click("form#login-form button[type=submit]")
-            await page.wait_for_url(f"{webclient.url}/rooms/")
+            await sign_in(page, webclient.url, synapse.url, viewer)
             state = await context.storage_state()
             current = 0
             await page.goto(url_of(rooms[current]))
