@@ -398,6 +398,32 @@ async def test_resume_from_stored_sync_token(async_client, synapse, make_user, s
 
 
 @db
+async def test_sync_filter_is_stored_once_and_a_forgotten_one_goes_inline(
+    async_client, synapse, make_user, settings
+):
+    settings.MATRIX_SYNC_TIMEOUT_MS = 1000
+    alice = make_user("alice")
+    bob = make_user("bob")
+    room = await shared_room(synapse, bob, alice, name="Filtered Room")
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    # The long-polls name the filter stored on the homeserver instead of carrying it.
+    filter_id = session._filter_id
+    assert isinstance(filter_id, str)
+    await eventually(
+        lambda: synapse.count_requests(f"filter={filter_id}", alice.user_id) >= 2, timeout=15
+    )
+    assert synapse.count_requests("filter=%7B", alice.user_id) == 0
+
+    # A homeserver that forgot it: the loop goes on with the filter inline, nothing missed.
+    session._filter_id = "987654"
+    event_id = await send(synapse, bob, room, "after the filter was forgotten")
+    await eventually(lambda: session.timeline(room).get(event_id) is not None, timeout=15)
+    assert session._filter_id is False
+    await eventually(lambda: synapse.count_requests("filter=%7B", alice.user_id) >= 1)
+
+
+@db
 async def test_revoked_token_logs_out(async_client, synapse, make_user, sockets, settings):
     settings.MATRIX_SYNC_TIMEOUT_MS = 1000
     alice = make_user("alice")

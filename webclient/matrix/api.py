@@ -269,6 +269,14 @@ class HomeserverApi:
             "PUT", f"/profile/{q(user_id)}/avatar_url", body={"avatar_url": url}, action=action
         )
 
+    async def upload_filter(self, user_id: str, definition: dict[str, Any]) -> str:
+        """Store a filter on the homeserver; its ID (spec: `POST /user/{userId}/filter`)."""
+        answer = await self.request("POST", f"/user/{q(user_id)}/filter", body=definition)
+        filter_id = answer.get("filter_id")
+        if not isinstance(filter_id, str) or not filter_id:
+            raise errors.not_matrix(self.base_url)
+        return filter_id
+
     async def account_data(
         self,
         user_id: str,

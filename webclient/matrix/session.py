@@ -154,6 +154,9 @@ class MatrixSession:
         self._save_pending = False
         self._between_syncs = asyncio.Event()
         self._between_syncs.set()
+        # The sync filter's ID on the homeserver (`_sync_filter`); False once the homeserver
+        # would not store it or forgot it: then the filter goes inline.
+        self._filter_id: str | bool | None = None
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -260,11 +263,14 @@ class MatrixSession:
         backoff = 1.0
         while not self.closed:
             first = self.sync_token is None
+            by_id = False
             try:
+                used_filter = await self._sync_filter()
+                by_id = isinstance(used_filter, str)
                 response = await asyncio.wait_for(
                     self.client.sync(
                         timeout=0 if first else settings.MATRIX_SYNC_TIMEOUT_MS,
-                        sync_filter=sync_filter(),
+                        sync_filter=used_filter,
                         since=self.sync_token,
                     ),
                     timeout=600 if first else settings.MATRIX_SYNC_TIMEOUT_MS / 1000 + 30,
@@ -276,6 +282,11 @@ class MatrixSession:
                 await self._token_revoked()
                 return
             except errors.MatrixError as exc:
+                if by_id and exc.status in (400, 404) and not exc.is_rate_limit:
+                    # The homeserver does not know the filter (any more): inline from now on.
+                    logger.info("device %s: sync filter refused (%s)", self.credential_id, exc)
+                    self._filter_id = False
+                    continue
                 if exc.is_rate_limit:
                     wait = (exc.retry_after_ms or 5000) / 1000
                 else:
@@ -305,6 +316,19 @@ class MatrixSession:
             except Exception:
                 logger.exception("handling a sync of device %s failed", self.credential_id)
                 await asyncio.sleep(1)
+
+    async def _sync_filter(self) -> str | dict[str, Any]:
+        """The sync filter by its ID, stored on the homeserver once per session: given inline,
+        the homeserver parses and validates it again on every long-poll, at the moment a new
+        message is being handed out to every client. Inline when it cannot be stored."""
+        if self._filter_id is None:
+            try:
+                self._filter_id = await self.api.upload_filter(self.user_id, sync_filter())
+            except errors.MatrixError as exc:
+                logger.info("device %s: sync filter not stored: %s", self.credential_id, exc)
+                if not (exc.is_transient or exc.is_rate_limit):
+                    self._filter_id = False  # else asked again before the next sync
+        return self._filter_id if isinstance(self._filter_id, str) else sync_filter()
 
     async def _set_status(self, status: str, message: str, retry_in: float) -> None:
         self.status, self.status_message = status, message
