@@ -22,6 +22,18 @@ function dayKey(ts, tz) {
   return formatters[key].format(new Date(ts));
 }
 
+// The day of each tile, kept with the tile: every live message runs `normalise` over the
+// whole timeline, and formatting a date is most of its cost.
+var tileDays = new WeakMap();
+function dayOf(node, tz) {
+  var ts = Number(node.dataset.ts);
+  var known = tileDays.get(node);
+  if (known && known.ts === ts && known.tz === tz) return known.day;
+  var day = dayKey(ts, tz);
+  tileDays.set(node, { ts: ts, tz: tz, day: day });
+  return day;
+}
+
 function daysBetween(a, b) {
   // Whole days between two YYYY-MM-DD keys (b - a).
   return Math.round((Date.parse(b + "T00:00:00Z") - Date.parse(a + "T00:00:00Z")) / 86400000);
@@ -98,7 +110,7 @@ export function normalise() {
     var block = blockOf(node);
     if (block === lastBlock) return; // a tile inside a folded run already dated
     lastBlock = block;
-    var day = dayKey(Number(node.dataset.ts), timeline.dataset.tz);
+    var day = dayOf(node, timeline.dataset.tz);
     if (pending) {
       if (pending.dataset.day === day) {
         current = day;

@@ -132,8 +132,18 @@ function insertEvent(item, chunk) {
   if (echo) echo.replaceWith(node);
   else {
     chunk.appendChild(node);
-    announce(node);
+    toAnnounce.push(node);
   }
+}
+
+// New tiles are read out after the task that shows them: the live region is not what the
+// eye waits for, and reading a tile's text is work before the tile is on screen.
+var toAnnounce = [];
+function announceLater() {
+  if (!toAnnounce.length) return;
+  var nodes = toAnnounce;
+  toAnnounce = [];
+  setTimeout(function () { nodes.forEach(function (node) { if (node.isConnected) announce(node); }); }, 0);
 }
 
 // The newest time stamp among the page's tiles, as onEvents starts.
@@ -207,6 +217,7 @@ function onEvents(message) {
   emit("inserted");
   conn.seen(message.epoch, message.pos);
   if (stick && !detached) scrollToBottom();
+  announceLater();
 }
 
 // The room list is grouped into sections (invites, favourites, DMs, one per space, rooms,
