@@ -57,3 +57,33 @@ def test_tag_escapes_like_url():
     tile = Template("{% load tile_urls %}{% tile_url 'rooms:react' room event %}").render(context)
     assert tile == url
     assert "&amp;" in tile
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_actions_menu_is_the_included_one(language):
+    from types import SimpleNamespace
+
+    from django.utils import translation
+
+    include = Template('{% include "events/_actions.html" %}')
+    cached = Template("{% load tile_urls %}{% tile_actions view %}")
+    event_ids = ["$abc_DEF-123", "$é ü&'\"<>", "$%41?b#c:x@y~z!$()*+,;=", "$x\ny", "$reply_to="]
+    with translation.override(language):
+        for room, sender, name, css, root, event_id in itertools.product(
+            ["!room:example.org", "!r&'<:x"],
+            ["@bob:example.org", "@eve&<'>:x"],
+            ["Bob", "Eve <&> 'quoted'"],
+            ["msgtype-text", "msgtype-image", "msgtype-emote", "state"],
+            [None, "$root"],
+            event_ids,
+        ):
+            view = SimpleNamespace(
+                room_id=room,
+                event_id=event_id,
+                sender=sender,
+                sender_name=name,
+                css=css,
+                thread_root=root,
+            )
+            context = {"view": view}
+            assert cached.render(Context(context)) == include.render(Context(context)), view

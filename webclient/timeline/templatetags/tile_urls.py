@@ -9,16 +9,26 @@ arguments; each URL then quotes its arguments as `reverse` does (RFC 3986 `pchar
 character by character, so quoting the parts equals quoting the whole) between the
 template's fixed parts. Arguments `reverse` would refuse for a `<str:…>` part (empty, or
 holding a `/`) go to `reverse` itself, which says so.
+
+`{% tile_actions view %}` is `{% include "events/_actions.html" %}` (the actions menu every
+message tile has, more than half of rendering one) rendered once per room, sender, kind of
+message and language with a placeholder event ID, and the event's ID put in its places.
 """
 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
 from django import template
+from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils import translation
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -58,3 +68,51 @@ def tile_reverse(viewname: str, *args: Any) -> str:
 def tile_url(viewname: str, *args: Any) -> str:
     """Like `{% url %}` (escaped where autoescaping is on, as simple tags are)."""
     return tile_reverse(viewname, *args)
+
+
+ACTIONS_TEMPLATE = "events/_actions.html"
+_EVENT = "wcTILEEVENTx"  # survives quoting and escaping unchanged
+_actions: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
+ACTIONS_CACHED = 1024
+
+
+@register.simple_tag
+def tile_actions(view: Any) -> SafeString:
+    """`{% include "events/_actions.html" %}` for `view`, from the menu of its kind."""
+    event_id = str(view.event_id)
+    if not event_id or "/" in event_id or _EVENT in event_id:
+        return render_to_string(ACTIONS_TEMPLATE, {"view": view})
+    # Everything the menu reads of the view but the event ID, and what URLs depend on.
+    key = (
+        translation.get_language(),
+        get_script_prefix(),
+        get_urlconf(),
+        view.room_id,
+        view.sender,
+        view.sender_name,
+        view.css,
+        bool(view.thread_root),
+    )
+    parts = _actions.get(key)
+    if parts is None:
+        skeleton = SimpleNamespace(
+            room_id=view.room_id,
+            event_id=_EVENT,
+            sender=view.sender,
+            sender_name=view.sender_name,
+            css=view.css,
+            thread_root=view.thread_root,
+        )
+        parts = render_to_string(ACTIONS_TEMPLATE, {"view": skeleton}).split(_EVENT)
+        _actions[key] = parts
+        if len(_actions) > ACTIONS_CACHED:
+            _actions.popitem(last=False)
+    else:
+        _actions.move_to_end(key)
+    in_path = escape(quote(event_id, safe=_SAFE))  # a `{% tile_url %}` argument
+    in_query = escape(quote(event_id, safe="/"))  # `|urlencode` (`?reply_to=`)
+    out = [parts[0]]
+    for part in parts[1:]:
+        out.append(in_query if out[-1].endswith("reply_to=") else in_path)
+        out.append(part)
+    return mark_safe("".join(out))  # noqa: S308 - escaped parts of an escaped rendering
