@@ -39,8 +39,18 @@ function daysBetween(a, b) {
   return Math.round((Date.parse(b + "T00:00:00Z") - Date.parse(a + "T00:00:00Z")) / 86400000);
 }
 
+// Labels per day, for the day they were made on (every live message checks each separator's).
+var labels = { key: "", byDay: {} };
 function label(day) {
   var today = dayKey(Date.now(), timeline.dataset.tz);
+  var data = timeline.dataset;
+  var key = [today, data.tz, data.today, data.yesterday, document.documentElement.lang].join("|");
+  if (labels.key !== key) labels = { key: key, byDay: {} };
+  if (!(day in labels.byDay)) labels.byDay[day] = makeLabel(day, today);
+  return labels.byDay[day];
+}
+
+function makeLabel(day, today) {
   var diff = daysBetween(day, today);
   if (diff === 0) return timeline.dataset.today || "Today";
   if (diff === 1) return timeline.dataset.yesterday || "Yesterday";

@@ -27,6 +27,7 @@ function receiptElement(receipt) {
 var latest = {}; // user_id -> receipt, so replaced tiles get their avatars back
 function place(receipts) {
   receipts.forEach(function (receipt) { latest[receipt.user_id] = receipt; });
+  var rows = []; // [row, its avatars in the order of `latest`]
   Object.keys(latest).map(function (k) { return latest[k]; }).forEach(function (receipt) {
     var tile = timeline.querySelector('[data-event-id="' + CSS.escape(receipt.event_id) + '"]');
     var el = receiptElement(receipt);
@@ -37,7 +38,17 @@ function place(receipts) {
       row.className = "receipts";
       tile.appendChild(row);
     }
-    row.appendChild(el);
+    var entry = rows.filter(function (r) { return r[0] === row; })[0];
+    if (!entry) rows.push(entry = [row, []]);
+    entry[1].push(el);
+  });
+  // Each row ends with its avatars in that order; a row already so is left alone (this runs
+  // for every live message, and moving an avatar to where it is restyles it before the new
+  // tile can be shown).
+  rows.forEach(function (entry) {
+    var row = entry[0], els = entry[1], kids = row.children, from = kids.length - els.length;
+    var inPlace = from >= 0 && els.every(function (el, i) { return kids[from + i] === el; });
+    if (!inPlace) els.forEach(function (el) { row.appendChild(el); });
   });
   timeline.querySelectorAll(".receipts:empty").forEach(function (row) { row.remove(); });
 }
