@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import aiohttp
 from django.conf import settings
-from nio import AsyncClient, AsyncClientConfig, ErrorResponse
+from nio import AsyncClient, AsyncClientConfig, ErrorResponse, SyncResponse
 
 from . import errors
 
@@ -26,7 +26,35 @@ class SessionClient(AsyncClient):
     nio would decrypt timeline events inside `sync()` and keep only the clear event (losing
     the encrypted envelope's `unsigned` and who sent it from which device); the session
     decrypts the spec's JSON itself (`encryption.DeviceCrypto.decrypt`), the same way for a
-    sync and for a page of history. To-device events (room keys) are still nio's."""
+    sync and for a page of history. To-device events (room keys) are still nio's.
+
+    With `hold_syncs` set, a sync that brings no to-device events and no device-list change
+    is handed back before nio has taken it in (its rooms' state, key counts); the session
+    shows its new events first and then calls `release_sync`. Room keys and devices are
+    nio's before anything is decrypted: such syncs are taken in at once."""
+
+    hold_syncs = False
+    held_sync: SyncResponse | None = None
+
+    async def receive_response(self, response):  # noqa: ANN001, ANN201
+        if (
+            self.hold_syncs
+            and isinstance(response, SyncResponse)
+            and not response.to_device_events
+            and not response.device_list.changed
+            and not response.device_list.left
+        ):
+            await self.release_sync()
+            self.held_sync = response
+            return
+        await self.release_sync()
+        await super().receive_response(response)
+
+    async def release_sync(self) -> None:
+        """Let nio take in the sync it was holding, if any."""
+        response, self.held_sync = self.held_sync, None
+        if response is not None:
+            await super().receive_response(response)
 
     def _handle_timeline_event(self, event, room_id, room, encrypted_rooms):  # noqa: ANN001, ANN202
         from nio import MegolmEvent
@@ -42,7 +70,7 @@ def make_client(
     user_id: str = "",
     device_id: str | None = None,
     access_token: str | None = None,
-) -> AsyncClient:
+) -> SessionClient:
     config = AsyncClientConfig(
         max_limit_exceeded=0,
         max_timeouts=0,

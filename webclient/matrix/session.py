@@ -267,6 +267,8 @@ class MatrixSession:
             try:
                 used_filter = await self._sync_filter()
                 by_id = isinstance(used_filter, str)
+                # nio takes in an incremental sync after its new events are published.
+                self.client.hold_syncs = not first
                 response = await asyncio.wait_for(
                     self.client.sync(
                         timeout=0 if first else settings.MATRIX_SYNC_TIMEOUT_MS,
@@ -342,6 +344,7 @@ class MatrixSession:
         try:
             await self._apply_sync(response, first)
         finally:
+            await self.client.release_sync()
             self._between_syncs.set()
 
     async def _apply_sync(self, response: SyncResponse, first: bool) -> None:
@@ -398,6 +401,8 @@ class MatrixSession:
                 limited=bool(timeline.get("limited")),
                 prev_batch=timeline.get("prev_batch"),
             )
+        # What nio keeps of the sync (its rooms' state, key counts): after the new events.
+        await self.client.release_sync()
         if not first:
             await self._notify(rooms_json, counts)
         for room_id, joined in rooms_json.get("join", {}).items():
