@@ -203,3 +203,70 @@ def test_template_compiles(template: Path) -> None:
     from django.template.loader import get_template
 
     get_template(template.relative_to(ROOT / "templates").as_posix())
+
+
+# Python: what a person reads is passed through gettext. Plain literals are caught where the
+# text is certainly shown: flash messages, the `action` a homeserver error names ("… failed
+# while <action>"), a page error, and the errors a typed recovery key or key file gets.
+SHOWN_EXCEPTIONS = {
+    "PageError",
+    "InvalidRecoveryKey",
+    "WrongRecoveryKey",
+    "WrongPassphrase",
+    "WrongBackupKey",
+    "NotAnExportFile",
+}
+
+
+def plain_shown_literals(source: str) -> list[str]:
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        shown: list[ast.expr] = []
+        owner = func.value if isinstance(func, ast.Attribute) else None
+        if isinstance(owner, ast.Name) and owner.id == "messages":
+            shown += node.args[1:2]
+        if name in SHOWN_EXCEPTIONS:
+            shown += node.args
+        shown += [k.value for k in node.keywords if k.arg in ("action", "heading")]
+        for value in shown:
+            if isinstance(value, ast.JoinedStr) or (
+                isinstance(value, ast.Constant)
+                and isinstance(value.value, str)
+                and " " in value.value
+            ):
+                found.append(f"line {node.lineno}: {ast.unparse(value)[:60]}")
+    return found
+
+
+PYTHON = sorted(p for p in (ROOT / "webclient").rglob("*.py") if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("module", PYTHON, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_python_text_that_is_shown_is_marked_for_translation(module: Path) -> None:
+    assert plain_shown_literals(module.read_text()) == []
+
+
+def test_the_python_check_finds_unmarked_text() -> None:
+    assert plain_shown_literals('messages.success(request, "Room avatar removed.")')
+    assert plain_shown_literals('api.put_state(r, t, {}, action="Removing the avatar")')
+    assert plain_shown_literals('raise InvalidRecoveryKey(f"Not a key: {x}")')
+    assert not plain_shown_literals('messages.success(request, _("Room avatar removed."))')
+    assert not plain_shown_literals('api.moderate(r, "kick", u, action="/kick")')
+
+
+def test_typed_key_errors_are_in_the_viewers_language() -> None:
+    from django.utils import translation
+
+    from webclient.matrix.crypto import InvalidRecoveryKey
+    from webclient.matrix.crypto.recovery import decode_recovery_key
+
+    with translation.override("de"), pytest.raises(InvalidRecoveryKey) as caught:
+        decode_recovery_key("EsT0 abcd")
+    assert "Wiederherstellungsschlüssel" in str(caught.value)
+    assert "0" in str(caught.value)
