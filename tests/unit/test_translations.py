@@ -270,3 +270,56 @@ def test_typed_key_errors_are_in_the_viewers_language() -> None:
         decode_recovery_key("EsT0 abcd")
     assert "Wiederherstellungsschlüssel" in str(caught.value)
     assert "0" in str(caught.value)
+
+
+def eager_translations_at_import(source: str) -> list[int]:
+    """Lines where `gettext` (imported as `_`) runs when the module is imported: the text is
+    then fixed in the language active at start-up, whoever reads it later."""
+    import ast
+
+    if "from django.utils.translation import gettext as _" not in source:
+        return []
+    found: list[int] = []
+
+    def scan(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if isinstance(node, ast.ClassDef):
+                scan(node.body)
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Call) and getattr(sub.func, "id", "") == "_":
+                    found.append(sub.lineno)
+
+    scan(ast.parse(source).body)
+    return found
+
+
+@pytest.mark.parametrize("module", PYTHON, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_text_is_translated_once_at_import(module: Path) -> None:
+    assert eager_translations_at_import(module.read_text()) == []
+
+
+def test_the_import_check_finds_eager_text() -> None:
+    eager = 'from django.utils.translation import gettext as _\nTEXT = {"a": _("Hello")}\n'
+    assert eager_translations_at_import(eager) == [2]
+    in_function = "from django.utils.translation import gettext as _\ndef f():\n    return _('x')\n"
+    assert eager_translations_at_import(in_function) == []
+
+
+def test_homeserver_errors_and_undecryptable_tiles_follow_the_reader() -> None:
+    from django.utils import translation
+
+    from webclient.matrix import errors
+    from webclient.timeline.viewmodels import UTD_TEXT
+
+    refused = errors.from_response("M_FORBIDDEN", 403)
+    assert refused.message == "The homeserver refused this."
+    with translation.override("de"):
+        german = errors.from_response("M_FORBIDDEN", 403).message
+        assert german == "Der Homeserver hat das abgelehnt."
+        # An error met with no reader (the sync loop) is worded again for each page.
+        assert refused.reworded() != refused.message
+        assert "Homeserver" in errors.unreachable("https://hs.example").reworded()
+        assert "Schlüssel" in str(UTD_TEXT["waiting"])
