@@ -210,6 +210,13 @@ def test_template_compiles(template: Path) -> None:
 # while <action>"), a page error, and the errors a typed recovery key or key file gets.
 SHOWN_EXCEPTIONS = {
     "PageError",
+    "RoomNotFound",
+    "NotInRoom",
+    "MatrixError",
+    "UnknownToken",
+    "CommandError",
+    "CommandResult",
+    "ValidationError",
     "InvalidRecoveryKey",
     "WrongRecoveryKey",
     "WrongPassphrase",
