@@ -88,6 +88,23 @@ def field_value(page: str, element_id: str) -> str:
     return html.unescape(match.group(1))
 
 
+def asks_first(response, question: str) -> dict[str, list[str]]:
+    """A destructive form sent without "I am sure" got the page that asks (`confirm.html`),
+    saying `question`; returns the fields that page would send again."""
+    assert response.status_code == 200, response.status_code
+    page = response.content.decode()
+    assert 'id="confirm-page"' in page, page[:500]
+    assert question in text_of(page, "confirm-question"), text_of(page, "confirm-question")
+    form = re.search(r'<form [^>]*id="confirm-form".*?</form>', page, re.S)
+    assert form, "no confirmation form"
+    fields: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form[0]):
+        if name != "csrfmiddlewaretoken":
+            fields.setdefault(html.unescape(name), []).append(html.unescape(value))
+    assert fields.get("confirm") == ["yes"], fields
+    return fields
+
+
 # -- websockets ---------------------------------------------------------------------------------
 
 

@@ -64,13 +64,25 @@ function confirmThen(form, submitter, question) {
   var label = submitter ? submitter.textContent.trim() : "";
   ask(question, label, submitter || form).then(function (ok) {
     if (!ok) return;
+    // The server asks again on a page of its own unless the form says confirm=yes: tick
+    // the form's checkbox, or add the answer for a form without one.
     var box = form.querySelector(".confirm-check input");
-    if (box) box.checked = true;
+    var answer = null;
+    if (box) {
+      box.checked = true;
+    } else {
+      answer = document.createElement("input");
+      answer.type = "hidden";
+      answer.name = "confirm";
+      answer.value = "yes";
+      form.append(answer);
+    }
     form.dataset.confirmed = "1";
     try {
       form.requestSubmit(submitter || undefined);
     } finally {
       delete form.dataset.confirmed;
+      if (answer) answer.remove();
     }
   });
 }

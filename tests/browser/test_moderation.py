@@ -56,6 +56,9 @@ def test_moderation_refused_then_allowed(page, webclient_server, synapse, make_u
             form.submit();
             }"""
         )
+    # Sent without "I am sure": the server asks first; going ahead meets the refusal.
+    expect(page.locator("#confirm-question")).to_contain_text("Ban Troll from")
+    page.locator("#confirm-go").click()
     expect(page.locator("#moderation-error")).to_contain_text("refused")
 
     # Made a moderator: Remove and Ban appear and work.

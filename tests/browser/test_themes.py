@@ -12,7 +12,10 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
+from tests.synapse_fixtures import matrix_api
+
 from .helpers import (
+    CS,
     confirm_dialog,
     event_tile,
     login_with_password,
@@ -212,3 +215,56 @@ def test_deleting_a_message_asks_in_a_dialog_then_focus_returns_to_the_composer(
     confirm_dialog(page)
     expect(tile).to_have_class(re.compile(r"\bredacted\b"))
     expect(page.locator("#composer-body")).to_be_focused()
+
+
+def test_removing_an_address_asks_with_script_and_without(
+    browser: Browser, webclient_server, synapse, make_user
+):
+    """An address row's Remove has no checkbox of its own: with script the dialog asks (and
+    the answer goes with the form), without script the server asks on a page of its own."""
+    base = webclient_server.url
+    me = make_user("addresses")
+    bob = make_user("bob")
+    tag = re.sub(r"\W", "", me.user_id.split(":")[0][1:])
+    room = shared_room(synapse, me, bob, name="Addressed", room_alias_name=f"first{tag}")
+    server = me.user_id.split(":", 1)[1]
+    first = f"#first{tag}:{server}"
+    second = f"#second{tag}:{server}"
+    matrix_api(
+        synapse.url, me.access_token, "PUT", f"{CS}/directory/room/{q(second)}", {"room_id": room}
+    )
+    settings = f"{base}/rooms/{q(room)}/settings/"
+
+    plain = browser.new_context(java_script_enabled=False)
+    try:
+        page = plain.new_page()
+        login_with_password(page, base, synapse, me)
+        page.goto(settings)
+        row = page.locator(f'#address-list tr[data-alias="{second}"]')
+        row.locator("button[value=delete]").click()
+        expect(page.locator("#confirm-page")).to_be_visible()
+        expect(page.locator("#confirm-question")).to_have_text(f"Remove the address {second}?")
+        # Cancel goes back and keeps it.
+        page.locator("#confirm-cancel").click()
+        expect(page.locator(f'#address-list tr[data-alias="{second}"]')).to_have_count(1)
+        page.locator(f'#address-list tr[data-alias="{second}"] button[value=delete]').click()
+        page.locator("#confirm-go").click()
+        expect(page.locator(".flash")).to_contain_text(f"Removed the address {second}.")
+        expect(page.locator(f'#address-list tr[data-alias="{second}"]')).to_have_count(0)
+    finally:
+        plain.close()
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        login_with_password(page, base, synapse, me)
+        page.goto(settings)
+        page.locator(f'#address-list tr[data-alias="{first}"] button[value=delete]').click()
+        expect(page.locator("#confirm-dialog")).to_contain_text(f"Remove the address {first}?")
+        confirm_dialog(page)
+        # Straight to the result: the dialog's answer went with the form.
+        expect(page.locator(".flash")).to_contain_text(f"Removed the address {first}.")
+        expect(page.locator("#confirm-page")).to_have_count(0)
+        expect(page.locator(f'#address-list tr[data-alias="{first}"]')).to_have_count(0)
+    finally:
+        context.close()

@@ -17,7 +17,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tests.client_helpers import sign_in
+from tests.client_helpers import asks_first, sign_in
 from tests.matrix_helpers import api, q
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.matrix.models import Credential
@@ -121,7 +121,13 @@ async def test_avatar_upload_sets_mxc_avatar_url(async_client, synapse, make_use
     assert picture_response.status_code == 200
 
     # Removing it clears avatar_url.
-    response = await async_client.post(PROFILE, {"form": "remove_avatar"})
+    asked = asks_first(
+        await async_client.post(PROFILE, {"form": "remove_avatar"}), "Remove your avatar?"
+    )
+    assert asked["form"] == ["remove_avatar"]
+    profile = await api(synapse, alice.access_token, "GET", f"/profile/{q(alice.user_id)}")
+    assert profile.get("avatar_url")
+    response = await async_client.post(PROFILE, {"form": "remove_avatar", "confirm": "yes"})
     await followed(async_client, response)
     profile = await api(synapse, alice.access_token, "GET", f"/profile/{q(alice.user_id)}")
     assert not profile.get("avatar_url")

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from django.urls import reverse
 
+from tests.client_helpers import asks_first
 from tests.synapse_fixtures import MatrixAPIError, matrix_api
 from webclient.demo.homeserver import LocalSynapse
 from webclient.matrix import devices as automation
@@ -474,7 +475,10 @@ async def test_room_integrations_give_settings_that_post_and_stop_after_revoke(
 
     # Revoke: the device is gone, its token fails, the browser session carries on.
     record = await AutomationDevice.objects.aget(device_id=device_id)
-    response = await async_client.post(f"/settings/automation/{record.pk}/revoke/")
+    revoke = f"/settings/automation/{record.pk}/revoke/"
+    asks_first(await async_client.post(revoke), "The automation using it stops working.")
+    assert (await whoami(synapse, token))["user_id"] == user.user_id
+    response = await async_client.post(revoke, {"confirm": "yes"})
     assert response.status_code == 302
     assert urlsplit(response["Location"]).path == AUTOMATION
     assert await whoami_error(synapse, token) == (401, "M_UNKNOWN_TOKEN")
@@ -542,7 +546,9 @@ async def test_revoking_a_device_already_removed_elsewhere(async_client, synapse
     body = page(await async_client.get(AUTOMATION))
     assert "no longer on the homeserver" in body
     record = await AutomationDevice.objects.aget()
-    response = await async_client.post(f"/settings/automation/{record.pk}/revoke/", follow=True)
+    response = await async_client.post(
+        f"/settings/automation/{record.pk}/revoke/", {"confirm": "yes"}, follow=True
+    )
     assert response.status_code == 200
     assert "already been signed out elsewhere" in page(response)
     assert not await AutomationDevice.objects.aexists()
@@ -557,6 +563,6 @@ async def test_another_accounts_device_cannot_be_revoked(async_client, synapse, 
     await async_client.post("/logout/")
     await sign_in(async_client, synapse, intruder)
     assert record.device_id not in page(await async_client.get(AUTOMATION))
-    await async_client.post(f"/settings/automation/{record.pk}/revoke/")
+    await async_client.post(f"/settings/automation/{record.pk}/revoke/", {"confirm": "yes"})
     assert await AutomationDevice.objects.filter(pk=record.pk).aexists()
     assert (await whoami(synapse, token))["user_id"] == owner.user_id

@@ -17,7 +17,7 @@ from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
 from tests.client_helpers import ORIGIN, eventually, receive_until, sign_in, synced_session
-from tests.matrix_helpers import join, send, shared_room
+from tests.matrix_helpers import api, join, q, send, shared_room
 from webclient.asgi import application
 from webclient.live import publisher
 from webclient.matrix.models import Credential
@@ -27,6 +27,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOMS = reverse("rooms:list")
 LANGUAGE = reverse("accounts:language")
 GERMAN = "de-DE,de;q=0.9,en;q=0.5"
+
+
+async def send_content(hs, user, room_id: str, content: dict) -> None:
+    path = f"/rooms/{q(room_id)}/send/m.room.message/{q(str(id(content)))}"
+    await api(hs, user.access_token, "PUT", path, content)
 
 
 def html_lang(page: str) -> str:
@@ -235,6 +240,18 @@ async def test_room_list_reaches_each_page_in_its_language(async_client, synapse
         frame = await receive_until(german, entry)
         assert any(">Räume</h2>" in s["html"] for s in frame["sections"])
         assert not any(">Rooms</h2>" in s["html"] for s in frame["sections"])
+
+        # The entry's one-line preview, kept untranslated by the sync loop, in each language.
+        await send_content(synapse, bob, room, {"msgtype": "m.file", "body": "plan.pdf"})
+
+        def preview(text: str):
+            return lambda m: entry(m) and text in m["html"]
+
+        await receive_until(english, preview("File: plan.pdf"))
+        frame = await receive_until(german, preview("Datei: plan.pdf"))
+        assert "File: plan.pdf" not in frame["html"]
+        page = await get(async_client, ROOMS, headers={"accept-language": GERMAN})
+        assert "Datei: plan.pdf" in page and "File: plan.pdf" not in page
     finally:
         await english.disconnect()
         await german.disconnect()

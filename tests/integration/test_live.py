@@ -18,6 +18,7 @@ import uuid
 import pytest
 from channels.layers import get_channel_layer
 from django.urls import reverse
+from django.utils import translation
 
 from tests.client_helpers import (
     events_with,
@@ -498,6 +499,9 @@ async def test_backoff_when_unreachable(failure):
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(publisher.of(session).group, channel)
+    # An English and a German page are open: each reads the problem in its language.
+    publisher.of(session).want("en|UTC", 1)
+    publisher.of(session).want("de|Europe/Berlin", 1)
     window = 8.0
     try:
         session.start()
@@ -518,7 +522,11 @@ async def test_backoff_when_unreachable(failure):
         assert statuses, "the pages must hear that the homeserver is unreachable"
         assert all(m["type"] == "session.status" for m in statuses)
         assert {m["state"] for m in statuses} == {"offline"}
-        assert "Could not reach the homeserver" in statuses[0]["message"]
+        assert "Could not reach the homeserver" in statuses[0]["messages"]["en|UTC"]
+        assert "Homeserver" in statuses[0]["messages"]["de|Europe/Berlin"]
+        assert statuses[0]["messages"]["de|Europe/Berlin"] != statuses[0]["messages"]["en|UTC"]
+        with translation.override("de"):
+            assert session.status_message == statuses[0]["messages"]["de|Europe/Berlin"]
         assert [m["retry_in"] for m in statuses] == [1, 2, 4, 8][: len(statuses)]
         assert session.status == "offline"
 

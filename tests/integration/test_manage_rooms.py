@@ -22,7 +22,14 @@ from urllib.parse import unquote
 import pytest
 from django.urls import reverse
 
-from tests.client_helpers import eventually, field_value, sign_in, synced_session, text_of
+from tests.client_helpers import (
+    asks_first,
+    eventually,
+    field_value,
+    sign_in,
+    synced_session,
+    text_of,
+)
 from tests.matrix_helpers import api, q, state, unique
 from tests.synapse_fixtures import MatrixAPIError
 from webclient.demo.homeserver import LocalSynapse
@@ -519,7 +526,10 @@ async def test_leave_then_forget(async_client, synapse, make_user):
     assert text_of(left_page, "room-name") == "Leaving Room"
     assert 'id="forget-form"' in left_page
 
-    response = await async_client.post(reverse("rooms:forget", args=[room_id]))
+    asks_first(
+        await async_client.post(reverse("rooms:forget", args=[room_id])), "Forget this room?"
+    )
+    response = await async_client.post(reverse("rooms:forget", args=[room_id]), {"confirm": "yes"})
     assert response.status_code == 302
     assert response["Location"] == reverse("rooms:list")
     assert "Forgot Leaving Room." in await list_page(async_client)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.client_helpers import sign_in, synced_session
+from tests.client_helpers import asks_first, sign_in, synced_session
 from tests.matrix_helpers import api, messages, q, send
 
 db = pytest.mark.django_db(transaction=True)
@@ -56,7 +56,8 @@ async def test_without_power_controls_are_hidden_and_refusals_shown(
 
     # Forcing the form anyway: the homeserver's refusal, shown as it is.
     refused = await async_client.post(
-        f"/rooms/{room}/people/{boss.user_id}/", {"action": "kick", "reason": "try"}
+        f"/rooms/{room}/people/{boss.user_id}/",
+        {"action": "kick", "reason": "try", "confirm": "yes"},
     )
     assert refused.status_code == 400
     assert "refused" in refused.content.decode()
@@ -91,14 +92,26 @@ async def test_moderator_kicks_bans_unbans_and_removes(async_client, synapse, ma
     redactions = [e for e in await messages(synapse, boss, room) if e["type"] == "m.room.redaction"]
     assert any(e.get("redacts", e["content"].get("redacts")) == spam for e in redactions)
 
+    # Without "I am sure" a page asks first, with the reason kept; nothing happens yet.
+    asked = asks_first(
+        await async_client.post(
+            f"/rooms/{room}/people/{carol.user_id}/", {"action": "kick", "reason": "cool off"}
+        ),
+        "Remove Carol Chatter from",
+    )
+    assert asked["action"] == ["kick"] and asked["reason"] == ["cool off"]
+    assert (await member_state(synapse, boss, room, carol))["membership"] == "join"
     response = await async_client.post(
-        f"/rooms/{room}/people/{carol.user_id}/", {"action": "kick", "reason": "cool off"}
+        f"/rooms/{room}/people/{carol.user_id}/",
+        {"action": "kick", "reason": "cool off", "confirm": "yes"},
     )
     assert response.status_code == 302
     state = await member_state(synapse, boss, room, carol)
     assert state["membership"] == "leave" and state.get("reason") == "cool off"
 
-    response = await async_client.post(f"/rooms/{room}/people/{carol.user_id}/", {"action": "ban"})
+    response = await async_client.post(
+        f"/rooms/{room}/people/{carol.user_id}/", {"action": "ban", "confirm": "yes"}
+    )
     assert response.status_code == 302
     assert (await member_state(synapse, boss, room, carol))["membership"] == "ban"
     person = (await async_client.get(f"/rooms/{room}/people/{carol.user_id}/")).content.decode()

@@ -16,7 +16,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from tests.client_helpers import eventually, field_value, sign_in, synced_session, text_of
+from tests.client_helpers import (
+    asks_first,
+    eventually,
+    field_value,
+    sign_in,
+    synced_session,
+    text_of,
+)
 from tests.matrix_helpers import api, q, set_power, state, unique
 from tests.synapse_fixtures import MatrixAPIError
 
@@ -103,7 +110,13 @@ async def test_creator_changes_avatar(async_client, synapse, make_user):
     thumb = re.search(r'id="room-avatar"><img [^>]*src="([^"]+)"', page)
     assert thumb and media_id in thumb.group(1)
 
-    response = await async_client.post(url, {"action": "remove"})
+    # Sent without "I am sure" (no script, no form checks): a page asks, nothing changes.
+    asked = asks_first(
+        await async_client.post(url, {"action": "remove"}), "Remove the room's avatar?"
+    )
+    assert asked["action"] == ["remove"]
+    assert "url" in await state(synapse, me, room_id, "m.room.avatar")
+    response = await async_client.post(url, {"action": "remove", "confirm": "yes"})
     assert response.status_code == 302
     assert "url" not in await state(synapse, me, room_id, "m.room.avatar")
     assert 'id="no-room-avatar"' in (await async_client.get(settings_url)).content.decode()
@@ -156,7 +169,14 @@ async def test_creator_manages_addresses(async_client, synapse, make_user):
     assert (await state(synapse, me, room_id, "m.room.canonical_alias"))["alt_aliases"] == []
 
     # Removing the main address: gone from the directory and from the room's state.
-    response = await async_client.post(url, {"action": "delete", "alias": alias})
+    # Its Remove button has no checkbox of its own: without script the server asks.
+    asked = asks_first(
+        await async_client.post(url, {"action": "delete", "alias": alias}),
+        f"Remove the address {alias}?",
+    )
+    assert asked == {"action": ["delete"], "alias": [alias], "confirm": ["yes"]}
+    assert await resolve(synapse, me, alias) is not None
+    response = await async_client.post(url, {"action": "delete", "alias": alias, "confirm": "yes"})
     assert response.status_code == 302
     assert await resolve(synapse, me, alias) is None
     assert "alias" not in await state(synapse, me, room_id, "m.room.canonical_alias")

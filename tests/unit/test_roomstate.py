@@ -7,8 +7,9 @@ import json
 from itertools import count
 
 import pytest
+from django.utils import translation
 
-from webclient.matrix.roomstate import PREVIEW_MAX_CHARS, RoomList, RoomSummary
+from webclient.matrix.roomstate import PREVIEW_MAX_CHARS, RoomList, RoomSummary, preview_text
 
 ME = "@me:example.org"
 ALICE = "@alice:example.org"
@@ -246,6 +247,7 @@ class TestInitialSync:
             "origin_server_ts": 1200,
             "type": "m.room.member",
             "preview": "Bob invited you",
+            "preview_message": ["%(actor)s invited you", {"actor": "Bob"}],
         }
 
     def test_unnamed_dm_invite_is_named_after_inviter(self):
@@ -535,6 +537,70 @@ def preview_after(*events, members=None) -> str:
     room.apply_timeline(list(events))
     assert room.last_event is not None
     return room.last_event["preview"]
+
+
+class TestPreviewLanguage:
+    """The list is folded in the sync loop, which has no viewer: a preview is kept untranslated
+    and each viewer reads it in their own language."""
+
+    def room_after(self, *events) -> RoomSummary:
+        room = RoomSummary(room_id="!p:example.org")
+        for user, name in {ALICE: "Alice", BOB: "Bob"}.items():
+            room.apply_state_event(member_ev(user, "join", 1, name))
+        room.apply_timeline(list(events))
+        return room
+
+    def test_a_viewer_reads_the_preview_in_their_language(self):
+        room = self.room_after(text(ALICE, "cat.png", 10, msgtype="m.image"))
+        assert preview_text(room.last_event) == "Image: cat.png"
+        with translation.override("de"):
+            assert preview_text(room.last_event) == "Bild: cat.png"
+        named = self.room_after(
+            ev("m.room.name", BOB, {"name": "Plans"}, 20, state_key=""),
+        )
+        with translation.override("de"):
+            assert preview_text(named.last_event) == "Bob hat den Raumnamen in Plans geändert"
+
+    def test_user_text_is_never_read_as_a_translation(self):
+        # a body that is itself a msgid stays what the sender wrote
+        room = self.room_after(text(ALICE, "Encrypted message", 10))
+        with translation.override("de"):
+            assert preview_text(room.last_event) == "Encrypted message"
+        room = self.room_after(text(ALICE, "100%(body)s %s", 10))
+        assert preview_text(room.last_event) == "100%(body)s %s"
+
+    def test_the_kept_state_survives_json_and_an_older_state_keeps_its_text(self):
+        room = self.room_after(ev("m.room.encrypted", BOB, {"algorithm": "x"}, 10))
+        restored = RoomSummary.from_dict(json.loads(json.dumps(room.to_dict())))
+        with translation.override("de"):
+            assert preview_text(restored.last_event) == "Verschlüsselte Nachricht"
+        older = {"event_id": "$x", "preview": "Bob joined"}
+        with translation.override("de"):
+            assert preview_text(older) == "Bob joined"
+
+    def test_an_edit_and_a_redaction_are_translated_too(self):
+        first = text(ALICE, "one", 10)
+        room = self.room_after(first)
+        room.apply_timeline(
+            [
+                ev(
+                    "m.room.message",
+                    ALICE,
+                    {
+                        "msgtype": "m.text",
+                        "body": "* two",
+                        "m.new_content": {"msgtype": "m.file", "body": "two.pdf"},
+                        "m.relates_to": {"rel_type": "m.replace", "event_id": first["event_id"]},
+                    },
+                    11,
+                )
+            ]
+        )
+        with translation.override("de"):
+            assert preview_text(room.last_event) == "Datei: two.pdf"
+        room.apply_timeline([ev("m.room.redaction", BOB, {"redacts": first["event_id"]}, 12)])
+        with translation.override("de"):
+            assert preview_text(room.last_event) == "Nachricht gelöscht"
 
 
 class TestPreviews:

@@ -203,3 +203,130 @@ def test_template_compiles(template: Path) -> None:
     from django.template.loader import get_template
 
     get_template(template.relative_to(ROOT / "templates").as_posix())
+
+
+# Python: what a person reads is passed through gettext. Plain literals are caught where the
+# text is certainly shown: flash messages, the `action` a homeserver error names ("… failed
+# while <action>"), a page error, and the errors a typed recovery key or key file gets.
+SHOWN_EXCEPTIONS = {
+    "PageError",
+    "RoomNotFound",
+    "NotInRoom",
+    "MatrixError",
+    "UnknownToken",
+    "CommandError",
+    "CommandResult",
+    "ValidationError",
+    "InvalidRecoveryKey",
+    "WrongRecoveryKey",
+    "WrongPassphrase",
+    "WrongBackupKey",
+    "NotAnExportFile",
+}
+
+
+def plain_shown_literals(source: str) -> list[str]:
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        shown: list[ast.expr] = []
+        owner = func.value if isinstance(func, ast.Attribute) else None
+        if isinstance(owner, ast.Name) and owner.id == "messages":
+            shown += node.args[1:2]
+        if name in SHOWN_EXCEPTIONS:
+            shown += node.args
+        shown += [k.value for k in node.keywords if k.arg in ("action", "heading")]
+        for value in shown:
+            if isinstance(value, ast.JoinedStr) or (
+                isinstance(value, ast.Constant)
+                and isinstance(value.value, str)
+                and " " in value.value
+            ):
+                found.append(f"line {node.lineno}: {ast.unparse(value)[:60]}")
+    return found
+
+
+PYTHON = sorted(p for p in (ROOT / "webclient").rglob("*.py") if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("module", PYTHON, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_python_text_that_is_shown_is_marked_for_translation(module: Path) -> None:
+    assert plain_shown_literals(module.read_text()) == []
+
+
+def test_the_python_check_finds_unmarked_text() -> None:
+    assert plain_shown_literals('messages.success(request, "Room avatar removed.")')
+    assert plain_shown_literals('api.put_state(r, t, {}, action="Removing the avatar")')
+    assert plain_shown_literals('raise InvalidRecoveryKey(f"Not a key: {x}")')
+    assert not plain_shown_literals('messages.success(request, _("Room avatar removed."))')
+    assert not plain_shown_literals('api.moderate(r, "kick", u, action="/kick")')
+
+
+def test_typed_key_errors_are_in_the_viewers_language() -> None:
+    from django.utils import translation
+
+    from webclient.matrix.crypto import InvalidRecoveryKey
+    from webclient.matrix.crypto.recovery import decode_recovery_key
+
+    with translation.override("de"), pytest.raises(InvalidRecoveryKey) as caught:
+        decode_recovery_key("EsT0 abcd")
+    assert "Wiederherstellungsschlüssel" in str(caught.value)
+    assert "0" in str(caught.value)
+
+
+def eager_translations_at_import(source: str) -> list[int]:
+    """Lines where `gettext` (imported as `_`) runs when the module is imported: the text is
+    then fixed in the language active at start-up, whoever reads it later."""
+    import ast
+
+    if "from django.utils.translation import gettext as _" not in source:
+        return []
+    found: list[int] = []
+
+    def scan(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if isinstance(node, ast.ClassDef):
+                scan(node.body)
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Call) and getattr(sub.func, "id", "") == "_":
+                    found.append(sub.lineno)
+
+    scan(ast.parse(source).body)
+    return found
+
+
+@pytest.mark.parametrize("module", PYTHON, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_text_is_translated_once_at_import(module: Path) -> None:
+    assert eager_translations_at_import(module.read_text()) == []
+
+
+def test_the_import_check_finds_eager_text() -> None:
+    eager = 'from django.utils.translation import gettext as _\nTEXT = {"a": _("Hello")}\n'
+    assert eager_translations_at_import(eager) == [2]
+    in_function = "from django.utils.translation import gettext as _\ndef f():\n    return _('x')\n"
+    assert eager_translations_at_import(in_function) == []
+
+
+def test_homeserver_errors_and_undecryptable_tiles_follow_the_reader() -> None:
+    from django.utils import translation
+
+    from webclient.matrix import errors
+    from webclient.timeline.viewmodels import UTD_TEXT
+
+    refused = errors.from_response("M_FORBIDDEN", 403)
+    assert refused.message == "The homeserver refused this."
+    with translation.override("de"):
+        german = errors.from_response("M_FORBIDDEN", 403).message
+        assert german == "Der Homeserver hat das abgelehnt."
+        # An error met with no reader (the sync loop) is worded again for each page.
+        assert refused.reworded() != refused.message
+        assert "Homeserver" in errors.unreachable("https://hs.example").reworded()
+        assert "Schlüssel" in str(UTD_TEXT["waiting"])

@@ -22,6 +22,7 @@ from webclient.matrix import devices, errors
 from webclient.matrix.models import AutomationDevice, Credential
 from webclient.web import snippets
 from webclient.web.auth import matrix_login_required
+from webclient.web.confirm import require_confirmation
 from webclient.web.forms import first_error
 from webclient.web.integrations import AutomationTokenForm, device_rows, no_store, room_page
 from webclient.web.rooms import RoomAccess, access_room
@@ -87,8 +88,14 @@ async def revoke_automation_view(request: HttpRequest, pk: int) -> HttpResponse:
     credential: Credential = request.credential
     device = await devices.devices_of(credential).filter(pk=pk).afirst()
     if device is None:
-        messages.warning(request, "That token was already revoked.")
+        messages.warning(request, _("That token was already revoked."))
     else:
+        require_confirmation(
+            request,
+            _("Revoke the token “%(name)s”? The automation using it stops working.")
+            % {"name": devices.AUTOMATION_PREFIX + device.name},
+            _("Revoke"),
+        )
         try:
             revoked = await devices.revoke_device(device)
         except errors.MatrixError as exc:

@@ -58,7 +58,8 @@ async def set_ignored(session: DeviceHandle, user_id: str, ignore: bool) -> None
         session.user_id,
         IGNORED,
         content,
-        action=f"{_('Ignoring') if ignore else _('No longer ignoring')} {user_id}",
+        action=(_("Ignoring %(id)s") if ignore else _("No longer ignoring %(id)s"))
+        % {"id": user_id},
     )
 
 
@@ -107,7 +108,7 @@ async def user_view(request: HttpRequest, user_id: str) -> HttpResponse:
             action_error, status = _("Unknown action."), 400
     profile_note = ""
     try:
-        profile = await session.api.profile(user_id, action=f"Loading {user_id}")
+        profile = await session.api.profile(user_id, action=_("Loading %(id)s") % {"id": user_id})
     except errors.MatrixError as exc:
         if isinstance(exc, errors.NotFound) or exc.status == 404:
             return _user_error(

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from webclient.matrix import errors
 from webclient.timeline.avatars import avatar
 from webclient.web import uploads
+from webclient.web.confirm import require_confirmation
 from webclient.web.forms import FormPage
 from webclient.web.rooms import session_of
 
@@ -100,7 +101,7 @@ class ProfilePage(FormPage):
         context: dict[str, Any] = {"max_display_name": MAX_DISPLAY_NAME}
         try:
             profile = await session.api.profile(
-                session.user_id, action=f"Loading {session.user_id}"
+                session.user_id, action=_("Loading %(id)s") % {"id": session.user_id}
             )
         except errors.MatrixError as exc:
             if exc.status != 404:
@@ -131,6 +132,7 @@ class ProfilePage(FormPage):
             await api.set_avatar_url(me, mxc, action=_("Setting your avatar"))
             messages.success(request, _("Your avatar has been changed."))
         else:
+            require_confirmation(request, _("Remove your avatar?"), _("Remove avatar"))
             await api.set_avatar_url(me, "", action=_("Removing your avatar"))
             messages.success(request, _("Your avatar has been removed."))
         return self.done(reverse("accounts:profile"))

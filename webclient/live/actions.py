@@ -303,7 +303,7 @@ async def run_command(session: MatrixSession, room_id: str, text: str) -> Comman
         return CommandResult(_("Invited %(id)s.") % {"id": user_id})
     if name in ("kick", "ban"):
         user_id, reason = _user_and_rest(command, args)
-        await api.moderate(room_id, name, user_id, reason, action=f"/{name}")
+        await api.moderate(room_id, name, user_id, reason, action="/" + name)
         done = _("Removed %(id)s from the room.") if name == "kick" else _("Banned %(id)s.")
         return CommandResult(done % {"id": user_id})
     if name == "unban":

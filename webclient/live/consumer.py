@@ -650,12 +650,23 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     async def room_notify(self, message: dict[str, Any]) -> None:
         if self.access is not None:
             return  # a shared screen does not notify anyone
-        keys = ("room_id", "room_name", "sender", "preview", "event_id", "highlight")
+        keys = ("room_id", "room_name", "sender", "event_id", "highlight")
+        preview, variant = self._worded(message, "preview", "previews")
         await self._send_frame(
             FRAMES.for_message(
-                message, "notify", lambda: {"type": "notify", **{k: message[k] for k in keys}}
+                message,
+                ("notify", variant),
+                lambda: {"type": "notify", "preview": preview, **{k: message[k] for k in keys}},
             )
         )
+
+    def _worded(self, message: dict[str, Any], key: str, per_variant: str) -> tuple[str, str]:
+        """A pushed text in this page's language and zone when the push has it (`publisher.
+        worded`), else the push's own; and the variant it is in (frames are shared by it)."""
+        own = (message.get(per_variant) or {}).get(self.variant)
+        if own is None:
+            return message[key], message.get("variant", "")
+        return own, self.variant
 
     async def session_unread(self, message: dict[str, Any]) -> None:
         if self.access is not None:
@@ -667,15 +678,12 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def session_status(self, message: dict[str, Any]) -> None:
+        text, variant = self._worded(message, "message", "messages")
         await self._send_frame(
             FRAMES.for_message(
                 message,
-                "status",
-                lambda: {
-                    "type": "status",
-                    "state": message["state"],
-                    "message": message["message"],
-                },
+                ("status", variant),
+                lambda: {"type": "status", "state": message["state"], "message": text},
             )
         )
 
@@ -756,8 +764,11 @@ async def catch_up(
         "sections": None,
         "frames": [],
     }
-    if session.status != "live" and session.status_message:
-        answer["status"] = {"state": session.status, "message": session.status_message}
+    if session.status != "live":
+        with locale.rendering_in(variant):
+            message = session.status_message
+        if message:
+            answer["status"] = {"state": session.status, "message": message}
     if rooms:
         if after >= 0:
             answer["replay"] = [[room_id, pages.replay(room_id, epoch, after)] for room_id in rooms]

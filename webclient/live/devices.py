@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from webclient.matrix import errors, registry
@@ -290,7 +291,8 @@ class DeviceHandle:
         node = _node()
         request_id = uuid.uuid4().hex
         body = {"credential_id": self.credential_id, "op": op.name, "args": kwargs}
-        body.update(once=op.once, module=op.fn.__module__)
+        # The owner words its errors and results in the asking page's language.
+        body.update(once=op.once, module=op.fn.__module__, language=translation.get_language())
         deadline = time.monotonic() + (timeout or settings.DEVICE_REQUEST_TIMEOUT)
         silent: str | None = None
         # The owner that answered last, while that is recent (its lease would have lapsed
@@ -693,10 +695,11 @@ async def _serve(request: dict[str, Any]) -> dict[str, Any]:
         session.touch()
         args = request.get("args") or {}
         handle = _here().get(credential_id)
-        if op.shared and handle is not None and handle.session is session:
-            result = await handle.run(op.fn, **args)  # shared with this process's own pages
-        else:
-            result = await op.fn(session, **args)
+        with translation.override(str(request.get("language") or "") or None):
+            if op.shared and handle is not None and handle.session is session:
+                result = await handle.run(op.fn, **args)  # shared with this process's pages
+            else:
+                result = await op.fn(session, **args)
     except asyncio.CancelledError:
         raise
     except (errors.MatrixError, errors.UnknownToken) as exc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter, deque
+from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -102,8 +103,25 @@ class DevicePublisher:
 
     # -- what the session tells ---------------------------------------------------------------
 
-    async def status(self, state: str, message: str, retry_in: float | None) -> None:
-        frame: dict[str, Any] = {"type": "session.status", "state": state, "message": message}
+    def worded(self, words: Callable[[], str]) -> dict[str, str]:
+        """`words()` in each language and zone the device's pages read in, the most read
+        first (the sync loop that met a problem has no reader of its own)."""
+        texts = {}
+        for variant in self.rendering_variants():
+            with locale.rendering_in(variant):
+                texts[variant] = words()
+        return texts
+
+    async def status(self, state: str, words: Callable[[], str], retry_in: float | None) -> None:
+        texts = self.worded(words)
+        first = next(iter(texts))
+        frame: dict[str, Any] = {
+            "type": "session.status",
+            "state": state,
+            "message": texts[first],
+            "variant": first,
+            "messages": texts,
+        }
         if retry_in is not None:
             frame["retry_in"] = retry_in
         await self._to_all(frame)
@@ -215,13 +233,17 @@ class DevicePublisher:
     async def notify(self, room: RoomSummary, event: dict[str, Any], highlight: bool) -> None:
         sender = member_display_name(str(event.get("sender", "")), room.members)
         content = event.get("content") if isinstance(event.get("content"), dict) else {}
+        previews = self.worded(lambda: message_preview(content, sender)[:200])
+        first = next(iter(previews))
         await self._to_owner(
             {
                 "type": "room.notify",
                 "room_id": room.room_id,
                 "room_name": room.display_name(self.session.user_id),
                 "sender": sender,
-                "preview": message_preview(content, sender)[:200],
+                "preview": previews[first],
+                "variant": first,
+                "previews": previews,
                 "event_id": str(event.get("event_id", "")),
                 "highlight": highlight,
             }

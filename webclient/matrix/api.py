@@ -607,8 +607,11 @@ class HomeserverApi:
         failures = answer.get("failures")
         if isinstance(failures, dict) and failures:
             raise errors.MatrixError(
-                f"{action or _('Uploading signatures')}: the homeserver refused a signature "
-                f"({json.dumps(failures)[:300]})."
+                _("%(action)s: the homeserver refused a signature (%(failures)s).")
+                % {
+                    "action": action or _("Uploading signatures"),
+                    "failures": json.dumps(failures)[:300],
+                }
             )
         return answer
 

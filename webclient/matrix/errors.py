@@ -14,9 +14,11 @@ the one place that ends the login (`webclient.web.errors`), or the sync loop's h
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 
 @dataclass
@@ -29,6 +31,9 @@ class MatrixError(Exception):
     retry_after_ms: int | None = None
     # The homeserver's own `error` text, for callers that word a refusal themselves.
     server_message: str | None = None
+    # Words the same problem again in the active language (`reworded`): the sync loop meets
+    # a problem with no viewer, and each open page reads it in its own language.
+    words: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # A lazily translated constant becomes text in the language active when raised
@@ -37,6 +42,10 @@ class MatrixError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def reworded(self) -> str:
+        """`message` in the language active now."""
+        return self.words() if self.words is not None else self.message
 
     @property
     def is_rate_limit(self) -> bool:
@@ -100,19 +109,22 @@ def retry_phrase(retry_after_ms: int | None) -> str:
 
 # What the homeserver's error codes mean to someone using the client. Where the server's
 # own `error` text is clearer for a code (M_FORBIDDEN on a send, say) it is appended.
+# Lazy: translated when an error is raised, in the language of whoever reads it.
 _MESSAGES = {
-    "M_FORBIDDEN": _("The homeserver refused this."),
-    "M_UNKNOWN_TOKEN": _("The homeserver no longer accepts this session's access token."),
-    "M_MISSING_TOKEN": _("The homeserver needs an access token for this."),
-    "M_USER_DEACTIVATED": _("This account has been deactivated."),
-    "M_NOT_FOUND": _("The homeserver could not find that."),
-    "M_TOO_LARGE": _("That is too large for the homeserver."),
-    "M_BAD_JSON": _("The homeserver could not read the request."),
-    "M_NOT_JSON": _("The homeserver could not read the request."),
-    "M_UNRECOGNIZED": _("The homeserver does not support this request."),
-    "M_GUEST_ACCESS_FORBIDDEN": _("Guests may not do this in this room."),
-    "M_CONSENT_NOT_GIVEN": _("The homeserver needs you to accept its terms first."),
-    "M_RESOURCE_LIMIT_EXCEEDED": _("The homeserver has reached a resource limit."),
+    "M_FORBIDDEN": gettext_lazy("The homeserver refused this."),
+    "M_UNKNOWN_TOKEN": gettext_lazy(
+        "The homeserver no longer accepts this session's access token."
+    ),
+    "M_MISSING_TOKEN": gettext_lazy("The homeserver needs an access token for this."),
+    "M_USER_DEACTIVATED": gettext_lazy("This account has been deactivated."),
+    "M_NOT_FOUND": gettext_lazy("The homeserver could not find that."),
+    "M_TOO_LARGE": gettext_lazy("That is too large for the homeserver."),
+    "M_BAD_JSON": gettext_lazy("The homeserver could not read the request."),
+    "M_NOT_JSON": gettext_lazy("The homeserver could not read the request."),
+    "M_UNRECOGNIZED": gettext_lazy("The homeserver does not support this request."),
+    "M_GUEST_ACCESS_FORBIDDEN": gettext_lazy("Guests may not do this in this room."),
+    "M_CONSENT_NOT_GIVEN": gettext_lazy("The homeserver needs you to accept its terms first."),
+    "M_RESOURCE_LIMIT_EXCEEDED": gettext_lazy("The homeserver has reached a resource limit."),
 }
 
 
@@ -129,7 +141,7 @@ def from_response(
         text = _("The homeserver is rate-limiting requests.") + " " + retry_phrase(retry_after_ms)
         errcode = errcode or "M_LIMIT_EXCEEDED"
     elif errcode in _MESSAGES:
-        text = _MESSAGES[errcode]
+        text = str(_MESSAGES[errcode])
         if server_message and errcode in {"M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE"}:
             text = f"{text} ({server_message})"
     elif server_message:
@@ -147,6 +159,9 @@ def from_response(
         status=status,
         retry_after_ms=retry_after_ms,
         server_message=server_message,
+        words=lambda: (
+            from_response(errcode, status, server_message, retry_after_ms, action=action).message
+        ),
     )
 
 
@@ -154,7 +169,9 @@ def unreachable(url: str, detail: str = "") -> MatrixError:
     text = _("Could not reach the homeserver at %(url)s.") % {"url": url}
     if detail:
         text = f"{text} ({detail})"
-    return MatrixError(text, errcode="W_UNREACHABLE")
+    return MatrixError(
+        text, errcode="W_UNREACHABLE", words=lambda: unreachable(url, detail).message
+    )
 
 
 def not_matrix(url: str) -> MatrixError:

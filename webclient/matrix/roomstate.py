@@ -19,8 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from .names import (
     MAX_HEROES,
@@ -58,14 +57,20 @@ ACTIVITY_TYPES = frozenset(
     }
 )
 
+#: Per media msgtype: the preview without a body, and with one.
 _MEDIA_LABELS = {
-    "m.image": "Image",
-    "m.video": "Video",
-    "m.audio": "Audio",
-    "m.file": "File",
-    "m.location": "Location",
+    "m.image": (gettext_noop("Image"), gettext_noop("Image: %(body)s")),
+    "m.video": (gettext_noop("Video"), gettext_noop("Video: %(body)s")),
+    "m.audio": (gettext_noop("Audio"), gettext_noop("Audio: %(body)s")),
+    "m.file": (gettext_noop("File"), gettext_noop("File: %(body)s")),
+    "m.location": (gettext_noop("Location"), gettext_noop("Location: %(body)s")),
 }
-_DELETED = "Message deleted"
+_DELETED = gettext_noop("Message deleted")
+_PLAIN = "%(body)s"
+
+#: A preview kept untranslated, (msgid, arguments), so that each viewer reads it in their
+#: own language: the room list is folded in the sync loop, which has no viewer.
+Message = tuple[str, dict[str, str]]
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -125,18 +130,50 @@ def _is_redacted(event: Mapping[str, Any]) -> bool:
     return "redacted_because" in _dict(event.get("unsigned"))
 
 
-def message_preview(content: Mapping[str, Any], sender_name: str) -> str:
-    """Plain text for an ``m.room.message`` content (the room list adds no sender)."""
+def _message(msgid: str, **args: str) -> Message:
+    # Arguments are Matrix-supplied text; one line each is all a preview shows.
+    return msgid, {key: _shorten(value) for key, value in args.items()}
+
+
+def translate_message(message: Message | list[Any]) -> str:
+    """A kept preview in the active language."""
+    msgid, args = message
+    if msgid == _PLAIN:
+        return str(args.get("body", ""))
+    text = gettext(msgid)
+    return text % args if args else text
+
+
+def preview_text(last_event: Mapping[str, Any]) -> str:
+    """The room list's one line for a ``last_event``, in the active language (a state kept
+    before previews were kept untranslated has only its English ``preview``)."""
+    message = last_event.get("preview_message")
+    if isinstance(message, (list, tuple)) and len(message) == 2 and isinstance(message[1], dict):
+        try:
+            return _shorten(translate_message(message))
+        except (KeyError, TypeError, ValueError):
+            pass  # a translation whose placeholders do not match: the kept text
+    return str(last_event.get("preview", ""))
+
+
+def message_preview_message(content: Mapping[str, Any], sender_name: str) -> Message:
+    """The preview of an ``m.room.message`` content, untranslated (see message_preview)."""
     body = _str(content.get("body")) or ""
     if "m.in_reply_to" in _relation(content):
         body = _strip_reply_fallback(body)
     msgtype = _str(content.get("msgtype"))
     if msgtype == "m.emote":
-        return f"* {sender_name} {body}"
-    label = _MEDIA_LABELS.get(msgtype or "")
-    if label:
-        return f"{label}: {body}" if body.strip() else label
-    return body
+        return _message(_PLAIN, body=f"* {sender_name} {body}")
+    labels = _MEDIA_LABELS.get(msgtype or "")
+    if labels:
+        return _message(labels[1], body=body) if body.strip() else _message(labels[0])
+    return _message(_PLAIN, body=body)
+
+
+def message_preview(content: Mapping[str, Any], sender_name: str) -> str:
+    """Plain text for an ``m.room.message`` content (the room list adds no sender), in the
+    active language."""
+    return translate_message(message_preview_message(content, sender_name))
 
 
 def topic_texts(content: Mapping[str, Any]) -> tuple[str, str]:
@@ -161,11 +198,6 @@ def topic_texts(content: Mapping[str, Any]) -> tuple[str, str]:
     if not plain.strip():
         return "", ""
     return plain, formatted if formatted.strip() else ""
-
-
-def _with_reason(text: str, content: Mapping[str, Any]) -> str:
-    reason = _str(content.get("reason"))
-    return f"{text}: {reason}" if reason and reason.strip() else text
 
 
 # ---------------------------------------------------------------------- RoomSummary
@@ -354,7 +386,7 @@ class RoomSummary:
         if event_type == "m.room.redaction":
             redacts = _str(content.get("redacts")) or _str(event.get("redacts"))
             if last is not None and redacts and last.get("event_id") == redacts:
-                last["preview"] = _DELETED
+                self._set_preview(last, _message(_DELETED))
             return
 
         relation = _relation(content)
@@ -368,7 +400,7 @@ class RoomSummary:
                 and last.get("event_id") == relation.get("event_id")
                 and last.get("sender") == sender
             ):
-                last["preview"] = _shorten(message_preview(new_content, self._name(sender)))
+                self._set_preview(last, message_preview_message(new_content, self._name(sender)))
             return
 
         if event_type not in ACTIVITY_TYPES:
@@ -382,50 +414,71 @@ class RoomSummary:
             "sender": sender,
             "origin_server_ts": timestamp,
             "type": event_type,
-            "preview": _shorten(preview),
         }
+        self._set_preview(self.last_event, preview)
         if timestamp is not None:
             # max(): a skewed remote clock must not sink a room that just had activity.
             self.last_activity_ts = max(self.last_activity_ts, timestamp)
 
+    @staticmethod
+    def _set_preview(last: dict[str, Any], message: Message) -> None:
+        """Keep a preview untranslated (`preview_message`, for the room list) and in the
+        active language (`preview`, for states read before previews were kept that way)."""
+        last["preview_message"] = [message[0], message[1]]
+        last["preview"] = _shorten(translate_message(message))
+
     def _preview(
         self, event: Mapping[str, Any], previous_member: Mapping[str, Any] | None
-    ) -> str | None:
-        """Plain-text preview, or None when the event is not worth showing."""
+    ) -> Message | None:
+        """The preview, untranslated, or None when the event is not worth showing."""
         event_type = str(event.get("type"))
         content = _dict(event.get("content"))
         sender = _str(event.get("sender")) or ""
-        sender_name = self._name(sender) if sender else _("Someone")
+        sender_name = self._name(sender) if sender else ""
 
         if event_type == "m.room.member":
             return self._member_preview(event, previous_member, sender_name)
         if _is_redacted(event) and event_type in ("m.room.message", "m.sticker"):
-            return _DELETED
+            return _message(_DELETED)
         if event_type == "m.room.message":
-            return message_preview(content, sender_name)
+            return message_preview_message(content, sender_name)
         if event_type == "m.sticker":
             body = _str(content.get("body"))
-            return f"Sticker: {body}" if body and body.strip() else _("Sticker")
+            if body and body.strip():
+                return _message(gettext_noop("Sticker: %(body)s"), body=body)
+            return _message(gettext_noop("Sticker"))
         if event_type == "m.room.encrypted":
-            return _("Encrypted message")
+            return _message(gettext_noop("Encrypted message"))
+        if not sender_name:
+            sender_name = gettext("Someone")
         if event_type == "m.room.name":
             name = _str(content.get("name"))
             if name and name.strip():
-                return f"{sender_name} changed the room name to {name}"
-            return f"{sender_name} removed the room name"
+                return _message(
+                    gettext_noop("%(actor)s changed the room name to %(name)s"),
+                    actor=sender_name,
+                    name=name,
+                )
+            return _message(gettext_noop("%(actor)s removed the room name"), actor=sender_name)
         if event_type == "m.room.topic":
             topic = _str(content.get("topic"))
             if topic and topic.strip():
-                return f"{sender_name} changed the topic to {topic}"
-            return f"{sender_name} removed the topic"
+                return _message(
+                    gettext_noop("%(actor)s changed the topic to %(topic)s"),
+                    actor=sender_name,
+                    topic=topic,
+                )
+            return _message(gettext_noop("%(actor)s removed the topic"), actor=sender_name)
         if event_type == "m.room.avatar":
             if _str(content.get("url")):
-                return f"{sender_name} changed the room avatar"
-            return f"{sender_name} removed the room avatar"
+                return _message(
+                    gettext_noop("%(actor)s changed the room avatar"), actor=sender_name
+                )
+            return _message(gettext_noop("%(actor)s removed the room avatar"), actor=sender_name)
         if event_type == "m.room.create":
-            return f"{sender_name} created the room"
+            return _message(gettext_noop("%(actor)s created the room"), actor=sender_name)
         if event_type == "m.room.tombstone":
-            return _("This room has been replaced and is no longer active")
+            return _message(gettext_noop("This room has been replaced and is no longer active"))
         return None
 
     def _member_preview(
@@ -433,7 +486,7 @@ class RoomSummary:
         event: Mapping[str, Any],
         previous_member: Mapping[str, Any] | None,
         sender_name: str,
-    ) -> str | None:
+    ) -> Message | None:
         content = _dict(event.get("content"))
         sender = _str(event.get("sender")) or ""
         target = _str(event.get("state_key")) or ""
@@ -444,32 +497,48 @@ class RoomSummary:
             previous = dict(previous_member)
         membership = _str(content.get("membership"))
         before = _str(previous.get("membership"))
-        target_name = self._name(target)
+        who = {"actor": sender_name or gettext("Someone"), "target": self._name(target)}
+        reason = _str(content.get("reason"))
+        reason = reason if reason and reason.strip() else ""
 
         if membership == "join":
             if before == "join":
                 return None  # a profile change; not activity for the room list
-            return f"{target_name} joined"
+            return _message(gettext_noop("%(target)s joined"), **who)
         if membership == "invite":
-            return f"{sender_name} invited {target_name}"
+            return _message(gettext_noop("%(actor)s invited %(target)s"), **who)
         if membership == "ban":
-            return _with_reason(f"{sender_name} banned {target_name}", content)
+            if reason:
+                return _message(
+                    gettext_noop("%(actor)s banned %(target)s: %(reason)s"), reason=reason, **who
+                )
+            return _message(gettext_noop("%(actor)s banned %(target)s"), **who)
         if membership == "knock":
-            return f"{target_name} asked to join"
+            return _message(gettext_noop("%(target)s asked to join"), **who)
         if membership == "leave":
             if sender == target:
                 if before == "invite":
-                    return f"{target_name} rejected the invitation"
+                    return _message(gettext_noop("%(target)s rejected the invitation"), **who)
                 if before == "knock":
-                    return f"{target_name} withdrew their request to join"
-                return f"{target_name} left"
+                    return _message(
+                        gettext_noop("%(target)s withdrew their request to join"), **who
+                    )
+                return _message(gettext_noop("%(target)s left"), **who)
             if before == "ban":
-                return f"{sender_name} unbanned {target_name}"
+                return _message(gettext_noop("%(actor)s unbanned %(target)s"), **who)
             if before == "invite":
-                return f"{sender_name} withdrew the invitation for {target_name}"
+                return _message(
+                    gettext_noop("%(actor)s withdrew the invitation for %(target)s"), **who
+                )
             if before == "knock":
-                return f"{sender_name} rejected the request to join from {target_name}"
-            return _with_reason(f"{sender_name} removed {target_name}", content)
+                return _message(
+                    gettext_noop("%(actor)s rejected the request to join from %(target)s"), **who
+                )
+            if reason:
+                return _message(
+                    gettext_noop("%(actor)s removed %(target)s: %(reason)s"), reason=reason, **who
+                )
+            return _message(gettext_noop("%(actor)s removed %(target)s"), **who)
         return None
 
     # ----------------------------------------------------------- sync shapes
@@ -590,14 +659,17 @@ class RoomSummary:
             timestamp = _int(event.get("origin_server_ts"))
             if timestamp is not None:
                 self.last_activity_ts = max(self.last_activity_ts, timestamp)
-            inviter_name = self._name(self.inviter) if self.inviter else _("Someone")
+            inviter_name = self._name(self.inviter) if self.inviter else gettext("Someone")
             self.last_event = {
                 "event_id": _str(event.get("event_id")),
                 "sender": self.inviter or "",
                 "origin_server_ts": timestamp,
                 "type": "m.room.member",
-                "preview": _shorten(f"{inviter_name} invited you"),
             }
+            self._set_preview(
+                self.last_event,
+                _message(gettext_noop("%(actor)s invited you"), actor=inviter_name),
+            )
 
     # ------------------------------------------------------------------ names
 

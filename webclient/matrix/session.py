@@ -65,11 +65,17 @@ def sync_filter() -> dict[str, Any]:
     return {**SYNC_FILTER, "room": {**SYNC_FILTER["room"], "timeline": timeline}}
 
 
+def _no_words() -> str:
+    return ""
+
+
 class Publisher(Protocol):
     """What a session tells about its device: `live.publisher.DevicePublisher` renders and
     fans it out to the device's open pages."""
 
-    async def status(self, state: str, message: str, retry_in: float | None) -> None: ...
+    async def status(
+        self, state: str, words: Callable[[], str], retry_in: float | None
+    ) -> None: ...
 
     async def room_events(
         self,
@@ -123,7 +129,8 @@ class MatrixSession:
         self.sync_token: str | None = credential.sync_token or None
         self.rooms = RoomList.from_dict(load_snapshot(credential.rooms_snapshot))
         self.status = "starting"
-        self.status_message = ""
+        # What is wrong, worded in the active language when asked (each page reads its own).
+        self.status_words: Callable[[], str] = _no_words
         self.viewers = 0
         self.closed = False
         self._stopped = asyncio.Event()
@@ -293,13 +300,13 @@ class MatrixSession:
                     wait = (exc.retry_after_ms or 5000) / 1000
                 else:
                     wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
-                await self._set_status("retrying", exc.message, wait)
+                await self._set_status("retrying", exc.reworded, wait)
                 await asyncio.sleep(wait)
                 continue
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
-                message = errors.unreachable(self.homeserver, type(exc).__name__).message
-                await self._set_status("offline", message, wait)
+                problem = errors.unreachable(self.homeserver, type(exc).__name__)
+                await self._set_status("offline", problem.reworded, wait)
                 await asyncio.sleep(wait)
                 continue
             except Exception:
@@ -332,12 +339,16 @@ class MatrixSession:
                     self._filter_id = False  # else asked again before the next sync
         return self._filter_id if isinstance(self._filter_id, str) else sync_filter()
 
-    async def _set_status(self, status: str, message: str, retry_in: float) -> None:
-        self.status, self.status_message = status, message
+    @property
+    def status_message(self) -> str:
+        return self.status_words()
+
+    async def _set_status(self, status: str, words: Callable[[], str], retry_in: float) -> None:
+        self.status, self.status_words = status, words
         logger.warning(
-            "sync of device %s: %s (retrying in %.0fs)", self.credential_id, message, retry_in
+            "sync of device %s: %s (retrying in %.0fs)", self.credential_id, words(), retry_in
         )
-        await self.publisher.status(status, message, retry_in)
+        await self.publisher.status(status, words, retry_in)
 
     async def _handle_sync(self, response: SyncResponse, first: bool) -> None:
         self._between_syncs.clear()
@@ -350,8 +361,8 @@ class MatrixSession:
     async def _apply_sync(self, response: SyncResponse, first: bool) -> None:
         self.sync_count += 1
         if self.status != "live":
-            self.status, self.status_message = "live", ""
-            await self.publisher.status("live", "", None)
+            self.status, self.status_words = "live", _no_words
+            await self.publisher.status("live", _no_words, None)
         rooms_json = rooms_to_json(response.rooms)
         if self.crypto is not None:
             joined_rooms = rooms_json.get("join", {})

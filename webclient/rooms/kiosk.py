@@ -32,6 +32,7 @@ from webclient.matrix import auth, device_trust, devices, errors
 from webclient.matrix.models import KIOSK_MAX_ROOMS, KIOSK_THEMES, Credential, KioskLink
 from webclient.matrix.session import MatrixSession
 from webclient.web.auth import matrix_login_required
+from webclient.web.confirm import require_confirmation
 from webclient.web.context import THEME_LABELS
 from webclient.web.rooms import FIRST_SYNC_WAIT
 
@@ -287,6 +288,12 @@ async def revoke_link_view(request: HttpRequest, pk: int) -> HttpResponse:
     if link is None:
         messages.warning(request, _("That kiosk link was already revoked."))
     else:
+        require_confirmation(
+            request,
+            _("Revoke the kiosk link “%(name)s”? Screens showing it stop at once.")
+            % {"name": link.name},
+            _("Revoke"),
+        )
         await revoke(link)
         messages.success(
             request,

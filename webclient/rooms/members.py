@@ -208,7 +208,7 @@ async def invite_view(request: HttpRequest, room: str) -> HttpResponse:
                 % {"user_id": user_id},
                 status=400,
             )
-        await session.api.invite(room_id, user_id, action=f"Inviting {user_id}")
+        await session.api.invite(room_id, user_id, action=_("Inviting %(id)s") % {"id": user_id})
     except errors.MatrixError as exc:
         return await _members_page(
             request, room, invite_value=value, invite_error=exc.message, status=400

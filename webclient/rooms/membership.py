@@ -36,6 +36,7 @@ from webclient.matrix.names import (
 )
 from webclient.matrix.roomstate import RoomSummary
 from webclient.web.auth import matrix_login_required
+from webclient.web.confirm import require_confirmation
 from webclient.web.errors import PageError
 from webclient.web.forms import FormPage
 from webclient.web.rooms import FIRST_SYNC_WAIT, ROOM_SYNC_WAIT, access_room, session_of
@@ -507,6 +508,11 @@ async def forget_view(request: HttpRequest, room: str) -> HttpResponse:
             field_errors={"forget": _("Leave the room before forgetting it.")},
             status=400,
         )
+    require_confirmation(
+        request,
+        _("Forget this room? Its history is no longer yours to read."),
+        _("Forget this room"),
+    )
     name = await left_room_name(session, room_id)
     try:
         await session.api.forget(room_id, action=_("Forgetting"))

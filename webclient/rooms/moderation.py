@@ -17,6 +17,7 @@ from webclient.matrix import errors, power
 from webclient.matrix.names import member_display_name
 from webclient.timeline.avatars import member_avatar
 from webclient.web.auth import matrix_login_required
+from webclient.web.confirm import require_confirmation
 from webclient.web.errors import PageError
 from webclient.web.rooms import session_of
 
@@ -41,6 +42,8 @@ async def person_view(request: HttpRequest, room: str, user_id: str) -> HttpResp
         action = request.POST.get("action", "")
         reason = request.POST.get("reason", "").strip()[:500]
         if action in ACTIONS:
+            if action != "unban":
+                require_confirmation(request, *_question(session, room_id, user_id, action))
             try:
                 await session.api.moderate(room_id, ACTIONS[action], user_id, reason)
             except errors.MatrixError as exc:
@@ -78,6 +81,22 @@ async def person_view(request: HttpRequest, room: str, user_id: str) -> HttpResp
         "error": error,
     }
     return render(request, "rooms/person.html", context, status=400 if error else 200)
+
+
+def _question(session: DeviceHandle, room_id: str, user_id: str, action: str) -> tuple[str, str]:
+    """What the moderation page's buttons ask (`data-confirm`), for a page that asks."""
+    summary = session.rooms.rooms.get(room_id)
+    members = dict(summary.members) if summary else {}
+    names = {
+        "name": member_display_name(user_id, members),
+        "room_name": summary.display_name(session.user_id) if summary else room_id,
+    }
+    if action == "kick":
+        return _("Remove %(name)s from %(room_name)s?") % names, _("Remove from room")
+    return (
+        _("Ban %(name)s from %(room_name)s? They cannot come back until unbanned.") % names,
+        _("Ban"),
+    )
 
 
 def _shown(level: float) -> str:

@@ -259,5 +259,5 @@ async def thread_view(request: HttpRequest, room: str, root_id: str) -> HttpResp
 
 async def socket_over_http(request: HttpRequest) -> HttpResponse:
     return HttpResponse(
-        "This address is a websocket.", status=426, headers={"Upgrade": "websocket"}
+        _("This address is a websocket."), status=426, headers={"Upgrade": "websocket"}
     )

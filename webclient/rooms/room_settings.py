@@ -40,6 +40,7 @@ from webclient.matrix.power import creators_outrank, level, power_of
 from webclient.matrix.roomstate import RoomSummary
 from webclient.timeline.avatars import avatar
 from webclient.web.auth import matrix_login_required
+from webclient.web.confirm import require_confirmation
 from webclient.web.errors import NotInRoom
 from webclient.web.forms import first_error
 from webclient.web.middleware import embed_origins
@@ -134,7 +135,7 @@ def join_rule_choices(room_version: str, current: str) -> list[tuple[str, str]]:
 
 def _state(session: DeviceHandle, room_id: str, event_type: str):  # noqa: ANN202
     """A state event's content, or None when the room has none of that type."""
-    return session.api.state_or_none(room_id, event_type, action="Loading the room's settings")
+    return session.api.state_or_none(room_id, event_type, action=_("Loading the room's settings"))
 
 
 def _needed_for(levels: dict[str, Any] | None, event_type: str) -> int:
@@ -172,7 +173,7 @@ def _needs(levels: dict[str, Any] | None, event_type: str, own: float) -> dict[s
 async def _local_aliases(session: DeviceHandle, room_id: str) -> tuple[list[str], str]:
     """(the homeserver's local addresses of the room, a problem loading them or "")."""
     try:
-        found = await session.api.local_aliases(room_id, action="Loading the room's addresses")
+        found = await session.api.local_aliases(room_id, action=_("Loading the room's addresses"))
     except errors.MatrixError as exc:
         return [], exc.message
     return sorted(found), ""
@@ -368,14 +369,15 @@ async def avatar_view(request: HttpRequest, room: str) -> HttpResponse:
     found = await _joined(request, room)
     session, room_id = found.session, found.room_id
     if form.cleaned_data["action"] == "remove":
+        require_confirmation(request, _("Remove the room's avatar?"), _("Remove avatar"))
         try:
             await session.api.put_state(
-                room_id, "m.room.avatar", {}, action="Removing the room's avatar"
+                room_id, "m.room.avatar", {}, action=_("Removing the room's avatar")
             )
         except errors.MatrixError as exc:
             return await _refused(request, room, "avatar", exc.message)
         await session.wait_until(room_id, lambda s: s is None or not s.avatar_url, ROOM_SYNC_WAIT)
-        messages.success(request, "Room avatar removed.")
+        messages.success(request, _("Room avatar removed."))
         return HttpResponseRedirect(_settings_url(room))
     uploaded = form.cleaned_data["avatar"]
     mimetype = picture_type(uploaded)
@@ -386,12 +388,12 @@ async def avatar_view(request: HttpRequest, room: str) -> HttpResponse:
     try:
         mxc = await upload(session, uploaded)
         await session.api.put_state(
-            room_id, "m.room.avatar", {"url": mxc, "info": info}, action="Changing the avatar"
+            room_id, "m.room.avatar", {"url": mxc, "info": info}, action=_("Changing the avatar")
         )
     except errors.MatrixError as exc:
         return await _refused(request, room, "avatar", exc.message)
     await session.wait_until(room_id, lambda s: s is None or s.avatar_url == mxc, ROOM_SYNC_WAIT)
-    messages.success(request, "Room avatar changed.")
+    messages.success(request, _("Room avatar changed."))
     return HttpResponseRedirect(_settings_url(room))
 
 
@@ -439,7 +441,7 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
             )
         alias = f"#{localpart}:{server}"
         try:
-            await session.api.add_alias(alias, room_id, action="Adding the address")
+            await session.api.add_alias(alias, room_id, action=_("Adding the address"))
         except errors.MatrixError as exc:
             if exc.status == 409 or exc.errcode == "M_ROOM_IN_USE":
                 message = _("The address %(alias)s is already taken. Choose another one.") % {
@@ -468,14 +470,19 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
                     _("Only %(server)s can remove %(alias)s.")
                     % {"server": alias.rsplit(":", 1)[-1], "alias": alias},
                 )
-            await session.api.remove_alias(alias, action="Removing the address")
+            require_confirmation(
+                request,
+                _("Remove the address %(alias)s?") % {"alias": alias},
+                _("Remove the address"),
+            )
+            await session.api.remove_alias(alias, action=_("Removing the address"))
             done = _("Removed the address %(alias)s.") % {"alias": alias}
         elif action == "main":
             await _set_canonical(
                 session,
                 room_id,
                 lambda main, published: (alias, published),
-                "Choosing the main address",
+                _("Choosing the main address"),
             )
             done = (
                 _("The main address is now %(alias)s.") % {"alias": alias}
@@ -487,7 +494,7 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
                 session,
                 room_id,
                 lambda main, published: (main, [*published, alias]),
-                "Publishing the address",
+                _("Publishing the address"),
             )
             done = _("Published %(alias)s.") % {"alias": alias}
         else:
@@ -498,7 +505,7 @@ async def addresses_view(request: HttpRequest, room: str) -> HttpResponse:
                     "" if main == alias else main,
                     [a for a in published if a != alias],
                 ),
-                "Unpublishing the address",
+                _("Unpublishing the address"),
             )
             done = _("%(alias)s is no longer published.") % {"alias": alias}
     except errors.MatrixError as exc:
@@ -563,7 +570,9 @@ async def access_view(request: HttpRequest, room: str) -> HttpResponse:
     else:
         content[key] = value
     try:
-        await session.api.put_state(room_id, event_type, content, action=f"Changing {what}")
+        await session.api.put_state(
+            room_id, event_type, content, action=_("Changing %(what)s") % {"what": what}
+        )
     except errors.MatrixError as exc:
         return await _refused(request, room, field, exc.message, kept)
     label = (JOIN_RULES if field == "join_rule" else choices)[value]
@@ -642,7 +651,10 @@ async def power_view(request: HttpRequest, room: str) -> HttpResponse:
     content["users"] = users
     try:
         await session.api.put_state(
-            room_id, "m.room.power_levels", content, action=f"Changing {user_id}'s power level"
+            room_id,
+            "m.room.power_levels",
+            content,
+            action=_("Changing the power level of %(id)s") % {"id": user_id},
         )
     except errors.MatrixError as exc:
         return await _refused(request, room, "power", exc.message, kept)
@@ -819,7 +831,10 @@ async def settings_view(request: HttpRequest, room: str) -> HttpResponse:
     value = form.cleaned_data["value"]
     try:
         await session.api.put_state(
-            room_id, f"m.room.{field}", {field: value}, action=f"Changing the room's {field}"
+            room_id,
+            f"m.room.{field}",
+            {field: value},
+            action=_("Changing the room's name") if field == "name" else _("Changing the topic"),
         )
     except errors.MatrixError as exc:
         return await _refused(request, room, field, exc.message, {field: typed})

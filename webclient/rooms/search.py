@@ -62,7 +62,7 @@ async def search_events(
     if room_id:
         criteria["filter"] = {"rooms": [room_id]}
     answer = await session.api.search(
-        {"search_categories": {"room_events": criteria}}, next_batch, action="Searching"
+        {"search_categories": {"room_events": criteria}}, next_batch, action=_("Searching")
     )
     categories = answer.get("search_categories")
     room_events = categories.get("room_events") if isinstance(categories, dict) else None

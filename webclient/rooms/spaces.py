@@ -193,7 +193,7 @@ async def tags_view(request: HttpRequest, room: str) -> HttpResponse:
     tag = request.POST.get("tag", "")
     on = request.POST.get("on") == "1"
     if tag not in TAGS:
-        raise PageError(_("Only favourite and low priority can be set."), "Unknown tag", 400)
+        raise PageError(_("Only favourite and low priority can be set."), _("Unknown tag"), 400)
     found = await access_room(request, room)
     session, room_id, summary = found.session, found.room_id, found.summary
     assert summary is not None

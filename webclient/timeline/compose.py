@@ -145,9 +145,11 @@ def message_content(text: str) -> dict[str, Any]:
         command, args = parsed
         name = command.name
         if command.acts:
-            raise CommandError(f"/{name} does something rather than send a message.")
+            raise CommandError(
+                _("/%(name)s does something rather than send a message.") % {"name": name}
+            )
         if not args and name in ("me", "plain", "html", "spoiler"):
-            raise CommandError(f"Usage: {command.usage}")
+            raise CommandError(_("Usage: %(usage)s") % {"usage": command.usage})
         if name == "shrug":
             return _plain(SHRUG, args)
         if name == "tableflip":

@@ -15,7 +15,7 @@ from typing import Any
 from django.template.loader import render_to_string
 
 from webclient.matrix.names import member_display_name
-from webclient.matrix.roomstate import RoomList, RoomSection, RoomSummary
+from webclient.matrix.roomstate import RoomList, RoomSection, RoomSummary, preview_text
 
 from .avatars import avatar
 
@@ -30,7 +30,7 @@ def render_room_entry(room: RoomSummary, own_user_id: str) -> str:
             "room": room,
             "name": name,
             "avatar": avatar(room.room_id, name, room.avatar_url),
-            "preview": last.get("preview", ""),
+            "preview": preview_text(last),
             "inviter": inviter,
         },
     )

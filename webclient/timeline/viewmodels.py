@@ -253,20 +253,20 @@ def _state_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | 
 
 #: Why an encrypted message cannot be read (`matrix.encryption` says which), in words.
 UTD_TEXT = {
-    "waiting": _(
+    "waiting": gettext_lazy(
         "Waiting for the key from this message's sender. It will appear here when it arrives."
     ),
-    "withheld": _("The sender did not share the key for this message with this device"),
-    "unavailable": _("Encrypted message: this device cannot decrypt messages."),
-    "error": _("This message could not be decrypted"),
+    "withheld": gettext_lazy("The sender did not share the key for this message with this device"),
+    "unavailable": gettext_lazy("Encrypted message: this device cannot decrypt messages."),
+    "error": gettext_lazy("This message could not be decrypted"),
 }
 SHIELD_TEXT = {
-    "unverified_device": _("Encrypted by a device not verified by its owner."),
-    "unknown_device": _("Encrypted by an unknown or deleted device."),
-    "unauthenticated": _(
+    "unverified_device": gettext_lazy("Encrypted by a device not verified by its owner."),
+    "unknown_device": gettext_lazy("Encrypted by an unknown or deleted device."),
+    "unauthenticated": gettext_lazy(
         "The authenticity of this encrypted message can't be guaranteed on this device."
     ),
-    "identity_changed": _("The sender's identity changed."),
+    "identity_changed": gettext_lazy("The sender's identity changed."),
 }
 
 

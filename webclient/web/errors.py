@@ -9,6 +9,8 @@ the field instead):
 - `PageError` (`RoomNotFound`, `NotInRoom`, …): a page that says what is wrong, with its
   status (404 for a room that is not there or not joined).
 - any other `MatrixError`: the homeserver failed; a page (or text) with its sentence, 502.
+- `NeedsConfirmation`: a destructive form sent without "I am sure": a page that asks, and
+  sends the same form again when the person confirms (`web.confirm`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import logging
 from django.contrib.auth import alogout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from webclient.live import devices
@@ -26,6 +30,7 @@ from webclient.live.publisher import end_pages
 from webclient.matrix import errors
 from webclient.matrix.models import Credential
 
+from .confirm import NeedsConfirmation, resent_fields
 from .redirects import REASONS, login_url
 
 logger = logging.getLogger("webclient.web")
@@ -71,6 +76,16 @@ def error_page(request: HttpRequest, heading: str, message: str, status: int) ->
     return response
 
 
+def safe_referer(request: HttpRequest) -> str:
+    """The page the request came from, when it is one of ours, else the room list."""
+    referer = request.headers.get("Referer", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return referer
+    return reverse("rooms:list")
+
+
 def wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
@@ -98,6 +113,24 @@ async def respond(request: HttpRequest, exc: Exception, *, fragment: bool = Fals
         if fragment:
             return HttpResponse(exc.message, status=401, content_type="text/plain; charset=utf-8")
         return HttpResponseRedirect(login_url("revoked", request.get_full_path()))
+    if isinstance(exc, NeedsConfirmation):
+        if wants_json(request):
+            return JsonResponse({"ok": False, "error": exc.question}, status=400)
+        if fragment:
+            return HttpResponse(exc.question, status=400, content_type="text/plain; charset=utf-8")
+        response = render(
+            request,
+            "confirm.html",
+            {
+                "question": exc.question,
+                "label": exc.label,
+                "action": request.path,
+                "fields": resent_fields(request),
+                "back": safe_referer(request),
+            },
+        )
+        add_never_cache_headers(response)
+        return response
     if isinstance(exc, PageError):
         if wants_json(request):
             return JsonResponse({"ok": False, "error": exc.message}, status=exc.status)

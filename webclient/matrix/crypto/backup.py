@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.utils.translation import gettext as _
 
 from ._aes import hkdf_sha256, hmac_sha256, same_bytes
 from .encoding import decode_base64, encode_base64
@@ -149,8 +150,10 @@ def decrypt_session_data(session_data: Mapping[str, Any], private_key: bytes) ->
     matches = [same_bytes(mac, libolm_mac), same_bytes(mac, spec_text_mac)]
     if not any(matches):
         raise WrongBackupKey(
-            "This backup key does not decrypt the backed-up keys: it is the key of another "
-            "backup, or the data was damaged."
+            _(
+                "This backup key does not decrypt the backed-up keys: it is the key of another "
+                "backup, or the data was damaged."
+            )
         )
     decryptor = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).decryptor()
     padded = decryptor.update(ciphertext) + decryptor.finalize()

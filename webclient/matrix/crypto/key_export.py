@@ -21,6 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from django.utils.translation import gettext as _
 
 from ._aes import aes_ctr, hmac_sha256, new_iv, same_bytes
 from .encoding import decode_base64, encode_base64
@@ -74,26 +75,34 @@ def _body(text: str) -> bytes:
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as error:
-            raise NotAnExportFile("This is not a room key export file (it is not text).") from error
+            raise NotAnExportFile(
+                _("This is not a room key export file (it is not text).")
+            ) from error
     lines = [line.strip() for line in text.splitlines()]
     try:
         start = lines.index(HEADER)
     except ValueError:
         raise NotAnExportFile(
-            "This is not a room key export file: it has no "
-            "'-----BEGIN MEGOLM SESSION DATA-----' line."
+            _(
+                "This is not a room key export file: it has no "
+                "'-----BEGIN MEGOLM SESSION DATA-----' line."
+            )
         ) from None
     try:
         end = lines.index(TRAILER, start + 1)
     except ValueError:
         raise NotAnExportFile(
-            "The room key export file is cut short: its "
-            "'-----END MEGOLM SESSION DATA-----' line is missing."
+            _(
+                "The room key export file is cut short: its "
+                "'-----END MEGOLM SESSION DATA-----' line is missing."
+            )
         ) from None
     try:
         return decode_base64("".join(lines[start + 1 : end]), "export file")
     except MalformedData as error:
-        raise NotAnExportFile(f"The room key export file is damaged: {error}") from error
+        raise NotAnExportFile(
+            _("The room key export file is damaged: %(error)s") % {"error": error}
+        ) from error
 
 
 def decrypt_export(text: str | bytes, passphrase: str) -> bytes:
@@ -104,24 +113,29 @@ def decrypt_export(text: str | bytes, passphrase: str) -> bytes:
     """
     body = _body(text)
     if len(body) < _MIN_LENGTH:
-        raise NotAnExportFile("The room key export file is too short: part of it is missing.")
+        raise NotAnExportFile(_("The room key export file is too short: part of it is missing."))
     if body[0] != VERSION:
         raise UnsupportedAlgorithm(
-            f"This room key export file has format version {body[0]}, which this client "
-            "cannot read."
+            _(
+                "This room key export file has format version %(version)s, which this client "
+                "cannot read."
+            )
+            % {"version": body[0]}
         )
     salt, iv = body[1:17], body[17:33]
     (rounds,) = struct.unpack(">I", body[33:37])
     if not 0 < rounds <= MAX_ROUNDS:
         raise UnsupportedAlgorithm(
-            "This room key export file asks for more key-derivation rounds than this client "
-            "will do."
+            _(
+                "This room key export file asks for more key-derivation rounds than this client "
+                "will do."
+            )
         )
     ciphertext, mac = body[37:-32], body[-32:]
     aes_key, hmac_key = _derive(passphrase, salt, rounds)
     if not same_bytes(hmac_sha256(hmac_key, body[:-32]), mac):
         raise WrongPassphrase(
-            "Wrong passphrase for this room key export file (or the file was damaged)."
+            _("Wrong passphrase for this room key export file (or the file was damaged).")
         )
     return aes_ctr(aes_key, iv, ciphertext)
 
@@ -149,8 +163,10 @@ def import_keys(text: str | bytes, passphrase: str) -> list[dict[str, Any]]:
         sessions = json.loads(plaintext.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise NotAnExportFile(
-            "The room key export file decrypts, but not to a list of room keys."
+            _("The room key export file decrypts, but not to a list of room keys.")
         ) from error
     if not isinstance(sessions, list):
-        raise NotAnExportFile("The room key export file decrypts, but not to a list of room keys.")
+        raise NotAnExportFile(
+            _("The room key export file decrypts, but not to a list of room keys.")
+        )
     return [session for session in sessions if isinstance(session, dict)]

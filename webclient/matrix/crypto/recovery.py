@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from django.utils.translation import gettext as _
 
 from .encoding import BASE58_ALPHABET, decode_base58, encode_base58
 from .errors import (
@@ -57,41 +58,50 @@ def decode_recovery_key(text: str) -> bytes:
     """
     compact = "".join(str(text).split())
     if not compact:
-        raise InvalidRecoveryKey("The recovery key is empty.")
+        raise InvalidRecoveryKey(_("The recovery key is empty."))
     bad = sorted({char for char in compact if char not in BASE58_ALPHABET})
     if bad:
         shown = ", ".join(repr(char) for char in bad)
-        hint = ""
         if set(bad) & set("0OIl"):
-            hint = " (recovery keys never use 0, O, I or l, which are easy to confuse)"
-        raise InvalidRecoveryKey(
-            f"This is not a recovery key: it contains {shown}, which a recovery key "
-            f"cannot contain{hint}."
-        )
+            message = _(
+                "This is not a recovery key: it contains %(shown)s, which a recovery key "
+                "cannot contain (recovery keys never use 0, O, I or l, which are easy to "
+                "confuse)."
+            )
+        else:
+            message = _(
+                "This is not a recovery key: it contains %(shown)s, which a recovery key "
+                "cannot contain."
+            )
+        raise InvalidRecoveryKey(message % {"shown": shown})
     try:
         raw = decode_base58(compact)
     except MalformedData as error:  # unreachable after the alphabet check, kept for safety
-        raise InvalidRecoveryKey(f"This is not a recovery key: {error}") from error
+        raise InvalidRecoveryKey(_("This is not a recovery key.")) from error
     expected = len(PREFIX) + KEY_LENGTH + 1
     if len(raw) < expected:
         raise InvalidRecoveryKey(
-            "The recovery key is too short: part of it is missing. Check that you copied all "
-            "of it (12 groups of 4 characters)."
+            _(
+                "The recovery key is too short: part of it is missing. Check that you copied all "
+                "of it (12 groups of 4 characters)."
+            )
         )
     if len(raw) > expected:
         raise InvalidRecoveryKey(
-            "The recovery key is too long: check that nothing extra was copied with it."
+            _("The recovery key is too long: check that nothing extra was copied with it.")
         )
     # Every recovery key starts with "Es" (the 0x8B 0x01 prefix). Text that does too but has
     # a bad parity byte is a mistyped key, wherever the typo is (one in the first group also
     # changes the decoded prefix), so parity is checked before the prefix bytes.
-    not_a_key = InvalidRecoveryKey("This is not a recovery key (recovery keys start with 'Es').")
+    not_a_key = InvalidRecoveryKey(_("This is not a recovery key (recovery keys start with 'Es')."))
     if not compact.startswith("Es"):
         raise not_a_key
     if _parity(raw) != 0:
         raise InvalidRecoveryKey(
-            "The recovery key has a typo: its check character does not match the rest. "
-            "Compare it with your copy, character by character."
+            _(
+                "The recovery key has a typo: its check character does not match the rest. "
+                "Compare it with your copy, character by character."
+            )
         )
     if raw[: len(PREFIX)] != PREFIX:
         raise not_a_key
@@ -105,23 +115,26 @@ def passphrase_to_key(passphrase: str, passphrase_info: Mapping[str, Any]) -> by
     The salt is used as its UTF-8 text, not base64-decoded, as Element and the spec do.
     """
     if not isinstance(passphrase_info, Mapping):
-        raise MalformedData("The key has no passphrase parameters.")
+        raise MalformedData(_("The key has no passphrase parameters."))
     algorithm = passphrase_info.get("algorithm")
     if algorithm != PBKDF2:
         raise UnsupportedAlgorithm(
-            f"This key is derived from a passphrase with {algorithm!r}, which this client "
-            "does not support; use the recovery key instead."
+            _(
+                "This key is derived from a passphrase with %(algorithm)r, which this client "
+                "does not support; use the recovery key instead."
+            )
+            % {"algorithm": algorithm}
         )
     salt = passphrase_info.get("salt")
     iterations = passphrase_info.get("iterations")
     bits = passphrase_info.get("bits", 256)
     if not isinstance(salt, str) or isinstance(iterations, bool) or not isinstance(iterations, int):
-        raise MalformedData("The key's passphrase parameters lack a salt or an iteration count.")
+        raise MalformedData(_("The key's passphrase parameters lack a salt or an iteration count."))
     if isinstance(bits, bool) or not isinstance(bits, int) or bits <= 0 or bits % 8:
-        raise MalformedData("The key's passphrase parameters give an impossible key length.")
+        raise MalformedData(_("The key's passphrase parameters give an impossible key length."))
     if not 0 < iterations <= MAX_PBKDF2_ITERATIONS or bits > MAX_PBKDF2_BITS:
         raise UnsupportedAlgorithm(
-            "The key's passphrase parameters ask for more work than this client will do."
+            _("The key's passphrase parameters ask for more work than this client will do.")
         )
     kdf = PBKDF2HMAC(
         algorithm=hashes.SHA512(),

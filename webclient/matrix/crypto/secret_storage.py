@@ -15,6 +15,8 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from ._aes import aes_ctr, hkdf_sha256, hmac_sha256, new_iv, same_bytes
 from .encoding import decode_base64, encode_base64
 from .errors import (
@@ -86,8 +88,11 @@ def decrypt_secret(name: str, encrypted: Mapping[str, Any], key: bytes) -> str:
     aes_key, hmac_key = derive_keys(key, name)
     if not same_bytes(hmac_sha256(hmac_key, ciphertext), mac):
         raise WrongRecoveryKey(
-            f"The secret storage key does not open {name}: it is the wrong key, or the "
-            "stored secret was changed."
+            _(
+                "The secret storage key does not open %(name)s: it is the wrong key, or the "
+                "stored secret was changed."
+            )
+            % {"name": name}
         )
     try:
         return aes_ctr(aes_key, iv, ciphertext).decode("utf-8")
@@ -103,11 +108,12 @@ def check_key(key: bytes, key_description: Mapping[str, Any]) -> bool:
     description (so a broken description is not reported as a wrong key).
     """
     if not isinstance(key_description, Mapping):
-        raise MalformedData("The secret storage key description is not an object.")
+        raise MalformedData(_("The secret storage key description is not an object."))
     algorithm = key_description.get("algorithm")
     if algorithm != AES_HMAC_SHA2:
         raise UnsupportedAlgorithm(
-            f"The secret storage key uses {algorithm!r}, which this client does not support."
+            _("The secret storage key uses %(algorithm)r, which this client does not support.")
+            % {"algorithm": algorithm}
         )
     if key_description.get("iv") is None and key_description.get("mac") is None:
         return True
@@ -189,20 +195,24 @@ def key_from_user_input(
         if not passphrase_info:
             if looks_like_recovery_key(text):
                 raise  # a mistyped recovery key: say what is wrong with it
-            raise InvalidRecoveryKey("This is not a recovery key.") from not_a_key
+            raise InvalidRecoveryKey(_("This is not a recovery key.")) from not_a_key
         key = passphrase_to_key(text, passphrase_info)
         if check and not check_key(key, key_description):
             if looks_like_recovery_key(text):
                 # Most likely a mistyped recovery key rather than a wrong passphrase.
                 raise not_a_key
             raise WrongPassphrase(
-                "That passphrase is not the one for this secret storage. Check it, or use "
-                "the recovery key."
+                _(
+                    "That passphrase is not the one for this secret storage. Check it, or use "
+                    "the recovery key."
+                )
             ) from None
         return key
     if check and not check_key(key, key_description):
         raise WrongRecoveryKey(
-            "This recovery key is valid but belongs to another secret storage key (perhaps "
-            "one that was replaced)."
+            _(
+                "This recovery key is valid but belongs to another secret storage key (perhaps "
+                "one that was replaced)."
+            )
         )
     return key
