@@ -43,11 +43,17 @@ function setToken(name, value) {
   else delete timeline.dataset[name];
 }
 
+// A fetched page comes with its date separators: days.js (loaded with the first) is ready
+// before it goes in, so no day is shown twice in between.
+function withDays(fetched) {
+  return Promise.all([fetched, keepDays()]).then(function (both) { return both[0]; });
+}
+
 function loadOlder() {
   var token = timeline.dataset.older;
   if (!token || busy) return;
   busy = true;
-  fetchChunk("from=" + encodeURIComponent(token))
+  withDays(fetchChunk("from=" + encodeURIComponent(token)))
     .then(function (chunk) {
       var height = timeline.scrollHeight;
       var top = timeline.scrollTop;
@@ -66,7 +72,7 @@ function loadNewer() {
   var token = timeline.dataset.newer;
   if (!token || busy) return;
   busy = true;
-  fetchChunk("after=" + encodeURIComponent(token))
+  withDays(fetchChunk("after=" + encodeURIComponent(token)))
     .then(function (chunk) {
       timeline.insertBefore(chunk, timeline.querySelector(":scope > .event.pending"));
       // No next token: this was the newest page, and live events flow again.
@@ -116,9 +122,11 @@ function fillGap(gap, chunk) {
   gap.dataset.busy = "1";
   gap.textContent = gettext("Loading missed messages…");
   var target = timeline;
+  var days = keepDays();
   fetch(root.dataset.timelineUrl + "?from=" + encodeURIComponent(token), { credentials: "same-origin" })
-    .then(function (response) { if (!response.ok) throw new Error(); return response.text(); })
-    .then(function (html) {
+    .then(function (response) { if (!response.ok) throw new Error(); return Promise.all([response.text(), days]); })
+    .then(function (answer) {
+      var html = answer[0];
       if (target !== timeline) return;
       var template = document.createElement("template");
       template.innerHTML = html;
@@ -135,6 +143,7 @@ function fillGap(gap, chunk) {
       });
       filler.classList.add("filled");
       timeline.insertBefore(filler, chunk);
+      emit("inserted");
       delete gap.dataset.busy;
       if (found || !filler.dataset.prev) gap.remove();
       else {

@@ -281,13 +281,17 @@ function resync() {
   if (!timeline || !root.dataset.timelineUrl || resyncing) return;
   resyncing = true;
   var target = timeline; // the room may be swapped meanwhile: then this answer is dropped
+  // days.js loads meanwhile: the fetched page brings its own date separators, and the page
+  // must not show two "Today"s until the module arrives.
+  var days = keepDays();
   fetch(root.dataset.timelineUrl, { credentials: "same-origin" })
     .then(function (response) {
       if (response.status === 401) { location.reload(); throw new Error("signed out"); }
       if (!response.ok) throw new Error("HTTP " + response.status);
-      return response.text();
+      return Promise.all([response.text(), days]);
     })
-    .then(function (html) {
+    .then(function (answer) {
+      var html = answer[0];
       if (target !== timeline) return;
       var wrap = fragment(html);
       var fresh = wrap.querySelector("#timeline");
