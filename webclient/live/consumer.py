@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -67,10 +68,23 @@ LIVE_HANDLERS = {
 FIRST_SYNC_WAIT = 60.0
 
 
+# Per push (the same list object for every screen of a process): whether it shows media.
+_SHOWS_MEDIA: OrderedDict[int, tuple[list[dict[str, Any]], bool]] = OrderedDict()
+
+
 def _shows_media(events: list[dict[str, Any]]) -> bool:
-    """Whether a push's fragments point at media (what `rewrite_media` changes)."""
+    """Whether a push's fragments point at media (what `rewrite_media` changes): found once
+    per push, not once per screen (`reverse` and a search of every fragment each time were
+    a tenth of a kiosk wall's fan-out)."""
+    known = _SHOWS_MEDIA.get(id(events))
+    if known is not None and known[0] is events:
+        return known[1]
     needle = f'"{media_base()}'
-    return any(needle in (item.get("html") or "") for item in events)
+    found = any(needle in (item.get("html") or "") for item in events)
+    _SHOWS_MEDIA[id(events)] = (events, found)
+    if len(_SHOWS_MEDIA) > 64:
+        _SHOWS_MEDIA.popitem(last=False)
+    return found
 
 
 def _login_url(reason: str | None) -> str:
