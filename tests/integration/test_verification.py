@@ -133,6 +133,9 @@ async def test_this_client_asks_and_element_accepts(async_client, synapse, make_
     # This client asked, so it starts the SAS once Element is ready; Element accepts.
     await _compare_and_confirm(async_client, element, transaction_id)
     await _cross_signed_with_backup(session, element, alice, credential)
+    # The two notes come as the two secrets are taken up, in either order (signing this
+    # device takes a few requests after the backup key is in).
+    await _page_until(async_client, "This device is cross-signed")
     page = await _page_until(async_client, "Key backup is on")
     assert "This device is cross-signed" in page
 
