@@ -7,7 +7,9 @@ import test code.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -133,6 +135,25 @@ def percentile(values: list[float], pct: float) -> float:
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def stats_line(name: str, values: list[float], width: int) -> str:
+    """One row of figures: p50, p95, mean, min and max, the name padded to `width`."""
+    return (
+        f"{name:<{width}} p50 {percentile(values, 50):7.1f}  p95 {percentile(values, 95):7.1f}"
+        f"  mean {statistics.fmean(values):7.1f}  min {min(values):7.1f}  max {max(values):7.1f}"
+    )
+
+
+def clean_up(webclient: WebclientProcess | None, synapse, work: Path, keep: bool) -> None:  # noqa: ANN001
+    """The end of a run: the client and the homeserver stopped, the data removed unless kept."""
+    if webclient is not None:
+        webclient.stop()
+    synapse.stop()
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"data kept in {work}")
 
 
 def api(hs, user, method: str, path: str, body=None) -> dict:  # noqa: ANN001

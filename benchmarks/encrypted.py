@@ -35,8 +35,6 @@ import asyncio
 import json
 import random
 import re
-import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -45,7 +43,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import BASE_DIR, CHROMIUM, CHROMIUM_ARGS, api, percentile, sign_in, start_webclient
+from _harness import (
+    BASE_DIR,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    api,
+    clean_up,
+    percentile,
+    sign_in,
+    start_webclient,
+    stats_line,
+)
 
 # The repository root first: the js peer wrapper lives in tests/peers, and `webclient` must be
 # this checkout's (before latency.py imports it).
@@ -342,20 +350,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         await asyncio.gather(*(peer.stop() for peer in peers), return_exceptions=True)
-        if webclient is not None:
-            webclient.stop()
-        synapse.stop()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"data kept in {work}")
+        clean_up(webclient, synapse, work, args.keep)
 
 
 def line(name: str, values: list[float]) -> str:
-    return (
-        f"{name:<36} p50 {percentile(values, 50):7.1f}  p95 {percentile(values, 95):7.1f}"
-        f"  mean {statistics.fmean(values):7.1f}  min {min(values):7.1f}  max {max(values):7.1f}"
-    )
+    return stats_line(name, values, 36)
 
 
 def report(result: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,6 @@ import json
 import random
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import CHROMIUM, CHROMIUM_ARGS, api, percentile, sign_in, start_webclient
+from _harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    api,
+    clean_up,
+    percentile,
+    sign_in,
+    start_webclient,
+    stats_line,
+)
 from nio import AsyncClient, AsyncClientConfig, RoomSendResponse, SyncResponse
 
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
@@ -234,22 +242,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         for client in clients:
             await client.close()
-        if webclient is not None:
-            webclient.stop()
-        synapse.stop()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"data kept in {work}")
+        clean_up(webclient, synapse, work, args.keep)
 
 
 def report(rows: list[dict[str, float]]) -> bool:
     def line(name: str, values: list[float]) -> str:
-        return (
-            f"{name:<22} p50 {percentile(values, 50):7.1f}  p95 {percentile(values, 95):7.1f}"
-            f"  mean {statistics.fmean(values):7.1f}  min {min(values):7.1f}"
-            f"  max {max(values):7.1f}"
-        )
+        return stats_line(name, values, 22)
 
     bare = [r["bare_ms"] for r in rows]
     browser = [r["browser_ms"] for r in rows]

@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +31,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import CHROMIUM, CHROMIUM_ARGS, api, percentile, sign_in, start_webclient
+from _harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    api,
+    clean_up,
+    percentile,
+    sign_in,
+    start_webclient,
+    stats_line,
+)
 
 from webclient.demo.homeserver import LocalSynapse
 
@@ -204,22 +211,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "weight": sizes,
         }
     finally:
-        if webclient is not None:
-            webclient.stop()
-        synapse.stop()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"data kept in {work}")
+        clean_up(webclient, synapse, work, args.keep)
 
 
 def report(result: dict[str, Any]) -> bool:
     def line(name: str, values: list[float]) -> str:
-        return (
-            f"{name:<34} p50 {percentile(values, 50):7.1f}  p95 {percentile(values, 95):7.1f}"
-            f"  mean {statistics.fmean(values):7.1f}  min {min(values):7.1f}"
-            f"  max {max(values):7.1f}"
-        )
+        return stats_line(name, values, 34)
 
     swaps, loads, lives = result["swap_ms"], result["load_ms"], result["live_ms"]
     print(f"\n{len(swaps)} switches and {len(loads)} full loads, milliseconds:")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -36,7 +35,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from _harness import CHROMIUM, CHROMIUM_ARGS, percentile, room_of_two, start_webclient
+from _harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    clean_up,
+    percentile,
+    room_of_two,
+    start_webclient,
+)
 from _harness import api as harness_api
 
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
@@ -183,13 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "seen": len(seen & set(sent)),
         }
     finally:
-        if webclient is not None:
-            webclient.stop()
-        synapse.stop()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"data kept in {work}")
+        clean_up(webclient, synapse, work, args.keep)
 
 
 def report(result: dict[str, Any]) -> bool:
