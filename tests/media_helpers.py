@@ -53,6 +53,17 @@ def send_content(hs: LocalSynapse, user: RegisteredUser, room_id: str, content: 
     return matrix_api(hs.url, user.access_token, "PUT", path, content)["event_id"]
 
 
+def send_picture(
+    hs: LocalSynapse, user: RegisteredUser, room_id: str, width: int = 800, height: int = 600
+) -> str:
+    """Upload a PNG as `user` and send it as an `m.image` (chart.png); returns the event ID."""
+    png = image_bytes(width, height)
+    mxc = upload_raw(hs, user.access_token, png, "image/png", "chart.png")
+    info = {"mimetype": "image/png", "size": len(png), "w": width, "h": height}
+    content = {"msgtype": "m.image", "body": "chart.png", "url": mxc, "info": info}
+    return send_content(hs, user, room_id, content)
+
+
 async def read_all(response) -> bytes:
     if response.streaming:
         return b"".join([chunk async for chunk in response.streaming_content])

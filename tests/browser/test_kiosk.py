@@ -9,22 +9,19 @@ itself), keep its DOM bounded, and look at it without JavaScript.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import re
 import signal
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.media_helpers import send_picture
 from tests.server import WebclientServer, start_webclient, stop_webclient
 from tests.synapse_fixtures import matrix_api
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
@@ -39,7 +36,6 @@ from .helpers import (
     shared_room,
 )
 
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 BUILD = "kiosk-test-build-1"
 
 # Installed before any page script: records every tile added to a kiosk panel, and any tile
@@ -223,28 +219,6 @@ def kiosk_devices(hs: LocalSynapse, user: RegisteredUser) -> dict[str, str]:
     }
 
 
-def image_bytes(width: int, height: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), (30, 140, 220)).save(out, "PNG")
-    return out.getvalue()
-
-
-def upload(hs: LocalSynapse, token: str, data: bytes, content_type: str, name: str) -> str:
-    request = urllib.request.Request(
-        f"{hs.url}/_matrix/media/v3/upload?filename={q(name)}",
-        data=data,
-        method="POST",
-        headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
-    )
-    with _OPENER.open(request, timeout=60) as response:
-        return json.load(response)["content_uri"]
-
-
-def send_content(hs: LocalSynapse, user: RegisteredUser, room_id: str, content: dict) -> str:
-    path = f"{CS}/rooms/{q(room_id)}/send/m.room.message/{uuid.uuid4().hex}"
-    return matrix_api(hs.url, user.access_token, "PUT", path, content)["event_id"]
-
-
 def assert_in_order(screen: Page, room_id: str, ids: list[str]) -> None:
     shown = panel_ids(screen, room_id)
     for event_id in ids:
@@ -309,19 +283,7 @@ def test_link_from_settings_shows_rooms_live_and_revoke_ends_it(
         expect(tile(screen, ops, ids[0])).to_have_count(0)  # not in the wrong panel
 
         # An image: its thumbnail comes through the kiosk's own media path (no cookie).
-        png = image_bytes(800, 600)
-        mxc = upload(synapse, setup.writer.access_token, png, "image/png", "chart.png")
-        image_id = send_content(
-            synapse,
-            setup.writer,
-            lobby,
-            {
-                "msgtype": "m.image",
-                "body": "chart.png",
-                "url": mxc,
-                "info": {"mimetype": "image/png", "size": len(png), "w": 800, "h": 600},
-            },
-        )
+        image_id = send_picture(synapse, setup.writer, lobby)
         img = tile(screen, lobby, image_id).locator("img")
         expect(img).to_be_visible()
         screen.wait_for_function(

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.media_helpers import send_picture
 from tests.server import WebclientServer, start_webclient, stop_webclient
 from tests.synapse_fixtures import matrix_api
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
 
 from .helpers import CS, invite_and_join, login_with_password, q, send_text, shared_room
-from .test_kiosk import image_bytes, panel, send_content, tile, upload
+from .test_kiosk import panel, tile
 
 
 @pytest.fixture(scope="module")
@@ -114,19 +115,7 @@ def test_one_room_fills_the_wall_hides_state_lines_and_shows_images_large(
 
         # An image fills the panel's width or a good part of its height, larger than its
         # thumbnail.
-        png = image_bytes(800, 600)
-        mxc = upload(synapse, writer.access_token, png, "image/png", "chart.png")
-        image_id = send_content(
-            synapse,
-            writer,
-            room,
-            {
-                "msgtype": "m.image",
-                "body": "chart.png",
-                "url": mxc,
-                "info": {"mimetype": "image/png", "size": len(png), "w": 800, "h": 600},
-            },
-        )
+        image_id = send_picture(synapse, writer, room)
         img = tile(screen, room, image_id).locator("img")
         expect(img).to_be_visible()
         screen.wait_for_function(
