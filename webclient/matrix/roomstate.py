@@ -14,6 +14,7 @@ is treated as untrusted: malformed pieces are skipped, never raised on.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -726,6 +727,11 @@ class RoomSummary:
         """A deep copy made only of JSON types (dict/list/str/int/bool/None)."""
         return asdict(self)
 
+    def fingerprint(self) -> str:
+        """The summary as canonical JSON, to tell whether a sync changed it: what `to_dict`
+        holds, without its deep copy (5-10x slower, and on the way of every new message)."""
+        return json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RoomSummary:
         """Inverse of to_dict(); unknown keys are ignored so old snapshots still load."""
@@ -793,7 +799,7 @@ class RoomList:
 
         for room_id, room_json in _dict(rooms.get("join")).items():
             existing = self.rooms.get(room_id)
-            before = existing.to_dict() if existing is not None else None
+            before = existing.fingerprint() if existing is not None else None
             if existing is None or existing.membership != "join":
                 summary = RoomSummary(
                     room_id=room_id,
@@ -805,17 +811,17 @@ class RoomList:
                 summary = existing
             summary.apply_joined_room(_dict(room_json))
             self.rooms[room_id] = summary
-            if summary.to_dict() != before:
+            if summary.fingerprint() != before:
                 changed.add(room_id)
 
         for room_id, room_json in _dict(rooms.get("invite")).items():
             existing = self.rooms.get(room_id)
-            before = existing.to_dict() if existing is not None else None
+            before = existing.fingerprint() if existing is not None else None
             # Invite state is a complete snapshot each time: rebuild from scratch.
             summary = RoomSummary(room_id=room_id, membership="invite")
             summary.apply_invited_room(_dict(room_json), own_user_id)
             self.rooms[room_id] = summary
-            if summary.to_dict() != before:
+            if summary.fingerprint() != before:
                 changed.add(room_id)
 
         return changed
