@@ -19,6 +19,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.urls import reverse
 from django.utils import translation
+from nio import SyncResponse
 
 from tests.client_helpers import (
     events_with,
@@ -97,6 +98,99 @@ async def test_room_socket_gets_rendered_events(async_client, synapse, make_user
     assert update["order"][0] == room  # newest activity first
     assert set(update["order"]) == {room, other}
     assert all(m["type"] != "events" for m in list_seen)
+
+
+@db
+async def test_plain_messages_go_out_before_nio_parses_their_sync(
+    async_client, synapse, make_user, sockets
+):
+    """A sync of new messages alone is published from its JSON, before nio checks and parses
+    it; a sync that also changes state (a new member, a new name) the usual way, after the
+    room list took it in. Either way each event goes out once, with its sender's name."""
+    alice = make_user("alice", displayname="Alice Liddell")
+    bob = make_user("bob", displayname="Bob Builder")
+    carol = make_user("carol", displayname="Carol Singer")
+    room = await shared_room(synapse, bob, alice, name="Early Room")
+    credential = await sign_in(async_client, synapse, alice)
+    session = await synced_session(credential)
+    room_socket = await sockets.connect(async_client, room=room)
+
+    order: list[tuple[str, set[str]]] = []
+    publish, parse = session.publisher.room_events, session.client.receive_response
+
+    async def room_events(room_id, events, *args, **kwargs):
+        order.append(("published", {e["event_id"] for e in events}))
+        await publish(room_id, events, *args, **kwargs)
+
+    async def receive_response(response):
+        if isinstance(response, SyncResponse):
+            ids = {e.event_id for r in response.rooms.join.values() for e in r.timeline.events}
+            order.append(("parsed", ids))
+        await parse(response)
+
+    session.publisher.room_events = room_events
+    session.client.receive_response = receive_response
+
+    def when(kind: str, event_id: str) -> int:
+        return next(i for i, (k, ids) in enumerate(order) if k == kind and event_id in ids)
+
+    seen: list[dict] = []
+    plain = await send(synapse, bob, room, "early <bird>")
+    message = await receive_until(room_socket, events_with(plain), seen=seen)
+    assert ">Bob Builder</span>" in message["events"][0]["html"]
+    assert "early &lt;bird&gt;" in message["events"][0]["html"]
+    await eventually(lambda: any(k == "parsed" and plain in ids for k, ids in order))
+    assert when("published", plain) < when("parsed", plain)
+
+    # A new name and a message in one sync: the name is state, so the usual way. (The
+    # sync loop stops at a gate after the sync that brings "wait", while both are sent.)
+    gate = asyncio.Event()
+    gate.set()
+    sync = session.client.sync
+
+    async def gated_sync(*args, **kwargs):
+        await gate.wait()
+        response = await sync(*args, **kwargs)
+        if isinstance(response, SyncResponse) and any(
+            getattr(e, "body", None) == "wait"
+            for r in response.rooms.join.values()
+            for e in r.timeline.events
+        ):
+            gate.clear()
+        return response
+
+    session.client.sync = gated_sync
+    wait = await send(synapse, bob, room, "wait")
+    await receive_until(room_socket, events_with(wait), seen=seen)
+    await eventually(lambda: not gate.is_set())
+    named = await api(
+        synapse,
+        bob.access_token,
+        "PUT",
+        f"/rooms/{q(room)}/state/m.room.name/",
+        {"name": "Renamed Room"},
+    )
+    after_name = await send(synapse, bob, room, "after the name")
+    gate.set()
+    await receive_until(room_socket, events_with(after_name), seen=seen)
+    assert when("parsed", after_name) < when("published", after_name)
+    assert named["event_id"] in next(ids for k, ids in order if after_name in ids)
+
+    # A new member's first message shows their name, whichever way it went.
+    invite = {"user_id": carol.user_id}
+    await api(synapse, bob.access_token, "POST", f"/rooms/{q(room)}/invite", invite)
+    await api(synapse, carol.access_token, "POST", f"/join/{q(room)}", {})
+    hello = await send(synapse, carol, room, "hello from carol")
+    message = await receive_until(room_socket, events_with(hello), seen=seen)
+    tile = next(e for e in message["events"] if e["event_id"] == hello)
+    assert ">Carol Singer</span>" in tile["html"]
+
+    # Each event went out once.
+    await asyncio.sleep(0.5)
+    for event_id in (plain, wait, after_name, hello):
+        assert sum(1 for k, ids in order if k == "published" and event_id in ids) == 1
+        frames = [m for m in seen if events_with(event_id)(m)]
+        assert len(frames) == 1, frames
 
 
 @db

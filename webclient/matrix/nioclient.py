@@ -8,8 +8,8 @@ request's (`errors`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 from django.conf import settings
@@ -31,10 +31,34 @@ class SessionClient(AsyncClient):
     With `hold_syncs` set, a sync that brings no to-device events and no device-list change
     is handed back before nio has taken it in (its rooms' state, key counts); the session
     shows its new events first and then calls `release_sync`. Room keys and devices are
-    nio's before anything is decrypted: such syncs are taken in at once."""
+    nio's before anything is decrypted: such syncs are taken in at once.
+
+    With `early_sync` set, a successful sync's JSON is handed to it before nio parses it:
+    nio checks a sync against its schema and builds its objects (~0.5 ms for one message),
+    and the session can show plain new messages from the JSON meanwhile."""
 
     hold_syncs = False
     held_sync: SyncResponse | None = None
+    early_sync: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+
+    async def create_matrix_response(  # noqa: ANN201
+        self,
+        response_class: type,
+        transport_response: aiohttp.ClientResponse,
+        data: tuple[Any, ...] | None = None,
+        save_to: Any = None,
+    ):
+        hook = self.early_sync
+        if hook is not None and response_class is SyncResponse and transport_response.status == 200:
+            try:
+                parsed = await transport_response.json()
+            except (ValueError, aiohttp.ContentTypeError):
+                parsed = None  # nio's own parsing says what is wrong with it
+            if isinstance(parsed, dict):
+                await hook(parsed)
+        return await super().create_matrix_response(
+            response_class, transport_response, data, save_to
+        )
 
     async def receive_response(self, response):  # noqa: ANN001, ANN201
         if (
