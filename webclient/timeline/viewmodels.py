@@ -80,6 +80,15 @@ class EventView:
     def ts_ms(self) -> int:
         return int(self.timestamp.timestamp() * 1000) if self.timestamp else 0
 
+    def __getitem__(self, name: str) -> Any:
+        """`view.kind` in a template: Django tries `view["kind"]` first, and a dataclass
+        that cannot answer raises (and catches) an exception for each of a tile's ~30
+        lookups before `getattr` (7% of rendering a new message's tile)."""
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
 
 def _timestamp(event: Mapping[str, Any]) -> datetime | None:
     ts = event.get("origin_server_ts")
