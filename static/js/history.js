@@ -5,7 +5,7 @@
 // (a room beside the room list swaps in: "navigate" on the bus). After a room swap
 // ("room-changed") it works on the new room's timeline; answers for the old one are dropped.
 import { gettext } from "./i18n.js";
-import { personalise, scrollToBottom, dropEchoOf, keepDays } from "./live.js";
+import { personalise, scrollToBottom, dropEchoOf, withDays } from "./live.js";
 import { on, emit } from "./bus.js";
 
 var root = document.getElementById("room");
@@ -43,12 +43,6 @@ function setToken(name, value) {
   else delete timeline.dataset[name];
 }
 
-// A fetched page comes with its date separators: days.js (loaded with the first) is ready
-// before it goes in, so no day is shown twice in between.
-function withDays(fetched) {
-  return Promise.all([fetched, keepDays()]).then(function (both) { return both[0]; });
-}
-
 function loadOlder() {
   var token = timeline.dataset.older;
   if (!token || busy) return;
@@ -61,7 +55,6 @@ function loadOlder() {
       timeline.scrollTop = top + (timeline.scrollHeight - height);
       setToken("older", chunk.dataset.prev);
       trim("bottom");
-      keepDays();
       emit("inserted");
     })
     .catch(function () { /* try again on the next scroll */ })
@@ -78,7 +71,6 @@ function loadNewer() {
       // No next token: this was the newest page, and live events flow again.
       setToken("newer", chunk.dataset.next || "");
       trim("top");
-      keepDays();
       emit("inserted");
     })
     .catch(function () { /* try again on the next scroll */ })
@@ -122,11 +114,9 @@ function fillGap(gap, chunk) {
   gap.dataset.busy = "1";
   gap.textContent = gettext("Loading missed messages…");
   var target = timeline;
-  var days = keepDays();
-  fetch(root.dataset.timelineUrl + "?from=" + encodeURIComponent(token), { credentials: "same-origin" })
-    .then(function (response) { if (!response.ok) throw new Error(); return Promise.all([response.text(), days]); })
-    .then(function (answer) {
-      var html = answer[0];
+  withDays(fetch(root.dataset.timelineUrl + "?from=" + encodeURIComponent(token), { credentials: "same-origin" })
+    .then(function (response) { if (!response.ok) throw new Error(); return response.text(); }))
+    .then(function (html) {
       if (target !== timeline) return;
       var template = document.createElement("template");
       template.innerHTML = html;

@@ -1,8 +1,8 @@
 // Live updates for the room list, room, thread and embed pages: HTML fragments rendered on
 // the server come over the page's socket (socket.js, which reconnects and catches up from
 // the last position seen) and are inserted as they come.
-// Exports send/resend/action (composer.js, presence.js), personalise and scrollToBottom
-// (history.js, composer.js, upload.js). Frames for other features go out on the bus:
+// Exports send/resend/action (composer.js, presence.js), personalise, scrollToBottom and
+// withDays (history.js, composer.js, upload.js). Frames for other features go out on the bus:
 // typing, receipts, unread, notify, sent, send_failed, pins (the room's pinned event IDs,
 // with every header); after new tiles, "gap" (a limited
 // sync; when nobody listens the timeline is fetched afresh) and "inserted"; "rooms-updated"
@@ -21,6 +21,12 @@ var days = null;
 export function keepDays() {
   if (!days) days = import("./days.js");
   return days;
+}
+// What a fetched page of the timeline (`promise`) resolves to, once days.js has loaded too:
+// the page comes with its date separators, and goes in only when days.js can keep them right
+// (no day shown twice meanwhile). days.js loads while the page is fetched.
+export function withDays(promise) {
+  return Promise.all([promise, keepDays()]).then(function (both) { return both[0]; });
 }
 
 var root = document.getElementById("room") || document.getElementById("room-list");
@@ -281,17 +287,13 @@ function resync() {
   if (!timeline || !root.dataset.timelineUrl || resyncing) return;
   resyncing = true;
   var target = timeline; // the room may be swapped meanwhile: then this answer is dropped
-  // days.js loads meanwhile: the fetched page brings its own date separators, and the page
-  // must not show two "Today"s until the module arrives.
-  var days = keepDays();
-  fetch(root.dataset.timelineUrl, { credentials: "same-origin" })
+  withDays(fetch(root.dataset.timelineUrl, { credentials: "same-origin" })
     .then(function (response) {
       if (response.status === 401) { location.reload(); throw new Error("signed out"); }
       if (!response.ok) throw new Error("HTTP " + response.status);
-      return Promise.all([response.text(), days]);
-    })
-    .then(function (answer) {
-      var html = answer[0];
+      return response.text();
+    }))
+    .then(function (html) {
       if (target !== timeline) return;
       var wrap = fragment(html);
       var fresh = wrap.querySelector("#timeline");
@@ -340,7 +342,6 @@ function resync() {
         });
       }
       conn.seen(fresh.dataset.epoch, fresh.dataset.pos);
-      keepDays();
       emit("inserted");
       if (stick) scrollToBottom();
     })
