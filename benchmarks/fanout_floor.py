@@ -34,18 +34,11 @@ from typing import Any
 from _harness import percentile
 from fanout import TARGET_P99_RATIO, Screens
 
+from webclient.live.frames import ws_text_frame
+
 GUID = b"258EAFA5-E914-47A5-95CA-C5AB0DC11B65"
 # An `events` frame as the client sends one kiosk message: a rendered tile of this size.
 TILE_BYTES = 1800
-
-
-def ws_text_frame(payload: bytes) -> bytes:
-    length = len(payload)
-    if length <= 125:
-        return bytes((0x81, length)) + payload
-    if length <= 0xFFFF:
-        return bytes((0x81, 126)) + length.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
 
 
 HELLO = ws_text_frame(json.dumps({"type": "hello"}).encode())
