@@ -4,7 +4,8 @@ when every event is well-formed; anything else goes the usual way."""
 
 from __future__ import annotations
 
-from webclient.matrix.session import _only_rooms, _plain_timeline
+from webclient.matrix.nioclient import sync_without_keys
+from webclient.matrix.session import _plain_timeline
 
 
 def message(n: int = 1, **extra):
@@ -51,8 +52,8 @@ def test_malformed_parts_go_the_usual_way():
 
 
 def test_keys_and_device_changes_come_first():
-    assert _only_rooms({"rooms": {}, "to_device": {"events": []}, "device_lists": {}})
-    assert _only_rooms({"rooms": {}})
-    assert not _only_rooms({"to_device": {"events": [{"type": "m.room_key"}]}})
-    assert not _only_rooms({"device_lists": {"changed": ["@bob:x"]}})
-    assert not _only_rooms({"device_lists": {"left": ["@bob:x"]}})
+    assert sync_without_keys({"rooms": {}, "to_device": {"events": []}, "device_lists": {}})
+    assert sync_without_keys({"rooms": {}})
+    assert not sync_without_keys({"to_device": {"events": [{"type": "m.room_key"}]}})
+    assert not sync_without_keys({"device_lists": {"changed": ["@bob:x"]}})
+    assert not sync_without_keys({"device_lists": {"left": ["@bob:x"]}})

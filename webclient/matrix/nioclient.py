@@ -33,9 +33,10 @@ class SessionClient(AsyncClient):
     shows its new events first and then calls `release_sync`. Room keys and devices are
     nio's before anything is decrypted: such syncs are taken in at once.
 
-    With `early_sync` set, a successful sync's JSON is handed to it before nio parses it:
-    nio checks a sync against its schema and builds its objects (~0.5 ms for one message),
-    and the session can show plain new messages from the JSON meanwhile."""
+    With `early_sync` set, the JSON of a successful sync that brings no to-device events and
+    no device-list change (`sync_without_keys`, the JSON side of the same rule) is handed to
+    it before nio parses it: nio checks a sync against its schema and builds its objects
+    (~0.5 ms for one message), and the session can show plain new messages meanwhile."""
 
     hold_syncs = False
     held_sync: SyncResponse | None = None
@@ -54,8 +55,10 @@ class SessionClient(AsyncClient):
                 parsed = await transport_response.json()
             except (ValueError, aiohttp.ContentTypeError):
                 parsed = None  # nio's own parsing says what is wrong with it
-            if isinstance(parsed, dict):
+            if isinstance(parsed, dict) and sync_without_keys(parsed):
                 await hook(parsed)
+        # nio parses the body again into dicts of its own: what it builds from them cannot
+        # change the events already handed out.
         return await super().create_matrix_response(
             response_class, transport_response, data, save_to
         )
@@ -87,6 +90,16 @@ class SessionClient(AsyncClient):
             encrypted_rooms.add(room_id)
             return None
         return super()._handle_timeline_event(event, room_id, room, encrypted_rooms)
+
+
+def sync_without_keys(sync: dict[str, Any]) -> bool:
+    """Whether a sync's JSON brings no to-device events (room keys) and no device-list
+    changes: `SessionClient.receive_response`'s rule for holding a sync, on the JSON."""
+    to_device = sync.get("to_device")
+    if isinstance(to_device, dict) and to_device.get("events"):
+        return False
+    devices = sync.get("device_lists")
+    return not (isinstance(devices, dict) and (devices.get("changed") or devices.get("left")))
 
 
 def make_client(

@@ -98,15 +98,6 @@ class Publisher(Protocol):
     async def ended(self, reason: str) -> None: ...
 
 
-def _only_rooms(sync: dict[str, Any]) -> bool:
-    """Whether an incremental sync brings no room keys and no device-list changes."""
-    to_device = sync.get("to_device")
-    if isinstance(to_device, dict) and to_device.get("events"):
-        return False
-    devices = sync.get("device_lists")
-    return not (isinstance(devices, dict) and (devices.get("changed") or devices.get("left")))
-
-
 def _plain_timeline(room: Any) -> list[dict[str, Any]]:
     """A joined room's new timeline events when that is all its part of a sync changes (no
     state, no state events in the timeline), each with an event ID, type and sender; else
@@ -497,11 +488,12 @@ class MatrixSession:
         sees it). Only what needs nothing else of the sync goes this way: rooms already
         joined whose part of the sync is new timeline events without state (a new member's
         first message comes with their member event: it waits for the room list to know
-        them), in a sync without room keys or device changes (those are nio's first).
+        them); the client hands over only syncs without room keys or device changes
+        (those are nio's first: `nioclient.sync_without_keys`).
         Everything else of the sync, these rooms' entries in the room list included, is
         taken in once nio has parsed it (`_apply_sync`). A failure here leaves the room to
         that usual way."""
-        if self.status != "live" or not _only_rooms(sync):
+        if self.status != "live":
             return
         rooms = sync.get("rooms")
         joined = rooms.get("join") if isinstance(rooms, dict) else None
