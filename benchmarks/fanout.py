@@ -44,8 +44,11 @@ import math
 import multiprocessing
 import os
 import re
+import select
 import shutil
+import socket
 import statistics
+import struct
 import sys
 import tempfile
 import time
@@ -74,7 +77,11 @@ CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 def viewer_process(conn: Any, ws_url: str, origin: str, count: int, client: str = "raw") -> None:
     """Entry point of a client process: `count` screens on `ws_url`, driven over `conn`."""
     try:
-        asyncio.run(_viewers(conn, ws_url, origin, count, client))
+        if client == "raw":
+            screens = asyncio.run(_open_raw_screens(ws_url, origin, count))
+            _serve_raw_screens(conn, screens)
+        else:
+            asyncio.run(_viewers(conn, ws_url, origin, count, client))
     except BaseException as exc:  # reported to the parent, which stops the run
         conn.send(("error", repr(exc)))
         raise
@@ -82,64 +89,59 @@ def viewer_process(conn: Any, ws_url: str, origin: str, count: int, client: str 
 
 EVENT_ID_RE = re.compile(rb'"event_id": "((?:[^"\\]|\\.)*)"')
 TYPE_RE = re.compile(rb'^\{"type": "([^"]*)"')
+# Linux: the kernel's receive time of what a recvmsg() returns, as a struct timespec.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+TIMESPEC = struct.Struct("@qq")
+#: How often a raw client process reads its screens' sockets (their arrival times come from
+#: the kernel, so reading later changes no figure).
+READ_EVERY = 0.1
 
 
-class RawScreen(asyncio.Protocol):
-    """A websocket screen at the cost of reading its frames (`--client raw`): the RFC 6455
-    handshake, frames parsed by hand, pings answered, and of each `events` frame only the
-    event IDs (a regular expression over the JSON text, as `json.loads` would find them in
-    `events[].event_id`). With thousands of screens on the machine that runs the server,
-    aiohttp's per-message machinery and a `json.loads` per frame were a large share of the
-    CPU the server competes with; this keeps the measurement about the server."""
+class RawScreen:
+    """A websocket screen at the cost of reading its frames (`--client raw`).
 
-    def __init__(
-        self,
-        request: bytes,
-        on_events: Any,
-        on_other: Any,
-        opened: asyncio.Future[None],
-    ) -> None:
-        self.request = request
-        self.on_events = on_events
-        self.on_other = on_other
-        self.opened = opened
+    The RFC 6455 handshake, frames parsed by hand, pings answered, and of each `events` frame
+    only the event IDs (a regular expression over the JSON text, as `json.loads` would find
+    them in `events[].event_id`). A frame's arrival is the time the kernel received it on the
+    screen's socket (`SO_TIMESTAMPNS`), not the time this process got round to reading it:
+    on this machine thousands of screens share the server's two cores (measured with `perf
+    record -a`: the screens' own reading took 1.7 times daphne's CPU, and each frame woke a
+    screen process that preempted daphne mid fan-out), whereas a real kiosk's reading happens
+    on its own machine. So the client processes read in batches every `READ_EVERY` seconds,
+    never woken by an arrival, and the figures are those of the server: when the frame
+    reached each screen."""
+
+    __slots__ = ("sock", "buffer", "seen", "other", "hello", "open")
+
+    def __init__(self, sock: socket.socket, seen: dict[str, list[float]], other: dict[str, int]):
+        self.sock = sock
         self.buffer = bytearray()
-        self.handshaken = False
-        self.transport: Any = None
-        self.closed = asyncio.get_running_loop().create_future()
+        self.seen = seen
+        self.other = other
+        self.hello = False
+        self.open = True
 
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        transport.write(self.request)
+    def read(self) -> None:
+        """What the socket holds now, stamped with the kernel's time of its last part."""
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(1 << 18, 64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, ancillary = b"", []
+        if not data:
+            self.open = False
+            return
+        at = time.time()
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = TIMESPEC.unpack(value[: TIMESPEC.size])
+                at = seconds + nanoseconds / 1e9
+        self.feed(data, at)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError(f"closed during the handshake: {exc}"))
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            # A masked close frame (1000), then the connection.
-            self.transport.write(_masked(0x88, b"\x03\xe8"))
-            self.transport.close()
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
+    def feed(self, data: bytes, at: float) -> None:
         buffer = self.buffer
         buffer += data
-        if not self.handshaken:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buffer.startswith(b"HTTP/1.1 101"):
-                answer = bytes(buffer[:200]).decode(errors="replace")
-                if not self.opened.done():
-                    self.opened.set_exception(ConnectionError(f"refused: {answer}"))
-                self.transport.close()
-                return
-            del buffer[: end + 4]
-            self.handshaken = True
         while len(buffer) >= 2:
             opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
             if length == 126:
@@ -156,24 +158,30 @@ class RawScreen(asyncio.Protocol):
             del buffer[: offset + length]
             if opcode == 1:
                 if payload.startswith(b'{"type": "events"'):
-                    self.on_events(
-                        [m.group(1).decode() for m in EVENT_ID_RE.finditer(payload)], now
-                    )
-                else:
-                    kind = TYPE_RE.match(payload)
-                    name = kind.group(1).decode() if kind else "?"
-                    if not self.opened.done():
-                        if name == "hello":
-                            self.opened.set_result(None)
-                        else:
-                            self.opened.set_exception(RuntimeError(f"expected hello: {payload!r}"))
-                        continue
-                    self.on_other(name)
+                    for match in EVENT_ID_RE.finditer(payload):
+                        self.seen.setdefault(match.group(1).decode(), []).append(at)
+                    continue
+                kind = TYPE_RE.match(payload)
+                name = kind.group(1).decode() if kind else "?"
+                if not self.hello:
+                    if name != "hello":
+                        raise RuntimeError(f"expected hello: {payload!r}")
+                    self.hello = True
+                    continue
+                self.other[name] = self.other.get(name, 0) + 1
             elif opcode == 9:
-                self.transport.write(_masked(0x8A, payload))
+                self.sock.sendall(_masked(0x8A, payload))
             elif opcode == 8:
-                self.transport.close()
+                self.open = False
                 return
+
+    def close(self) -> None:
+        if self.open:
+            try:  # a masked close frame (1000), then the connection
+                self.sock.sendall(_masked(0x88, b"\x03\xe8"))
+            except OSError:
+                pass
+        self.sock.close()
 
 
 def _masked(first: int, payload: bytes) -> bytes:
@@ -181,14 +189,8 @@ def _masked(first: int, payload: bytes) -> bytes:
     return bytes((first, 0x80 | len(payload))) + b"\0\0\0\0" + payload
 
 
-async def _raw_viewers(
-    ws_url: str,
-    origin: str,
-    count: int,
-    arrivals: list[dict[str, list[float]]],
-    others: list[dict[str, int]],
-    changed: asyncio.Event,
-) -> tuple[list[RawScreen], Any]:
+async def _open_raw_screens(ws_url: str, origin: str, count: int) -> list[RawScreen]:
+    """`count` screens through the handshake and their `hello` frame."""
     loop = asyncio.get_running_loop()
     url = urlsplit(ws_url)
     key = base64.b64encode(os.urandom(16)).decode()
@@ -198,45 +200,95 @@ async def _raw_viewers(
         f"Origin: {origin}\r\n\r\n"
     ).encode()
     screens: list[RawScreen] = []
-    # A few connections at a time per client process: thousands at once (the raw client
-    # connects far faster than aiohttp) starved the server's loop long enough for it to lose
-    # its device lease.
+    # A few connections at a time per client process: thousands at once starved the
+    # server's loop long enough for it to lose its device lease.
     gate = asyncio.Semaphore(5)
 
-    async def open_one(i: int) -> None:
-        seen, other = arrivals[i], others[i]
+    async def handshake(sock: socket.socket) -> RawScreen:
+        await loop.sock_connect(sock, (url.hostname, url.port))
+        await loop.sock_sendall(sock, request)
+        answer = bytearray()
+        while b"\r\n\r\n" not in answer:
+            chunk = await loop.sock_recv(sock, 65536)
+            if not chunk:
+                raise ConnectionError("closed during the handshake")
+            answer += chunk
+        head, _, rest = bytes(answer).partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(f"refused: {head[:200].decode(errors='replace')}")
+        screen = RawScreen(sock, {}, {})
+        screen.feed(rest, time.time())
+        while not screen.hello:
+            chunk = await loop.sock_recv(sock, 65536)
+            if not chunk:
+                raise ConnectionError("closed before its hello")
+            screen.feed(chunk, time.time())
+        return screen
 
-        def on_events(ids: list[str], now: float) -> None:
-            for event_id in ids:
-                seen.setdefault(event_id, []).append(now)
-            changed.set()
-
-        def on_other(kind: str) -> None:
-            other[kind] = other.get(kind, 0) + 1
-
+    async def open_one() -> None:
         async with gate:
             for attempt in range(6):
-                opened = loop.create_future()
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
                 try:
-                    _, screen = await loop.create_connection(
-                        lambda opened=opened: RawScreen(request, on_events, on_other, opened),
-                        url.hostname,
-                        url.port,
-                    )
-                    await asyncio.wait_for(opened, 60)
-                except (ConnectionError, OSError):
+                    screens.append(await asyncio.wait_for(handshake(sock), 60))
+                    return
+                except (ConnectionError, OSError, TimeoutError):
                     # Thousands of connections at once overflow the listen queue now and
                     # then (a reset during the handshake), or a swamped server refuses one
                     # (403): connect again, as a page would.
+                    sock.close()
                     if attempt == 5:
                         raise
                     await asyncio.sleep(0.2 * (attempt + 1))
-                    continue
-                screens.append(screen)
-                return
 
-    await asyncio.gather(*(open_one(i) for i in range(count)))
-    return screens, None
+    await asyncio.gather(*(open_one() for _ in range(count)))
+    return screens
+
+
+def _serve_raw_screens(conn: Any, screens: list[RawScreen]) -> None:
+    """Read the screens every `READ_EVERY` seconds and answer the parent's commands ("wait"
+    until given events arrived everywhere, then "stop")."""
+    poller = select.epoll()
+    by_fd = {}
+    for screen in screens:
+        by_fd[screen.sock.fileno()] = screen
+        poller.register(screen.sock.fileno(), select.EPOLLIN)
+    conn.send(("ready", len(screens)))
+    cpu_ready = time.process_time()
+    waiting: tuple[list[str], float] | None = None
+    while True:
+        for fd, _ in poller.poll(0):
+            screen = by_fd[fd]
+            screen.read()
+            if not screen.open:
+                poller.unregister(fd)
+        if waiting is not None:
+            wanted, deadline = waiting
+            # The latest events first: while any is missing, this stops at the first screen.
+            done = all(e in screen.seen for e in reversed(wanted) for screen in screens)
+            if done or time.monotonic() > deadline:
+                missing = sum(e not in screen.seen for screen in screens for e in wanted)
+                conn.send(("waited", missing))
+                waiting = None
+        if conn.poll():
+            command = conn.recv()
+            if command[0] != "wait":
+                break
+            waiting = (command[1], time.monotonic() + command[2])
+        time.sleep(READ_EVERY)
+    cpu_stop = time.process_time()
+    for screen in screens:
+        screen.close()
+    conn.send(
+        (
+            "done",
+            [screen.seen for screen in screens],
+            [screen.other for screen in screens],
+            cpu_stop - cpu_ready,
+        )
+    )
 
 
 async def _viewers(conn: Any, ws_url: str, origin: str, count: int, client: str = "raw") -> None:
@@ -262,17 +314,6 @@ async def _viewers(conn: Any, ws_url: str, origin: str, count: int, client: str 
                 kind = str(data.get("type"))
                 others[i][kind] = others[i].get(kind, 0) + 1
 
-    if client == "raw":
-        raw, _ = await _raw_viewers(ws_url, origin, count, arrivals, others, changed)
-        conn.send(("ready", count))
-        cpu_ready = time.process_time()
-        await _serve_commands(conn, arrivals, changed)
-        cpu_stop = time.process_time()
-        for screen in raw:
-            screen.close()
-        await asyncio.sleep(0.5)
-        conn.send(("done", arrivals, others, cpu_stop - cpu_ready))
-        return
     # No pool limit (aiohttp's default of 100 connections would hold the rest back), and
     # each screen reads (and so answers daphne's pings) as soon as it is open.
     connector = aiohttp.TCPConnector(limit=0)
