@@ -13,7 +13,14 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
-from webclient.live.frames import EXTENSION, Frame, SharedFrames, raw_writer, ws_text_frame
+from webclient.live.frames import (
+    EXTENSION,
+    Frame,
+    LatestPush,
+    SharedFrames,
+    raw_writer,
+    ws_text_frame,
+)
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -133,3 +140,22 @@ def test_the_parser_is_a_real_one():
     wire = bytearray(Frame("hello").wire)
     wire[1] = 3
     assert parse(bytes(wire))[:1] != [(WSMsgType.TEXT, "hello")]
+
+
+def test_the_latest_push_is_found_by_identity_only():
+    latest = LatestPush()
+    push = {"type": "room.events", "pos": 1}
+    assert latest.get(push, None) is None
+    latest.put(push, None, b"plain")
+    latest.put(push, "/kiosk/t/", b"prefixed")
+    assert latest.get(push, None) == b"plain"
+    assert latest.get(push, "/kiosk/t/") == b"prefixed"
+    assert latest.get(push, "/embed/other/") is None
+    # An equal message that is another object (another push) finds nothing, and a new push
+    # forgets the previous one's bytes.
+    assert latest.get(dict(push), None) is None
+    following = {"type": "room.events", "pos": 2}
+    latest.put(following, None, b"next")
+    assert latest.get(push, None) is None
+    assert latest.get(following, "/kiosk/t/") is None
+    assert latest.get(following, None) == b"next"

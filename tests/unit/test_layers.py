@@ -3,6 +3,8 @@ delivery for screens (in order, one failing screen does not stop the others)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.exceptions import ChannelFull
 
@@ -71,3 +73,42 @@ async def test_direct_delivery_in_order_and_a_broken_screen_stops_nobody():
     await layer.group_send("g", {"type": "x", "n": 4})
     assert got["ok"] == [0, 1, 2, 3]
     assert (await layer.receive(second))["n"] == 4
+
+
+async def test_a_direct_handler_may_finish_at_once_or_hand_back_what_to_await(caplog):
+    """A screen's handler writes a push's common case without a coroutine (returns None) and
+    hands anything else back to await; both kinds keep one order, and a plain handler that
+    raises stops nobody either."""
+    layer = FanoutInMemoryChannelLayer()
+    order: list[str] = []
+
+    def at_once(name):
+        def handler(message):
+            order.append(f"{name}{message['n']}")
+
+        return handler
+
+    def later(name):
+        def handler(message):
+            async def finish():
+                await asyncio.sleep(0)
+                order.append(f"{name}{message['n']}")
+
+            return finish()
+
+        return handler
+
+    def broken(message):
+        raise RuntimeError("socket gone")
+
+    channels = [await layer.new_channel() for _ in range(4)]
+    handlers = [at_once("a"), later("b"), broken, at_once("c")]
+    for channel, handler in zip(channels, handlers, strict=True):
+        layer.deliver_directly(channel, handler)
+        await layer.group_add("g", channel)
+    for n in range(2):
+        await layer.group_send("g", {"type": "x", "n": n})
+    assert order == ["a0", "b0", "c0", "a1", "b1", "c1"]
+    # Only the broken handler's failures were logged (not "awaiting None" of the others).
+    failures = [r for r in caplog.records if r.name == "webclient.layers"]
+    assert [r.exc_info[1].args for r in failures] == [("socket gone",), ("socket gone",)]

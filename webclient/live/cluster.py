@@ -61,7 +61,8 @@ WATCH_SECONDS = 1.0
 #: What a relay hands its viewers after Redis lost messages: catch up afresh.
 GAP = {"type": "cluster.gap"}
 
-Handler = Callable[[dict[str, Any]], Awaitable[None]]
+# None when done, else an awaitable the relay waits for before the next page.
+Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
 def spans_processes() -> bool:
@@ -373,7 +374,9 @@ class Relay:
     async def _hand(self, message: dict[str, Any]) -> None:
         for name, handler in list(self.members.items()):
             try:
-                await handler(message)
+                pending = handler(message)
+                if pending is not None:
+                    await pending
             except Exception:  # one broken page must not stop the others
                 logger.exception("delivering %s to %s failed", message.get("type"), name)
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -30,7 +31,7 @@ from webclient.timeline.viewmodels import topic_html
 from . import actions, devices, locale, publisher
 from .access import Access, from_kiosk_token, from_ticket, media_base, rewrite_media
 from .devices import DeviceHandle, device_op
-from .frames import Frame, RawWriter, SharedFrames, raw_writer
+from .frames import Frame, LatestPush, RawWriter, SharedFrames, raw_writer
 
 logger = logging.getLogger("webclient.live")
 
@@ -46,6 +47,8 @@ GROUP_REFRESH_SECONDS = 3600
 # within an epoch, so a key names one push, replayed or live); the others by the message
 # object the layer hands every viewer.
 FRAMES = SharedFrames(256)
+# The latest `room.events` push's wire bytes per media prefix (see `_deliver`).
+LATEST_EVENTS = LatestPush()
 
 
 # Messages from the device's group: handled without Channels' per-message database
@@ -136,6 +139,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
     # Writes a shared frame's bytes straight to the connection (frames.py), when the server
     # side offers it.
     _write_frame: RawWriter | None = None
+    # A screen's prefix for media URLs (its access), None for a person's pages.
+    _media_prefix: str | None = None
     # Whether the page shows the room list (the list page, or a room page beside it).
     with_list = False
 
@@ -155,6 +160,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             return credential
         if self.access is None:
             return None
+        self._media_prefix = self.access.media_prefix
         self.rooms = frozenset(self.access.room_ids)
         self.room_id = self.access.room_ids[0] if len(self.access.room_ids) == 1 else None
         self.read_only = not self.access.can_send
@@ -282,19 +288,41 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         for frame in caught["frames"]:
             await self.send_json(frame)
 
-    async def _deliver(self, message: dict[str, Any]) -> None:
-        """A group message handed over directly by the layer (screens only)."""
+    def _deliver(self, message: dict[str, Any]) -> Awaitable[None] | None:
+        """A group message handed over directly by the layer or the relay (every handler of
+        the group only forwards a frame): None when done, else what is left to await.
+
+        A new message's `events` frame is what a kiosk wall's thousands of screens each get
+        in one loop, so its common case (the page follows the room and is caught up with its
+        owner, in the push's first language, the frame already built for the first screen)
+        is written here without a coroutine or a lookup beyond one comparison; anything else
+        takes the full way (`room_events`), which also builds the frame the others reuse."""
         if self._held is not None:
             self._held.append(message)
-            return
+            return None
         if self._closed:
-            return
-        # The common case, a live push, without going through dispatch (per screen of a push).
-        handler = LIVE_HANDLERS.get(message.get("type", ""))
+            return None
+        kind = message.get("type", "")
+        if kind == "room.events":
+            if message["room_id"] not in self.rooms:
+                return None
+            write = self._write_frame
+            if (
+                write is not None
+                and message["epoch"] == self.epoch
+                and message.get("variant", self.variant) == self.variant
+            ):
+                prefix = self._media_prefix
+                if prefix is not None and not _shows_media(message["events"]):
+                    prefix = None
+                wire = LATEST_EVENTS.get(message, prefix)
+                if wire is not None and write(wire):
+                    return None
+            return self.room_events(message)
+        handler = LIVE_HANDLERS.get(kind)
         if handler is not None:
-            await getattr(self, handler)(message)
-        else:
-            await self.dispatch(message)
+            return getattr(self, handler)(message)
+        return self.dispatch(message)
 
     async def _forward(self, message: dict[str, Any]) -> None:
         if not self._closed:
@@ -562,7 +590,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             return
         if message["epoch"] != self.epoch and self.epoch:
             await self._owner_changed(message["epoch"])
-        prefix = self.access.media_prefix if self.access is not None else None
+        prefix = self._media_prefix
         # Pages of this device reading in another language or zone than the push's first
         # rendering take their own (publisher.room_events); the common case shares one.
         own = None
@@ -597,7 +625,10 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             }
 
         key = ("events", message["epoch"], message["pos"], message["room_id"])
-        await self._send_frame(FRAMES.get(key, prefix if own is None else (prefix, own), build))
+        frame = FRAMES.get(key, prefix if own is None else (prefix, own), build)
+        if own is None:
+            LATEST_EVENTS.put(message, prefix, frame.wire)
+        await self._send_frame(frame)
 
     async def room_summary(self, message: dict[str, Any]) -> None:
         if not self.with_list or self.access is not None:

@@ -711,7 +711,7 @@ async def _serve(request: dict[str, Any]) -> dict[str, Any]:
 
 
 async def subscribe(
-    group: str, name: str, handler: Callable[[dict[str, Any]], Awaitable[None]]
+    group: str, name: str, handler: Callable[[dict[str, Any]], Awaitable[None] | None]
 ) -> bool:
     """Hand what a device's group carries to `handler` (a consumer of this process): through
     the process's relay of the group with several processes, straight from the in-memory

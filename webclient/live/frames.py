@@ -16,7 +16,9 @@ any other frame. Either way a socket's frames go out in the order they were sent
 `SharedFrames` caches the frames of one group message per variant of viewer (pages of the
 login, screens with their media prefix…): the channel layer hands the same message object to
 every viewer of a process (`layers.py` directly, `cluster.Relay` after one decode), so the
-first viewer of each variant encodes and the others reuse.
+first viewer of each variant encodes and the others reuse. `LatestPush` keeps the wire bytes
+of the latest such message by its identity, so that the many screens after the first find
+theirs with one comparison and one lookup (a kiosk wall's fan-out runs that once per screen).
 """
 
 from __future__ import annotations
@@ -116,3 +118,26 @@ class SharedFrames:
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+class LatestPush:
+    """The wire bytes of the latest group message per variant, found by the message's
+    identity (the very object the layer hands every viewer of a process). The message is
+    held, so an identity match is never a new message at a reused address."""
+
+    __slots__ = ("message", "wires")
+
+    def __init__(self) -> None:
+        self.message: Any = None
+        self.wires: dict[Hashable, bytes] = {}
+
+    def get(self, message: Any, variant: Hashable) -> bytes | None:
+        if message is not self.message:
+            return None
+        return self.wires.get(variant)
+
+    def put(self, message: Any, variant: Hashable, wire: bytes) -> None:
+        if message is not self.message:
+            self.message = message
+            self.wires = {}
+        self.wires[variant] = wire

@@ -22,6 +22,8 @@ from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
 SWEEP_SECONDS = 1.0
+#: A directly delivered channel's handler: None when done, else an awaitable to wait for.
+DirectHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 logger = logging.getLogger("webclient.layers")
 
@@ -30,16 +32,15 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._swept = 0.0
-        self._direct: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {}
+        self._direct: dict[str, DirectHandler] = {}
 
-    def deliver_directly(
-        self, channel: str, handler: Callable[[dict[str, Any]], Awaitable[None]]
-    ) -> None:
+    def deliver_directly(self, channel: str, handler: DirectHandler) -> None:
         """Hand this channel's group messages to `handler` in the sender's task instead of
         queueing them for the consumer's receive loop (a queue, a task switch and a task per
-        message each): for consumers whose handlers only forward frames. Register before
-        joining any group, so no message of the channel is ever queued and none can be
-        overtaken."""
+        message each): for consumers whose handlers only forward frames. The handler returns
+        None when it is done, or an awaitable that the layer awaits before the next channel
+        (so a push's common case costs no coroutine per screen). Register before joining any
+        group, so no message of the channel is ever queued and none can be overtaken."""
         self._direct[channel] = handler
 
     def stop_direct(self, channel: str) -> None:
@@ -73,7 +74,9 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
             handler = self._direct.get(channel)
             if handler is not None:
                 try:
-                    await handler(message)
+                    pending = handler(message)
+                    if pending is not None:
+                        await pending
                 except Exception:  # one broken screen must not stop the others
                     logger.exception("delivering %s to %s failed", message.get("type"), channel)
                 continue

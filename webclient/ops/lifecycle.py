@@ -104,26 +104,44 @@ class _Socket:
         metrics.WEBSOCKETS_CLOSED.labels(str(SERVICE_RESTART)).inc()
 
 
+# Per transport class: whether it is Twisted's plain TCP connection (the attributes below).
+_PLAIN_TCP: dict[type, bool] = {}
+_TCP_ATTRIBUTES = (
+    "socket",
+    "TLS",
+    "connected",
+    "disconnecting",
+    "_writeDisconnected",
+    "_tempDataBuffer",
+    "offset",
+    "dataBuffer",
+)
+
+
 def _write_now(transport: Any, data: bytes) -> None:
     """`transport.write(data)`, but onto a plain TCP socket at once when Twisted has nothing
     buffered for it: Twisted's `write` buffers, registers the socket for writing (an
     `epoll_ctl`), and writes it on the next turn of the loop, after which it unregisters it
     (another): per screen of a push, more than the `send` itself. What the socket does not
-    take now goes through Twisted's buffer, behind what was sent, in order."""
-    sock = getattr(transport, "socket", None)
+    take now goes through Twisted's buffer, behind what was sent, in order. (Runs once per
+    screen of a push: the class is checked once, the attributes read directly.)"""
+    kind = type(transport)
+    plain = _PLAIN_TCP.get(kind)
+    if plain is None:
+        plain = _PLAIN_TCP[kind] = all(hasattr(transport, name) for name in _TCP_ATTRIBUTES)
     if (
-        sock is None
-        or getattr(transport, "TLS", True)
+        not plain
+        or transport.TLS
         or not transport.connected
         or transport.disconnecting
-        or getattr(transport, "_writeDisconnected", True)
-        or getattr(transport, "_tempDataBuffer", True)
+        or transport._writeDisconnected
+        or transport._tempDataBuffer
         or transport.offset != len(transport.dataBuffer)
     ):
         transport.write(data)
         return
     try:
-        sent = sock.send(data)
+        sent = transport.socket.send(data)
     except (BlockingIOError, InterruptedError):
         sent = 0
     except OSError:
