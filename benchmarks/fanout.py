@@ -223,6 +223,9 @@ async def _open_raw_screens(ws_url: str, origin: str, count: int) -> list[RawScr
             if not chunk:
                 raise ConnectionError("closed before its hello")
             screen.feed(chunk, time.time())
+        # Read (and answer pings) while the other screens attach, which can take longer than
+        # the server waits for a pong.
+        loop.add_reader(sock.fileno(), screen.read)
         return screen
 
     async def open_one() -> None:
@@ -244,6 +247,8 @@ async def _open_raw_screens(ws_url: str, origin: str, count: int) -> list[RawScr
                     await asyncio.sleep(0.2 * (attempt + 1))
 
     await asyncio.gather(*(open_one() for _ in range(count)))
+    for screen in screens:
+        loop.remove_reader(screen.sock.fileno())
     return screens
 
 

@@ -7,7 +7,9 @@ endpoints, the counts behind the metrics, and a graceful shutdown.
   websockets are counted by kind, and the replies that tell a page its send went through or
   failed are counted. Nothing else of the traffic is looked at. Under daphne a websocket's
   scope also carries a writer of already framed messages (`live/frames.py`), so a push that
-  is the same for thousands of screens is framed once.
+  is the same for thousands of screens is framed once; and daphne's periodic walk over every
+  connection (timeouts, keep-alive pings) is done a slice at a time, with the pings of sockets
+  opened together spread out (`timers.py`), so a push does not wait behind it.
 - Shutdown (`drain`): on SIGTERM under daphne (or the ASGI lifespan's shutdown under a server
   that has one), the process stops listening, so the proxy sends new connections to the
   others; closes every websocket with 1012 ("service restart"), so pages reconnect at once,
@@ -34,7 +36,7 @@ from django.conf import settings
 
 from webclient.live.frames import EXTENSION as FRAMES_EXTENSION
 
-from . import health, metrics
+from . import health, metrics, timers
 
 logger = logging.getLogger("webclient.ops")
 access_logger = logging.getLogger("webclient.access")
@@ -225,6 +227,9 @@ class Operations:
             await send({"type": "websocket.close", "code": SERVICE_RESTART})
             return
         socket = _Socket(send, metrics.websocket_kind(scope.get("query_string", b"")))
+        if socket.protocol is not None:
+            # daphne's walk over every connection, a slice at a time (timers.py).
+            timers.spread(socket.protocol.server)
 
         async def tracked(message: dict[str, Any]) -> None:
             kind = message["type"]
@@ -236,6 +241,8 @@ class Operations:
                 if not socket.accepted:
                     socket.accepted = True
                     metrics.OPEN_VIEWERS.labels(socket.kind).inc()
+                    if socket.protocol is not None:
+                        timers.first_ping_within_interval(socket.protocol)
             elif kind == "websocket.close":
                 metrics.WEBSOCKETS_CLOSED.labels(str(message.get("code", 1000))).inc()
             await send(message)
