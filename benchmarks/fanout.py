@@ -783,6 +783,7 @@ async def run_size(
             spans.append((max(firsts) - min(firsts)) * 1000)
             per_message.append(
                 {
+                    "sent_at": before,
                     "first_ms": (min(firsts) - before) * 1000,
                     "last_ms": (max(firsts) - before) * 1000,
                     "bare_ms": (bare_at[event_id] - before) * 1000,

@@ -9,7 +9,8 @@ size the client sends (the same bytes to every socket, `socket.send` straight aw
 (`--client raw`: hand-parsed websockets in client processes of 250 on the same machine).
 
 For each size: `--messages` frames `--interval` apart, each stamped when its writing starts;
-per (screen, frame) the time from that stamp to the screen reading it; the server's CPU per
+per (screen, frame) the time from that stamp to the frame reaching the screen's socket (the
+kernel's receive time, as `fanout.py` measures it); the server's CPU per
 frame. The p99 ratio against one screen is the best `fanout.py` could report here; the
 server's CPU per screen is the cost of writing the bytes that `fanout.py`'s daphne figure is
 compared with.
@@ -170,7 +171,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 def report(results: list[dict[str, Any]]) -> None:
     base = results[0]["p99_ms"]
     print()
-    print("bare writer, ms from the start of writing a frame to each screen reading it:")
+    print("bare writer, ms from the start of writing a frame to its arrival at each screen:")
     print(f"{'screens':>8} {'p50':>8} {'p99':>8} {'p99/1':>7} {'CPU/frame':>10} {'µs/screen':>10}")
     for r in results:
         ratio = r["p99_ms"] / base if base else float("nan")

@@ -8,11 +8,13 @@ import asyncio
 import base64
 import hashlib
 import json
+import socket
 
 import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
+from webclient.live import frames
 from webclient.live.frames import (
     EXTENSION,
     Frame,
@@ -159,3 +161,61 @@ def test_the_latest_push_is_found_by_identity_only():
     assert latest.get(push, None) is None
     assert latest.get(following, "/kiosk/t/") is None
     assert latest.get(following, None) == b"next"
+
+
+def _socket_pairs(n: int) -> list[tuple[socket.socket, socket.socket]]:
+    pairs = [socket.socketpair() for _ in range(n)]
+    for ours, _ in pairs:
+        ours.setblocking(False)
+    return pairs
+
+
+@pytest.mark.parametrize("n", [3, frames.PARALLEL_FROM + 44])
+def test_a_pushs_writes_go_out_together_each_socket_its_bytes(n):
+    """Collected writes go out at `end_writes` (from two threads when there are many): every
+    socket gets exactly its bytes, once; nothing is collected outside a batch."""
+    pairs = _socket_pairs(n)
+    rests: list[bytes] = []
+    try:
+        assert not frames.collect(pairs[0][0], b"x", rests.append)  # no batch: write it now
+        frames.begin_writes()
+        for i, (ours, _) in enumerate(pairs):
+            assert frames.collect(ours, f"frame {i}".encode(), rests.append)
+        for _, theirs in pairs:
+            theirs.setblocking(False)
+            with pytest.raises(BlockingIOError):  # nothing written before end_writes
+                theirs.recv(100)
+        frames.end_writes()
+        for i, (_, theirs) in enumerate(pairs):
+            assert theirs.recv(100) == f"frame {i}".encode()
+        assert rests == []
+        assert not frames.collect(pairs[0][0], b"x", rests.append)
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+def test_what_a_full_socket_does_not_take_goes_to_its_transport_in_order():
+    pairs = _socket_pairs(frames.PARALLEL_FROM)
+    full, reader = pairs[7]
+    try:
+        while True:  # fill one socket's buffers
+            try:
+                full.send(b"f" * 65536)
+            except BlockingIOError:
+                break
+        rests: list[bytes] = []
+        closed_ours, closed_theirs = pairs[9]
+        closed_theirs.close()
+        closed_ours.close()  # a broken connection: all of it to the transport
+        frames.begin_writes()
+        for i, (ours, _) in enumerate(pairs):
+            frames.collect(ours, f"frame {i}".encode(), rests.append)
+        frames.end_writes()
+        assert sorted(rests) == [b"frame 7", b"frame 9"]
+        assert pairs[8][1].recv(100) == b"frame 8"
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()

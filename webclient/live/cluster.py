@@ -47,6 +47,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from webclient.matrix.crypto.lease import process_owner_id
 
+from . import frames
+
 logger = logging.getLogger("webclient.live.cluster")
 
 #: Seconds between "working" replies while an operation runs.
@@ -372,13 +374,19 @@ class Relay:
         await self._hand(GAP)
 
     async def _hand(self, message: dict[str, Any]) -> None:
-        for name, handler in list(self.members.items()):
-            try:
-                pending = handler(message)
-                if pending is not None:
-                    await pending
-            except Exception:  # one broken page must not stop the others
-                logger.exception("delivering %s to %s failed", message.get("type"), name)
+        try:
+            for name, handler in list(self.members.items()):
+                # The pages' raw writes go out together at the next await (frames.py).
+                frames.begin_writes()
+                try:
+                    pending = handler(message)
+                    if pending is not None:
+                        frames.end_writes()
+                        await pending
+                except Exception:  # one broken page must not stop the others
+                    logger.exception("delivering %s to %s failed", message.get("type"), name)
+        finally:
+            frames.end_writes()
 
     async def stop(self) -> None:
         for task in (self._refresher, self._receiver):

@@ -27,6 +27,7 @@ import json
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 #: The writer a websocket's scope may carry: True when the bytes were written.
@@ -141,3 +142,72 @@ class LatestPush:
             self.message = message
             self.wires = {}
         self.wires[variant] = wire
+
+
+# -- one push's writes, together ---------------------------------------------------------------
+#
+# A fan-out loop (`layers.FanoutInMemoryChannelLayer.group_send`, `cluster.Relay`) hands a push
+# to each screen in turn; between two awaits nothing else runs on the loop, so the bytes each
+# screen's writer would put on its socket can be collected and written together at the next
+# await or at the end, in the order collected per socket (each socket is written at most once
+# per push). Together means from two threads when there are many: the `send` of a socket
+# releases the GIL, and on loopback and on a real network alike most of its cost is the
+# kernel's, which two cores share. The loop's thread waits for the helper, so no other code
+# touches these sockets meanwhile; what a socket did not take goes through the transport's
+# own buffer afterwards, in the loop's thread.
+
+#: Writes collected since `begin_writes()`: (socket, bytes, what takes an unsent rest).
+_collected: list[tuple[Any, bytes, Callable[[bytes], None]]] | None = None
+_helper: ThreadPoolExecutor | None = None
+#: From this many writes on, a batch is written by the loop's thread and a helper thread.
+PARALLEL_FROM = 256
+
+
+def begin_writes() -> None:
+    """Collect raw writes (`collect`) until `end_writes()`; a no-op while collecting."""
+    global _collected
+    if _collected is None:
+        _collected = []
+
+
+def collect(sock: Any, data: bytes, rest: Callable[[bytes], None]) -> bool:
+    """Queue `data` for `sock` in the batch under way; False (write it now) when none is."""
+    if _collected is None:
+        return False
+    _collected.append((sock, data, rest))
+    return True
+
+
+def end_writes() -> None:
+    """Write what was collected and stop collecting; call before any await."""
+    global _collected, _helper
+    items, _collected = _collected, None
+    if not items:
+        return
+    if len(items) >= PARALLEL_FROM:
+        if _helper is None:
+            _helper = ThreadPoolExecutor(1, thread_name_prefix="fanout-writer")
+        half = len(items) // 2
+        later = _helper.submit(_send_all, items[half:])
+        leftovers = _send_all(items[:half])
+        leftovers += later.result()
+    else:
+        leftovers = _send_all(items)
+    for rest, data in leftovers:
+        rest(data)
+
+
+def _send_all(
+    items: list[tuple[Any, bytes, Callable[[bytes], None]]],
+) -> list[tuple[Callable[[bytes], None], bytes]]:
+    """`send` each; what a socket did not take (all of it on an error, which the transport's
+    own write then finds out), for the loop's thread to hand to its transport."""
+    leftovers = []
+    for sock, data, rest in items:
+        try:
+            sent = sock.send(data)
+        except OSError:  # BlockingIOError, InterruptedError, a broken connection
+            sent = 0
+        if sent < len(data):
+            leftovers.append((rest, data[sent:]))
+    return leftovers

@@ -21,6 +21,8 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
+from . import frames
+
 SWEEP_SECONDS = 1.0
 #: A directly delivered channel's handler: None when done, else an awaitable to wait for.
 DirectHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
@@ -70,17 +72,23 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
         self._clean_expired()
-        for channel in list(self.groups.get(group, ())):
-            handler = self._direct.get(channel)
-            if handler is not None:
+        try:
+            for channel in list(self.groups.get(group, ())):
+                handler = self._direct.get(channel)
+                if handler is not None:
+                    # The screens' raw writes go out together at the next await (frames.py).
+                    frames.begin_writes()
+                    try:
+                        pending = handler(message)
+                        if pending is not None:
+                            frames.end_writes()
+                            await pending
+                    except Exception:  # one broken screen must not stop the others
+                        logger.exception("delivering %s to %s failed", message.get("type"), channel)
+                    continue
                 try:
-                    pending = handler(message)
-                    if pending is not None:
-                        await pending
-                except Exception:  # one broken screen must not stop the others
-                    logger.exception("delivering %s to %s failed", message.get("type"), channel)
-                continue
-            try:
-                self._put(channel, message)
-            except ChannelFull:
-                pass
+                    self._put(channel, message)
+                except ChannelFull:
+                    pass
+        finally:
+            frames.end_writes()

@@ -34,6 +34,7 @@ from typing import Any
 
 from django.conf import settings
 
+from webclient.live import frames
 from webclient.live.frames import EXTENSION as FRAMES_EXTENSION
 
 from . import health, metrics, timers
@@ -142,6 +143,8 @@ def _write_now(transport: Any, data: bytes) -> None:
     ):
         transport.write(data)
         return
+    if frames.collect(transport.socket, data, transport.write):
+        return  # written with the rest of a push's writes (frames.end_writes)
     try:
         sent = transport.socket.send(data)
     except (BlockingIOError, InterruptedError):
