@@ -8,13 +8,16 @@ browser out again, and then for each size N:
   - starts a fresh daphne (so memory figures do not inherit a previous size's arenas),
     opens the kiosk page once (the session resumes from its stored sync token) and one
     warm-up socket;
-  - reads the daphne process's VmRSS, attaches N websocket screens (aiohttp, with the Origin
-    the page would send), split over client processes so one client event loop does not
-    queue up N frames (`--viewers-per-process`);
+  - reads the daphne process's VmRSS, attaches N websocket screens (hand-parsed websockets
+    with the Origin the page would send, `RawScreen`; or aiohttp ones, `--client aiohttp`),
+    split over client processes (`--viewers-per-process`);
   - sends `--messages` messages (after `--warmup` unmeasured ones) from another account, one
     every `--interval` seconds, and measures each screen's latency from the sender's wall
-    clock just before the PUT to the arrival of the `events` frame carrying that event ID
-    (all processes share this machine's clock);
+    clock just before the PUT to the arrival of the `events` frame carrying that event ID at
+    the screen's socket: the kernel's receive time (`SO_TIMESTAMPNS`), so that the screens'
+    own reading, which on this machine shares the server's two cores and which a real
+    kiosk does on its own machine, is not counted against the server (all processes share
+    this machine's clock; `--client aiohttp` stamps frames when read, as before);
   - counts the `/sync` requests Synapse logged for the display account (its one device)
     during the run, missed and duplicate events per screen, daphne's VmRSS growth per
     screen, and daphne's CPU time per message (and what each further screen adds to it,
@@ -918,7 +921,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
     print(
         f"\n{args.messages} measured messages per size (after {args.warmup} unmeasured), one "
         f"every {args.interval}s; latency = sender's clock before the PUT -> events frame at "
-        "the screen.\nScreens are split over client processes of at most "
+        "the screen's socket (the kernel's receive time with --client raw).\nScreens are "
+        "split over client processes of at most "
         f"{args.viewers_per_process} (column 'procs') on this {multiprocessing.cpu_count()}-core "
         "machine, which also runs Synapse and daphne."
     )
