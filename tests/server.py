@@ -34,11 +34,16 @@ class WebclientServer:
 
 
 def start_webclient(
-    data_dir: Path, homeserver: str, port: int | None = None, **extra_env: str
+    data_dir: Path,
+    homeserver: str,
+    port: int | None = None,
+    daphne_args: tuple[str, ...] = (),
+    **extra_env: str,
 ) -> WebclientServer:
     """Migrate and start `daphne webclient.asgi:application` exactly as users run it.
 
-    `port` restarts a stopped server where its pages expect it (a free one by default)."""
+    `port` restarts a stopped server where its pages expect it (a free one by default);
+    `daphne_args` are daphne's own options (an operator's `--ping-interval`, say)."""
     env = {
         **os.environ,
         "WEBCLIENT_DATA_DIR": str(data_dir),
@@ -62,7 +67,7 @@ def start_webclient(
     log_path = data_dir / "daphne.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *daphne_args]
         + ["webclient.asgi:application"],
         cwd=BASE_DIR,
         env=env,
