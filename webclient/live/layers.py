@@ -6,8 +6,9 @@ starts a task per member: with 500 kiosk screens of one device that was half of 
 server's CPU per chat message (measured by benchmarks/fanout.py). This one sweeps at most
 once a second, copies shallowly (consumers never change a message they receive) and puts
 messages straight into the members' queues, or hands them to consumers that asked for
-direct delivery. Same semantics otherwise: a full queue drops
-the message, like the original and channels_redis.
+direct delivery, whose raw socket writes between two awaits go out together
+(`frames.begin_writes`/`end_writes`). Same semantics otherwise: a full queue drops the
+message, like the original and channels_redis.
 """
 
 from __future__ import annotations
