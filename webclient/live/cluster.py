@@ -376,12 +376,9 @@ class Relay:
     async def _hand(self, message: dict[str, Any]) -> None:
         try:
             for name, handler in list(self.members.items()):
-                # The pages' raw writes go out together at the next await (frames.py).
-                frames.begin_writes()
-                try:
-                    pending = handler(message)
+                try:  # the pages' raw writes go out together (frames.py)
+                    pending = frames.hand(handler, message)
                     if pending is not None:
-                        frames.end_writes()
                         await pending
                 except Exception:  # one broken page must not stop the others
                     logger.exception("delivering %s to %s failed", message.get("type"), name)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import struct
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -176,6 +176,18 @@ def collect(sock: Any, data: bytes, rest: Callable[[bytes], None]) -> bool:
         return False
     _collected.append((sock, data, rest))
     return True
+
+
+def hand(handler: Callable[[Any], Awaitable[None] | None], message: Any) -> Awaitable[None] | None:
+    """One step of a fan-out loop: `handler(message)` with its raw writes collected; what
+    it hands back, if anything, for the loop to await (what was collected has gone out by
+    then). Not a coroutine itself: the common case costs none per screen. The loop calls
+    `end_writes()` at its end (in a `finally`)."""
+    begin_writes()
+    pending = handler(message)
+    if pending is not None:
+        end_writes()
+    return pending
 
 
 def end_writes() -> None:

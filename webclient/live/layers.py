@@ -77,12 +77,9 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
             for channel in list(self.groups.get(group, ())):
                 handler = self._direct.get(channel)
                 if handler is not None:
-                    # The screens' raw writes go out together at the next await (frames.py).
-                    frames.begin_writes()
-                    try:
-                        pending = handler(message)
+                    try:  # the screens' raw writes go out together (frames.py)
+                        pending = frames.hand(handler, message)
                         if pending is not None:
-                            frames.end_writes()
                             await pending
                     except Exception:  # one broken screen must not stop the others
                         logger.exception("delivering %s to %s failed", message.get("type"), channel)
