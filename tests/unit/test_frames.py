@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import socket
 
 import aiohttp
@@ -161,6 +162,82 @@ def test_the_latest_push_is_found_by_identity_only():
     assert latest.get(push, None) is None
     assert latest.get(following, "/kiosk/t/") is None
     assert latest.get(following, None) == b"next"
+
+
+def test_a_push_without_media_is_the_same_frame_for_every_prefix():
+    """A push that points at no media (`put(..., media=False)`, under None) is every viewer's
+    frame whatever its prefix; one that does is found per prefix only."""
+    latest = LatestPush()
+    plain = {"type": "room.events", "pos": 1}
+    latest.put(plain, None, b"same for all", media=False)
+    assert latest.get(plain, None) == b"same for all"
+    assert latest.get(plain, "/kiosk/t/") == b"same for all"
+    assert latest.get(plain, "/embed/ticket/") == b"same for all"
+    pictures = {"type": "room.events", "pos": 2}
+    latest.put(pictures, "/kiosk/t/", b"kiosk media")
+    assert latest.get(pictures, "/kiosk/t/") == b"kiosk media"
+    assert latest.get(pictures, None) is None
+    assert latest.get(pictures, "/embed/ticket/") is None
+
+
+async def test_fan_out_writes_before_each_await_and_at_the_end_and_stops_for_nobody(caplog):
+    """`fan_out`: the raw writes of handlers that finish at once are collected, go out before
+    a handler's awaitable runs (so its slow way writes behind them) and at the end; a handler
+    that raises, or an awaitable that fails, is logged under the caller's logger."""
+    pairs = _socket_pairs(3)
+    rests: list[bytes] = []
+    seen_before_await: list[bytes] = []
+    order: list[str] = []
+
+    def writes(i):
+        def handler(message):
+            order.append(f"w{i}")
+            assert frames.collect(pairs[i][0], f"{message['n']}:{i}".encode(), rests.append)
+
+        return handler
+
+    def slow(message):
+        async def later():
+            pairs[0][1].setblocking(False)
+            seen_before_await.append(pairs[0][1].recv(100))
+            order.append("slow")
+
+        return later()
+
+    def broken(message):
+        raise RuntimeError("socket gone")
+
+    def broken_later(message):
+        async def later():
+            raise RuntimeError("gone later")
+
+        return later()
+
+    logger = logging.getLogger("webclient.test_fan_out")
+    targets = [
+        ("a", writes(0)),
+        ("b", slow),
+        ("c", broken),
+        ("d", broken_later),
+        ("e", writes(1)),
+        ("f", writes(2)),
+    ]
+    try:
+        await frames.fan_out(targets, {"type": "x", "n": 7}, logger)
+        assert order == ["w0", "slow", "w1", "w2"]
+        assert seen_before_await == [b"7:0"]  # written before the awaitable ran
+        for i in (1, 2):
+            pairs[i][1].setblocking(False)
+            assert pairs[i][1].recv(100) == f"7:{i}".encode()
+        assert rests == []
+        assert not frames.collect(pairs[0][0], b"x", rests.append)  # no batch left open
+        failures = [r for r in caplog.records if r.name == "webclient.test_fan_out"]
+        assert [r.exc_info[1].args for r in failures] == [("socket gone",), ("gone later",)]
+        assert all("to c" in r.getMessage() or "to d" in r.getMessage() for r in failures)
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
 
 
 def _socket_pairs(n: int) -> list[tuple[socket.socket, socket.socket]]:

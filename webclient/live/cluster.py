@@ -374,16 +374,8 @@ class Relay:
         await self._hand(GAP)
 
     async def _hand(self, message: dict[str, Any]) -> None:
-        try:
-            for name, handler in list(self.members.items()):
-                try:  # the pages' raw writes go out together (frames.py)
-                    pending = frames.hand(handler, message)
-                    if pending is not None:
-                        await pending
-                except Exception:  # one broken page must not stop the others
-                    logger.exception("delivering %s to %s failed", message.get("type"), name)
-        finally:
-            frames.end_writes()
+        # One broken page stops no other; the pages' raw writes go out together.
+        await frames.fan_out(list(self.members.items()), message, logger)
 
     async def stop(self) -> None:
         for task in (self._refresher, self._receiver):

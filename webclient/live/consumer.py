@@ -312,10 +312,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 and message["epoch"] == self.epoch
                 and message.get("variant", self.variant) == self.variant
             ):
-                prefix = self._media_prefix
-                if prefix is not None and not _shows_media(message["events"]):
-                    prefix = None
-                wire = LATEST_EVENTS.get(message, prefix)
+                wire = LATEST_EVENTS.get(message, self._media_prefix)
                 if wire is not None and write(wire):
                     return None
             return self.room_events(message)
@@ -599,7 +596,8 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
             others = message.get("variants") or {}
             if self.variant in others:
                 own, events_in = self.variant, others[self.variant]
-        if prefix is not None and not _shows_media(events_in):
+        media = _shows_media(events_in)
+        if prefix is not None and not media:
             # Nothing to point elsewhere: the frame every viewer gets (each embed page has a
             # prefix of its own, its ticket; sharing the frame is what makes a desk-wide
             # embed cheap).
@@ -627,7 +625,7 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
         key = ("events", message["epoch"], message["pos"], message["room_id"])
         frame = FRAMES.get(key, prefix if own is None else (prefix, own), build)
         if own is None:
-            LATEST_EVENTS.put(message, prefix, frame.wire)
+            LATEST_EVENTS.put(message, prefix, frame.wire, media=media)
         await self._send_frame(frame)
 
     async def room_summary(self, message: dict[str, Any]) -> None:

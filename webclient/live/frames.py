@@ -26,8 +26,9 @@ from __future__ import annotations
 import json
 import struct
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from logging import Logger
 from typing import Any
 
 #: The writer a websocket's scope may carry: True when the bytes were written.
@@ -124,37 +125,45 @@ class SharedFrames:
 class LatestPush:
     """The wire bytes of the latest group message per variant, found by the message's
     identity (the very object the layer hands every viewer of a process). The message is
-    held, so an identity match is never a new message at a reused address."""
+    held, so an identity match is never a new message at a reused address.
 
-    __slots__ = ("message", "wires")
+    A variant is a viewer's media prefix (None for none) when the push points at media, and
+    None for every viewer when it does not (`put`'s `media`), so a screen finds its frame
+    with one call whatever its prefix."""
+
+    __slots__ = ("message", "wires", "media")
 
     def __init__(self) -> None:
         self.message: Any = None
         self.wires: dict[Hashable, bytes] = {}
+        self.media = False
 
     def get(self, message: Any, variant: Hashable) -> bytes | None:
         if message is not self.message:
             return None
-        return self.wires.get(variant)
+        return self.wires.get(variant if self.media else None)
 
-    def put(self, message: Any, variant: Hashable, wire: bytes) -> None:
+    def put(self, message: Any, variant: Hashable, wire: bytes, *, media: bool = True) -> None:
+        """`wire` for the viewers of `variant`; `media`: whether the push points at media
+        (when not, `variant` must be None: every viewer's frame is the same)."""
         if message is not self.message:
             self.message = message
             self.wires = {}
+            self.media = media
         self.wires[variant] = wire
 
 
 # -- one push's writes, together ---------------------------------------------------------------
 #
-# A fan-out loop (`layers.FanoutInMemoryChannelLayer.group_send`, `cluster.Relay`) hands a push
-# to each screen in turn; between two awaits nothing else runs on the loop, so the bytes each
-# screen's writer would put on its socket can be collected and written together at the next
-# await or at the end, in the order collected per socket (each socket is written at most once
-# per push). Together means from two threads when there are many: the `send` of a socket
-# releases the GIL, and on loopback and on a real network alike most of its cost is the
-# kernel's, which two cores share. The loop's thread waits for the helper, so no other code
-# touches these sockets meanwhile; what a socket did not take goes through the transport's
-# own buffer afterwards, in the loop's thread.
+# A fan-out loop (`fan_out`, for `layers.FanoutInMemoryChannelLayer.group_send` and
+# `cluster.Relay`) hands a push to each screen in turn; between two awaits nothing else runs
+# on the loop, so the bytes each screen's writer would put on its socket can be collected and
+# written together at the next await or at the end, in the order collected per socket (each
+# socket is written at most once per push). Together means from two threads when there are
+# many: the `send` of a socket releases the GIL, and on loopback and on a real network alike
+# most of its cost is the kernel's, which two cores share. The loop's thread waits for the
+# helper, so no other code touches these sockets meanwhile; what a socket did not take goes
+# through the transport's own buffer afterwards, in the loop's thread.
 
 #: Writes collected since `begin_writes()`: (socket, bytes, what takes an unsent rest).
 _collected: list[tuple[Any, bytes, Callable[[bytes], None]]] | None = None
@@ -178,16 +187,30 @@ def collect(sock: Any, data: bytes, rest: Callable[[bytes], None]) -> bool:
     return True
 
 
-def hand(handler: Callable[[Any], Awaitable[None] | None], message: Any) -> Awaitable[None] | None:
-    """One step of a fan-out loop: `handler(message)` with its raw writes collected; what
-    it hands back, if anything, for the loop to await (what was collected has gone out by
-    then). Not a coroutine itself: the common case costs none per screen. The loop calls
-    `end_writes()` at its end (in a `finally`)."""
-    begin_writes()
-    pending = handler(message)
-    if pending is not None:
+async def fan_out(
+    targets: Sequence[tuple[str, Callable[[Any], Awaitable[None] | None]]],
+    message: Any,
+    log: Logger,
+) -> None:
+    """Hand `message` to each (name, handler) of `targets` in turn, their raw writes
+    collected and written together at each await (what a handler hands back is awaited
+    before the next) and at the end; a handler that fails is logged and stops nobody. Not a
+    coroutine per target: a kiosk wall's push runs this loop once per screen."""
+    global _collected
+    try:
+        for name, handler in targets:
+            if _collected is None:
+                _collected = []
+            try:
+                pending = handler(message)
+                if pending is not None:
+                    end_writes()
+                    await pending
+            except Exception:
+                kind = message.get("type") if isinstance(message, dict) else message
+                log.exception("delivering %s to %s failed", kind, name)
+    finally:
         end_writes()
-    return pending
 
 
 def end_writes() -> None:

@@ -7,7 +7,7 @@ server's CPU per chat message (measured by benchmarks/fanout.py). This one sweep
 once a second, copies shallowly (consumers never change a message they receive) and puts
 messages straight into the members' queues, or hands them to consumers that asked for
 direct delivery, whose raw socket writes between two awaits go out together
-(`frames.begin_writes`/`end_writes`). Same semantics otherwise: a full queue drops the
+(`frames.fan_out`). Same semantics otherwise: a full queue drops the
 message, like the original and channels_redis.
 """
 
@@ -73,20 +73,15 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
         self._clean_expired()
-        try:
-            for channel in list(self.groups.get(group, ())):
-                handler = self._direct.get(channel)
-                if handler is not None:
-                    try:  # the screens' raw writes go out together (frames.py)
-                        pending = frames.hand(handler, message)
-                        if pending is not None:
-                            await pending
-                    except Exception:  # one broken screen must not stop the others
-                        logger.exception("delivering %s to %s failed", message.get("type"), channel)
-                    continue
-                try:
-                    self._put(channel, message)
-                except ChannelFull:
-                    pass
-        finally:
-            frames.end_writes()
+        direct = []
+        for channel in list(self.groups.get(group, ())):
+            handler = self._direct.get(channel)
+            if handler is not None:
+                direct.append((channel, handler))
+                continue
+            try:
+                self._put(channel, message)
+            except ChannelFull:
+                pass
+        if direct:  # one broken screen stops no other; the raw writes go out together
+            await frames.fan_out(direct, message, logger)

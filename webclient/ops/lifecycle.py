@@ -60,7 +60,7 @@ SAMPLE_SECONDS = 1.0
 class _Socket:
     """One websocket: the server's `send` for it, and whether it was accepted."""
 
-    __slots__ = ("send", "kind", "accepted", "protocol")
+    __slots__ = ("send", "kind", "accepted", "protocol", "plain", "sock", "rest")
 
     def __init__(self, send: Send, kind: str) -> None:
         self.send = send
@@ -71,24 +71,46 @@ class _Socket:
         args = getattr(send, "args", ())
         protocol = args[0] if args else None
         self.protocol = protocol if hasattr(protocol, "sendMessage") else None
+        #: The connection's transport once found to be Twisted's plain TCP, without TLS,
+        #: under a socket without per-message compression (what does not change); its
+        #: socket, and its `write` (for what the socket does not take).
+        self.plain: Any = None
+        self.sock: Any = None
+        self.rest: Callable[[bytes], None] | None = None
 
     def write_frame(self, frame: bytes) -> bool:
         """Write an already framed websocket message (`live/frames.py`: the same bytes for
         every screen of a push) onto the connection, as autobahn's `sendMessage` would after
         framing it: only on an open socket without per-message compression or masking and
         with nothing queued in autobahn, so frames keep their order. False: send it through
-        ASGI instead."""
+        ASGI instead. (Runs once per screen of a push: what cannot change is checked once.)"""
         protocol = self.protocol
         if (
             protocol is None
             or not self.accepted
             or protocol.state != protocol.STATE_OPEN
-            or protocol._perMessageCompress is not None
             or protocol.send_queue
             or protocol.transport is None
         ):
             return False
-        _write_now(protocol.transport, frame)
+        transport = protocol.transport
+        if transport is not self.plain:
+            if protocol._perMessageCompress is not None:
+                return False
+            if not _is_plain_tcp(transport):
+                transport.write(frame)
+                return True
+            self.plain, self.sock, self.rest = transport, transport.socket, transport.write
+        if (
+            transport.disconnecting
+            or not transport.connected
+            or transport._writeDisconnected
+            or transport._tempDataBuffer
+            or transport.offset != len(transport.dataBuffer)
+        ):
+            transport.write(frame)  # behind what Twisted holds, in order
+        elif not frames.collect(self.sock, frame, self.rest):
+            _send_now(self.sock, frame, self.rest)  # else with a push's rest (end_writes)
         return True
 
     async def close_for_restart(self) -> None:
@@ -121,39 +143,31 @@ _TCP_ATTRIBUTES = (
 )
 
 
-def _write_now(transport: Any, data: bytes) -> None:
-    """`transport.write(data)`, but onto a plain TCP socket at once when Twisted has nothing
-    buffered for it: Twisted's `write` buffers, registers the socket for writing (an
-    `epoll_ctl`), and writes it on the next turn of the loop, after which it unregisters it
-    (another): per screen of a push, more than the `send` itself. What the socket does not
-    take now goes through Twisted's buffer, behind what was sent, in order. (Runs once per
-    screen of a push: the class is checked once, the attributes read directly.)"""
+def _is_plain_tcp(transport: Any) -> bool:
+    """Whether `transport` is Twisted's TCP connection without TLS, whose socket this module
+    may write to when Twisted holds nothing for it: Twisted's `write` buffers, registers the
+    socket for writing (an `epoll_ctl`), and writes it on the next turn of the loop, after
+    which it unregisters it (another): per screen of a push, more than the `send` itself."""
     kind = type(transport)
     plain = _PLAIN_TCP.get(kind)
     if plain is None:
         plain = _PLAIN_TCP[kind] = all(hasattr(transport, name) for name in _TCP_ATTRIBUTES)
-    if (
-        not plain
-        or transport.TLS
-        or not transport.connected
-        or transport.disconnecting
-        or transport._writeDisconnected
-        or transport._tempDataBuffer
-        or transport.offset != len(transport.dataBuffer)
-    ):
-        transport.write(data)
-        return
-    if frames.collect(transport.socket, data, transport.write):
-        return  # written with the rest of a push's writes (frames.end_writes)
+    return plain and not transport.TLS
+
+
+def _send_now(sock: Any, data: bytes, rest: Callable[[bytes], None]) -> None:
+    """`data` onto the socket of a plain TCP transport that holds nothing; what the socket
+    does not take now goes through Twisted's buffer (`rest`: the transport's `write`),
+    behind what was sent, in order."""
     try:
-        sent = transport.socket.send(data)
+        sent = sock.send(data)
     except (BlockingIOError, InterruptedError):
         sent = 0
     except OSError:
         # The connection broke: Twisted's own write finds that out and closes it.
         sent = 0
     if sent < len(data):
-        transport.write(data[sent:])
+        rest(data[sent:])
 
 
 class Operations:
