@@ -25,19 +25,32 @@ function receiptElement(receipt) {
   return el;
 }
 var latest = {}; // user_id -> receipt, so replaced tiles get their avatars back
+// The row of receipts under the tile of `eventId`: the one `el` is in when that is it (no
+// search: this runs for every live message, and a reader's tile is looked up in the whole
+// timeline only when its avatar lost its place: a new receipt, a tile replaced or trimmed).
+function rowFor(el, eventId) {
+  var row = el.isConnected ? el.parentNode : null;
+  var tile = row && row.parentNode;
+  if (tile && tile.dataset && tile.dataset.eventId === eventId && timeline.contains(tile)) return row;
+  tile = timeline.querySelector('[data-event-id="' + CSS.escape(eventId) + '"]');
+  if (!tile) return null;
+  row = tile.querySelector(":scope > .receipts");
+  if (!row) {
+    row = document.createElement("div");
+    row.className = "receipts";
+    tile.appendChild(row);
+  }
+  return row;
+}
 function place(receipts) {
   receipts.forEach(function (receipt) { latest[receipt.user_id] = receipt; });
   var rows = []; // [row, its avatars in the order of `latest`]
+  var left = []; // rows an avatar may have left
   Object.keys(latest).map(function (k) { return latest[k]; }).forEach(function (receipt) {
-    var tile = timeline.querySelector('[data-event-id="' + CSS.escape(receipt.event_id) + '"]');
     var el = receiptElement(receipt);
-    if (!tile) { el.remove(); return; }
-    var row = tile.querySelector(":scope > .receipts");
-    if (!row) {
-      row = document.createElement("div");
-      row.className = "receipts";
-      tile.appendChild(row);
-    }
+    var row = rowFor(el, receipt.event_id);
+    if (el.parentNode && el.parentNode !== row) left.push(el.parentNode);
+    if (!row) { el.remove(); return; }
     var entry = rows.filter(function (r) { return r[0] === row; })[0];
     if (!entry) rows.push(entry = [row, []]);
     entry[1].push(el);
@@ -50,7 +63,7 @@ function place(receipts) {
     var inPlace = from >= 0 && els.every(function (el, i) { return kids[from + i] === el; });
     if (!inPlace) els.forEach(function (el) { row.appendChild(el); });
   });
-  timeline.querySelectorAll(".receipts:empty").forEach(function (row) { row.remove(); });
+  left.forEach(function (row) { if (!row.children.length) row.remove(); });
 }
 
 // -- typing -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -129,6 +130,21 @@ def test_typing_and_read_receipts(
     expect(event_tile(page, newer["event_id"]).locator(".receipts .receipt")).to_have_count(1)
     expect(bob_receipt).to_have_count(1)
     expect(event_tile(page, sent["event_id"]).locator(".receipts")).to_have_count(0)
+
+    # A reaction replaces that tile on the page (its row of avatars goes with it): Bob's
+    # avatar comes back under the new tile, once.
+    matrix_api(
+        synapse.url,
+        alice.access_token,
+        "PUT",
+        f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.reaction/react-{time.time_ns()}",
+        {"m.relates_to": {"rel_type": "m.annotation", "event_id": newer["event_id"], "key": "👍"}},
+    )
+    tile = event_tile(page, newer["event_id"])
+    expect(tile.locator(".reaction")).to_have_count(1)
+    expect(tile.locator(":scope > .receipts .receipt")).to_have_count(1)
+    expect(bob_receipt).to_have_count(1)
+    expect(page.locator("#timeline .receipts")).to_have_count(1)
     assert_not_reloaded(page)
 
 
