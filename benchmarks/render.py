@@ -36,6 +36,7 @@ from django.core.cache import cache  # noqa: E402
 from django.template.loader import render_to_string  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 
+from webclient.matrix.names import MemberMap  # noqa: E402
 from webclient.timeline.compose import message_content, reply_content  # noqa: E402
 from webclient.timeline.render import _key as render_key  # noqa: E402
 from webclient.timeline.render import render_events  # noqa: E402
@@ -187,6 +188,13 @@ def main() -> None:
     parser.add_argument(
         "--max-entries", type=int, help="override the cache's MAX_ENTRIES (to try a bigger one)"
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        nargs="+",
+        default=[12, 1000, 10000],
+        help="room sizes for naming each tile's sender",
+    )
     args = parser.parse_args()
     if args.max_entries:
         settings.CACHES["default"].setdefault("OPTIONS", {})["MAX_ENTRIES"] = args.max_entries
@@ -233,6 +241,22 @@ def main() -> None:
             f"room page of {size:4d} events ({size_kb:4.0f} KiB): first render "
             f"{uncached * 1000:6.1f} ms, again {warm * 1000:6.1f} ms "
             f"(again/first time {warm / uncached:.2f}; {hits}/{size} tiles were cached)"
+        )
+
+    # Each tile names its sender, disambiguated against the room's other members: walked
+    # whole per name in a plain mapping, looked up in a room summary's `MemberMap`.
+    sample = events[:200]
+    for count in args.members:
+        members = dict(MEMBERS)
+        for n in range(count - len(members)):
+            members[f"@staff{n}:example.org"] = {"displayname": f"Staff {n}", "membership": "join"}
+        plain = best_of(args.rounds, lambda m=members: render_events(sample, m), before=cache.clear)
+        indexed = MemberMap(members)
+        kept = best_of(args.rounds, lambda m=indexed: render_events(sample, m), before=cache.clear)
+        print(
+            f"first render with {count:6d} members: {plain / len(sample) * 1e6:7.0f} us a tile "
+            f"walking them, {kept / len(sample) * 1e6:5.0f} us with the summary's index "
+            f"({plain / kept:.1f}x)"
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from webclient.matrix.names import (
+    MemberMap,
     is_valid_room_alias,
     member_display_name,
     member_display_names,
@@ -128,6 +129,88 @@ class TestMemberDisplayName:
         assert batch["@bob:hs"] == "Bob"
         assert batch["@old:hs"] == "Bob (@old:hs)"
         assert batch["@carol:hs"] == "@carol:hs"
+
+
+MEMBER_SETS = [
+    {"@alice:hs": member("Alice"), "@bob:hs": member("Bob")},
+    {
+        "@alice:hs": member("Alice"),
+        "@a1:hs": member("alice\u200b"),
+        "@a2:hs": member("\u0410lice"),
+        "@b:hs": member("Bob"),
+    },
+    {
+        "@alice:hs": member("Alice"),
+        "@alice:evil.org": member("Alice"),
+        "@bob:hs": member("Bob"),
+        "@carol:hs": member(),
+        "@old:hs": member("Bob", "leave"),
+        "@inv:hs": member("Dave", "invite"),
+        "@inv2:hs": member("dave", "invite"),
+        "@ban:hs": member("Carol", "ban"),
+        "@mallory:hs": member("@admin:matrix.org"),
+        "@m:hs": member("\u202eecilA"),
+        "@self:hs": member("@self:hs"),
+    },
+]
+
+
+class TestMemberMap:
+    """A room summary's members, indexed by name once: the same names as a plain mapping
+    (which is walked whole for every name), and the index is forgotten on every change."""
+
+    @pytest.mark.parametrize("members", MEMBER_SETS)
+    def test_names_everyone_as_a_plain_mapping_does(self, members):
+        indexed = MemberMap(members)
+        assert {u: member_display_name(u, indexed) for u in members} == {
+            u: member_display_name(u, members) for u in members
+        }
+        assert member_display_names(indexed) == member_display_names(members)
+
+    def test_forgets_who_goes_by_a_name_on_every_change(self):
+        members = MemberMap({"@alice:hs": member("Alice"), "@bob:hs": member("Bob")})
+
+        def alice() -> str:
+            return member_display_name("@alice:hs", members)
+
+        assert alice() == "Alice"
+        members["@alice:evil.org"] = member("Alice")
+        assert alice() == "Alice (@alice:hs)"
+        members["@alice:evil.org"] = member("Alice", "leave")
+        assert alice() == "Alice"
+        members.update({"@x:hs": member("ALICE")})
+        assert alice() == "Alice (@alice:hs)"
+        del members["@x:hs"]
+        assert alice() == "Alice"
+        members.setdefault("@y:hs", member("alice"))
+        assert alice() == "Alice (@alice:hs)"
+        members.pop("@y:hs")
+        assert alice() == "Alice"
+        members |= {"@z:hs": member("Alice", "invite")}
+        assert alice() == "Alice (@alice:hs)"
+        assert members.popitem()[0] == "@z:hs"
+        assert alice() == "Alice"
+        members.clear()
+        assert alice() == "@alice:hs"
+
+    def test_a_room_summary_keeps_its_members_in_one(self):
+        from webclient.matrix.roomstate import RoomSummary
+
+        summary = RoomSummary(room_id="!r:hs")
+        assert isinstance(summary.members, MemberMap)
+        for user_id in ("@alice:hs", "@alice:evil.org"):
+            summary.apply_state_event(
+                {
+                    "type": "m.room.member",
+                    "state_key": user_id,
+                    "sender": user_id,
+                    "content": {"membership": "join", "displayname": "Alice"},
+                }
+            )
+        assert member_display_name("@alice:hs", summary.members) == "Alice (@alice:hs)"
+        again = RoomSummary.from_dict(summary.to_dict())
+        assert isinstance(again.members, MemberMap)
+        assert member_display_name("@alice:hs", again.members) == "Alice (@alice:hs)"
 
 
 # ------------------------------------------------------------------ room names

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.utils.translation import gettext as _
@@ -125,6 +126,73 @@ def _format(user_id: str, name: str, disambiguate: bool) -> str:
     return f"{name} ({user_id})" if disambiguate else name
 
 
+def _by_name(members: Mapping[str, Mapping[str, object]]) -> dict[str, list[str]]:
+    """Joined and invited members by the collision key of their display name."""
+    by_name: dict[str, list[str]] = {}
+    for user_id, content in members.items():
+        if _membership(content) not in _COUNTED_MEMBERSHIPS:
+            continue
+        name = _raw_display_name(content)
+        if name is not None:
+            by_name.setdefault(_normalise(name), []).append(user_id)
+    return by_name
+
+
+class MemberMap(dict):
+    """A room's members (user ID -> member content) that works out once, when first asked,
+    who goes by each display name, so naming the sender of every tile is not a walk over
+    every member of a big room (`member_display_name`). Any change to the map forgets
+    that; a member's content is replaced when it changes, never edited in place."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._by_name: dict[str, list[str]] | None = None
+
+    def named(self, key: str) -> Sequence[str]:
+        """The joined and invited members whose display name has collision key `key`."""
+        index = self._by_name
+        if index is None:
+            index = self._by_name = _by_name(self)
+        return index.get(key, ())
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._by_name = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._by_name = None
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> MemberMap:
+        self._by_name = None
+        return super().__ior__(other)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._by_name = None
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._by_name = None
+        return super().setdefault(key, default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._by_name = None
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._by_name = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._by_name = None
+        super().clear()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MemberMap, (dict(self),))
+
+
 def member_display_name(user_id: str, members: Mapping[str, Mapping[str, object]]) -> str:
     """The disambiguated, user-visible name of ``user_id`` in a room.
 
@@ -136,20 +204,34 @@ def member_display_name(user_id: str, members: Mapping[str, Mapping[str, object]
     compare names after stripping invisible characters, NFKC folding, case folding and
     mapping a few homoglyphs, because the spec's purpose is to stop spoofing.
 
-    This is O(number of members); for a whole member list use member_display_names().
+    This is O(number of members) for a plain mapping, and O(1) for a `MemberMap` once its
+    index is built (a room's summary keeps its members in one); for a whole member list
+    use member_display_names().
     """
-    name = _raw_display_name(members.get(user_id))
+    return display_name_with(user_id, members.get(user_id), members)
+
+
+def display_name_with(
+    user_id: str, content: object, members: Mapping[str, Mapping[str, object]]
+) -> str:
+    """The name `user_id` shows with member content `content` (what a member event of
+    theirs sets, say), disambiguated against the other members of `members` as
+    `member_display_name` does."""
+    name = _raw_display_name(content)
     if name is None:
         return user_id
     key = _normalise(name)
-    clashing = (
-        other
-        for other, content in members.items()
-        if other != user_id
-        and _membership(content) in _COUNTED_MEMBERSHIPS
-        and (other_name := _raw_display_name(content)) is not None
-        and _normalise(other_name) == key
-    )
+    if isinstance(members, MemberMap):
+        clashing: Iterable[str] = members.named(key)
+    else:
+        clashing = (
+            other
+            for other, content in members.items()
+            if other != user_id
+            and _membership(content) in _COUNTED_MEMBERSHIPS
+            and (other_name := _raw_display_name(content)) is not None
+            and _normalise(other_name) == key
+        )
     return _format(user_id, name, _needs_disambiguation(user_id, name, clashing))
 
 
@@ -159,14 +241,7 @@ def member_display_names(members: Mapping[str, Mapping[str, object]]) -> dict[st
     Uses the hash table from normalised displayname to users that the spec recommends,
     instead of calling member_display_name() per member (which would be O(N^2)).
     """
-    by_name: dict[str, list[str]] = {}
-    for user_id, content in members.items():
-        if _membership(content) not in _COUNTED_MEMBERSHIPS:
-            continue
-        name = _raw_display_name(content)
-        if name is not None:
-            by_name.setdefault(_normalise(name), []).append(user_id)
-
+    by_name = _by_name(members)
     result: dict[str, str] = {}
     for user_id, content in members.items():
         name = _raw_display_name(content)

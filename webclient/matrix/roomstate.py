@@ -24,6 +24,7 @@ from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from .names import (
     MAX_HEROES,
+    MemberMap,
     is_valid_room_alias,
     member_display_name,
     member_display_names,
@@ -233,7 +234,7 @@ class RoomSummary:
     heroes: list[str] = field(default_factory=list)
     joined_count: int = 0
     invited_count: int = 0
-    members: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, dict[str, Any]] = field(default_factory=MemberMap)
     notification_count: int = 0
     highlight_count: int = 0
     last_event: dict[str, Any] | None = None
@@ -722,6 +723,11 @@ class RoomSummary:
         return found[:MAX_HEROES]
 
     # ---------------------------------------------------------- persistence
+
+    def __post_init__(self) -> None:
+        # Naming a tile's sender looks the name up in an index of the members (names.py).
+        if not isinstance(self.members, MemberMap):
+            self.members = MemberMap(self.members)
 
     def to_dict(self) -> dict[str, Any]:
         """A deep copy made only of JSON types (dict/list/str/int/bool/None)."""

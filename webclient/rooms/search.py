@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from webclient.live.devices import DeviceHandle, device_op
 from webclient.matrix import errors
+from webclient.matrix.names import MemberMap
 from webclient.matrix.relations import REPLACE, relation_target, relation_type, tile_ids
 from webclient.matrix.session import MatrixSession
 from webclient.timeline.render import for_viewer, render_tiles
@@ -139,7 +140,7 @@ async def rendered_results(
             continue
         seen.add(hit_id)
 
-        members = dict(session.members(room_id))
+        members = MemberMap(session.members(room_id))  # indexed by name once per hit
         profiles = context.get("profile_info")
         if isinstance(profiles, dict):
             for user_id, profile in profiles.items():

@@ -19,7 +19,7 @@ from webclient.live import publisher
 from webclient.live.access import rewrite_media
 from webclient.live.devices import device_op
 from webclient.matrix import errors, polls
-from webclient.matrix.names import member_display_name
+from webclient.matrix.names import MemberMap, member_display_name
 from webclient.matrix.relations import tile_ids
 from webclient.matrix.roomstate import message_preview
 from webclient.matrix.session import MatrixSession
@@ -40,8 +40,9 @@ def unread_divider_html() -> str:
 
 
 def _members_with_state(session: MatrixSession, room_id: str, page: dict[str, Any]) -> dict:
-    """The room's members as the session knows them, plus the lazy-loaded ones of a page."""
-    members: dict[str, dict] = dict(session.members(room_id))
+    """The room's members as the session knows them, plus the lazy-loaded ones of a page
+    (indexed by name once for the page's tiles: `MemberMap`)."""
+    members: dict[str, dict] = MemberMap(session.members(room_id))
     for event in page.get("state") or []:
         if (
             isinstance(event, dict)

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from webclient.matrix import polls
-from webclient.matrix.names import member_display_name
+from webclient.matrix.names import display_name_with, member_display_name
 from webclient.matrix.relations import TileState, thread_root
 from webclient.matrix.roomstate import message_preview, topic_texts
 
@@ -153,7 +153,7 @@ def member_text(event: Mapping[str, Any], members: Mapping[str, dict]) -> str | 
             "displayname": _str(prev.get("displayname")),
         }
     )
-    target_name = member_display_name(target, {**members, target: {**shown, "membership": "join"}})
+    target_name = display_name_with(target, shown, members)
     membership = content.get("membership")
     before = prev.get("membership")
     reason = _str(content.get("reason"))
