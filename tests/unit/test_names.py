@@ -193,6 +193,24 @@ class TestMemberMap:
         members.clear()
         assert alice() == "@alice:hs"
 
+    def test_an_index_built_while_the_map_changed_is_not_kept(self, monkeypatch):
+        """Another thread changing the members while the index is built: that index answers
+        the call that built it, and the next call builds afresh."""
+        from webclient.matrix import names
+
+        members = MemberMap({"@alice:hs": member("Alice")})
+        build = names._by_name
+
+        def built_while_changing(mapping):
+            index = build(mapping)
+            monkeypatch.setattr(names, "_by_name", build)
+            members["@alice:evil.org"] = member("Alice")
+            return index
+
+        monkeypatch.setattr(names, "_by_name", built_while_changing)
+        assert member_display_name("@alice:hs", members) == "Alice"
+        assert member_display_name("@alice:hs", members) == "Alice (@alice:hs)"
+
     def test_a_room_summary_keeps_its_members_in_one(self):
         from webclient.matrix.roomstate import RoomSummary
 

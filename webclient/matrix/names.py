@@ -142,52 +142,66 @@ class MemberMap(dict):
     """A room's members (user ID -> member content) that works out once, when first asked,
     who goes by each display name, so naming the sender of every tile is not a walk over
     every member of a big room (`member_display_name`). Any change to the map forgets
-    that; a member's content is replaced when it changes, never edited in place."""
+    that; a member's content is replaced when it changes, never edited in place. An index
+    built while the map changed (another thread) is used once and not kept."""
 
-    __slots__ = ("_by_name",)
+    __slots__ = ("_by_name", "_changes")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._by_name: dict[str, list[str]] | None = None
+        self._changes = 0
 
     def named(self, key: str) -> Sequence[str]:
         """The joined and invited members whose display name has collision key `key`."""
         index = self._by_name
         if index is None:
-            index = self._by_name = _by_name(self)
+            changes = self._changes
+            index = _by_name(self)
+            if changes == self._changes:
+                self._by_name = index
         return index.get(key, ())
 
-    def __setitem__(self, key: str, value: Any) -> None:
+    def _changed(self) -> None:
+        """After a change (so an index built meanwhile is not kept)."""
+        self._changes += 1
         self._by_name = None
+
+    def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
+        self._changed()
 
     def __delitem__(self, key: str) -> None:
-        self._by_name = None
         super().__delitem__(key)
+        self._changed()
 
     def __ior__(self, other: Any) -> MemberMap:
-        self._by_name = None
-        return super().__ior__(other)
+        super().__ior__(other)
+        self._changed()
+        return self
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        self._by_name = None
         super().update(*args, **kwargs)
+        self._changed()
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        self._by_name = None
-        return super().setdefault(key, default)
+        value = super().setdefault(key, default)
+        self._changed()
+        return value
 
     def pop(self, key: str, *default: Any) -> Any:
-        self._by_name = None
-        return super().pop(key, *default)
+        value = super().pop(key, *default)
+        self._changed()
+        return value
 
     def popitem(self) -> tuple[str, Any]:
-        self._by_name = None
-        return super().popitem()
+        item = super().popitem()
+        self._changed()
+        return item
 
     def clear(self) -> None:
-        self._by_name = None
         super().clear()
+        self._changed()
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (MemberMap, (dict(self),))
