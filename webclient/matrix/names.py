@@ -240,10 +240,10 @@ def display_name_with(
     else:
         clashing = (
             other
-            for other, content in members.items()
+            for other, theirs in members.items()
             if other != user_id
-            and _membership(content) in _COUNTED_MEMBERSHIPS
-            and (other_name := _raw_display_name(content)) is not None
+            and _membership(theirs) in _COUNTED_MEMBERSHIPS
+            and (other_name := _raw_display_name(theirs)) is not None
             and _normalise(other_name) == key
         )
     return _format(user_id, name, _needs_disambiguation(user_id, name, clashing))
