@@ -91,10 +91,24 @@ function firstOnScreen() {
   var box = scroller();
   var top = box === timeline ? timeline.getBoundingClientRect().top : 0;
   var blocks = timeline.querySelectorAll(":scope > .chunk > :not(.date-separator), :scope > .event");
+  // Blocks stack down the timeline in their order, so the first one not wholly above the
+  // screen is found by halving (a live message on a page of hundreds of tiles used to ask
+  // every block above the screen for its box); blocks that take no room are stepped over.
+  var lo = 0;
+  var hi = blocks.length;
+  while (lo < hi) {
+    var mid = (lo + hi) >> 1;
+    var probe = mid;
+    var probed = null;
+    while (probe < hi && !(probed = blocks[probe].getBoundingClientRect()).height) probe++;
+    if (probe === hi) hi = mid;
+    else if (probed.bottom <= top) lo = probe + 1;
+    else hi = mid;
+  }
   // The first block that starts on screen (one above with a few pixels showing is not what
   // the eye holds on to), else the one reaching into the screen from above.
   var partly = null;
-  for (var i = 0; i < blocks.length; i++) {
+  for (var i = lo; i < blocks.length; i++) {
     var rect = blocks[i].getBoundingClientRect();
     if (!rect.height || rect.bottom <= top) continue;
     if (rect.top >= top - 1) return { node: blocks[i], top: rect.top, box: box };
