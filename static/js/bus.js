@@ -6,11 +6,12 @@
 //
 // Types in use: "typing", "receipts", "unread", "notify", "sent", "send_failed" (the
 // socket's frames, as they came); "gap" (a chunk after a limited sync) and "inserted" (tiles
-// were added to the timeline); "rooms-updated" (the room list changed); "navigate" (a URL:
-// open that room, swapping it in beside the room list when the page can: panes.js; when
-// nobody listens, load it), "room-leaving" and "room-changed" (the old and the new #room of
-// a swap: modules bound to the room's pane bind again), "following" (the socket follows the
-// swapped-in room).
+// were added to the timeline; `{following: true}` when a live push added them at the end
+// the page follows, which it scrolls to next); "rooms-updated" (the room list changed);
+// "navigate" (a URL: open that room, swapping it in beside the room list when the page can:
+// panes.js; when nobody listens, load it), "room-leaving" and "room-changed" (the old and
+// the new #room of a swap: modules bound to the room's pane bind again), "following" (the
+// socket follows the swapped-in room).
 var listeners = {};
 
 export function on(type, fn) {

@@ -117,9 +117,10 @@ function firstOnScreen() {
   return partly;
 }
 
-export function normalise() {
+export function normalise(info) {
   if (!timeline) return;
-  var anchor = undefined;
+  // Following the live end, the page scrolls to the new tile next: nothing to keep in place.
+  var anchor = info && info.following ? null : undefined;
   function changing() { if (anchor === undefined) anchor = firstOnScreen(); }
   var current = null;
   var lastBlock = null;

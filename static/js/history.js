@@ -79,10 +79,15 @@ function loadNewer() {
 
 // Keep at most MAX_TILES: drop whole chunks from the far end, keeping the token that
 // loads them again.
-function trim(side) {
+function trim(side, following) {
   var list = chunks();
   while (tiles().length > MAX_TILES && list.length > 1) {
-    if (side === "top") {
+    if (side === "top" && following) {
+      // The page scrolls to the new tile right after: no position to keep.
+      list[0].remove();
+      list = chunks();
+      setToken("older", list[0].dataset.prev);
+    } else if (side === "top") {
       var first = list[0];
       var height = timeline.scrollHeight;
       var top = timeline.scrollTop;
@@ -176,8 +181,8 @@ function start() {
   });
 
   // Live events at the bottom of a long-open page (a kiosk) push old chunks out.
-  on("inserted", function () {
-    if (!timeline.dataset.newer) trim("top");
+  on("inserted", function (info) {
+    if (!timeline.dataset.newer) trim("top", !!(info && info.following));
   });
   on("room-changed", function (fresh) {
     root = fresh;

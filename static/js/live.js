@@ -220,9 +220,12 @@ function onEvents(message) {
       if (!emit("gap", chunk)) resync();
     }
   }
-  emit("inserted");
+  // Following the live end, the page scrolls to the new tile next: what the listeners
+  // change above need not keep the scroll position (each keeping is a forced layout).
+  var following = stick && !detached;
+  emit("inserted", { following: following });
   conn.seen(message.epoch, message.pos);
-  if (stick && !detached) scrollToBottom();
+  if (following) scrollToBottom();
   announceLater();
 }
 

@@ -422,6 +422,47 @@ def test_live_messages_survive_scrolling_back(page: Page, synapse, make_user, tm
         stop_webclient(server)
 
 
+@pytest.mark.timeout(600)
+def test_a_page_following_live_messages_drops_the_oldest_and_stays_at_the_end(
+    page: Page, synapse, make_user, tmp_path
+):
+    """Past MAX_TILES, each live message pushes the oldest chunk out while the page follows
+    the live end (without keeping a scroll position it is about to leave): the page stays at
+    the end with the newest message on screen, and scrolling up loads what was dropped."""
+    server = start_webclient(tmp_path, synapse.url, MAX_TILES="60", TIMELINE_PAGE_SIZE="20")
+    try:
+        base = server.url
+        writer = make_user("writer", displayname="Wanda")
+        reader = make_user("reader")
+        room_id = shared_room(synapse, writer, reader)
+        ids = [send_text(synapse, writer, room_id, f"m{n:04d}") for n in range(20)]
+        page.add_init_script(RECORDER)
+        login_with_password(page, base, synapse, reader)
+        open_room(page, base, room_id)
+        expect(event_tile(page, ids[-1])).to_have_count(1)
+        mark_page(page)
+        for n in range(20, 90):
+            ids.append(send_text(synapse, writer, room_id, f"m{n:04d}"))
+            expect(event_tile(page, ids[-1])).to_be_in_viewport()
+        page.evaluate(f"window.__rank = {json.dumps({e: n for n, e in enumerate(ids)})}")
+        state = timeline_state(page)
+        assert state["tiles"] <= 60, state
+        assert state["last"] == len(ids) - 1 and state["first"] > 20, state
+        assert state["older"], "the dropped messages left no way back"
+        at_end = page.evaluate(
+            "() => { const t = document.getElementById('timeline');"
+            " return t.scrollHeight - t.scrollTop - t.clientHeight; }"
+        )
+        assert at_end < 20, at_end  # the timeline's padding below the last tile
+        first = state["first"]
+        assert scroll_up_once(page) is not None
+        assert timeline_state(page)["first"] < first
+        assert_clean(page, 60)
+        assert_not_reloaded(page)
+    finally:
+        stop_webclient(server)
+
+
 def same_depth_pairs(hs: LocalSynapse, room_id: str) -> list[tuple[str, str]]:
     """Messages at the same depth of the room's graph (a fork), read from Synapse's database:
     (earlier, later) by the order the homeserver gives them."""
