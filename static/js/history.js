@@ -82,17 +82,16 @@ function loadNewer() {
 function trim(side, following) {
   var list = chunks();
   while (tiles().length > MAX_TILES && list.length > 1) {
-    if (side === "top" && following) {
-      // The page scrolls to the new tile right after: no position to keep.
-      list[0].remove();
-      list = chunks();
-      setToken("older", list[0].dataset.prev);
-    } else if (side === "top") {
+    if (side === "top") {
       var first = list[0];
-      var height = timeline.scrollHeight;
-      var top = timeline.scrollTop;
-      first.remove();
-      timeline.scrollTop = top - (height - timeline.scrollHeight);
+      if (following) {
+        first.remove(); // the page scrolls to the new tile right after: no position to keep
+      } else {
+        var height = timeline.scrollHeight;
+        var top = timeline.scrollTop;
+        first.remove();
+        timeline.scrollTop = top - (height - timeline.scrollHeight);
+      }
       list = chunks();
       setToken("older", list[0].dataset.prev);
     } else {

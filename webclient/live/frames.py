@@ -196,11 +196,9 @@ async def fan_out(
     collected and written together at each await (what a handler hands back is awaited
     before the next) and at the end; a handler that fails is logged and stops nobody. Not a
     coroutine per target: a kiosk wall's push runs this loop once per screen."""
-    global _collected
     try:
         for name, handler in targets:
-            if _collected is None:
-                _collected = []
+            begin_writes()
             try:
                 pending = handler(message)
                 if pending is not None:
