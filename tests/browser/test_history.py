@@ -375,25 +375,36 @@ def test_permalink(page: Page, webclient_server, synapse, big_room):
     assert_not_reloaded(page)
 
 
+def live_room(
+    page: Page, base: str, synapse, make_user, before: int, after: int, check
+) -> tuple[RegisteredUser, str, list[str]]:
+    """A room with `before` messages open on its reader's page (recorded, marked), then
+    `after` live ones sent one at a time, each waited for on the page with `check(tile)`:
+    the writer, the room and the messages' IDs in order."""
+    writer = make_user("writer", displayname="Wanda")
+    reader = make_user("reader")
+    room_id = shared_room(synapse, writer, reader)
+    ids = [send_text(synapse, writer, room_id, f"m{n:04d}") for n in range(before)]
+    page.add_init_script(RECORDER)
+    login_with_password(page, base, synapse, reader)
+    open_room(page, base, room_id)
+    expect(event_tile(page, ids[-1])).to_have_count(1)
+    mark_page(page)
+    for n in range(before, before + after):
+        ids.append(send_text(synapse, writer, room_id, f"m{n:04d}"))
+        check(event_tile(page, ids[-1]))
+    return writer, room_id, ids
+
+
 @pytest.mark.timeout(600)
 def test_live_messages_survive_scrolling_back(page: Page, synapse, make_user, tmp_path):
     """Live messages arrive one sync at a time (a chunk each, without a token for what follows
     them); scrolling back far enough drops some of them, and scrolling down loads them again."""
     server = start_webclient(tmp_path, synapse.url, MAX_TILES="100", TIMELINE_PAGE_SIZE="20")
     try:
-        base = server.url
-        writer = make_user("writer", displayname="Wanda")
-        reader = make_user("reader")
-        room_id = shared_room(synapse, writer, reader)
-        ids = [send_text(synapse, writer, room_id, f"m{n:04d}") for n in range(80)]
-        page.add_init_script(RECORDER)
-        login_with_password(page, base, synapse, reader)
-        open_room(page, base, room_id)
-        expect(event_tile(page, ids[-1])).to_have_count(1)
-        mark_page(page)
-        for n in range(80, 120):
-            ids.append(send_text(synapse, writer, room_id, f"m{n:04d}"))
-            expect(event_tile(page, ids[-1])).to_have_count(1)
+        writer, room_id, ids = live_room(
+            page, server.url, synapse, make_user, 80, 40, lambda tile: expect(tile).to_have_count(1)
+        )
         assert page.locator("#timeline > .chunk.live").count() > 1
         page.evaluate(f"window.__rank = {json.dumps({e: n for n, e in enumerate(ids)})}")
 
@@ -431,19 +442,11 @@ def test_a_page_following_live_messages_drops_the_oldest_and_stays_at_the_end(
     the end with the newest message on screen, and scrolling up loads what was dropped."""
     server = start_webclient(tmp_path, synapse.url, MAX_TILES="60", TIMELINE_PAGE_SIZE="20")
     try:
-        base = server.url
-        writer = make_user("writer", displayname="Wanda")
-        reader = make_user("reader")
-        room_id = shared_room(synapse, writer, reader)
-        ids = [send_text(synapse, writer, room_id, f"m{n:04d}") for n in range(20)]
-        page.add_init_script(RECORDER)
-        login_with_password(page, base, synapse, reader)
-        open_room(page, base, room_id)
-        expect(event_tile(page, ids[-1])).to_have_count(1)
-        mark_page(page)
-        for n in range(20, 90):
-            ids.append(send_text(synapse, writer, room_id, f"m{n:04d}"))
-            expect(event_tile(page, ids[-1])).to_be_in_viewport()
+
+        def on_screen(tile) -> None:
+            expect(tile).to_be_in_viewport()
+
+        _, _, ids = live_room(page, server.url, synapse, make_user, 20, 70, on_screen)
         page.evaluate(f"window.__rank = {json.dumps({e: n for n, e in enumerate(ids)})}")
         state = timeline_state(page)
         assert state["tiles"] <= 60, state

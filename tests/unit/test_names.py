@@ -38,6 +38,16 @@ def room_name(**overrides) -> str:
 
 # ------------------------------------------------------------------ user names
 
+# Clashing, unique, unnamed, left and invited members.
+MIXED_MEMBERS = {
+    "@alice:hs": member("Alice"),
+    "@alice:evil.org": member("Alice"),
+    "@bob:hs": member("Bob"),
+    "@carol:hs": member(),
+    "@old:hs": member("Bob", "leave"),
+    "@inv:hs": member("Dave", "invite"),
+}
+
 
 class TestMemberDisplayName:
     def test_unique_displayname_is_used(self):
@@ -116,14 +126,7 @@ class TestMemberDisplayName:
         assert member_display_name("@r:hs", members) == "مريم"
 
     def test_batch_matches_single(self):
-        members = {
-            "@alice:hs": member("Alice"),
-            "@alice:evil.org": member("Alice"),
-            "@bob:hs": member("Bob"),
-            "@carol:hs": member(),
-            "@old:hs": member("Bob", "leave"),
-            "@inv:hs": member("Dave", "invite"),
-        }
+        members = MIXED_MEMBERS
         batch = member_display_names(members)
         assert batch == {uid: member_display_name(uid, members) for uid in members}
         assert batch["@bob:hs"] == "Bob"
@@ -140,12 +143,7 @@ MEMBER_SETS = [
         "@b:hs": member("Bob"),
     },
     {
-        "@alice:hs": member("Alice"),
-        "@alice:evil.org": member("Alice"),
-        "@bob:hs": member("Bob"),
-        "@carol:hs": member(),
-        "@old:hs": member("Bob", "leave"),
-        "@inv:hs": member("Dave", "invite"),
+        **MIXED_MEMBERS,
         "@inv2:hs": member("dave", "invite"),
         "@ban:hs": member("Carol", "ban"),
         "@mallory:hs": member("@admin:matrix.org"),
