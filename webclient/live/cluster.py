@@ -63,8 +63,8 @@ WATCH_SECONDS = 1.0
 #: What a relay hands its viewers after Redis lost messages: catch up afresh.
 GAP = {"type": "cluster.gap"}
 
-# None when done, else an awaitable the relay waits for before the next page.
-Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
+# A page's handler of what the relay hands it (`frames.fan_out` calls it).
+Handler = frames.Handler
 
 
 def spans_processes() -> bool:

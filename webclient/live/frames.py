@@ -187,11 +187,11 @@ def collect(sock: Any, data: bytes, rest: Callable[[bytes], None]) -> bool:
     return True
 
 
-async def fan_out(
-    targets: Sequence[tuple[str, Callable[[Any], Awaitable[None] | None]]],
-    message: Any,
-    log: Logger,
-) -> None:
+#: A screen's or page's handler of a push: None when done, else an awaitable to wait for.
+Handler = Callable[[Any], Awaitable[None] | None]
+
+
+async def fan_out(targets: Sequence[tuple[str, Handler]], message: Any, log: Logger) -> None:
     """Hand `message` to each (name, handler) of `targets` in turn, their raw writes
     collected and written together at each await (what a handler hands back is awaited
     before the next) and at the end; a handler that fails is logged and stops nobody. Not a

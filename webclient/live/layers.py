@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -25,8 +24,8 @@ from channels.layers import InMemoryChannelLayer
 from . import frames
 
 SWEEP_SECONDS = 1.0
-#: A directly delivered channel's handler: None when done, else an awaitable to wait for.
-DirectHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
+#: A directly delivered channel's handler (`frames.fan_out` calls it).
+DirectHandler = frames.Handler
 
 logger = logging.getLogger("webclient.layers")
 
