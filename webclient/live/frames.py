@@ -197,13 +197,16 @@ async def fan_out(targets: Sequence[tuple[str, Handler]], message: Any, log: Log
     before the next) and at the end; a handler that fails is logged and stops nobody. Not a
     coroutine per target: a kiosk wall's push runs this loop once per screen."""
     try:
+        begin_writes()
         for name, handler in targets:
-            begin_writes()
             try:
                 pending = handler(message)
                 if pending is not None:
                     end_writes()
-                    await pending
+                    try:
+                        await pending
+                    finally:
+                        begin_writes()
             except Exception:
                 kind = message.get("type") if isinstance(message, dict) else message
                 log.exception("delivering %s to %s failed", kind, name)

@@ -35,6 +35,11 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
         super().__init__(*args, **kwargs)
         self._swept = 0.0
         self._direct: dict[str, DirectHandler] = {}
+        # Per group, its queued channels and its direct (channel, handler)s, as of the last
+        # change of any membership or direct delivery (a kiosk wall's group is sent to many
+        # times between two changes; the lists are replaced, never changed, so a fan-out
+        # under way keeps the one it started with).
+        self._targets: dict[str, tuple[list[str], list[tuple[str, DirectHandler]]]] = {}
 
     def deliver_directly(self, channel: str, handler: DirectHandler) -> None:
         """Hand this channel's group messages to `handler` in the sender's task instead of
@@ -44,16 +49,35 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
         (so a push's common case costs no coroutine per screen). Register before joining any
         group, so no message of the channel is ever queued and none can be overtaken."""
         self._direct[channel] = handler
+        self._targets.clear()
 
     def stop_direct(self, channel: str) -> None:
-        self._direct.pop(channel, None)
+        if self._direct.pop(channel, None) is not None:
+            self._targets.clear()
 
     def _clean_expired(self) -> None:
         now = time.monotonic()
         if now - self._swept < SWEEP_SECONDS:
             return
         self._swept = now
+        members = sum(map(len, self.groups.values()))  # expired ones leave their groups
         super()._clean_expired()
+        if sum(map(len, self.groups.values())) != members:
+            self._targets.clear()
+
+    async def flush(self) -> None:
+        await super().flush()
+        self._targets.clear()
+
+    async def group_add(self, group: str, channel: str) -> None:
+        new = channel not in self.groups.get(group, ())
+        await super().group_add(group, channel)
+        if new:
+            self._targets.clear()
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        await super().group_discard(group, channel)
+        self._targets.clear()
 
     def _put(self, channel: str, message: dict[str, Any]) -> None:
         queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
@@ -68,16 +92,26 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
         assert "__asgi_channel__" not in message
         self._put(channel, message)
 
+    def _targets_of(self, group: str) -> tuple[list[str], list[tuple[str, DirectHandler]]]:
+        targets = self._targets.get(group)
+        if targets is None:
+            queued: list[str] = []
+            direct: list[tuple[str, DirectHandler]] = []
+            for channel in self.groups.get(group, ()):
+                handler = self._direct.get(channel)
+                if handler is None:
+                    queued.append(channel)
+                else:
+                    direct.append((channel, handler))
+            targets = self._targets[group] = (queued, direct)
+        return targets
+
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
         self._clean_expired()
-        direct = []
-        for channel in list(self.groups.get(group, ())):
-            handler = self._direct.get(channel)
-            if handler is not None:
-                direct.append((channel, handler))
-                continue
+        queued, direct = self._targets_of(group)
+        for channel in queued:
             try:
                 self._put(channel, message)
             except ChannelFull:

@@ -57,10 +57,14 @@ REPLIES = (SENT, SEND_FAILED, ACTION_FAILED)
 SAMPLE_SECONDS = 1.0
 
 
+#: What `_Socket.plain` is before a transport was seen (None is a transport not yet there).
+_UNSEEN = object()
+
+
 class _Socket:
     """One websocket: the server's `send` for it, and whether it was accepted."""
 
-    __slots__ = ("send", "kind", "accepted", "protocol", "plain", "sock", "rest")
+    __slots__ = ("send", "kind", "accepted", "protocol", "open", "plain", "sock", "rest", "queue")
 
     def __init__(self, send: Send, kind: str) -> None:
         self.send = send
@@ -71,46 +75,62 @@ class _Socket:
         args = getattr(send, "args", ())
         protocol = args[0] if args else None
         self.protocol = protocol if hasattr(protocol, "sendMessage") else None
+        self.open = getattr(self.protocol, "STATE_OPEN", None)
         #: The connection's transport once found to be Twisted's plain TCP, without TLS,
         #: under a socket without per-message compression (what does not change); its
-        #: socket, and its `write` (for what the socket does not take).
-        self.plain: Any = None
+        #: socket, its `write` (for what the socket does not take) and autobahn's queue.
+        self.plain: Any = _UNSEEN
         self.sock: Any = None
         self.rest: Callable[[bytes], None] | None = None
+        self.queue: Any = None
 
     def write_frame(self, frame: bytes) -> bool:
         """Write an already framed websocket message (`live/frames.py`: the same bytes for
         every screen of a push) onto the connection, as autobahn's `sendMessage` would after
         framing it: only on an open socket without per-message compression or masking and
         with nothing queued in autobahn, so frames keep their order. False: send it through
-        ASGI instead. (Runs once per screen of a push: what cannot change is checked once.)"""
+        ASGI instead. (Runs once per screen of a push: what cannot change is checked once,
+        and what can is read from as few objects as will do.)"""
         protocol = self.protocol
-        if (
-            protocol is None
-            or not self.accepted
-            or protocol.state != protocol.STATE_OPEN
-            or protocol.send_queue
-            or protocol.transport is None
-        ):
+        if protocol is None or not self.accepted:
             return False
         transport = protocol.transport
-        if transport is not self.plain:
-            if protocol._perMessageCompress is not None:
-                return False
-            if not _is_plain_tcp(transport):
-                transport.write(frame)
-                return True
-            self.plain, self.sock, self.rest = transport, transport.socket, transport.write
-        if (
-            transport.disconnecting
-            or not transport.connected
-            or transport._writeDisconnected
-            or transport._tempDataBuffer
-            or transport.offset != len(transport.dataBuffer)
-        ):
+        if transport is not self.plain and not self._adopt(protocol, transport):
+            return self._write_other(protocol, transport, frame)
+        if protocol.state != self.open or self.queue:
+            return False
+        # Twisted holds nothing for the socket when both its buffers are empty (its `doWrite`
+        # empties `dataBuffer` once all of it is sent; a false alarm only takes the slow
+        # way). A lost connection is autobahn's STATE_CLOSED, checked above.
+        if transport.dataBuffer or transport._tempDataBuffer or transport.disconnecting:
             transport.write(frame)  # behind what Twisted holds, in order
         elif not frames.collect(self.sock, frame, self.rest):
             _send_now(self.sock, frame, self.rest)  # else with a push's rest (end_writes)
+        return True
+
+    def _adopt(self, protocol: Any, transport: Any) -> bool:
+        """Whether `transport` is one this socket may write to itself (then kept)."""
+        if (
+            transport is None
+            or protocol._perMessageCompress is not None
+            or not _is_plain_tcp(transport)
+        ):
+            return False
+        self.plain, self.sock, self.rest = transport, transport.socket, transport.write
+        self.queue = protocol.send_queue
+        return True
+
+    def _write_other(self, protocol: Any, transport: Any, frame: bytes) -> bool:
+        """A frame onto another kind of transport (TLS…) through its own `write`, when the
+        socket is open with nothing queued; False when it is not or compresses."""
+        if (
+            transport is None
+            or protocol.state != self.open
+            or protocol.send_queue
+            or protocol._perMessageCompress is not None
+        ):
+            return False
+        transport.write(frame)
         return True
 
     async def close_for_restart(self) -> None:
@@ -134,11 +154,8 @@ _PLAIN_TCP: dict[type, bool] = {}
 _TCP_ATTRIBUTES = (
     "socket",
     "TLS",
-    "connected",
     "disconnecting",
-    "_writeDisconnected",
     "_tempDataBuffer",
-    "offset",
     "dataBuffer",
 )
 
