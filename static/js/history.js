@@ -12,6 +12,10 @@ var root = document.getElementById("room");
 var timeline = document.getElementById("timeline");
 var MAX_TILES = Number((root && root.dataset.maxTiles) || 300);
 var EDGE = 400; // px from an end at which the next chunk loads
+var FOLLOWING = 120; // px from the bottom within which the page follows the live end
+// Tiles left after a trim that surely fill any screen and the edge above it: fewer, and
+// the trim measures first (see `trim`).
+var PLENTY = 150;
 var busy = false;
 
 function tiles(scope) { return (scope || timeline).querySelectorAll(".event[data-event-id]"); }
@@ -51,10 +55,14 @@ function loadOlder() {
     .then(function (chunk) {
       var height = timeline.scrollHeight;
       var top = timeline.scrollTop;
+      // A page too short to scroll at its live end loads older history to fill the screen:
+      // the newest messages stay (a page over MAX_TILES by up to this chunk; the next live
+      // message trims the top).
+      var live = !timeline.dataset.newer && height - top - timeline.clientHeight < FOLLOWING;
       timeline.insertBefore(chunk, timeline.firstElementChild);
       timeline.scrollTop = top + (timeline.scrollHeight - height);
       setToken("older", chunk.dataset.prev);
-      trim("bottom");
+      if (!live) trim("bottom");
       emit("inserted");
     })
     .catch(function () { /* try again on the next scroll */ })
@@ -77,13 +85,22 @@ function loadNewer() {
     .then(function () { busy = false; });
 }
 
+// Whether the timeline still fills its screen and the edge above it without `chunk` (else
+// dropping it would have the page load it again at once).
+function fillsWithout(chunk) {
+  return timeline.scrollHeight - chunk.offsetHeight - timeline.clientHeight >= EDGE;
+}
+
 // Keep at most MAX_TILES: drop whole chunks from the far end, keeping the token that
-// loads them again.
+// loads them again. From the top, a chunk stays when the page would be left too short
+// without it (MAX_TILES not far above a page): measured only when few tiles would be left.
 function trim(side, following) {
   var list = chunks();
-  while (tiles().length > MAX_TILES && list.length > 1) {
+  var count;
+  while ((count = tiles().length) > MAX_TILES && list.length > 1) {
     if (side === "top") {
       var first = list[0];
+      if (count - tiles(first).length < PLENTY && !fillsWithout(first)) break;
       if (following) {
         first.remove(); // the page scrolls to the new tile right after: no position to keep
       } else {

@@ -434,24 +434,37 @@ def test_live_messages_survive_scrolling_back(page: Page, synapse, make_user, tm
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize(("max_tiles", "page_size"), [(60, 20), (30, 20), (15, 10)])
 def test_a_page_following_live_messages_drops_the_oldest_and_stays_at_the_end(
-    page: Page, synapse, make_user, tmp_path
+    page: Page, synapse, make_user, tmp_path, max_tiles, page_size
 ):
     """Past MAX_TILES, each live message pushes the oldest chunk out while the page follows
     the live end (without keeping a scroll position it is about to leave): the page stays at
-    the end with the newest message on screen, and scrolling up loads what was dropped."""
-    server = start_webclient(tmp_path, synapse.url, MAX_TILES="60", TIMELINE_PAGE_SIZE="20")
+    the end with the newest message on screen, and scrolling up loads what was dropped.
+
+    With MAX_TILES not far above a page, what fills the screen and the edge above it wins:
+    the first page of a short room page loads older history without dropping the newest
+    messages, and a chunk whose dropping would leave the page too short stays (else the page
+    would load it again at once, at every message): a page more at most, loaded once."""
+    server = start_webclient(
+        tmp_path, synapse.url, MAX_TILES=str(max_tiles), TIMELINE_PAGE_SIZE=str(page_size)
+    )
+    history_loads: list[str] = []
+    page.on("request", lambda r: "from=" in r.url and history_loads.append(r.url))
     try:
 
         def on_screen(tile) -> None:
             expect(tile).to_be_in_viewport()
 
-        _, _, ids = live_room(page, server.url, synapse, make_user, 20, 70, on_screen)
+        _, _, ids = live_room(page, server.url, synapse, make_user, 40, 70, on_screen)
         page.evaluate(f"window.__rank = {json.dumps({e: n for n, e in enumerate(ids)})}")
         state = timeline_state(page)
-        assert state["tiles"] <= 60, state
-        assert state["last"] == len(ids) - 1 and state["first"] > 20, state
+        bound = max_tiles if max_tiles == 60 else 60  # a page more than fills the screen
+        assert state["tiles"] <= bound, state
+        assert state["last"] == len(ids) - 1 and state["first"] > 40, state
+        assert state["newer"] is None, state
         assert state["older"], "the dropped messages left no way back"
+        assert len(history_loads) <= 4, history_loads  # none again at each message
         at_end = page.evaluate(
             "() => { const t = document.getElementById('timeline');"
             " return t.scrollHeight - t.scrollTop - t.clientHeight; }"
@@ -460,7 +473,7 @@ def test_a_page_following_live_messages_drops_the_oldest_and_stays_at_the_end(
         first = state["first"]
         assert scroll_up_once(page) is not None
         assert timeline_state(page)["first"] < first
-        assert_clean(page, 60)
+        assert_clean(page, max(max_tiles, bound))
         assert_not_reloaded(page)
     finally:
         stop_webclient(server)
