@@ -117,8 +117,99 @@ function firstOnScreen() {
   return partly;
 }
 
+// -- a live chunk at the end of a page that follows it: what every message runs ---------
+//
+// The page was right before the chunk came (each change of the timeline ends here), so the
+// chunk's blocks are dated against the block before it, and the top checked for the
+// separator of its day (trimming the oldest chunk may have taken it): a few nodes instead
+// of a pass over every tile. Anything not of that shape takes the whole pass.
+
+function isSeparator(node) { return node.classList.contains("date-separator"); }
+function firstDated(block) {
+  return block.matches(".event[data-ts]") ? block : block.querySelector(".event[data-ts]");
+}
+function isChunk(node) { return node.classList.contains("chunk"); }
+
+// The day of the last dated block before `chunk`: null when none, undefined when the page
+// is not of the expected shape.
+function dayBefore(chunk) {
+  for (var node = chunk.previousElementSibling; node; node = node.previousElementSibling) {
+    var blocks = isChunk(node) ? node.children : [node];
+    for (var i = blocks.length - 1; i >= 0; i--) {
+      if (isSeparator(blocks[i])) return undefined;
+      var tile = firstDated(blocks[i]);
+      if (tile) return dayOf(tile, timeline.dataset.tz);
+    }
+  }
+  return null;
+}
+
+// Whether the page starts with the separator of its first block's day, adding it when the
+// first block has none; false when the top is not of the expected shape.
+function topDated() {
+  for (var node = timeline.firstElementChild; node; node = node.nextElementSibling) {
+    var blocks = isChunk(node) ? node.children : [node];
+    for (var i = 0; i < blocks.length; i++) {
+      var block = blocks[i];
+      if (isSeparator(block)) {
+        var next = blocks[i + 1];
+        var tile = next && !isSeparator(next) && firstDated(next);
+        return !!tile && dayOf(tile, timeline.dataset.tz) === block.dataset.day;
+      }
+      var first = firstDated(block);
+      if (first) {
+        block.parentNode.insertBefore(separator(dayOf(first, timeline.dataset.tz)), block);
+        return true;
+      }
+    }
+  }
+  return true;
+}
+
+function normaliseEnd(chunk) {
+  if (!chunk) return topDated(); // no new tile: only the top may have changed (a trim)
+  if (chunk.parentNode !== timeline) return false;
+  for (var after = chunk.nextElementSibling; after; after = after.nextElementSibling) {
+    if (!after.classList.contains("pending")) return false; // only echoes go below it
+  }
+  var current = dayBefore(chunk);
+  if (current === undefined) return false;
+  var blocks = Array.prototype.slice.call(chunk.children);
+  if (blocks.some(isSeparator)) return false;
+  if (!topDated()) return false;
+  blocks.forEach(function (block) {
+    var tile = firstDated(block);
+    if (!tile) return;
+    var day = dayOf(tile, timeline.dataset.tz);
+    if (day !== current) chunk.insertBefore(separator(day), block);
+    current = day;
+  });
+  return true;
+}
+
+// "Today" becomes "Yesterday" on a page open across midnight: the separators' words, again
+// whenever the day they were written on has passed.
+var wordsOf = "";
+function rename(always) {
+  var today = dayKey(Date.now(), timeline.dataset.tz);
+  if (!always && today === wordsOf) return;
+  wordsOf = today;
+  timeline.querySelectorAll(".date-separator").forEach(function (sep) {
+    var time = sep.querySelector("time");
+    var text = label(sep.dataset.day);
+    if (time && time.textContent !== text && (time.textContent === timeline.dataset.today || time.textContent === timeline.dataset.yesterday || text === timeline.dataset.today || text === timeline.dataset.yesterday)) {
+      time.textContent = text;
+      sep.setAttribute("aria-label", text);
+    }
+  });
+}
+
 export function normalise(info) {
   if (!timeline) return;
+  if (info && info.following && !info.elsewhere && normaliseEnd(info.chunk)) {
+    rename(false);
+    return;
+  }
   // Following the live end, the page scrolls to the new tile next: nothing to keep in place.
   var anchor = info && info.following ? null : undefined;
   function changing() { if (anchor === undefined) anchor = firstOnScreen(); }
@@ -154,15 +245,7 @@ export function normalise(info) {
     var moved = anchor.node.getBoundingClientRect().top - anchor.top;
     if (moved) anchor.box.scrollTop += moved;
   }
-  // A page open across midnight: "Today" becomes "Yesterday".
-  timeline.querySelectorAll(".date-separator").forEach(function (sep) {
-    var time = sep.querySelector("time");
-    var text = label(sep.dataset.day);
-    if (time && time.textContent !== text && (time.textContent === timeline.dataset.today || time.textContent === timeline.dataset.yesterday || text === timeline.dataset.today || text === timeline.dataset.yesterday)) {
-      time.textContent = text;
-      sep.setAttribute("aria-label", text);
-    }
-  });
+  rename(true);
 }
 
 on("inserted", normalise);

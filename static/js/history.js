@@ -19,7 +19,10 @@ var PLENTY = 150;
 var busy = false;
 
 function tiles(scope) { return (scope || timeline).querySelectorAll(".event[data-event-id]"); }
-function chunks() { return timeline.querySelectorAll(":scope > .chunk"); }
+function chunks() {
+  // The timeline's children, not a selector's walk over every tile (trim runs at each message).
+  return Array.prototype.filter.call(timeline.children, function (node) { return node.classList.contains("chunk"); });
+}
 
 function fetchChunk(query) {
   var target = timeline;
@@ -96,11 +99,13 @@ function fillsWithout(chunk) {
 // without it (MAX_TILES not far above a page): measured only when few tiles would be left.
 function trim(side, following) {
   var list = chunks();
-  var count;
-  while ((count = tiles().length) > MAX_TILES && list.length > 1) {
+  var count = tiles().length;
+  while (count > MAX_TILES && list.length > 1) {
     if (side === "top") {
       var first = list[0];
-      if (count - tiles(first).length < PLENTY && !fillsWithout(first)) break;
+      var dropped = tiles(first).length;
+      if (count - dropped < PLENTY && !fillsWithout(first)) break;
+      count -= dropped;
       if (following) {
         first.remove(); // the page scrolls to the new tile right after: no position to keep
       } else {
@@ -119,6 +124,7 @@ function trim(side, following) {
         timeline.lastElementChild.remove();
       }
       last.remove();
+      count = tiles().length;
       list = chunks();
       // A live chunk knows no token after it: then what loads the dropped chunk again is
       // the token before that chunk.

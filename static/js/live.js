@@ -97,6 +97,10 @@ function belongsHere(item) {
   return !item.thread_id;
 }
 
+// Whether a push put a new tile elsewhere than at the end (in its place, or where its echo
+// was): the "inserted" listeners then look at the whole page, not only the new chunk.
+var placedElsewhere = false;
+
 function insertEvent(item, chunk) {
   var echo = item.txn_id && timeline.querySelector('[data-txn-id="' + CSS.escape(item.txn_id) + '"]');
   if (!item.html) {
@@ -127,16 +131,19 @@ function insertEvent(item, chunk) {
     // Older than what the page shows (a new owner pushing again what came after its last
     // stored sync, while the page fills a gap): in its place, not at the end.
     if (echo) echo.remove();
-    var later = Array.prototype.find.call(timeline.querySelectorAll(".event[data-event-id][data-ts]"), function (n) {
+    var later = Array.prototype.find.call(timeline.querySelectorAll(DATED_TILE), function (n) {
       return Number(n.dataset.ts) > ts;
     });
     if (later) {
       later.parentNode.insertBefore(node, later);
+      placedElsewhere = true;
       return;
     }
   }
-  if (echo) echo.replaceWith(node);
-  else {
+  if (echo) {
+    echo.replaceWith(node);
+    placedElsewhere = true;
+  } else {
     chunk.appendChild(node);
     toAnnounce.push(node);
   }
@@ -152,14 +159,26 @@ function announceLater() {
   setTimeout(function () { nodes.forEach(function (node) { if (node.isConnected) announce(node); }); }, 0);
 }
 
-// The newest time stamp among the page's tiles, as onEvents starts.
+// The time stamp of the page's last tile, as onEvents starts. Tiles stand in the order the
+// homeserver gives (a push older than the last tile goes in its place), so that is the
+// newest the page shows; found from the end, not by a walk over every tile.
 var newestShown = 0;
+var DATED_TILE = ".event[data-event-id][data-ts]";
+function lastTile(node) {
+  if (node.matches(DATED_TILE)) return node;
+  if (node.classList.contains("event")) return null; // an echo, or a tile without a time
+  for (var child = node.lastElementChild; child; child = child.previousElementSibling) {
+    var tile = lastTile(child);
+    if (tile) return tile;
+  }
+  return null;
+}
 function newestTs() {
-  var newest = 0;
-  timeline.querySelectorAll(".event[data-event-id][data-ts]").forEach(function (n) {
-    newest = Math.max(newest, Number(n.dataset.ts));
-  });
-  return newest;
+  for (var node = timeline.lastElementChild; node; node = node.previousElementSibling) {
+    var tile = lastTile(node);
+    if (tile) return Number(tile.dataset.ts);
+  }
+  return 0;
 }
 
 // A tile loaded by another way than its live push (history, a gap filled, a page fetched
@@ -207,6 +226,7 @@ function onEvents(message) {
   var chunk = document.createElement("div");
   chunk.className = "chunk live";
   newestShown = newestTs();
+  placedElsewhere = false;
   if (message.prev_batch) chunk.dataset.prev = message.prev_batch;
   message.events.forEach(function (item) {
     if (detached && !item.replace) return;
@@ -223,7 +243,7 @@ function onEvents(message) {
   // Following the live end, the page scrolls to the new tile next: what the listeners
   // change above need not keep the scroll position (each keeping is a forced layout).
   var following = stick && !detached;
-  emit("inserted", { following: following });
+  emit("inserted", { following: following, chunk: chunk.isConnected ? chunk : null, elsewhere: placedElsewhere });
   conn.seen(message.epoch, message.pos);
   if (following) scrollToBottom();
   announceLater();

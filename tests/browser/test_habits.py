@@ -46,6 +46,10 @@ SEPARATORS = """() => [...document.querySelectorAll('#timeline .date-separator')
   .map(s => s.textContent.trim())"""
 
 
+SEPARATOR_DAYS = """() => [...document.querySelectorAll('#timeline .date-separator')]
+  .map(s => s.dataset.day)"""
+
+
 def separators(page: Page) -> list[str]:
     return page.evaluate(SEPARATORS)
 
@@ -128,6 +132,35 @@ def test_date_separators_on_room_history_thread_and_live(
           return prev && prev.classList.contains('date-separator');
         }""",
         live,
+    )
+    assert_separators_between_tiles(page)
+
+    # Another day later (every tile and separator a day further back, the page still right),
+    # following the live end: the next live message is dated against the tile before it
+    # alone, and gets "Today".
+    days = page.evaluate(
+        """() => { const back = (day) => new Date(Date.parse(day + 'T00:00:00Z') - 86400000)
+                     .toISOString().slice(0, 10);
+                   document.querySelectorAll('#timeline [data-ts]').forEach(
+                     t => { t.dataset.ts = String(Number(t.dataset.ts) - 86400000); });
+                   const seps = [...document.querySelectorAll('#timeline .date-separator')];
+                   seps.forEach(s => { s.dataset.day = back(s.dataset.day); });
+                   return seps.map(s => s.dataset.day); }"""
+    )
+    page.evaluate(
+        "() => { const t = document.getElementById('timeline'); t.scrollTop = t.scrollHeight; }"
+    )
+    later = send_text(synapse, bob, room, "and another day")
+    expect(event_tile(page, later)).to_be_visible()
+    expect(page.locator("#timeline .date-separator")).to_have_count(3)
+    today = page.locator("#timeline .date-separator").nth(2)
+    assert page.evaluate(SEPARATOR_DAYS) == [*days, today.get_attribute("data-day")]
+    assert days[1] < today.get_attribute("data-day")
+    expect(today).to_have_text("Today")
+    assert page.evaluate(
+        """(id) => document.querySelector('#timeline [data-event-id="' + CSS.escape(id) + '"]')
+             .previousElementSibling.classList.contains('date-separator')""",
+        later,
     )
     assert_separators_between_tiles(page)
 

@@ -176,6 +176,45 @@ def assert_clean(page: Page, max_tiles: int) -> dict:
     return rec
 
 
+# Each dated block of the timeline (a tile, or a folded run dated by its first tile) with
+# the separator before it, if any: [separator's day or null, block's day]. Days as days.js
+# counts them (en-CA dates in the timeline's time zone).
+DAYS = """() => {
+  const t = document.getElementById('timeline');
+  const fmt = new Intl.DateTimeFormat('en-CA', {year: 'numeric', month: '2-digit',
+    day: '2-digit', timeZone: t.dataset.tz || undefined});
+  const blocks = [];
+  for (const node of t.querySelectorAll('.date-separator, .event[data-ts]')) {
+    if (node.classList.contains('date-separator')) {
+      blocks.push([node.dataset.day, null]);
+      continue;
+    }
+    let block = node;
+    while (block.parentNode !== t && !block.parentNode.classList.contains('chunk')) {
+      block = block.parentNode;
+    }
+    if (block !== node && block.querySelector('.event[data-ts]') !== node) continue;
+    blocks.push([null, fmt.format(new Date(Number(node.dataset.ts)))]);
+  }
+  return blocks;
+}"""
+
+
+def assert_days_right(page: Page) -> None:
+    """The page starts with its first day's separator, each separator names the day of the
+    block after it, and each change of day between two blocks has its separator."""
+    items = page.evaluate(DAYS)
+    assert items and items[0][0] is not None, items[:3]
+    current = None
+    for n, (separator, day) in enumerate(items):
+        if separator is not None:
+            assert n + 1 < len(items) and items[n + 1][1] == separator, items[n : n + 2]
+            assert separator != current, f"the day {separator} twice"
+            current = separator
+        else:
+            assert day == current, f"no separator before the first block of {day}"
+
+
 def timeline_state(page: Page) -> dict:
     """The tokens at the page's edges, the tile count, and the positions (in the room) of the
     first and last numbered messages in the DOM."""
@@ -465,6 +504,7 @@ def test_a_page_following_live_messages_drops_the_oldest_and_stays_at_the_end(
         assert state["newer"] is None, state
         assert state["older"], "the dropped messages left no way back"
         assert len(history_loads) <= 4, history_loads  # none again at each message
+        assert_days_right(page)  # the oldest chunk went at each message, with its separator
         at_end = page.evaluate(
             "() => { const t = document.getElementById('timeline');"
             " return t.scrollHeight - t.scrollTop - t.clientHeight; }"
@@ -474,6 +514,7 @@ def test_a_page_following_live_messages_drops_the_oldest_and_stays_at_the_end(
         assert scroll_up_once(page) is not None
         assert timeline_state(page)["first"] < first
         assert_clean(page, max(max_tiles, bound))
+        assert_days_right(page)
         assert_not_reloaded(page)
     finally:
         stop_webclient(server)
