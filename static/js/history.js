@@ -5,14 +5,13 @@
 // (a room beside the room list swaps in: "navigate" on the bus). After a room swap
 // ("room-changed") it works on the new room's timeline; answers for the old one are dropped.
 import { gettext } from "./i18n.js";
-import { personalise, scrollToBottom, dropEchoOf, withDays } from "./live.js";
+import { personalise, scrollToBottom, dropEchoOf, withDays, nearBottom, scroller } from "./live.js";
 import { on, emit } from "./bus.js";
 
 var root = document.getElementById("room");
 var timeline = document.getElementById("timeline");
 var MAX_TILES = Number((root && root.dataset.maxTiles) || 300);
 var EDGE = 400; // px from an end at which the next chunk loads
-var FOLLOWING = 120; // px from the bottom within which the page follows the live end
 // Tiles left after a trim that surely fill any screen and the edge above it: fewer, and
 // the trim measures first (see `trim`).
 var PLENTY = 150;
@@ -61,7 +60,7 @@ function loadOlder() {
       // A page too short to scroll at its live end loads older history to fill the screen:
       // the newest messages stay (a page over MAX_TILES by up to this chunk; the next live
       // message trims the top).
-      var live = !timeline.dataset.newer && height - top - timeline.clientHeight < FOLLOWING;
+      var live = !timeline.dataset.newer && nearBottom();
       timeline.insertBefore(chunk, timeline.firstElementChild);
       timeline.scrollTop = top + (timeline.scrollHeight - height);
       setToken("older", chunk.dataset.prev);
@@ -91,7 +90,8 @@ function loadNewer() {
 // Whether the timeline still fills its screen and the edge above it without `chunk` (else
 // dropping it would have the page load it again at once).
 function fillsWithout(chunk) {
-  return timeline.scrollHeight - chunk.offsetHeight - timeline.clientHeight >= EDGE;
+  var box = scroller();
+  return box.scrollHeight - chunk.offsetHeight - box.clientHeight >= EDGE;
 }
 
 // Keep at most MAX_TILES: drop whole chunks from the far end, keeping the token that

@@ -49,10 +49,15 @@ function setStatus(text, kind) {
   statusEl.dataset.state = kind || "";
 }
 
-function nearBottom() {
-  var box = document.scrollingElement;
-  var scroller = timeline && timeline.scrollHeight > timeline.clientHeight ? timeline : box;
-  return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+// What scrolls the timeline: itself, or the document when it is not taller than its box.
+export function scroller() {
+  return timeline && timeline.scrollHeight > timeline.clientHeight ? timeline : document.scrollingElement;
+}
+
+// Whether the page shows the end of the timeline (then it follows new messages there).
+export function nearBottom() {
+  var box = scroller();
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
 }
 
 export function scrollToBottom() {
