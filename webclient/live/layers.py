@@ -76,8 +76,10 @@ class FanoutInMemoryChannelLayer(InMemoryChannelLayer):
             self._targets.clear()
 
     async def group_discard(self, group: str, channel: str) -> None:
+        member = channel in self.groups.get(group, ())
         await super().group_discard(group, channel)
-        self._targets.clear()
+        if member:
+            self._targets.clear()
 
     def _put(self, channel: str, message: dict[str, Any]) -> None:
         queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
