@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections import deque
+from functools import partial
 from typing import Any
 
 import pytest
@@ -54,8 +55,8 @@ def connection():
     transport = tcp.Connection(ours, None, reactor)
     transport.connected = 1
     protocol = Protocol(transport)
-    writer = _Socket(lambda message: None, "websocket")
-    writer.protocol, writer.open = protocol, OPEN
+    # What daphne hands out as a websocket's `send`: its `handle_reply` bound to the protocol.
+    writer = _Socket(partial(lambda protocol, message: None, protocol), "websocket")
     writer.accepted = True
     theirs.settimeout(2)
     yield writer, protocol, transport, reactor, theirs

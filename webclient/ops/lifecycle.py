@@ -76,13 +76,18 @@ class _Socket:
         protocol = args[0] if args else None
         self.protocol = protocol if hasattr(protocol, "sendMessage") else None
         self.open = getattr(self.protocol, "STATE_OPEN", None)
+        # autobahn's queue of frames not yet written (made with the connection, before the
+        # handshake that brings this socket's scope; never replaced): without it, no order
+        # to keep, so no raw writes.
+        self.queue: Any = getattr(self.protocol, "send_queue", None)
+        if self.queue is None:
+            self.protocol = None
         #: The connection's transport once found to be Twisted's plain TCP, without TLS,
         #: under a socket without per-message compression (what does not change); its
-        #: socket, its `write` (for what the socket does not take) and autobahn's queue.
+        #: socket, and its `write` (for what the socket does not take).
         self.plain: Any = _UNSEEN
         self.sock: Any = None
         self.rest: Callable[[bytes], None] | None = None
-        self.queue: Any = None
 
     def write_frame(self, frame: bytes) -> bool:
         """Write an already framed websocket message (`live/frames.py`: the same bytes for
@@ -92,13 +97,16 @@ class _Socket:
         ASGI instead. (Runs once per screen of a push: what cannot change is checked once,
         and what can is read from as few objects as will do.)"""
         protocol = self.protocol
-        if protocol is None or not self.accepted:
+        if protocol is None or not self.accepted or protocol.state != self.open or self.queue:
             return False
         transport = protocol.transport
-        if transport is not self.plain and not self._adopt(protocol, transport):
-            return self._write_other(protocol, transport, frame)
-        if protocol.state != self.open or self.queue:
-            return False
+        if transport is not self.plain:
+            if transport is None or protocol._perMessageCompress is not None:
+                return False
+            if not _is_plain_tcp(transport):
+                transport.write(frame)  # TLS…: through the transport's own buffer
+                return True
+            self.plain, self.sock, self.rest = transport, transport.socket, transport.write
         # Twisted holds nothing for the socket when both its buffers are empty (its `doWrite`
         # empties `dataBuffer` once all of it is sent; a false alarm only takes the slow
         # way). A lost connection is autobahn's STATE_CLOSED, checked above.
@@ -106,31 +114,6 @@ class _Socket:
             transport.write(frame)  # behind what Twisted holds, in order
         elif not frames.collect(self.sock, frame, self.rest):
             _send_now(self.sock, frame, self.rest)  # else with a push's rest (end_writes)
-        return True
-
-    def _adopt(self, protocol: Any, transport: Any) -> bool:
-        """Whether `transport` is one this socket may write to itself (then kept)."""
-        if (
-            transport is None
-            or protocol._perMessageCompress is not None
-            or not _is_plain_tcp(transport)
-        ):
-            return False
-        self.plain, self.sock, self.rest = transport, transport.socket, transport.write
-        self.queue = protocol.send_queue
-        return True
-
-    def _write_other(self, protocol: Any, transport: Any, frame: bytes) -> bool:
-        """A frame onto another kind of transport (TLS…) through its own `write`, when the
-        socket is open with nothing queued; False when it is not or compresses."""
-        if (
-            transport is None
-            or protocol.state != self.open
-            or protocol.send_queue
-            or protocol._perMessageCompress is not None
-        ):
-            return False
-        transport.write(frame)
         return True
 
     async def close_for_restart(self) -> None:
