@@ -102,10 +102,8 @@ function belongsHere(item) {
   return !item.thread_id;
 }
 
-// Whether a push put a new tile elsewhere than at the end (in its place, or where its echo
-// was): the "inserted" listeners then look at the whole page, not only the new chunk.
-var placedElsewhere = false;
-
+// Puts a pushed tile on the page: true when a new tile went elsewhere than into `chunk` at
+// the end (in its place, or where its echo was).
 function insertEvent(item, chunk) {
   var echo = item.txn_id && timeline.querySelector('[data-txn-id="' + CSS.escape(item.txn_id) + '"]');
   if (!item.html) {
@@ -141,17 +139,16 @@ function insertEvent(item, chunk) {
     });
     if (later) {
       later.parentNode.insertBefore(node, later);
-      placedElsewhere = true;
-      return;
+      return true;
     }
   }
   if (echo) {
     echo.replaceWith(node);
-    placedElsewhere = true;
-  } else {
-    chunk.appendChild(node);
-    toAnnounce.push(node);
+    return true;
   }
+  chunk.appendChild(node);
+  toAnnounce.push(node);
+  return false;
 }
 
 // New tiles are read out after the task that shows them: the live region is not what the
@@ -231,11 +228,13 @@ function onEvents(message) {
   var chunk = document.createElement("div");
   chunk.className = "chunk live";
   newestShown = newestTs();
-  placedElsewhere = false;
   if (message.prev_batch) chunk.dataset.prev = message.prev_batch;
+  // Whether a new tile went elsewhere than the end: then the "inserted" listeners look at
+  // the whole page, not only the new chunk.
+  var aside = false;
   message.events.forEach(function (item) {
     if (detached && !item.replace) return;
-    insertEvent(item, chunk);
+    if (insertEvent(item, chunk)) aside = true;
   });
   if (chunk.children.length) {
     // Local echoes stay at the bottom until the server confirms them.
@@ -248,7 +247,7 @@ function onEvents(message) {
   // Following the live end, the page scrolls to the new tile next: what the listeners
   // change above need not keep the scroll position (each keeping is a forced layout).
   var following = stick && !detached;
-  emit("inserted", { following: following, chunk: chunk.isConnected ? chunk : null, elsewhere: placedElsewhere });
+  emit("inserted", { following: following, chunk: chunk.isConnected ? chunk : null, elsewhere: aside });
   conn.seen(message.epoch, message.pos);
   if (following) scrollToBottom();
   announceLater();
