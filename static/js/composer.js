@@ -240,7 +240,7 @@ function bind() {
       return;
     }
     if (!tile) return;
-    var actions = link.closest(".event-actions");
+    var menu = link.closest(".actions-menu:popover-open");
     if (link.matches(".action-react-pick")) {
       // The picker loads when first wanted; without it, the picker page.
       event.preventDefault();
@@ -264,7 +264,7 @@ function bind() {
         if (ok && !action({ type: "redact", event_id: tile.dataset.eventId })) location.assign(link.href);
       });
     }
-    if (actions) actions.open = false;
+    if (menu) menu.hidePopover();
   });
 
   var cancel = document.getElementById("reply-cancel");

@@ -52,8 +52,9 @@ function step(delta) {
   }).catch(function () {});
 }
 
-// Menus: the message actions, reaction and help disclosures, and any <details data-menu>.
-var MENUS = "details.event-actions[open], details.react-text[open], details.composer-commands[open], details[data-menu][open], details.menu[open]";
+// Menus: the reaction and help disclosures, and any <details data-menu> (a message's actions
+// are a popover: Escape closes it and gives the focus back by itself).
+var MENUS = "details.react-text[open], details.composer-commands[open], details[data-menu][open], details.menu[open]";
 
 function closeMenus() {
   var closed = false;

@@ -45,8 +45,8 @@ function bind() {
     event.preventDefault();
     var kind = link.matches(".action-pin") ? "pin" : "unpin";
     if (!action({ type: kind, event_id: tile.dataset.eventId })) location.assign(link.href);
-    var menu = link.closest(".event-actions");
-    if (menu) menu.open = false;
+    var menu = link.closest(".actions-menu:popover-open");
+    if (menu) menu.hidePopover();
   });
 }
 

@@ -97,7 +97,7 @@ def test_no_serious_violation_on_any_page(
         page.goto(f"{base}/rooms/{q(room)}/")
         wait_live(page)
         check("room")
-        page.locator(f'[data-event-id="{mine}"] .event-actions summary').first.click()
+        page.locator(f'[data-event-id="{mine}"] .actions-toggle').first.click()
         check("room, a message's menu open")
         page.keyboard.press("Escape")
         page.locator("#composer-emoji").click()

@@ -39,7 +39,7 @@ def test_react_with_any_emoji_and_pick_one_for_the_composer(
     open_room(page, webclient_server.url, room)
 
     tile = event_tile(page, theirs)
-    tile.locator(".event-actions summary").click()
+    tile.locator(".actions-toggle").click()
     tile.locator(".action-react-pick").click()
     picker = page.locator("#emoji-popover")
     expect(picker).to_be_visible()

@@ -420,19 +420,54 @@ def test_keyboard_switcher_alt_arrows_and_escape(page: Page, webclient_server, s
     page.keyboard.press("Alt+ArrowDown")
     wait_for_room(page, base, order[0])
 
-    # Escape closes an open menu (a message's actions).
+    # Escape closes an open menu (a message's actions) and gives the focus back to its button.
     open_room(page, base, rooms["Alpha room"])
-    menu = event_tile(page, message).locator("details.event-actions")
-    menu.locator("summary").click()
-    expect(menu).to_have_attribute("open", "")
+    toggle = event_tile(page, message).locator(".actions-toggle")
+    menu = event_tile(page, message).locator(".actions-menu")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(menu.locator("a.action-react")).to_be_focused()
     page.keyboard.press("Escape")
-    expect(menu).not_to_have_attribute("open", "")
+    expect(menu).to_be_hidden()
+    expect(toggle).to_be_focused()
     # …and the switcher works from the room list page too.
     page.goto(f"{base}/rooms/")
     page.keyboard.press("Control+k")
     expect(page.locator("dialog#room-switcher")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.locator("dialog#room-switcher")).to_be_hidden()
+
+
+def test_message_actions_open_without_javascript(browser, webclient_server, synapse, make_user):
+    """A message's ⋯ menu is a popover the browser opens by itself: without JavaScript it
+    opens, closes with Escape, and its links work (Reply: the composer replies to it)."""
+    base = webclient_server.url
+    me = make_user("me")
+    bob = make_user("bob", displayname="Bob")
+    room = shared_room(synapse, bob, me, name="Plain menus")
+    message = send_text(synapse, bob, room, "reply to me plainly")
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        plain = context.new_page()
+        plain.set_default_timeout(15000)
+        login_with_password(plain, base, synapse, me)
+        plain.goto(f"{base}/rooms/{q(room)}/")
+        tile = event_tile(plain, message)
+        menu = tile.locator(".actions-menu")
+        expect(menu).to_be_hidden()
+        tile.locator(".actions-toggle").click()
+        expect(menu).to_be_visible()
+        plain.keyboard.press("Escape")
+        expect(menu).to_be_hidden()
+        tile.locator(".actions-toggle").click()
+        menu.locator("a.action-reply").click()
+        expect(plain.locator("#reply-banner")).to_be_visible()
+        expect(plain.locator("#reply-preview")).to_have_text("reply to me plainly")
+        expect(plain.locator('#composer input[name="reply_to"]')).to_have_value(message)
+    finally:
+        context.close()
 
 
 def test_creation_burst_is_whole_when_a_page_boundary_cuts_it(

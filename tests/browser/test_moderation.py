@@ -38,7 +38,7 @@ def test_moderation_refused_then_allowed(page, webclient_server, synapse, make_u
 
     # No power: no Remove in the message menu, no kick or ban on the person page.
     tile = event_tile(page, spam)
-    tile.locator(".event-actions summary").click()
+    tile.locator(".actions-toggle").click()
     expect(tile.locator(".action-remove")).to_be_hidden()
     tile.locator(".action-person").click()
     expect(page.locator("#person")).to_contain_text("Troll")
@@ -71,7 +71,7 @@ def test_moderation_refused_then_allowed(page, webclient_server, synapse, make_u
         page.wait_for_timeout(500)
     expect(page.locator("#room")).to_have_attribute("data-can-redact", "true")
     tile = event_tile(page, spam)
-    tile.locator(".event-actions summary").click()
+    tile.locator(".actions-toggle").click()
     tile.locator(".action-remove").click()
     page.locator("#delete-form input[name=reason]").fill("spam")
     page.locator("#delete-form button[type=submit]").click()

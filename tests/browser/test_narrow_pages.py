@@ -184,8 +184,8 @@ def test_every_page_fits_320_px_and_targets_are_44_px(browser, webclient_server,
         expect(page.locator("#integrations-link")).to_be_visible()
         problems += measure_open(page, "room menu open")
         page.locator("#room-menu > summary").click()
-        page.locator("#timeline .event-actions > summary").last.click()
-        expect(page.locator("#timeline .event-actions[open] .action-reply")).to_be_visible()
+        page.locator("#timeline .actions-toggle").last.click()
+        expect(page.locator("#timeline .actions-menu:popover-open .action-reply")).to_be_visible()
         problems += measure_open(page, "message actions open")
     finally:
         context.close()

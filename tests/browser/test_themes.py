@@ -202,7 +202,7 @@ def test_deleting_a_message_asks_in_a_dialog_then_focus_returns_to_the_composer(
     login_with_password(page, base, synapse, me)
     open_room(page, base, room)
     tile = event_tile(page, mine)
-    tile.locator(".event-actions summary").click()
+    tile.locator(".actions-toggle").click()
     tile.locator("a.action-delete").click()
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_contain_text("Delete this message?")
@@ -210,7 +210,7 @@ def test_deleting_a_message_asks_in_a_dialog_then_focus_returns_to_the_composer(
     expect(page.locator("#composer-body")).to_be_focused()
     expect(tile).not_to_have_class(re.compile(r"\bredacted\b"))
 
-    tile.locator(".event-actions summary").click()
+    tile.locator(".actions-toggle").click()
     tile.locator("a.action-delete").click()
     confirm_dialog(page)
     expect(tile).to_have_class(re.compile(r"\bredacted\b"))

@@ -25,7 +25,9 @@ from .grouping import creation_burst_length
 
 logger = logging.getLogger("webclient.timeline")
 
-RENDER_VERSION = "6"
+# Part of every cached tile's key: changed with the tiles' markup, so a shared cache (Redis)
+# hands no page a tile of the markup before (7: the actions menu became a popover).
+RENDER_VERSION = "7"
 CACHE_SECONDS = 60 * 60 * 24
 # Fragments found in the cache and rendered afresh, since the process started (read by the
 # metrics, webclient/ops/metrics.py).

@@ -111,8 +111,15 @@ def tile_actions(view: Any) -> SafeString:
         _actions.move_to_end(key)
     in_path = escape(quote(event_id, safe=_SAFE))  # a `{% tile_url %}` argument
     in_query = escape(quote(event_id, safe="/"))  # `|urlencode` (`?reply_to=`)
+    as_id = escape(event_id)  # `{{ view.event_id }}` (the menu's `id="actions-…"`)
     out = [parts[0]]
     for part in parts[1:]:
-        out.append(in_query if out[-1].endswith("reply_to=") else in_path)
+        before = out[-1]
+        if before.endswith("reply_to="):
+            out.append(in_query)
+        elif before.endswith('"actions-'):
+            out.append(as_id)
+        else:
+            out.append(in_path)
         out.append(part)
     return mark_safe("".join(out))  # noqa: S308 - escaped parts of an escaped rendering
