@@ -432,6 +432,14 @@ def test_keyboard_switcher_alt_arrows_and_escape(page: Page, webclient_server, s
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()
     expect(toggle).to_be_focused()
+    # An action taken from the menu closes it (here Reply, which goes to the composer).
+    toggle.click()
+    menu.locator("a.action-reply").click()
+    expect(menu).to_be_hidden()
+    expect(page.locator("#reply-banner")).to_be_visible()
+    expect(page.locator("#composer-body")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#reply-banner")).to_be_hidden()
     # …and the switcher works from the room list page too.
     page.goto(f"{base}/rooms/")
     page.keyboard.press("Control+k")
