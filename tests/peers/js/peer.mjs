@@ -694,13 +694,6 @@ const commands = {
         return status.isCrossSigningVerified();
     },
 
-    async devices(args) {
-        need(args, "user_id");
-        requireClient();
-        const map = await crypto.getUserDeviceInfo([args.user_id], true);
-        return [...(map.get(args.user_id)?.keys() ?? [])];
-    },
-
     async backup_info(args) {
         requireClient();
         const read = async () => {
