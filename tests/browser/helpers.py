@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.synapse_fixtures import matrix_api
 from webclient.demo.homeserver import LocalSynapse, RegisteredUser
@@ -156,6 +157,22 @@ def whoami_errcode(hs: LocalSynapse, token: str) -> str | None:
 
 
 # -- the browser ----------------------------------------------------------------------------
+
+
+@contextmanager
+def signed_in_without_script(
+    browser: Browser, base_url: str, hs: LocalSynapse, user: RegisteredUser, **context: Any
+) -> Iterator[Page]:
+    """A page of a browser context with JavaScript off, signed in as `user` (what the no-JS
+    checks start from); the context closes afterwards."""
+    plain = browser.new_context(java_script_enabled=False, **context)
+    try:
+        page = plain.new_page()
+        page.set_default_timeout(15000)
+        login_with_password(page, base_url, hs, user)
+        yield page
+    finally:
+        plain.close()
 
 
 def login_with_password(page: Page, base_url: str, hs: LocalSynapse, user: RegisteredUser) -> None:

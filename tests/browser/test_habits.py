@@ -27,6 +27,7 @@ from .helpers import (
     q,
     send_text,
     shared_room,
+    signed_in_without_script,
 )
 from .test_history import scroll_up_once
 
@@ -174,11 +175,7 @@ def test_date_separators_on_room_history_thread_and_live(
 
     # Without JavaScript: the server's separators, on the newest page and on the older
     # pages the "Older messages" link opens, ending with the room's creation folded.
-    context = browser.new_context(java_script_enabled=False)
-    try:
-        plain = context.new_page()
-        plain.set_default_timeout(15000)
-        login_with_password(plain, base, synapse, me)
+    with signed_in_without_script(browser, base, synapse, me) as plain:
         plain.goto(f"{base}/rooms/{q(room)}/")
         assert separators(plain) == ["Today"]
         assert_separators_between_tiles(plain)
@@ -197,8 +194,6 @@ def test_date_separators_on_room_history_thread_and_live(
         expect(topic_line).to_be_visible()
         # My join (an invitation accepted later) is not part of the room's creation.
         assert burst.locator("article.event").count() >= 5
-    finally:
-        context.close()
 
 
 def test_creation_burst_folds_the_setup_and_opens(page: Page, webclient_server, synapse, make_user):
@@ -333,18 +328,12 @@ def test_jump_to_first_unread_and_to_latest(browser, webclient_server, synapse, 
         context.close()
 
     # Without JavaScript both are plain links.
-    context = browser.new_context(java_script_enabled=False)
-    try:
-        plain = context.new_page()
-        plain.set_default_timeout(15000)
-        login_with_password(plain, base, synapse, me)
+    with signed_in_without_script(browser, base, synapse, me) as plain:
         plain.goto(f"{base}/rooms/{q(far)}/")
         expect(plain.locator("#jump-latest")).to_have_attribute("href", "#latest")
         expect(plain.locator("#latest")).to_have_count(1)
         plain.locator("#jump-latest").click()
         expect(plain.locator("#timeline article.event").last).to_be_in_viewport()
-    finally:
-        context.close()
 
 
 def test_keyboard_switcher_alt_arrows_and_escape(page: Page, webclient_server, synapse, make_user):
@@ -456,11 +445,7 @@ def test_message_actions_open_without_javascript(browser, webclient_server, syna
     bob = make_user("bob", displayname="Bob")
     room = shared_room(synapse, bob, me, name="Plain menus")
     message = send_text(synapse, bob, room, "reply to me plainly")
-    context = browser.new_context(java_script_enabled=False)
-    try:
-        plain = context.new_page()
-        plain.set_default_timeout(15000)
-        login_with_password(plain, base, synapse, me)
+    with signed_in_without_script(browser, base, synapse, me) as plain:
         plain.goto(f"{base}/rooms/{q(room)}/")
         tile = event_tile(plain, message)
         menu = tile.locator(".actions-menu")
@@ -474,8 +459,6 @@ def test_message_actions_open_without_javascript(browser, webclient_server, syna
         expect(plain.locator("#reply-banner")).to_be_visible()
         expect(plain.locator("#reply-preview")).to_have_text("reply to me plainly")
         expect(plain.locator('#composer input[name="reply_to"]')).to_have_value(message)
-    finally:
-        context.close()
 
 
 def test_creation_burst_is_whole_when_a_page_boundary_cuts_it(

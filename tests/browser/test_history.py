@@ -41,6 +41,7 @@ from .helpers import (
     q,
     send_text,
     shared_room,
+    signed_in_without_script,
     wait_live,
 )
 
@@ -591,11 +592,7 @@ def numbered_on_page(page: Page, room: BigRoom) -> list[int]:
 @pytest.mark.timeout(600)
 def test_older_link_without_javascript(browser, webclient_server, synapse, big_room):
     base = webclient_server.url
-    context = browser.new_context(java_script_enabled=False)
-    try:
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        login_with_password(page, base, synapse, big_room.reader)
+    with signed_in_without_script(browser, base, synapse, big_room.reader) as page:
         open_room(page, base, big_room.room_id, live=False)
         newest = numbered_on_page(page, big_room)
         assert newest and newest[-1] == COUNT - 1 and newest == sorted(newest), newest
@@ -613,8 +610,6 @@ def test_older_link_without_javascript(browser, webclient_server, synapse, big_r
         page.locator("#newer-link").click()
         page.wait_for_url(re.compile(r"\?after="))
         assert page_two[0] in numbered_on_page(page, big_room)
-    finally:
-        context.close()
 
 
 def test_matrix_to_event_link_opens_permalink(page: Page, webclient_server, synapse, make_user):

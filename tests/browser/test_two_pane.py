@@ -23,6 +23,7 @@ from .helpers import (
     q,
     send_text,
     shared_room,
+    signed_in_without_script,
     type_and_send,
     wait_for_message,
     wait_live,
@@ -269,11 +270,7 @@ def test_narrow_screens_show_one_pane_with_a_way_back(page: Page, webclient_serv
 
 def test_without_javascript_entries_are_page_loads(browser, webclient_server, synapse, rooms):
     base = webclient_server.url
-    context = browser.new_context(java_script_enabled=False, viewport=WIDE)
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    try:
-        login_with_password(page, base, synapse, rooms.me)
+    with signed_in_without_script(browser, base, synapse, rooms.me, viewport=WIDE) as page:
         page.goto(f"{base}/rooms/{q(rooms.first)}/")
         expect(page.locator("#side-rooms")).to_be_visible()
         expect(entry(page, rooms.first)).to_have_attribute("aria-current", "page")
@@ -287,8 +284,6 @@ def test_without_javascript_entries_are_page_loads(browser, webclient_server, sy
         page.go_back()
         expect(page).to_have_url(at_room(base, rooms.first))
         expect(page.locator("#room-name")).to_have_text(rooms.first_name)
-    finally:
-        context.close()
 
 
 PAGE_WEIGHT_LIMIT = 60 * 1024
