@@ -22,8 +22,9 @@ function dayKey(ts, tz) {
   return formatters[key].format(new Date(ts));
 }
 
-// The day of each tile, kept with the tile: every live message runs `normalise` over the
-// whole timeline, and formatting a date is most of its cost.
+// The day of each tile, kept with the tile: the full pass of `normalise` (history loaded,
+// a tile put in its place, a page not following its end) dates every tile, and formatting a
+// date is most of its cost.
 var tileDays = new WeakMap();
 function dayOf(node, tz) {
   var ts = Number(node.dataset.ts);
