@@ -14,7 +14,7 @@ cross-signed devices would withhold them from it.
 1. Latency: bob sends `-n` messages (after `--warmup` unmeasured ones), one at a time, in an
    encrypted room with alice and carol. For each message, from bob's wall clock just before
    the send command: when carol's peer has it decrypted (the peer's `received_ts`), and when
-   the room page in Chromium shows it decrypted (a MutationObserver's `Date.now()` for the
+   the room page in Chromium shows it decrypted (a MutationObserver's wall-clock time for the
    first tile of that event ID with no undecryptable-event marker). The same in an
    unencrypted room, for context. Target: the browser within 1.2x of carol at p50.
 2. First page: an encrypted and an unencrypted room of 50 messages from bob (alice's device
@@ -70,7 +70,9 @@ PAGE_MESSAGES = 50
 
 # Beside latency.py's ARRIVAL_SCRIPT: when each event's tile is first in the DOM *readable*
 # (no undecryptable-event marker; a tile healed in place counts when it heals), and when one
-# was first shown undecryptable.
+# was first shown undecryptable. To a tenth of a millisecond; carol's peer stamps with Node's
+# `Date.now()`, which truncates to whole ones (Node's finer clock is not kept to the wall
+# clock): if anything, that favours carol.
 CLEAR_SCRIPT = """
 (() => {
   window.__clear = {};
@@ -79,10 +81,10 @@ CLEAR_SCRIPT = """
     const id = tile.dataset.eventId;
     if (!id || id in window.__clear) return;
     if (tile.matches('[data-utd]') || tile.querySelector('[data-utd]')) {
-      window.__utd[id] = Date.now();
+      window.__utd[id] = performance.timeOrigin + performance.now();
       return;
     }
-    window.__clear[id] = Date.now();
+    window.__clear[id] = performance.timeOrigin + performance.now();
   };
   const note = (node) => {
     if (node.nodeType !== 1) return;
@@ -147,7 +149,7 @@ async def measure_latency(
             timeout=args.timeout * 1000,
         )
         clear_ms, utd_ms, frame_ms = await page.evaluate(
-            "id => [window.__clear[id], window.__utd[id], window.__frames[id]]", event_id
+            "id => [window.__clear[id], window.__utd[id], window.__readFrames()[id]]", event_id
         )
         if n < args.warmup:
             continue
