@@ -1028,6 +1028,33 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
     return ok_latency and ok_memory and ok_delivery and ok_sync
 
 
+async def measure_floor(
+    results: list[dict[str, Any]], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """The same screens fed by a server that only writes (fanout_floor.py), at one screen
+    and at the most: what writing alone adds at p99 on this machine now, for the push's
+    figure of the same run to be read against. (The machine's `send`s have been twice as
+    slow on one day as on another; the 2x target moves with them.)"""
+    import fanout_floor
+
+    biggest = max(results, key=lambda r: r["viewers"])
+    base = next(r for r in results if r["viewers"] == 1)
+    floor = []
+    for n in (1, biggest["viewers"]):
+        print(f"floor: {n} screens fed by a server that only writes…", flush=True)
+        floor.append({"floor": True, **await fanout_floor.run_size(n, args)})
+    ours = biggest["p99"] - base["p99"]
+    writing = floor[1]["p99_ms"] - floor[0]["p99_ms"]
+    print(
+        f"\nWhat {biggest['viewers']} screens add at p99 against one: this client's push "
+        f"{ours:.1f} ms (p99 {base['p99']:.1f} -> {biggest['p99']:.1f} ms); a server that "
+        f"only writes, from one thread, {writing:.1f} ms ({floor[1]['cpu_ms_per_frame']:.1f} "
+        f"ms of CPU a frame): {ours / writing:.2f}x the writing alone. The {TARGET_P99_RATIO:.0f}x"
+        f" target leaves this run {base['p99'] * (TARGET_P99_RATIO - 1):.1f} ms for it."
+    )
+    return floor
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1062,6 +1089,13 @@ def main() -> int:
         type=Path,
         help="record each daphne with py-spy while the messages flow, into this directory",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="then feed one screen and the most screens from a server that only writes "
+        "(fanout_floor.py), for what the push adds against what writing alone adds on this "
+        "machine in this run",
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument(
@@ -1077,10 +1111,11 @@ def main() -> int:
 
     results = asyncio.run(run(args))
     met = report(results, args)
+    floor = asyncio.run(measure_floor(results, args)) if args.floor else None
     if args.json:
         for r in results:
             r.pop("daphne_log_tail", None)
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(results if floor is None else results + floor, indent=2))
         print(f"figures written to {args.json}")
     return 1 if args.check and not met else 0
 
