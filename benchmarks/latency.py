@@ -117,8 +117,8 @@ SYNC_ANSWER = re.compile(
 def note_answer_order(log: Path, rows: list[dict[str, Any]], bare: str, browser: str) -> None:
     """Mark each row with whose long-poll Synapse answered first, "bare" or "browser".
 
-    Synapse wakes the two readers' long-polls in an order that holds for a whole run (its
-    notifier walks a set of per-user streams), and the ratio turns on it. The access log lists
+    Synapse answers the two readers' long-polls in no fixed order (it changes from message to
+    message), and the ratio turns on it (README, Figures). The access log lists
     requests as they finished; the answer that carried a message is each reader's last one
     logged after the send and by the time the reader had it (the bare reader's arrival, the
     page's frame)."""
