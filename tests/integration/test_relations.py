@@ -142,9 +142,23 @@ async def test_actions_over_the_socket(async_client, synapse, make_user, sockets
     assert 'class="reply-quote"' in tile["html"] and "Bob Builder" in tile["html"]
     assert "question?" in tile["html"] and "<mx-reply>" not in tile["html"]
 
+    # What a page may not ask is dropped: a key that is too long or empty, an event ID that
+    # is not one, a vote without an answer. The jobs run in order, so once the good reaction
+    # shows, the homeserver would have had the others.
+    for bad in (
+        {"type": "react", "event_id": theirs, "key": "x" * 65},
+        {"type": "react", "event_id": theirs, "key": ""},
+        {"type": "react", "event_id": "not-an-event", "key": "👎"},
+        {"type": "vote", "event_id": theirs},
+    ):
+        await ws.send_json_to(bad)
     # React, then react again to take it back.
     await ws.send_json_to({"type": "react", "event_id": theirs, "key": "👍"})
     await receive_until(ws, lambda m: replaced(theirs)(m) and CHIP_UP in item(m, theirs)["html"])
+    mine = [e for e in await messages(synapse, bob, room) if e["sender"] == me.user_id]
+    keys = [e["content"]["m.relates_to"]["key"] for e in mine if e["type"] == "m.reaction"]
+    assert keys == ["👍"]
+    assert not [e for e in mine if "poll" in e["type"]]
     await ws.send_json_to({"type": "react", "event_id": theirs, "key": "👍"})
     await receive_until(
         ws, lambda m: replaced(theirs)(m) and CHIP_UP not in item(m, theirs)["html"]

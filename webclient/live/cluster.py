@@ -39,7 +39,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,15 +121,7 @@ class Node:
         return task
 
     async def _receive(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("receiving on %s failed", self.channel)
-                await asyncio.sleep(1)
-                continue
+        async for message in _received(self.layer, self.channel, "process channel"):
             kind = message.get("type")
             if kind == "device.reply":
                 queue = self._pending.get(message.get("id", ""))
@@ -304,6 +296,21 @@ class Node:
         self._watcher.cancel()
 
 
+async def _received(layer: Any, channel: str, what: str) -> AsyncIterator[dict[str, Any]]:
+    """What arrives on a channel, for ever: a failure to receive (Redis out of reach) is
+    logged and tried again a second later, since the channel outlives it."""
+    while True:
+        try:
+            message = await layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s: receiving on %s failed", what, channel)
+            await asyncio.sleep(1)
+            continue
+        yield message
+
+
 def _working(request_id: str) -> dict[str, Any]:
     return {"type": "device.reply", "id": request_id, "state": "working"}
 
@@ -338,15 +345,7 @@ class Relay:
             raise
 
     async def _receive(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("relay of %s: receiving failed", self.group)
-                await asyncio.sleep(1)
-                continue
+        async for message in _received(self.layer, self.channel, f"relay of {self.group}"):
             await self._hand(message)
 
     async def _refresh(self) -> None:

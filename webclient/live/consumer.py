@@ -39,6 +39,10 @@ TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 EVENT_ID_RE = re.compile(r"^\$[^\s/]{1,255}$")
 ROOM_ID_RE = re.compile(r"^![^\s/]{1,255}$")
 MAX_BODY = 60_000  # well under the homeserver's 64 KiB event limit once wrapped in JSON
+# What a page may ask done to an event it shows, and the text some of them carry (its field,
+# and how long it may be: a poll's answer ID, a reaction's key).
+EVENT_ACTIONS = frozenset({"vote", "end_poll", "pin", "unpin", "redact", "react"})
+EVENT_ACTION_TEXT = {"vote": ("answer", 200), "react": ("key", 64)}
 # Well inside the channel layers' group_expiry (a day by default).
 GROUP_REFRESH_SECONDS = 3600
 
@@ -397,28 +401,18 @@ class TimelineConsumer(AsyncJsonWebsocketConsumer):
                 self._fire(self.device.mark_read(self.room_id, event_id), "read marker")
         elif kind == "typing":
             self._fire(self.device.set_typing(self.room_id, bool(content.get("typing"))), "typing")
-        elif kind in ("vote", "end_poll", "pin", "unpin"):
+        elif kind in EVENT_ACTIONS:
             event_id = content.get("event_id")
             if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
                 return
             job = {"type": kind, "event_id": event_id}
-            if kind == "vote":
-                answer = content.get("answer")
-                if not isinstance(answer, str) or not answer or len(answer) > 200:
+            if kind in EVENT_ACTION_TEXT:
+                name, longest = EVENT_ACTION_TEXT[kind]
+                value = content.get(name)
+                if not isinstance(value, str) or not value or len(value) > longest:
                     return
-                job["answer"] = answer
-            await self.outbox.put({**job, "room_id": self.room_id})
-        elif kind in ("redact", "react"):
-            event_id = content.get("event_id")
-            if not isinstance(event_id, str) or not EVENT_ID_RE.match(event_id):
-                return
-            job = {"type": kind, "event_id": event_id}
-            if kind == "react":
-                key = content.get("key")
-                if not isinstance(key, str) or not key or len(key) > 64:
-                    return
-                job["key"] = key
-            else:
+                job[name] = value
+            elif kind == "redact":
                 reason = content.get("reason")
                 job["reason"] = reason[:500] if isinstance(reason, str) else ""
             await self.outbox.put({**job, "room_id": self.room_id})

@@ -33,15 +33,20 @@ async def record_dm(session: MatrixSession, user_id: str, room_id: str) -> dict[
     """Add the room to `m.direct`, read just before writing (another client may have changed
     it) and otherwise written back as it was."""
     content = await direct_content(session)
+    _list_room(content, user_id, room_id)
+    await session.api.set_account_data(
+        session.user_id, "m.direct", content, action=_("Recording the direct chat")
+    )
+    return content
+
+
+def _list_room(content: dict[str, Any], user_id: str, room_id: str) -> None:
+    """Add the room to `user_id`'s list in `content`, dropping what is not a room ID."""
     rooms = content.get(user_id)
     rooms = [room for room in rooms if isinstance(room, str)] if isinstance(rooms, list) else []
     if room_id not in rooms:
         rooms.append(room_id)
     content[user_id] = rooms
-    await session.api.set_account_data(
-        session.user_id, "m.direct", content, action=_("Recording the direct chat")
-    )
-    return content
 
 
 def existing_dm(session: MatrixSession, direct: dict[str, list[str]], user_id: str) -> str | None:
@@ -64,11 +69,7 @@ async def set_dm_room(session: MatrixSession, room_id: str, user_id: str) -> dic
     for other, rooms in list(content.items()):
         if other != user_id and isinstance(rooms, list) and room_id in rooms:
             content[other] = [room for room in rooms if room != room_id]
-    rooms = content.get(user_id)
-    rooms = [room for room in rooms if isinstance(room, str)] if isinstance(rooms, list) else []
-    if room_id not in rooms:
-        rooms.append(room_id)
-    content[user_id] = rooms
+    _list_room(content, user_id, room_id)
     await session.api.set_account_data(
         session.user_id, "m.direct", content, action=_("Marking the room as a direct chat")
     )
