@@ -13,10 +13,12 @@ per (screen, frame) the time from that stamp to the frame reaching the screen's 
 kernel's receive time, as `fanout.py` measures it); the server's CPU per
 frame. The p99 ratio against one screen is the best `fanout.py` could report here; the
 server's CPU per screen is the cost of writing the bytes that `fanout.py`'s daphne figure is
-compared with.
+compared with. `--threads 2` writes as `live/frames.py` writes a big push: half the sockets
+from a helper thread (the `send` releases the GIL, and most of its cost is the kernel's).
 
     .venv/bin/python benchmarks/fanout_floor.py                  # 1 and 5,000 screens
     .venv/bin/python benchmarks/fanout_floor.py --sizes 1 500 5000 --messages 40
+    .venv/bin/python benchmarks/fanout_floor.py --threads 2
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ import base64
 import hashlib
 import json
 import multiprocessing
+import os
+import socket
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from _harness import percentile
@@ -78,17 +83,33 @@ class Screen(asyncio.Protocol):
         self.screens.append(self.transport)
 
 
-def server_process(conn: Any, port_out: Any) -> None:
-    asyncio.run(_serve(conn, port_out))
+def server_process(conn: Any, port_out: Any, threads: int = 1) -> None:
+    asyncio.run(_serve(conn, port_out, threads))
 
 
-async def _serve(conn: Any, port_out: Any) -> None:
+def _send_each(socks: list[socket.socket], wire: bytes) -> int:
+    """`send` the bytes onto each socket; how many did not take all of them."""
+    short = 0
+    for sock in socks:
+        try:
+            short += sock.send(wire) < len(wire)
+        except OSError:
+            short += 1
+    return short
+
+
+async def _serve(conn: Any, port_out: Any, threads: int) -> None:
     loop = asyncio.get_running_loop()
     screens: list[Any] = []
     server = await loop.create_server(lambda: Screen(screens), "127.0.0.1", 0, backlog=4096)
     port_out.send(server.sockets[0].getsockname()[1])
     stamps: list[float] = []
     cpu: list[float] = []
+    # With two threads, as `live/frames.end_writes` writes a big push: half the sockets from
+    # a helper thread, `socket.send` on each (a copy of the transport's socket).
+    helper = ThreadPoolExecutor(1) if threads > 1 else None
+    raw: list[socket.socket] = []
+    short = 0
     while True:
         command = await loop.run_in_executor(None, conn.recv)
         if command[0] != "send":
@@ -99,14 +120,22 @@ async def _serve(conn: Any, port_out: Any) -> None:
         cpu_before = time.process_time()
         stamp = time.time()
         wire = ws_text_frame(json.dumps(frame).encode())
-        for transport in screens:
-            # `live/frames.py`: the same bytes onto each socket (asyncio's `write` sends at
-            # once when nothing is queued, as `ops/lifecycle._write_now` does under daphne).
-            transport.write(wire)
+        if helper is None:
+            for transport in screens:
+                # `live/frames.py`: the same bytes onto each socket (asyncio's `write` sends at
+                # once when nothing is queued, as `ops/lifecycle._write_now` does under daphne).
+                transport.write(wire)
+        else:
+            for transport in screens[len(raw) :]:
+                fd = os.dup(transport.get_extra_info("socket").fileno())
+                raw.append(socket.socket(fileno=fd))
+            half = len(raw) // 2
+            later = helper.submit(_send_each, raw[half:], wire)
+            short += _send_each(raw[:half], wire) + later.result()
         cpu.append(time.process_time() - cpu_before)
         stamps.append(stamp)
         conn.send(("sent", stamp))
-    conn.send(("stats", cpu, len(screens)))
+    conn.send(("stats", cpu, len(screens), short))
     server.close()
 
 
@@ -114,7 +143,8 @@ async def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     port_parent, port_child = context.Pipe()
-    server = context.Process(target=server_process, args=(child, port_child), daemon=True)
+    threads = getattr(args, "threads", 1)
+    server = context.Process(target=server_process, args=(child, port_child, threads), daemon=True)
     server.start()
     port = port_parent.recv()
     screens = Screens()
@@ -134,7 +164,7 @@ async def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         missing = await screens.wait_for([e for e, _, _ in sent], args.timeout)
         arrivals, _others, client_cpu, shared = await screens.stop()
         parent.send(("stop",))
-        _, cpu, sockets = await asyncio.to_thread(parent.recv)
+        _, cpu, sockets, short = await asyncio.to_thread(parent.recv)
     finally:
         screens.kill()
         server.join(5)
@@ -152,7 +182,9 @@ async def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     measured_cpu = cpu[args.warmup :]
     return {
         "screens": n,
+        "threads": threads,
         "sockets": sockets,
+        "short_writes": short,
         "missing": missing,
         "p50_ms": percentile(delays, 50),
         "p99_ms": percentile(delays, 99),
@@ -173,7 +205,11 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 def report(results: list[dict[str, Any]]) -> None:
     base = results[0]["p99_ms"]
     print()
-    print("bare writer, ms from the start of writing a frame to its arrival at each screen:")
+    threads = results[0]["threads"]
+    print(
+        f"bare writer ({threads} thread{'s' if threads > 1 else ''}), ms from the start of "
+        "writing a frame to its arrival at each screen:"
+    )
     print(f"{'screens':>8} {'p50':>8} {'p99':>8} {'p99/1':>7} {'CPU/frame':>10} {'µs/screen':>10}")
     for r in results:
         ratio = r["p99_ms"] / base if base else float("nan")
@@ -181,6 +217,7 @@ def report(results: list[dict[str, Any]]) -> None:
             f"{r['screens']:>8} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {ratio:>6.2f}x "
             f"{r['cpu_ms_per_frame']:>8.1f}ms {r['us_per_screen']:>9.1f}"
             + (f"  ({r['missing']} missing)" if r["missing"] else "")
+            + (f"  ({r['short_writes']} short writes)" if r["short_writes"] else "")
         )
     largest = results[-1]
     ratio = largest["p99_ms"] / base if base else float("nan")
@@ -203,6 +240,13 @@ def main() -> int:
         "--viewers-per-process", type=int, default=250, help="screens per client process"
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="wait for deliveries (s)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="write from one thread (asyncio's transports) or two (raw sends, as live/frames.py)",
+    )
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
     if 1 not in args.sizes:
