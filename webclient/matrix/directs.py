@@ -41,7 +41,7 @@ async def record_dm(session: MatrixSession, user_id: str, room_id: str) -> dict[
 
 
 def _list_room(content: dict[str, Any], user_id: str, room_id: str) -> None:
-    """Add the room to `user_id`'s list in `content`, dropping what is not a room ID."""
+    """Add the room to `user_id`'s list in `content`, dropping entries that are not strings."""
     rooms = content.get(user_id)
     rooms = [room for room in rooms if isinstance(room, str)] if isinstance(rooms, list) else []
     if room_id not in rooms:
