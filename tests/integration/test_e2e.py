@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.client_helpers import eventually, sign_in, synced_session
+from tests.synapse_fixtures import matrix_api
 from webclient.live import actions
 from webclient.matrix.api import new_txn_id
 
@@ -258,8 +259,6 @@ async def test_kiosk_of_an_encrypted_room(async_client, synapse, make_user, js_p
     assert refused.status_code == 400
     # The homeserver's own list (the peer's device list is a cache that may still hold the
     # screen's device from the moment it uploaded its keys).
-    from tests.synapse_fixtures import matrix_api
-
     listed = await asyncio.to_thread(
         matrix_api, synapse.url, alice_user.access_token, "GET", "/_matrix/client/v3/devices"
     )
@@ -359,8 +358,6 @@ async def test_embed_display_account_verifies_its_own_device(
     settings.EMBED_DISPLAY_HOMESERVER = synapse.url
     settings.EMBED_GUEST_ACCESS = False
     display_accounts._display_ids.clear()
-    from tests.synapse_fixtures import matrix_api
-
     matrix_api(
         synapse.url,
         display.access_token,
