@@ -106,7 +106,11 @@ async def _serve(conn: Any, port_out: Any, threads: int) -> None:
     stamps: list[float] = []
     cpu: list[float] = []
     # With two threads, as `live/frames.end_writes` writes a big push: half the sockets from
-    # a helper thread, `socket.send` on each (a copy of the transport's socket).
+    # a helper thread, `socket.send` on each (a copy of the transport's socket). Not through
+    # `frames.collect` itself: its tuple per socket sets off the garbage collector in this
+    # small process, which stalled both threads (p99 61-64 ms against 36-38 ms, 2026-12-05),
+    # and a floor is what writing costs with nothing else done (in daphne, holding the
+    # collector off during a push measured no difference).
     helper = ThreadPoolExecutor(1) if threads > 1 else None
     raw: list[socket.socket] = []
     short = 0
